@@ -1,0 +1,27 @@
+"""Evaluation: HR@K / NDCG@K as ``evaluate`` modules (metrics/), ranking metrics with extras, pipeline evaluation."""
+
+from .ranking import (
+    DEFAULT_KS,
+    MAIN_KEYS,
+    METRIC_NAMES,
+    load_metric,
+    long_tail_mask,
+    metrics_table,
+    ranking_metrics,
+    train_item_counts,
+    train_sequences,
+    write_metrics,
+)
+
+__all__ = [
+    "DEFAULT_KS",
+    "MAIN_KEYS",
+    "METRIC_NAMES",
+    "load_metric",
+    "long_tail_mask",
+    "metrics_table",
+    "ranking_metrics",
+    "train_item_counts",
+    "train_sequences",
+    "write_metrics",
+]

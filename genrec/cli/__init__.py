@@ -1,0 +1,57 @@
+"""The ``genrec`` command line: one module per subcommand, each with ``add_parser`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .. import __version__
+from ..errors import GenRecError
+
+# (subcommand, module, one-line help); modules are imported lazily so `genrec --help` is fast.
+COMMANDS = [
+    ("synth", "synth", "write the built-in synthetic multimodal dataset"),
+    ("prepare", "prepare", "convert raw public data (Amazon Reviews 2018) to a dataset directory"),
+    ("embed", "embed", "compute text/image embeddings for a dataset with local encoders"),
+    ("inspect", "inspect", "load a dataset directory, validate it and print its counts"),
+    ("quantize", "quantize", "train the cross-modal RQ-VAE and write semantic IDs"),
+    ("tokenize", "tokenize", "build the semantic-ID tokenizer and item catalogue"),
+    ("train", "train", "train the T5 generator on the six MACRec tasks"),
+    ("evaluate", "evaluate", "rank the whole catalogue for each user and report HR/NDCG"),
+    ("recommend", "recommend", "recommend next items for a history"),
+    ("push", "push", "publish a trained model folder to the Hugging Face Hub"),
+    ("demo", "demo", "synth -> quantize -> tokenize -> train -> evaluate, end to end"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genrec", description="Multimodal generative recommendation.")
+    parser.add_argument("--version", action="version", version=f"genrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_ in COMMANDS:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        importlib.import_module(f"genrec.cli.{module}").add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return importlib.import_module(f"genrec.cli.{args._module}").run(args) or 0
+    except GenRecError as e:
+        print(f"genrec {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"genrec {args.command}: error: {e}", file=sys.stderr)
+        return 2

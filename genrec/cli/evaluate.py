@@ -1,0 +1,52 @@
+"""genrec evaluate: rank the whole catalogue for every user of a split; print and save HR/NDCG."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+# Literals, not imports: `genrec --help` imports every subcommand and must not load torch.
+FUSION_RULES = ("macrec", "rrf", "sum")  # genrec.generation.fusion.FUSION_RULES
+METRICS_FILE = "metrics.json"  # what genrec.hub reads for the model card
+
+
+def add_arguments(p):
+    p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
+    p.add_argument("--data", required=True, help="dataset directory the model was trained on")
+    p.add_argument("--split", default="test", help="test (default), valid or train")
+    p.add_argument("--modality", choices=["text", "image", "fused"], default="fused")
+    p.add_argument("--fusion", choices=FUSION_RULES, default="macrec")
+    p.add_argument("--num-beams", type=int, default=20, help="beams per modality (MACRec: 20)")
+    p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
+    p.add_argument("--batch-size", type=int, default=64, help="requests (user x modality) per forward pass")
+    p.add_argument("--max-users", type=int, default=None, help="only the first N users of the split")
+    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    p.add_argument("--output", default=None,
+                   help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
+                        f"else ./{METRICS_FILE})")
+
+
+def run(args):
+    from ..data import load_dataset_dir
+    from ..eval.evaluation import evaluate_pipeline
+    from ..pipeline import GenRecPipeline
+
+    pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
+    data = load_dataset_dir(args.data, max_history=pipe.max_history)
+    metrics, _ = evaluate_pipeline(pipe, data, split=args.split, modality=args.modality, fusion=args.fusion,
+                                   num_beams=args.num_beams, exclude_history=args.exclude_history,
+                                   batch_size=args.batch_size, max_users=args.max_users)
+    print(f"{args.split} split, {args.modality}" + (f" ({args.fusion})" if args.modality == "fused" else "")
+          + f", {args.num_beams} beams")
+    width = max(len(k) for k in metrics)
+    for name, value in metrics.items():
+        print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")
+    out = Path(args.output) if args.output else (
+        Path(args.model) / METRICS_FILE if Path(args.model).is_dir() else Path(METRICS_FILE))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,20 @@
+"""genrec inspect: validate a dataset directory and print its counts."""
+
+import json
+
+
+def add_arguments(p):
+    p.add_argument("data", help="dataset directory")
+    p.add_argument("--max-history", type=int, default=20)
+    p.add_argument("--interactions", choices=["auto", "sequences", "csv"], default="auto")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+
+def run(args):
+    from ..data import load_dataset_dir
+
+    data = load_dataset_dir(args.data, max_history=args.max_history, interactions=args.interactions)
+    if args.json:
+        print(json.dumps(data.summary(), indent=2))
+    else:
+        print(data.summary_line())

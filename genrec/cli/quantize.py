@@ -1,0 +1,68 @@
+"""genrec quantize: train the cross-modal RQ-VAE on a dataset's embeddings and write semantic IDs.
+
+OUT (written atomically) holds config.json + model.safetensors, sid_<modality>.npy (int64
+[n_items, levels], collision-free; a row of -1 = the item lacks that modality), quantizer_metrics.json,
+collision_report.json, item_codes.jsonl, pseudo_labels.npz and quantizer_train_log.json.
+Checkpoints go to --checkpoint-dir (default OUT.checkpoints); --resume continues from there.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(p):
+    p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
+    p.add_argument("--out", required=True, help="quantizer folder to write")
+    p.add_argument("--modalities", help="comma-separated modalities (default: every *_emb.npy present)")
+    p.add_argument("--levels", type=int, default=4, help="code levels L (MACRec: 4)")
+    p.add_argument("--codebook-size", type=int, default=256, help="codes per level M (MACRec: 256)")
+    p.add_argument("--latent-dim", type=int, default=32, help="latent / code dimension (MQL4GRec: 32)")
+    p.add_argument("--hidden-dims", default="512,256,128", help="encoder MLP hidden sizes (MACRec default)")
+    p.add_argument("--no-contrastive", action="store_true", help="switch the cross-modal InfoNCE off")
+    p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")
+    p.add_argument("--independent", action="store_true",
+                   help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)")
+    p.add_argument("--lambda-con", type=float, default=0.1)
+    p.add_argument("--lambda-align", type=float, default=0.001)
+    p.add_argument("--tau", type=float, default=0.1)
+    p.add_argument("--begin-cross-level", type=int, default=2, help="first level (0-based) with the contrastive loss")
+    p.add_argument("--n-clusters", type=int, default=512, help="K of the K-means pseudo-labels")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--valid-fraction", type=float, default=0.05, help="items held out of training for validation")
+    p.add_argument("--eval-every", type=int, default=10, help="epochs between catalogue evaluations")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+
+
+def run(args):
+    from ..errors import GenRecError
+    from ..quantizer.metrics import format_table
+    from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
+
+    try:
+        hidden = [int(h) for h in args.hidden_dims.split(",") if h.strip()]
+    except ValueError:
+        raise GenRecError(f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}") from None
+    for name in ("levels", "codebook_size", "latent_dim", "epochs", "batch_size", "eval_every", "n_clusters"):
+        if getattr(args, name) < 1:
+            raise GenRecError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 <= args.valid_fraction < 1:
+        raise GenRecError(f"--valid-fraction must be in [0, 1), got {args.valid_fraction}")
+    config = dict(
+        num_levels=args.levels, codebook_size=args.codebook_size, latent_dim=args.latent_dim, hidden_dims=hidden,
+        use_contrastive=not (args.no_contrastive or args.independent),
+        use_alignment=not (args.no_alignment or args.independent),
+        lambda_con=args.lambda_con, lambda_align=args.lambda_align, tau=args.tau,
+        begin_cross_level=args.begin_cross_level, n_clusters=args.n_clusters,
+    )
+    targs = QuantizerTrainingArguments(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, valid_fraction=args.valid_fraction,
+        eval_every=args.eval_every, seed=args.seed, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+    )
+    modalities = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
+    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=modalities)
+    print(format_table(metrics))
+    print(f"wrote {args.out}")
+    return 0

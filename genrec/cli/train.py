@@ -1,0 +1,68 @@
+"""genrec train: train the T5 generator on MACRec's tasks and write a pipeline folder.
+
+The folder OUT holds the generator (config.json, model.safetensors, generation_config.json; or a LoRA
+adapter with --peft lora), the tokenizer files, genrec_train_config.json and quantizer/ (copied from
+--quantizer). Trainer checkpoints go to --checkpoint-dir (default OUT.checkpoints); --resume continues
+from the last one. Several GPUs: accelerate launch -m genrec train ... (batch size is per device).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .. import TASKS
+
+logger = logging.getLogger("genrec.train")
+
+
+def add_arguments(p):
+    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument("--out", required=True, help="pipeline folder to write (atomically, at the end)")
+    p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
+                   "(default: the dataset's own sid_*.npy)")
+    p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
+                   help="tiny: tests (seconds); cpu: fits a 2-core CPU; paper: MACRec's settings")
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated explicit tasks (ablation)")
+    p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=float, help="override the profile's number of epochs")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--batch-size", type=int, help="per-device batch size in task units (a paired unit = 2 sequences)")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--patience", type=int, help="early stopping: evaluations without improvement")
+    p.add_argument("--max-eval-samples", type=int, help="validation users (profile default)")
+    p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
+    p.add_argument("--resume", nargs="?", const=True, default=None,
+                   help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint")
+    p.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto", help="bf16 (auto: when the GPU has it)")
+    p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
+    p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
+    p.add_argument("--lora-r", type=int, default=8)
+
+
+def run(args):
+    from ..trainers.generator_trainer import train_generator
+
+    out = train_generator(
+        args.data,
+        args.out,
+        quantizer=args.quantizer,
+        profile=args.profile,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        peft=args.peft,
+        base=args.base,
+        lora={"r": args.lora_r, "alpha": 2 * args.lora_r} if args.peft else None,
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        implicit=not args.no_implicit,
+        seed=args.seed,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        early_stopping_patience=args.patience,
+        max_eval_samples=args.max_eval_samples,
+        bf16=None if args.bf16 == "auto" else args.bf16 == "yes",
+    )
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,181 @@
+"""Fast path: batched beam search over fixed-length semantic IDs, written directly on the model.
+
+Same result as ``model.generate(num_beams=B, logits_processor=[TrieConstrainedLogitsProcessor],
+length_penalty=0)`` (top-K IDs and scores), but it runs the encoder once, the first decoder step once
+per request instead of once per beam (so the cross-attention keys/values of the history are
+projected once, then copied to the beams), and restricts each step to the ``width`` codes of the
+current level, gathered by trie node for all beams at once. For T5-style decoders (sdpa or eager
+attention) the cross-attention cache is not even copied: all beams of a request attend to one copy,
+as a query of ``beams`` positions (``_shared_cross_attention``), which is what makes it fast on CPU;
+other models get a per-beam copy. generate() cannot do either because it is generic: it keeps a
+cross-attention cache per beam and reads all of it at every step.
+
+Score of an ID = sum of the log-probabilities (log-softmax over the whole vocabulary, as generate()
+computes them) of its ``levels`` code tokens **and of the closing EOS**, exactly the beam score of
+generate() with ``length_penalty=0``; MQL4GRec/MACRec's ``sequences_scores`` are this sum divided
+by ``levels + 1`` (their default length_penalty 1.0), which ranks identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import contextlib
+
+import torch
+from transformers import AttentionInterface
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.t5.modeling_t5 import T5Stack
+from transformers.models.t5.modeling_t5 import eager_attention_forward as t5_eager_attention
+
+from .constraints import IDConstraint
+
+
+@dataclass
+class BeamSearchOutput:
+    """Per request, best first: ``leaves`` global leaf ids of ``constraint`` (-1: fewer valid IDs than
+    asked), ``scores`` (-inf for those), ``tokens`` the generated code tokens [batch, K, levels]."""
+
+    leaves: torch.Tensor
+    scores: torch.Tensor
+    tokens: torch.Tensor
+
+
+@torch.no_grad()
+def constrained_beam_search(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    constraint: IDConstraint,
+    modality_index: torch.Tensor | int = 0,
+    num_beams: int = 20,
+    num_return_sequences: int | None = None,
+) -> BeamSearchOutput:
+    """Beam search of ``num_beams`` beams per request (row of ``input_ids``) over valid IDs only.
+
+    ``modality_index``: per request, which of ``constraint.modalities`` to decode (one int: all).
+    """
+    k_out = num_return_sequences or num_beams
+    if k_out > num_beams:
+        raise ValueError(f"num_return_sequences ({k_out}) cannot exceed num_beams ({num_beams})")
+    device = input_ids.device
+    if constraint.children.device != device:
+        constraint.to(device)
+    mod = torch.as_tensor(modality_index, dtype=torch.long, device=device).expand(input_ids.shape[0]).contiguous()
+    with _shared_cross_attention(model) as shares_cross_cache:
+        return _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache)
+
+
+def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache):
+    device, batch = input_ids.device, input_ids.shape[0]
+    levels, width = constraint.levels, constraint.width
+    start = model.generation_config.decoder_start_token_id
+    if start is None:
+        start = model.config.decoder_start_token_id
+    encoder_states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
+    step_tokens = torch.full((batch, 1), start, dtype=torch.long, device=device)
+
+    node = constraint.roots[mod][:, None]  # [batch, beams alive]; one beam (the empty prefix) at first
+    beam_scores = torch.zeros(batch, 1, device=device)
+    tokens = torch.empty(batch, 1, 0, dtype=torch.long, device=device)
+    pad_column = torch.full((1,), float("-inf"), device=device)
+    for depth in range(levels + 1):
+        out = model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states),
+            attention_mask=attention_mask,
+            decoder_input_ids=step_tokens,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        beams = node.shape[1]
+        if depth == levels:  # every beam holds a full ID: close it with EOS and rank
+            final = beam_scores + log_probs[:, constraint.eos_token_id].view(batch, beams)
+            scores, order = final.topk(min(k_out, beams), dim=1)
+            leaves = torch.where(scores > float("-inf"), node.gather(1, order), -1)
+            out_tokens = tokens.gather(1, order[..., None].expand(-1, -1, levels))
+            return _pad_to(BeamSearchOutput(leaves, scores, out_tokens), k_out)
+
+        # candidates: every beam x every code of this level, scored by gathered log-probs
+        code_tok = constraint.code_tokens(mod, depth)  # [batch, width]
+        lp = torch.cat([log_probs, pad_column.expand(log_probs.shape[0], 1)], dim=1).view(batch, beams, -1)
+        cand = lp.gather(2, code_tok[:, None, :].expand(-1, beams, -1)) + beam_scores[..., None]
+        child = constraint.children[node.clamp(min=0)]  # [batch, beams, width]
+        cand = cand.masked_fill((child < 0) | (node < 0)[..., None], float("-inf")).view(batch, -1)
+        beam_scores, flat = cand.topk(min(num_beams, cand.shape[1]), dim=1)
+        src_beam, code = flat // width, flat % width
+        alive = beam_scores > float("-inf")
+        node = torch.where(alive, child.view(batch, -1).gather(1, flat), -1)
+        new_tok = code_tok.gather(1, code)
+        tokens = torch.cat([tokens.gather(1, src_beam[..., None].expand(-1, -1, depth)), new_tok[..., None]], dim=2)
+
+        # Keep the decoder cache in step with the surviving beams. After the first step the
+        # cross-attention cache is identical for all beams of a request, so only self-attention moves.
+        rows = (torch.arange(batch, device=device)[:, None] * beams + src_beam).view(-1)
+        if depth == 0 and not shares_cross_cache:  # one row per request -> one row per beam
+            cache.reorder_cache(rows)
+            encoder_states = encoder_states.index_select(0, rows)
+            attention_mask = attention_mask.index_select(0, rows)
+        else:
+            cache.self_attention_cache.reorder_cache(rows)
+        step_tokens = new_tok.view(-1, 1)
+    raise AssertionError("unreachable")
+
+
+_SHARED_PREFIX = "genrec_shared_cross_"
+
+
+def _shared_kv_attention(module, query, key, value, attention_mask, **kwargs):
+    """Attention where the keys/values of a request serve all its beams (query rows = beams x key rows).
+
+    The beams become query positions of one row, so the cross-attention cache stays one copy per
+    request. Otherwise (self-attention, first step) the wrapped implementation runs unchanged.
+    """
+    impl = module.config._attn_implementation.removeprefix(_SHARED_PREFIX)
+    inner = t5_eager_attention if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
+    rows, heads, q_len, dim = query.shape
+    groups = rows // key.shape[0]
+    if groups == 1:
+        return inner(module, query, key, value, attention_mask, **kwargs)
+    query = query.view(key.shape[0], groups, heads, q_len, dim).transpose(1, 2).reshape(key.shape[0], heads, -1, dim)
+    out, _ = inner(module, query, key, value, attention_mask, **kwargs)  # [requests, groups * q_len, heads, dim]
+    return out.reshape(rows, q_len, heads, dim), None
+
+
+for _impl in ("sdpa", "eager"):
+    AttentionInterface.register(_SHARED_PREFIX + _impl, _shared_kv_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(_SHARED_PREFIX + _impl, ALL_MASK_ATTENTION_FUNCTIONS[_impl])
+
+
+@contextlib.contextmanager
+def _shared_cross_attention(model):
+    """Switch the decoder of a T5-family model to ``_shared_kv_attention`` for the duration; yield
+    whether it was switched (False: other architectures keep a per-beam cross-attention cache)."""
+    decoder = model.get_decoder()
+    config = decoder.config
+    impl = config._attn_implementation
+    if not isinstance(decoder, T5Stack) or impl not in ("sdpa", "eager"):
+        yield False
+        return
+    config._attn_implementation = _SHARED_PREFIX + impl
+    try:
+        yield True
+    finally:
+        config._attn_implementation = impl
+
+
+def _pad_to(out: BeamSearchOutput, k: int) -> BeamSearchOutput:
+    """Catalogues with fewer than ``k`` reachable IDs: pad with leaf -1 / score -inf."""
+    missing = k - out.leaves.shape[1]
+    if missing <= 0:
+        return out
+    b, levels = out.leaves.shape[0], out.tokens.shape[2]
+    return BeamSearchOutput(
+        torch.cat([out.leaves, out.leaves.new_full((b, missing), -1)], 1),
+        torch.cat([out.scores, out.scores.new_full((b, missing), float("-inf"))], 1),
+        torch.cat([out.tokens, out.tokens.new_full((b, missing, levels), -1)], 1),
+    )

@@ -1,0 +1,168 @@
+"""Trie constraints on decoding: only semantic IDs that some item carries can be generated.
+
+The tokenizer's per-modality prefix tries (``tok.trie(m)``) are stacked into one table, so rows of
+different modalities (text-ID and image-ID requests) are constrained in the same batch, and every
+operation is a gather over all rows at once (no Python loop over beams or rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from transformers import LogitsProcessor
+
+from ..errors import GenRecError
+
+
+@dataclass
+class IDConstraint:
+    """Tries of ``modalities`` in one table with global node and leaf numbers.
+
+    ``children[n, c]``: node reached from node ``n`` by code ``c`` (for a node of depth
+    ``levels - 1``: the global *leaf* carrying that full ID); -1 = no item has that prefix. Codebooks
+    of different sizes are padded to ``width`` with -1. ``token_start[m, d]`` is the token id of code 0
+    at level ``d`` of modality index ``m``; ``roots[m]`` its root node.
+    """
+
+    modalities: list[str]
+    levels: int
+    width: int
+    children: torch.Tensor  # int64 [n_nodes, width]
+    roots: torch.Tensor  # int64 [n_modalities]
+    token_start: torch.Tensor  # int64 [n_modalities, levels]
+    leaf_offsets: torch.Tensor  # int64 [n_leaves + 1]
+    leaf_rows: torch.Tensor  # int64: catalogue rows of leaf j = leaf_rows[leaf_offsets[j]:leaf_offsets[j+1]]
+    eos_token_id: int
+    vocab_size: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, modalities: str | Sequence[str]) -> "IDConstraint":
+        modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+        unknown = [m for m in modalities if m not in tokenizer.modalities]
+        if unknown:
+            raise GenRecError(f"unknown modality {unknown}; this tokenizer has {tokenizer.modalities}")
+        levels = {tokenizer.num_levels(m) for m in modalities}
+        if len(levels) != 1:
+            raise GenRecError(f"modalities {modalities} have IDs of different lengths {sorted(levels)}; decode them apart")
+        levels = levels.pop()
+        width = max(tokenizer.codebook_size(m) for m in modalities)
+        blocks, roots, leaf_counts, offsets, rows = [], [], [], [torch.zeros(1, dtype=torch.long)], []
+        n_nodes = n_leaves = n_rows = 0
+        for m in modalities:
+            trie = tokenizer.trie(m)
+            ch = torch.full((trie.children.shape[0], width), -1, dtype=torch.long)
+            ch[:, : trie.children.shape[1]] = trie.children
+            is_leaf_parent = (trie.depth == levels - 1)[:, None]
+            # Shift node ids by the nodes before this modality, leaf ids by the leaves before it.
+            ch = torch.where(ch < 0, ch, ch + torch.where(is_leaf_parent, n_leaves, n_nodes))
+            blocks.append(ch)
+            roots.append(n_nodes)
+            offsets.append(trie.leaf_offsets[1:] + n_rows)
+            rows.append(trie.leaf_rows)
+            n_nodes += ch.shape[0]
+            n_leaves += trie.n_leaves
+            n_rows += len(trie.leaf_rows)
+            leaf_counts.append(trie.n_leaves)
+        token_start = torch.tensor(
+            [[tokenizer.level_token_start(m, d) for d in range(levels)] for m in modalities], dtype=torch.long
+        )
+        return cls(
+            modalities=modalities,
+            levels=levels,
+            width=width,
+            children=torch.cat(blocks),
+            roots=torch.tensor(roots, dtype=torch.long),
+            token_start=token_start,
+            leaf_offsets=torch.cat(offsets),
+            leaf_rows=torch.cat(rows),
+            eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer),
+        )
+
+    def modality_index(self, modality: str) -> int:
+        try:
+            return self.modalities.index(modality)
+        except ValueError:
+            raise GenRecError(f"modality {modality!r} is not in this constraint ({self.modalities})") from None
+
+    def code_tokens(self, mod: torch.Tensor, depth: int) -> torch.Tensor:
+        """Token ids of codes 0..width-1 at ``depth`` for rows of modality index ``mod``: [N, width].
+
+        Codes past a smaller codebook point at a dump column ``vocab_size`` (never a real token).
+        """
+        ids = self.token_start[mod, depth][:, None] + torch.arange(self.width, device=mod.device)
+        return ids.clamp(max=self.vocab_size)
+
+    def walk(self, generated: torch.Tensor, mod: torch.Tensor) -> torch.Tensor:
+        """Node reached by each row's generated code tokens ([N, t], t < levels); -1 if off the trie."""
+        node = self.roots[mod]
+        for t in range(generated.shape[1]):
+            code = generated[:, t] - self.token_start[mod, t]
+            ok = (node >= 0) & (code >= 0) & (code < self.width)
+            nxt = self.children[node.clamp(min=0), code.clamp(0, self.width - 1)]
+            node = torch.where(ok, nxt, -1)
+        return node
+
+    def rows_of_leaf(self, leaf: int) -> list[int]:
+        """Catalogue rows carrying global leaf ``leaf``, in catalogue row order (ties of collided IDs)."""
+        return self.leaf_rows[self.leaf_offsets[leaf] : self.leaf_offsets[leaf + 1]].tolist()
+
+    def to(self, device) -> "IDConstraint":
+        for name in ("children", "roots", "token_start", "leaf_offsets", "leaf_rows"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+
+class TrieConstrainedLogitsProcessor(LogitsProcessor):
+    """Masks every token that would not extend the decoded prefix towards an existing semantic ID.
+
+    Works with ``model.generate`` for greedy, sampling and beam search. The decoder input starts with
+    ``prefix_length`` tokens (T5: the decoder start token); then a code at each of ``levels`` levels
+    whose prefix some item carries; then EOS only. A row off the trie (only reachable through a beam
+    whose score is already -inf) or past EOS gets EOS, so the allowed set is never empty.
+
+    ``modality``: one name for every row, or one per example; row ``r`` then belongs to example
+    ``r // num_beams`` (generate's layout), which lets text-ID and image-ID requests share a batch.
+    """
+
+    def __init__(self, tokenizer, modality: str | Sequence[str], num_beams: int = 1, prefix_length: int = 1):
+        per_example = not isinstance(modality, str)
+        self.constraint = IDConstraint.from_tokenizer(tokenizer, sorted(set(modality)) if per_example else modality)
+        self.example_mod = (
+            torch.tensor([self.constraint.modality_index(m) for m in modality], dtype=torch.long)
+            if per_example
+            else None
+        )
+        self.num_beams = num_beams
+        self.prefix_length = prefix_length
+
+    def _row_modalities(self, n_rows: int, device) -> torch.Tensor:
+        if self.example_mod is None:
+            return torch.zeros(n_rows, dtype=torch.long, device=device)
+        if n_rows != len(self.example_mod) * self.num_beams:
+            raise GenRecError(
+                f"TrieConstrainedLogitsProcessor: {n_rows} rows, expected {len(self.example_mod)} examples x "
+                f"{self.num_beams} beams"
+            )
+        return self.example_mod.to(device).repeat_interleave(self.num_beams)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        c = self.constraint
+        if c.children.device != scores.device:
+            c.to(scores.device)
+        generated = input_ids[:, self.prefix_length :]
+        depth = generated.shape[1]
+        n = scores.shape[0]
+        allowed = torch.zeros(n, scores.shape[1] + 1, dtype=torch.bool, device=scores.device)
+        if depth < c.levels:
+            mod = self._row_modalities(n, scores.device)
+            node = c.walk(generated, mod)
+            codes_ok = (c.children[node.clamp(min=0)] >= 0) & (node >= 0)[:, None]
+            allowed.scatter_(1, c.code_tokens(mod, depth), codes_ok)
+            stuck = node < 0
+        else:
+            stuck = torch.ones(n, dtype=torch.bool, device=scores.device)
+        allowed[:, c.eos_token_id] |= stuck
+        return scores.masked_fill(~allowed[:, :-1], float("-inf"))

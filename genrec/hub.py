@@ -1,0 +1,264 @@
+"""Publishing to the Hugging Face Hub: a model folder in one commit, and rankings as a dataset.
+
+Both go through the real ``huggingface_hub`` / ``datasets`` clients, so ``HF_ENDPOINT``,
+``HF_TOKEN`` and friends apply as usual. The local folder is only read: the model card is rendered
+in memory and committed in place of any local README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import GenRecError
+
+logger = logging.getLogger(__name__)
+
+# The files whose content feeds the model card (see hub_cards); all are optional.
+METRICS_FILE = "metrics.json"
+TRAIN_CONFIG_FILE = "genrec_train_config.json"
+QUANTIZER_DIR = "quantizer"
+QUANTIZER_METRICS_FILE = "quantizer_metrics.json"
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+MODEL_CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+
+
+class HubError(GenRecError):
+    """Publishing failed: network, authentication or the Hub itself. Local files are untouched."""
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GenRecError(f"{path}: cannot be read as JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise GenRecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
+    """The card kind (adapter | quantizer | generator) and the facts found in ``model_dir``'s files."""
+    model_dir = Path(model_dir)
+    adapter = _read_json(model_dir / ADAPTER_CONFIG_FILE)
+    config = _read_json(model_dir / MODEL_CONFIG_FILE)
+    quantizer_dir = model_dir / QUANTIZER_DIR
+    quantizer_metrics = _read_json(quantizer_dir / QUANTIZER_METRICS_FILE) or _read_json(
+        model_dir / QUANTIZER_METRICS_FILE
+    )
+    if adapter is not None:
+        kind = "adapter"
+    elif config is not None and "quantizer" not in str(config.get("model_type", "")):
+        kind = "generator"
+    elif config is not None or quantizer_metrics is not None or quantizer_dir.is_dir():
+        kind = "quantizer"
+        config = config or _read_json(quantizer_dir / MODEL_CONFIG_FILE)
+    else:
+        raise GenRecError(
+            f"{model_dir} holds no {MODEL_CONFIG_FILE}, {ADAPTER_CONFIG_FILE} or {QUANTIZER_DIR}/: "
+            "not a genrec model folder (save a pipeline, generator, quantizer or adapter there first)"
+        )
+    model_config = {k: v for k, v in (config or {}).items() if not k.startswith("_") and k != "transformers_version"}
+    return kind, {
+        "metrics": _read_json(model_dir / METRICS_FILE),
+        "train_config": _read_json(model_dir / TRAIN_CONFIG_FILE),
+        "model_config": model_config,
+        "quantizer_metrics": quantizer_metrics,
+        "adapter_config": adapter,
+        "has_quantizer": quantizer_dir.is_dir(),
+    }
+
+
+def _files_to_push(model_dir: Path) -> list[Path]:
+    """Every file of the folder except hidden/cache entries and the card we render ourselves."""
+    files = []
+    for path in sorted(model_dir.rglob("*")):
+        rel = path.relative_to(model_dir)
+        if not path.is_file() or any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            continue
+        if rel.as_posix() != CARD_FILE:
+            files.append(path)
+    return files
+
+
+def _is_transport_error(e: BaseException) -> bool:
+    # httpx (hub 1.x) and httpx2 (hub 2.x) both name the base of network failures TransportError.
+    return isinstance(e, (ConnectionError, TimeoutError)) or any(
+        c.__name__ == "TransportError" for c in type(e).__mro__
+    )
+
+
+@contextlib.contextmanager
+def _hub_errors(action: str, repo_id: str):
+    """Turn client exceptions into one HubError that says what happened and what to do."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+
+    try:
+        yield
+    except GenRecError:
+        raise
+    except HFValidationError as exc:
+        raise HubError(f"invalid repository id {repo_id!r}: {exc}") from exc
+    except Exception as exc:
+        # LFS and dataset uploads wrap the client error (RuntimeError from ...): find it in the chain.
+        chain, e = [], exc
+        while e is not None and e not in chain:
+            chain.append(e)
+            e = e.__cause__ or e.__context__
+        http = next((e for e in chain if isinstance(e, HfHubHTTPError) and e.response is not None), None)
+        retry = "Local files were not changed; run the same command again to retry."
+        where = f"{action} {repo_id!r} on {constants.ENDPOINT}"
+        if any(isinstance(e, OfflineModeIsEnabled) for e in chain):
+            raise HubError(f"cannot {where}: HF_HUB_OFFLINE is set. Unset it to publish.") from exc
+        if http is not None:
+            status = http.response.status_code
+            detail = http.response.headers.get("X-Error-Message") or str(http).strip().splitlines()[0]
+            if status == 401:
+                raise HubError(
+                    f"cannot {where}: the Hub rejected the access token (401: {detail}). Set a valid write "
+                    "token with HF_TOKEN or `hf auth login`, or pass --token. " + retry
+                ) from exc
+            if status == 403:
+                raise HubError(
+                    f"cannot {where}: the token may not write to this repository (403: {detail}). Use a token "
+                    "with write access to the namespace. " + retry
+                ) from exc
+            raise HubError(f"cannot {where}: the Hub answered HTTP {status} ({detail}). {retry}") from exc
+        if any(_is_transport_error(e) for e in chain):
+            raise HubError(
+                f"cannot {where}: the connection to the Hub failed ({type(exc).__name__}: {exc}). Check the "
+                f"network connection and HF_ENDPOINT. {retry}"
+            ) from exc
+        raise
+
+
+def push_to_hub(
+    model_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+    rankings_repo_id: str | None = None,
+):
+    """Publish every file of ``model_dir`` plus a rendered README.md to ``repo_id`` in ONE commit.
+
+    Creates the repository when missing (an existing one is reused) and the branch ``revision``
+    when given. The model card is rendered from the folder's metrics/config files (see
+    :mod:`genrec.hub_cards`) and replaces any local README.md in the commit only. Re-running after
+    an interrupted upload resumes: LFS files the Hub already holds are not sent again.
+
+    Returns the ``huggingface_hub.CommitInfo`` of the commit.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from .hub_cards import render_card
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise GenRecError(f"model folder {model_dir} does not exist or is not a folder")
+    files = _files_to_push(model_dir)
+    kind, facts = card_facts(model_dir)
+    api = HfApi(token=token)
+    with _hub_errors("create the repository", repo_id):
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    card = render_card(kind, repo_id=repo_id, rankings_repo_id=rankings_repo_id, **facts)
+    operations = [CommitOperationAdd(p.relative_to(model_dir).as_posix(), str(p)) for p in files]
+    operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
+    with _hub_errors("upload to", repo_id):
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})",
+            revision=revision,
+        )
+    logger.info("pushed %d files of %s to %s", len(files), model_dir, info.commit_url)
+    return info
+
+
+# -- rankings --------------------------------------------------------------------------------------
+def _ranked(row: Mapping, where: str, key_items: str = "items", key_scores: str = "scores"):
+    items, scores = row.get(key_items), row.get(key_scores)
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise GenRecError(f"{where}: '{key_items}' must be a list of item id strings")
+    if not isinstance(scores, list) or len(scores) != len(items):
+        raise GenRecError(f"{where}: '{key_scores}' must be a list of one score per item ({len(items)})")
+    return items, [float(s) for s in scores]
+
+
+def rankings_dataset(rows: Iterable[Mapping]):
+    """Rows -> a ``datasets.Dataset`` with one column set per modality.
+
+    A row: ``{"user_id": str, "history": [item ids], "items": [ranked ids], "scores": [floats],
+    "per_modality": {"text": {"items": [...], "scores": [...]}, "image": {...}}}``. Columns:
+    ``user_id, history, items, scores`` and ``{modality}_items, {modality}_scores``; a modality a
+    row lacks gets empty lists there.
+    """
+    import datasets
+
+    rows = list(rows)
+    if not rows:
+        raise GenRecError("no rankings to publish: the list of rows is empty")
+    modalities = sorted({m for r in rows for m in (r.get("per_modality") or {})})
+    columns: dict[str, list] = {c: [] for c in ("user_id", "history", "items", "scores")}
+    for m in modalities:
+        columns[f"{m}_items"], columns[f"{m}_scores"] = [], []
+    for i, row in enumerate(rows):
+        where = f"rankings row {i}"
+        if not isinstance(row.get("user_id"), str):
+            raise GenRecError(f"{where}: 'user_id' must be a string")
+        history = row.get("history")
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            raise GenRecError(f"{where}: 'history' must be a list of item id strings")
+        items, scores = _ranked(row, where)
+        columns["user_id"].append(row["user_id"])
+        columns["history"].append(history)
+        columns["items"].append(items)
+        columns["scores"].append(scores)
+        per = row.get("per_modality") or {}
+        for m in modalities:
+            m_items, m_scores = _ranked(per[m], f"{where}, per_modality.{m}") if m in per else ([], [])
+            columns[f"{m}_items"].append(m_items)
+            columns[f"{m}_scores"].append(m_scores)
+    ids, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float64"))
+    features = datasets.Features(
+        {c: datasets.Value("string") if c == "user_id" else floats if c.endswith("scores") else ids for c in columns}
+    )
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+def push_rankings(
+    rows: Iterable[Mapping],
+    repo_id: str,
+    *,
+    split: str = "test",
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+):
+    """Publish per-user rankings (see :func:`rankings_dataset`) as the ``split`` of dataset ``repo_id``.
+
+    Uses ``datasets.Dataset.push_to_hub`` (parquet shards + dataset card), so
+    ``datasets.load_dataset(repo_id)`` reads them back. Returns its ``CommitInfo``.
+    """
+    dataset = rankings_dataset(rows)
+    with _hub_errors("publish rankings to", repo_id):
+        return dataset.push_to_hub(
+            repo_id,
+            split=split,
+            private=private,
+            token=token,
+            commit_message=commit_message or f"Upload genrec rankings ({len(dataset)} users, split {split})",
+        )

@@ -1,0 +1,85 @@
+"""LoRA fine-tuning of a trained generator on a new dataset or new items (PEFT), and loading it back.
+
+Only the adapter is saved: LoRA matrices on T5's attention projections plus, through PEFT's
+``trainable_token_indices``, the embedding rows of semantic-ID tokens that are new to the base model
+(rows added when the vocabulary grows, and the code tokens that the new items' IDs use).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import GenRecError
+
+ADAPTER_CONFIG = "adapter_config.json"
+# T5 attention projections (PEFT's own default for T5 is q, v; k and o add capacity at little cost).
+DEFAULT_TARGET_MODULES = ["q", "k", "v", "o"]
+
+
+def new_token_indices(base_tokenizer, tokenizer) -> list[int]:
+    """Token ids to train: rows beyond the base vocabulary, and the ID tokens of items the base lacks.
+
+    Raises if the vocabularies disagree on a shared id (the adapter would read the wrong rows).
+    """
+    base_vocab, vocab = base_tokenizer.get_vocab(), tokenizer.get_vocab()
+    clash = [t for t, i in base_vocab.items() if vocab.get(t) != i]
+    if clash:
+        raise GenRecError(
+            f"the new tokenizer changes {len(clash)} token ids of the base model's vocabulary (e.g. {clash[:3]}); "
+            "build it with the same tasks, modalities, levels and codebook sizes as the base"
+        )
+    indices = set(range(len(base_tokenizer), len(tokenizer)))
+    known = {str(i) for i in base_tokenizer.item_ids}
+    new_rows = [r for r, i in enumerate(tokenizer.item_ids) if str(i) not in known]
+    for m in tokenizer.modalities:
+        ids = tokenizer.item_token_ids(m)[new_rows]
+        indices.update(int(t) for t in ids[ids >= 0].unique())
+    return sorted(indices)
+
+
+def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, dropout: float = 0.05,
+                     implicit: bool = True, target_modules: list[str] | None = None):
+    """A PEFT LoRA model over the generator at ``base`` (folder or Hub repo), sized for ``tokenizer``.
+
+    r 8 / alpha 16 / dropout 0.05: common LoRA defaults (our choice; MACRec has no LoRA setting).
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from .. import tokenizer as _register_tokenizer  # noqa: F401  (AutoTokenizer registration)
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(base)
+    indices = new_token_indices(AutoTokenizer.from_pretrained(base), tokenizer)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    if not implicit:
+        model.config.implicit_weight = 0.0
+    config = LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules or DEFAULT_TARGET_MODULES,
+        trainable_token_indices=indices or None,
+    )
+    return get_peft_model(model, config)
+
+
+def load_generator(path: str | Path, **kwargs):
+    """A generator folder, or a LoRA adapter folder (its base is loaded and resized to the adapter's tokenizer)."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from .. import tokenizer as _register_tokenizer  # noqa: F401
+
+    path = Path(path)
+    if not (path / ADAPTER_CONFIG).is_file():
+        return AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs)
+    from peft import PeftModel
+
+    base = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+    model = AutoModelForSeq2SeqLM.from_pretrained(base, **kwargs)
+    vocab = len(AutoTokenizer.from_pretrained(path))
+    if model.get_input_embeddings().num_embeddings < vocab:
+        model.resize_token_embeddings(vocab)
+    return PeftModel.from_pretrained(model, path)

@@ -1,0 +1,277 @@
+"""``GenRecPipeline``: generator + tokenizer (+ quantizer) that answers ``recommend(history, k)``.
+
+A *pipeline folder* (what ``genrec train`` writes) holds the generator (config.json,
+model.safetensors, generation_config.json), the tokenizer files, ``genrec_train_config.json`` and
+optionally ``quantizer/``. It loads from a local folder or a Hub repo id.
+
+Ranking (MACRec): per modality, the history's IDs in that modality feed the generator's sequential
+task (text: ``<seqrec>``, image: ``<seqimage>``); a trie-constrained beam search (20 beams,
+MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; the lists are fused.
+
+- Score of an ID: sum of log-probabilities of its code tokens and the closing EOS (see
+  ``genrec.generation.beam_search``). The ``macrec`` fusion sees that sum / (levels + 1), which is
+  HF's ``sequences_scores`` that MACRec fused.
+- An ID shared by several items (unresolved collisions) yields all of them with the same score, in
+  catalogue row order; a list may therefore hold more items than beams.
+- Fused ties break by catalogue row. Results hold at most ``k`` items (fewer only when the catalogue
+  or ``exclude_history`` leaves fewer); ``k`` may not exceed ``num_beams`` (never silently widened).
+- Empty history: an error. The generator is trained on histories of at least one item, so an
+  empty input has no trained meaning; callers choose their own fallback (e.g. popular items).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import GenRecError, UnknownItemError
+from .generation import IDConstraint, constrained_beam_search, fuse
+from .generation.fusion import FUSION_RULES
+
+logger = logging.getLogger(__name__)
+
+TRAIN_CONFIG_FILE = "genrec_train_config.json"
+QUANTIZER_DIR = "quantizer"
+SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}  # MACRec: history in m -> next item's ID in m
+DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
+DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: last 20 items
+DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
+
+
+@dataclass
+class Recommendation:
+    """One user's ranking: ``item_ids`` best first with ``scores``; ``sources[i]`` = modalities whose
+    beam search proposed item i."""
+
+    item_ids: list[Any]
+    scores: list[float]
+    sources: list[list[str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"item_ids": self.item_ids, "scores": self.scores, "sources": self.sources}
+
+
+@dataclass
+class RankResult:
+    """Batched ranking in catalogue rows. ``rows``/``scores``: final lists per user; ``per_modality[m]``:
+    (rows, scores) per user before fusion; ``invalid[m]``: beams that mapped to no item; ``beams[m]``:
+    beams generated."""
+
+    rows: list[list[int]]
+    scores: list[list[float]]
+    per_modality: dict[str, tuple[list[list[int]], list[list[float]]]]
+    invalid: dict[str, int]
+    beams: dict[str, int]
+
+
+class GenRecPipeline:
+    def __init__(self, model, tokenizer, max_history: int = DEFAULT_MAX_HISTORY, quantizer_path: str | None = None,
+                 train_config: dict | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_history = max_history
+        self.quantizer_path = quantizer_path
+        self.train_config = train_config or {}
+        self._constraints: dict[tuple[str, ...], IDConstraint] = {}
+        self._quantizer = None
+
+    # ---- loading / saving ----------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str | os.PathLike, device: str | torch.device | None = None,
+                        revision: str | None = None, token: str | None = None) -> "GenRecPipeline":
+        """Load a pipeline folder, or a Hub repo id holding one (downloaded once into the HF cache)."""
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        from . import modeling, tokenizer  # noqa: F401  (registers the Auto classes)
+
+        path = Path(path_or_repo)
+        if not path.is_dir():
+            if Path(str(path_or_repo)).exists() or str(path_or_repo).startswith((".", "/")):
+                raise GenRecError(f"{path_or_repo}: not a pipeline folder")
+            from huggingface_hub import snapshot_download
+
+            try:
+                path = Path(snapshot_download(str(path_or_repo), revision=revision, token=token))
+            except Exception as e:  # noqa: BLE001  (network, auth, missing repo: all user-facing)
+                raise GenRecError(f"cannot fetch pipeline {path_or_repo!r} from the Hub: {e}") from e
+        if not (path / "config.json").is_file():
+            raise GenRecError(f"{path}: no config.json; not a pipeline folder (run `genrec train` first)")
+        model = AutoModelForSeq2SeqLM.from_pretrained(path)
+        tok = AutoTokenizer.from_pretrained(path)
+        if not hasattr(tok, "trie"):
+            raise GenRecError(f"{path}: the tokenizer is {type(tok).__name__}, not a genrec SemanticIDTokenizer")
+        train_config = {}
+        if (path / TRAIN_CONFIG_FILE).is_file():
+            train_config = json.loads((path / TRAIN_CONFIG_FILE).read_text(encoding="utf-8"))
+        quantizer = path / QUANTIZER_DIR
+        pipe = cls(model, tok, max_history=int(train_config.get("max_history", DEFAULT_MAX_HISTORY)),
+                   quantizer_path=str(quantizer) if quantizer.is_dir() else None, train_config=train_config)
+        if device is not None:
+            pipe.model.to(device)
+        return pipe
+
+    @property
+    def quantizer(self):
+        """The quantizer saved beside the generator (loaded on first use; None when the folder has none)."""
+        if self._quantizer is None and self.quantizer_path is not None:
+            from transformers import AutoModel
+
+            try:
+                import genrec.quantizer  # noqa: F401  (registers the quantizer with AutoModel)
+            except ImportError:
+                pass
+            self._quantizer = AutoModel.from_pretrained(self.quantizer_path)
+        return self._quantizer
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write the pipeline folder atomically (generator, tokenizer, train config, quantizer)."""
+        from .utils import atomic_output_dir
+
+        with atomic_output_dir(path) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            if self.train_config:
+                (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(self.train_config, indent=2), encoding="utf-8")
+            if self._quantizer is not None:
+                self._quantizer.save_pretrained(tmp / QUANTIZER_DIR)
+            elif self.quantizer_path is not None:
+                shutil.copytree(self.quantizer_path, tmp / QUANTIZER_DIR)
+
+    # ---- ranking -------------------------------------------------------------------------------
+    def modalities_for(self, modality: str) -> list[str]:
+        available = [m for m in self.tokenizer.modalities if m in SEQUENTIAL_TASK]
+        if modality == "fused":
+            return available
+        if modality not in available:
+            raise GenRecError(f"unknown modality {modality!r}; choose from {available + ['fused']}")
+        return [modality]
+
+    def _constraint(self, modalities: tuple[str, ...]) -> IDConstraint:
+        if modalities not in self._constraints:
+            self._constraints[modalities] = IDConstraint.from_tokenizer(self.tokenizer, modalities)
+        return self._constraints[modalities].to(self.model.device)
+
+    def _groups(self, modalities: list[str]) -> list[tuple[str, ...]]:
+        """Modalities decoded in one batch: those whose IDs have the same length."""
+        by_len: dict[int, list[str]] = {}
+        for m in modalities:
+            by_len.setdefault(self.tokenizer.num_levels(m), []).append(m)
+        return [tuple(g) for g in by_len.values()]
+
+    @torch.no_grad()
+    def rank(self, histories: Sequence[Sequence[int]], modality: str = "fused", k: int = 10,
+             num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
+             batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False) -> RankResult:
+        """Rank items for each history of catalogue rows (oldest first). All modalities of a request
+        share batches with the other users' requests."""
+        if not 1 <= k <= num_beams:
+            raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
+        if fusion not in FUSION_RULES:
+            raise GenRecError(f"unknown fusion rule {fusion!r}; choose from {list(FUSION_RULES)}")
+        modalities = self.modalities_for(modality)
+        n = len(histories)
+        per_mod = {m: ([[] for _ in range(n)], [[] for _ in range(n)]) for m in modalities}
+        invalid = dict.fromkeys(modalities, 0)
+        requests = [(u, m) for m in modalities for u in range(n)]
+        groups = self._groups(modalities)
+        group_of = {m: g for g in groups for m in g}
+        # Requests sorted by (group, input length) so padding stays small; results land by (user, m).
+        inputs = {
+            (u, m): self.tokenizer.encode_task_input(SEQUENTIAL_TASK[m], histories[u], m, max_items=self.max_history)
+            for u, m in requests
+        }
+        requests.sort(key=lambda r: (groups.index(group_of[r[1]]), len(inputs[r])))
+        bar = tqdm(total=len(requests), desc="ranking", unit="req", disable=not progress)
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start : start + batch_size]
+            for group in dict.fromkeys(group_of[m] for _, m in chunk):
+                part = [r for r in chunk if group_of[r[1]] == group]
+                self._decode(part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history)
+            bar.update(len(chunk))
+        bar.close()
+        rows, scores = [], []
+        for u in range(n):
+            if modality != "fused" or len(modalities) == 1:
+                m = modalities[0]
+                rows.append(per_mod[m][0][u][:k])
+                scores.append(per_mod[m][1][u][:k])
+                continue
+            lists = []
+            for m in modalities:
+                r, s = per_mod[m][0][u], per_mod[m][1][u]
+                if fusion == "macrec":  # MACRec fused HF sequences_scores = sum / ID length (+ EOS)
+                    s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
+                lists.append((r, s))
+            r, s = fuse(lists, fusion, k)
+            rows.append(r)
+            scores.append(s)
+        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams))
+
+    def _decode(self, part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history):
+        constraint = self._constraint(group)
+        batch = self.tokenizer.pad([{"input_ids": inputs[r]} for r in part], return_tensors="pt")
+        device = self.model.device
+        out = constrained_beam_search(
+            self.model,
+            batch["input_ids"].to(device),
+            batch["attention_mask"].to(device),
+            constraint,
+            torch.tensor([constraint.modality_index(m) for _, m in part], device=device),
+            num_beams=num_beams,
+        )
+        leaves, scores = out.leaves.tolist(), out.scores.tolist()
+        for (u, m), req_leaves, req_scores in zip(part, leaves, scores):
+            seen = set(histories[u]) if exclude_history else ()
+            rows, vals = per_mod[m]
+            for leaf, score in zip(req_leaves, req_scores):
+                if leaf < 0:
+                    invalid[m] += 1
+                    continue
+                for row in constraint.rows_of_leaf(leaf):
+                    if row not in seen:
+                        rows[u].append(row)
+                        vals[u].append(score)
+
+    # ---- user-facing -----------------------------------------------------------------------------
+    def history_rows(self, history: Sequence[Any]) -> list[int]:
+        """Catalogue rows of user-facing item ids; unknown ids and empty histories are errors."""
+        if len(history) == 0:
+            raise GenRecError(
+                "the history is empty: genrec ranks from at least one known item (the generator is trained on "
+                "non-empty histories); fall back to e.g. popular items for brand-new users"
+            )
+        rows = []
+        for pos, item in enumerate(history):
+            try:
+                rows.append(self.tokenizer.catalog.row(item))
+            except UnknownItemError:
+                raise UnknownItemError(
+                    f"history[{pos}]: unknown item id {item!r} (the catalogue has {len(self.tokenizer.catalog)} items; "
+                    "add new items with tokenizer.add_items)"
+                ) from None
+        return rows
+
+    def recommend(self, history: Sequence[Any] | Sequence[Sequence[Any]], k: int = 10, modality: str = "fused",
+                  fusion: str = "macrec", exclude_history: bool = False, num_beams: int = DEFAULT_NUM_BEAMS,
+                  batch_size: int = DEFAULT_BATCH_SIZE) -> Recommendation | list[Recommendation]:
+        """Next items for one history (list of item ids, oldest first) or a list of histories."""
+        many = len(history) > 0 and all(isinstance(h, (list, tuple)) for h in history)
+        histories = list(history) if many else [history]
+        rows = [self.history_rows(h) for h in histories]
+        res = self.rank(rows, modality, k, num_beams, fusion, exclude_history, batch_size)
+        ids = self.tokenizer.item_ids
+        recs = []
+        for u in range(len(rows)):
+            sources = [
+                [m for m, (mrows, _) in res.per_modality.items() if r in set(mrows[u])] for r in res.rows[u]
+            ]
+            recs.append(Recommendation([ids[r] for r in res.rows[u]], res.scores[u], sources))
+        return recs if many else recs[0]

@@ -1,0 +1,92 @@
+"""``CrossModalRQVAEConfig``: one config for the RQ-VAEs of all modalities, so the set is one artifact."""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+
+class CrossModalRQVAEConfig(PretrainedConfig):
+    """Settings of the per-modality RQ-VAEs and of MACRec's cross-modal losses.
+
+    Architecture (one RQ-VAE per entry of ``modalities``; ``input_dims`` aligned with it):
+
+    * ``num_levels`` x ``codebook_size`` = 4 x 256: MQL4GRec / MACRec (``--num_emb_list 256 256 256 256``).
+    * ``latent_dim`` 32: MQL4GRec ``--e_dim 32`` (MACRec's runs use 32 too).
+    * ``hidden_dims`` [512, 256, 128]: MACRec's CrossRQVAE default ``layers``; MQL4GRec uses
+      [2048, 1024, 512, 256, 128, 64], which is ~10x slower on CPU for no gain on 6k items (our choice).
+    * ``beta`` 0.25: commitment weight of VQ-VAE / RQ-VAE (MQL4GRec ``--beta``).
+    * ``quant_loss_weight`` 1.0: MACRec / MQL4GRec ``--quant_loss_weight``.
+    * ``kmeans_init`` / ``kmeans_iters`` 100: MQL4GRec / MACRec defaults (codebooks start at k-means
+      centres of the first batch of residuals; we use all training items, which is as cheap on 6k items).
+    * ``dead_code_restart``: codes no training item chose during an epoch are moved onto random
+      residuals (our choice, as in Jukebox / SoundStream; MACRec has none) to keep utilisation high.
+
+    Cross-modal losses (MACRec defaults; with both off the model is MQL4GRec's independent quantizers):
+
+    * ``use_contrastive``, ``lambda_con`` 0.1, ``tau`` 0.1, ``begin_cross_level`` 2 (0-based level
+      index, as MACRec's ``--begin_cross_layer 2``: levels 2..L-1 get the loss): InfoNCE on each
+      modality's residual entering the level; positives are the batch items that share the
+      anchor's K-means cluster in the *other* modality.
+    * ``n_clusters`` 512: K of those pseudo-labels (MACRec ``*_kmeans512.json``), computed once per modality.
+    * ``use_alignment``, ``lambda_align`` 0.001, ``align_tau`` 0.1: symmetric InfoNCE between the two
+      quantized vectors of one item (MACRec ``recon_contrast_weight`` 0.001, temperature 0.1).
+    """
+
+    model_type = "genrec_quantizer"
+
+    def __init__(
+        self,
+        modalities: list[str] | tuple[str, ...] = ("text", "image"),
+        input_dims: list[int] | tuple[int, ...] = (768, 768),
+        num_levels: int = 4,
+        codebook_size: int = 256,
+        latent_dim: int = 32,
+        hidden_dims: list[int] | tuple[int, ...] = (512, 256, 128),
+        dropout: float = 0.0,
+        beta: float = 0.25,
+        quant_loss_weight: float = 1.0,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 100,
+        dead_code_restart: bool = True,
+        use_contrastive: bool = True,
+        lambda_con: float = 0.1,
+        tau: float = 0.1,
+        begin_cross_level: int = 2,
+        n_clusters: int = 512,
+        use_alignment: bool = True,
+        lambda_align: float = 0.001,
+        align_tau: float = 0.1,
+        **kwargs,
+    ):
+        self.modalities = list(modalities)
+        self.input_dims = [int(d) for d in input_dims]
+        self.num_levels = num_levels
+        self.codebook_size = codebook_size
+        self.latent_dim = latent_dim
+        self.hidden_dims = [int(d) for d in hidden_dims]
+        self.dropout = dropout
+        self.beta = beta
+        self.quant_loss_weight = quant_loss_weight
+        self.kmeans_init = kmeans_init
+        self.kmeans_iters = kmeans_iters
+        self.dead_code_restart = dead_code_restart
+        self.use_contrastive = use_contrastive
+        self.lambda_con = lambda_con
+        self.tau = tau
+        self.begin_cross_level = begin_cross_level
+        self.n_clusters = n_clusters
+        self.use_alignment = use_alignment
+        self.lambda_align = lambda_align
+        self.align_tau = align_tau
+        if not self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"modalities must be >= 1 distinct names, got {self.modalities}")
+        if len(self.input_dims) != len(self.modalities):
+            raise ValueError(f"input_dims {self.input_dims} must have one entry per modality {self.modalities}")
+        if num_levels < 1 or codebook_size < 2 or latent_dim < 1:
+            raise ValueError("num_levels >= 1, codebook_size >= 2 and latent_dim >= 1 are required")
+        super().__init__(**kwargs)
+
+    @property
+    def cross_modal(self) -> bool:
+        """Whether any cross-modal loss is on (needs two or more modalities to have an effect)."""
+        return len(self.modalities) > 1 and (self.use_contrastive or self.use_alignment)

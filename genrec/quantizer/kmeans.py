@@ -1,0 +1,69 @@
+"""K-means for codebook initialisation and for MACRec's cross-modal pseudo-labels (scikit-learn)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PSEUDO_LABELS_FILE = "pseudo_labels.npz"
+
+
+def kmeans(x: np.ndarray, k: int, seed: int, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """(centres [k, d], labels [n]) of ``x``; deterministic per seed. With fewer rows than ``k``,
+    the missing centres are copies of random rows (k-means cannot place more centres than points)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x, dtype=np.float32)
+    n_fit = min(k, len(np.unique(x, axis=0)))
+    # One BLAS thread: idle OpenBLAS workers otherwise keep spinning and starve torch's threads afterwards.
+    with threadpool_limits(limits=1, user_api="blas"):
+        km = KMeans(n_clusters=n_fit, n_init=1, max_iter=max_iter, random_state=seed).fit(x)
+    centres = km.cluster_centers_.astype(np.float32)
+    if n_fit < k:
+        extra = np.random.default_rng(seed).integers(0, len(x), k - n_fit)
+        centres = np.concatenate([centres, x[extra]])
+    return centres, km.labels_.astype(np.int64)
+
+
+def _fingerprint(x: np.ndarray, k: int, seed: int) -> str:
+    h = hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    h.update(f"{x.shape}|{k}|{seed}".encode())
+    return h.hexdigest()
+
+
+def pseudo_labels(
+    embeddings: dict[str, np.ndarray], k: int, seed: int, cache_dir: str | Path | None = None
+) -> dict[str, np.ndarray]:
+    """Per modality, the K-means cluster of every item's embedding (-1 where the modality is missing).
+
+    Computed once and cached in ``cache_dir/pseudo_labels.npz``, keyed by a fingerprint of the
+    embeddings, K and seed, so resumed runs and re-runs on the same data skip the clustering.
+    """
+    cache = Path(cache_dir) / PSEUDO_LABELS_FILE if cache_dir is not None else None
+    stored = dict(np.load(cache, allow_pickle=False)) if cache is not None and cache.is_file() else {}
+    out, changed = {}, False
+    for m, x in embeddings.items():
+        present = ~np.isnan(x).any(axis=1)
+        k_eff = min(k, max(2, int(present.sum()) // 2))
+        if k_eff < k:
+            logger.warning("%s: %d items with embeddings, K-means pseudo-labels use K=%d instead of %d",
+                           m, present.sum(), k_eff, k)
+        key = _fingerprint(x[present], k_eff, seed)
+        if stored.get(f"{m}__key") is not None and str(stored[f"{m}__key"]) == key:
+            out[m] = stored[m]
+            continue
+        labels = np.full(len(x), -1, dtype=np.int64)
+        labels[present] = kmeans(x[present], k_eff, seed)[1]
+        out[m], stored[m], stored[f"{m}__key"], changed = labels, labels, np.array(key), True
+    if cache is not None and changed:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, **stored)
+        tmp.replace(cache)
+    return out

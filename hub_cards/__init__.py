@@ -1,0 +1,124 @@
+"""Model-card templates (generator, quantizer, adapter) and their renderer.
+
+Cards are rendered only from the run's own files: a metric, statistic or setting appears in a card
+only when the caller passes it, so a card never claims a number the run did not measure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+TEMPLATES_DIR = Path(__file__).resolve().parent
+KINDS = ("generator", "quantizer", "adapter")
+
+# Keys of metrics.json that describe the evaluation rather than measure it.
+_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z_]*@\d+$")  # HR@10, NDCG@5, Recall@20
+_LOSS_KEY = re.compile(r"(^|_)(lambda|weight|alpha|tau|temperature)(_|$)|loss", re.I)
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as sorted ("a.b", value) rows, values shown as JSON (compact lists)."""
+    rows = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            rows.extend(_flatten(v, f"{key}."))
+        else:
+            rows.append((key, v if isinstance(v, str) else json.dumps(v)))
+    return sorted(rows)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def split_metrics(metrics: dict) -> tuple[dict[str, float], dict[str, Any]]:
+    """Split a metrics.json into measured metrics (``HR@10`` ...) and evaluation facts.
+
+    Accepts ``{"metrics": {...}, ...}`` or metrics at the top level. Facts are the scalar remaining
+    keys (dataset, split, num_users, ...).
+    """
+    source = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else metrics
+    measured = {k: float(v) for k, v in source.items() if _METRIC_NAME.match(k) and _is_number(v)}
+    facts = {k: v for k, v in metrics.items()
+             if k not in measured and k != "metrics" and isinstance(v, (str, int, float, bool))}
+    return measured, facts
+
+
+def render_card(
+    kind: str,
+    *,
+    repo_id: str,
+    metrics: dict | None = None,
+    train_config: dict | None = None,
+    model_config: dict | None = None,
+    quantizer_metrics: dict | None = None,
+    adapter_config: dict | None = None,
+    rankings_repo_id: str | None = None,
+    has_quantizer: bool = False,
+    license: str = "apache-2.0",
+    hub_url: str | None = None,
+):
+    """Render the ``kind`` card (generator | quantizer | adapter) for ``repo_id`` as a ModelCard.
+
+    ``metrics``: the run's metrics.json (see :func:`split_metrics`); its metrics become a table and
+    the card's ``model-index``. Every other argument is the parsed content of the file of the same
+    name; sections whose file is absent are left out.
+    """
+    import jinja2
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown card kind {kind!r}; expected one of {KINDS}")
+    if kind == "adapter" and not (adapter_config or {}).get("base_model_name_or_path"):
+        raise ValueError("an adapter card needs adapter_config with base_model_name_or_path")
+    measured, facts = split_metrics(metrics or {})
+    dataset, split = facts.pop("dataset", None), facts.pop("split", None)
+    train_config = train_config or {}
+    dataset = dataset or train_config.get("dataset")
+    tasks = train_config.get("tasks") or []
+    base_model = (adapter_config or {}).get("base_model_name_or_path")
+    model_name = repo_id.split("/")[-1]
+
+    eval_results = [
+        EvalResult(task_type="text2text-generation", task_name="Sequential recommendation",
+                   dataset_type=str(dataset or "unknown"), dataset_name=str(dataset or "unknown"),
+                   dataset_split=split, metric_type=name.lower(), metric_name=name, metric_value=value)
+        for name, value in measured.items()
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        license=license,
+        library_name="peft" if kind == "adapter" else "genrec",
+        base_model=base_model,
+        tags=["genrec", "recommendation", "generative-recommendation", "semantic-ids", kind],
+        pipeline_tag=None if kind == "quantizer" else "text2text-generation",
+        metrics=sorted({n.split("@")[0].lower() for n in measured}) or None,
+        eval_results=eval_results or None,
+    )
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["hub_url"] = (hub_url or constants.ENDPOINT).rstrip("/")
+    text = env.get_template(f"{kind}.md").render(
+        card_data=card_data.to_yaml(),
+        model_name=model_name,
+        repo_id=repo_id,
+        dataset=dataset,
+        split=split,
+        metrics=measured,
+        eval_facts=facts,
+        tasks=tasks,
+        losses=[(k, v) for k, v in _flatten(train_config) if _LOSS_KEY.search(k.split(".")[-1])],
+        train_config=_flatten(train_config),
+        model_config=_flatten(model_config or {}),
+        codebook_stats=_flatten(quantizer_metrics or {}),
+        adapter_config=_flatten(adapter_config or {}),
+        base_model=base_model,
+        rankings_repo_id=rankings_repo_id,
+        has_quantizer=has_quantizer,
+    )
+    return ModelCard(re.sub(r"\n{3,}", "\n\n", text))

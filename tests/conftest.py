@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_INSTRUMENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
+
+# Tests never reach the network; keep every HF cache inside the test session.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """A small synthetic dataset shared by the whole session (read-only for tests)."""
+    from genrec.data.synth import SynthConfig, write_synthetic_dataset
+
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("synth") / "data", SynthConfig(n_items=300, n_users=400, seed=7)
+    )
+
+
+@pytest.fixture
+def instruments_dir():
+    if not SHARED_INSTRUMENTS.is_dir():
+        pytest.skip("shared Instruments data not beside the checkout")
+    return SHARED_INSTRUMENTS
+
+
+def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
+    """Run the installed CLI in a subprocess.
+
+    The working directory defaults to a neutral folder: from the repository root, `python -m`
+    would import the source folder `genrec/`, which lacks the mapped sub-packages (tokenizer/, ...).
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    return subprocess.run(
+        [sys.executable, "-m", "genrec", *map(str, args)],
+        capture_output=True, text=True, check=check, cwd=cwd or tempfile.gettempdir(), env=env,
+        timeout=timeout,
+    )

@@ -1,0 +1,141 @@
+"""Constrained decoding, the fast path and fusion, on real (tiny, random) T5 models."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import LogitsProcessorList, T5Config, T5ForConditionalGeneration
+
+from genrec.generation import IDConstraint, TrieConstrainedLogitsProcessor, constrained_beam_search, fuse
+from genrec.tokenizer import SemanticIDTokenizer
+
+LEVELS = 3
+
+
+def make_tokenizer(n_items=60, seed=0):
+    rng = np.random.default_rng(seed)
+    text = rng.integers(0, 8, (n_items, LEVELS))
+    text[1] = text[0]  # an unresolved collision: rows 0 and 1 share a text ID
+    image = rng.integers(0, 6, (n_items, LEVELS))
+    image[5] = -1  # item 5 has no image
+    return SemanticIDTokenizer.from_codes([f"i{r}" for r in range(n_items)], {"text": text, "image": image},
+                                          codebook_size={"text": 8, "image": 6})
+
+
+def make_model(tok, seed=0):
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
+                   num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                   decoder_start_token_id=tok.pad_token_id)
+    return T5ForConditionalGeneration(cfg).eval()
+
+
+def batch_inputs(tok, modalities, seed=0, max_len=6):
+    rng = np.random.default_rng(seed)
+    task = {"text": "seqrec", "image": "seqimage"}
+    ids = [tok.encode_task_input(task[m], rng.integers(0, len(tok.item_ids), rng.integers(1, max_len)).tolist(), m)
+           for m in modalities]
+    b = tok.pad([{"input_ids": x} for x in ids], return_tensors="pt")
+    return b["input_ids"], b["attention_mask"]
+
+
+def generate(model, tok, inputs, modalities, beams, **kw):
+    proc = TrieConstrainedLogitsProcessor(tok, modalities, num_beams=beams)
+    return model.generate(input_ids=inputs[0], attention_mask=inputs[1], logits_processor=LogitsProcessorList([proc]),
+                          max_new_tokens=LEVELS + 1, num_beams=beams, num_return_sequences=beams,
+                          length_penalty=0.0, early_stopping=True, return_dict_in_generate=True,
+                          output_scores=True, **kw)
+
+
+@pytest.mark.parametrize("mode", ["greedy", "sample", "beam"])
+def test_every_generated_id_is_valid(mode):
+    tok = make_tokenizer()
+    model = make_model(tok)
+    mods = ["text", "image", "image", "text"]
+    inputs = batch_inputs(tok, mods)
+    beams = 20 if mode == "beam" else 1
+    torch.manual_seed(1)
+    out = generate(model, tok, inputs, mods, beams, do_sample=(mode == "sample"))
+    seqs = out.sequences.view(len(mods), beams, -1)
+    for m, rows in zip(mods, seqs):
+        for seq in rows.tolist():
+            assert seq[-1] == tok.eos_token_id and len(seq) == LEVELS + 2
+            assert tok.decode_rows(seq[1 : LEVELS + 1], m), (m, seq)
+
+
+def test_processor_masks_exactly_the_trie():
+    tok = make_tokenizer()
+    proc = TrieConstrainedLogitsProcessor(tok, "image")
+    v = len(tok)
+    start = tok.pad_token_id
+    scores = torch.zeros(3, v)
+    trie = tok.trie("image")
+    first = sorted({c[0] for c in trie.leaf_codes.tolist()})
+    out = proc(torch.tensor([[start]] * 3), scores)
+    allowed = [torch.isfinite(r).nonzero().flatten().tolist() for r in out]
+    assert allowed[0] == [tok.code_token_id("image", 0, c) for c in first]  # no EOS before a full ID
+    full = [tok.code_token_id("image", d, c) for d, c in enumerate(trie.leaf_codes[0].tolist())]
+    bogus = [tok.code_token_id("text", 0, 0)] * LEVELS  # off the trie: EOS keeps the set non-empty
+    out = proc(torch.tensor([[start] + full, [start] + bogus, [start] + full]), torch.zeros(3, v))
+    for row in out:
+        assert torch.isfinite(row).nonzero().flatten().tolist() == [tok.eos_token_id]
+    two = full[:2]
+    out = proc(torch.tensor([[start] + two]), torch.zeros(1, v))
+    expect = sorted(tok.code_token_id("image", 2, c[2]) for c in trie.leaf_codes.tolist() if c[:2] == [
+        x - tok.level_token_start("image", d) for d, x in enumerate(two)])
+    assert torch.isfinite(out[0]).nonzero().flatten().tolist() == expect
+
+
+@pytest.mark.parametrize("seed,attn", [(0, "sdpa"), (1, "sdpa"), (2, "eager")])
+def test_fast_path_matches_generate(seed, attn):
+    tok = make_tokenizer(seed=seed)
+    model = make_model(tok, seed)
+    model.set_attn_implementation(attn)
+    mods = ["text", "image", "text", "image", "image"]
+    inputs = batch_inputs(tok, mods, seed)
+    beams = 20
+    g = generate(model, tok, inputs, mods, beams)
+    c = IDConstraint.from_tokenizer(tok, ["image", "text"])
+    fast = constrained_beam_search(model, *inputs, c, torch.tensor([c.modality_index(m) for m in mods]),
+                                   num_beams=beams)
+    g_tokens = g.sequences[:, 1 : LEVELS + 1].view(len(mods), beams, LEVELS)
+    g_scores = g.sequences_scores.view(len(mods), beams)
+    real = g_scores > -1e8  # generate pads small tries with -1e9 duplicates; the fast path with leaf -1
+    assert torch.equal(real, fast.leaves >= 0)
+    assert torch.equal(g_tokens[real], fast.tokens[real])
+    assert torch.allclose(g_scores[real], fast.scores[real], atol=1e-4)
+    assert model.config._attn_implementation == attn  # restored after the fast path
+    for m, leaves, toks in zip(mods, fast.leaves.tolist(), fast.tokens.tolist()):
+        for leaf, t in zip(leaves, toks):
+            if leaf >= 0:
+                assert c.rows_of_leaf(leaf) == tok.decode_rows(t, m)
+
+
+def test_fast_path_on_a_catalogue_smaller_than_the_beam():
+    tok = make_tokenizer(n_items=7)
+    model = make_model(tok)
+    inputs = batch_inputs(tok, ["text", "text"])
+    c = IDConstraint.from_tokenizer(tok, "text")
+    out = constrained_beam_search(model, *inputs, c, 0, num_beams=10, num_return_sequences=10)
+    n_ids = tok.trie("text").n_leaves  # 6: rows 0 and 1 share an ID
+    assert n_ids == 6
+    assert (out.leaves >= 0).sum(1).tolist() == [n_ids, n_ids]
+    assert torch.isinf(out.scores[:, n_ids:]).all() and (out.leaves[:, n_ids:] == -1).all()
+    assert sorted(out.leaves[0, :n_ids].tolist()) == list(range(n_ids))  # every ID found, once
+
+
+def test_fusion_worked_examples():
+    text = ([3, 1, 4], [-1.0, -2.0, -3.0])
+    image = ([4, 5], [-0.5, -2.5])
+    # MACRec: 4 in both -> (-3 - 0.5)/2 + 1 = -0.75; others keep their score; ties by row
+    assert fuse([text, image], "macrec") == ([4, 3, 1, 5], [-0.75, -1.0, -2.0, -2.5])
+    rows, scores = fuse([text, image], "rrf", k=2)
+    assert rows == [4, 3] and scores == pytest.approx([1 / 63 + 1 / 61, 1 / 61])
+    rows, scores = fuse([text, image], "sum")
+    assert rows == [4, 3, 1, 5]
+    assert scores == pytest.approx([math.exp(-3) + math.exp(-0.5), math.exp(-1), math.exp(-2), math.exp(-2.5)])
+    # equal scores (a collided ID) share an RRF rank, and ties break by catalogue row
+    assert fuse([([9, 2], [-1.0, -1.0])], "rrf") == ([2, 9], [1 / 61, 1 / 61])
+    with pytest.raises(ValueError, match="unknown fusion rule"):
+        fuse([text], "max")

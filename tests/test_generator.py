@@ -1,0 +1,251 @@
+"""Generator training: model + implicit loss, task builder, Trainer runs (tiny profile), resume, LoRA, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+import genrec.modeling  # noqa: F401  (Auto* registration)
+import genrec.tokenizer  # noqa: F401
+from genrec.data import load_dataset_dir
+from genrec.errors import GenRecError
+from genrec.modeling import GenRecT5ForConditionalGeneration
+from genrec.modeling.lora import load_generator
+from genrec.tasks import TaskConfigError, build_task_dataset
+from genrec.tokenizer import SemanticIDTokenizer
+from genrec.trainers.generator_trainer import (
+    PROFILES,
+    GenRecCollator,
+    GenRecTrainer,
+    VocabMismatchError,
+    build_generator,
+    make_training_args,
+    train_generator,
+)
+from conftest import run_genrec
+
+LEVELS, CODES = 3, 16
+
+
+@pytest.fixture(scope="module")
+def quantizer_dir(synth_dir, tmp_path_factory):
+    """sid files as a quantizer writes them (random codes: the quantizer is another component)."""
+    n = load_dataset_dir(synth_dir).n_items
+    q = tmp_path_factory.mktemp("quantizer")
+    rng = np.random.default_rng(0)
+    for m in ("text", "image"):
+        np.save(q / f"sid_{m}.npy", rng.integers(0, CODES, size=(n, LEVELS)))
+    return q
+
+
+@pytest.fixture(scope="module")
+def data(synth_dir):
+    return load_dataset_dir(synth_dir)
+
+
+@pytest.fixture(scope="module")
+def tok(data, quantizer_dir):
+    from genrec.tokenizer.build import build_tokenizer
+
+    return build_tokenizer(data, quantizer_dir)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_dir, quantizer_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "gen"
+    train_generator(synth_dir, out, quantizer=quantizer_dir, profile="tiny", seed=3)
+    return out
+
+
+def tiny_model(tok, **kw):
+    return build_generator(tok, **{**PROFILES["tiny"]["model"], **kw})
+
+
+def batch_of(tok, data, n=8, tasks=("seqrec", "seqimage")):
+    ds = build_task_dataset(data.splits["train"], tok, tasks)
+    return GenRecCollator(tok)([ds[i] for i in range(n)])
+
+
+# ---- task builder ---------------------------------------------------------------------------------
+def test_tasks_are_lazy_recipes_with_task_token_and_target_id(tok, data):
+    split = data.splits["train"]
+    ds = build_task_dataset(split, tok, max_history=3)
+    assert ds.format["type"] == "custom"  # with_transform: token ids are made on read
+    assert ds.data.column_names == ["unit", "index"]
+    units = ds.features["unit"].names
+    assert units[0] == "seqrec+seqimage" and set(units[1:]) == {"item2image", "image2item", "seqitem2image",
+                                                               "seqimage2item"}
+    counts = np.bincount(np.asarray(ds.data.column("unit")), minlength=len(units))
+    assert counts[0] == len(split) and counts[units.index("item2image")] == data.n_items
+
+    row = split[0]
+    pair = ds[0]
+    assert pair["paired"] and len(pair["input_ids"]) == 2
+    text_in, image_in = pair["input_ids"]
+    hist = row["history"][-3:]
+    assert text_in == [tok.task_token_id("seqrec")] + tok.encode_rows(hist, "text") + [tok.eos_token_id]
+    assert image_in[0] == tok.task_token_id("seqimage") and image_in[1:-1] == tok.encode_rows(hist, "image")
+    assert pair["labels"] == [tok.encode_rows([row["target"]], m) + [tok.eos_token_id] for m in ("text", "image")]
+
+    i2i = ds[int(np.flatnonzero(np.asarray(ds.data.column("unit")) == units.index("item2image"))[5])]
+    assert not i2i["paired"]
+    assert i2i["input_ids"][0] == [tok.task_token_id("item2image")] + tok.encode_rows([5], "text") + [tok.eos_token_id]
+    assert i2i["labels"][0] == tok.encode_rows([5], "image") + [tok.eos_token_id]
+
+
+def test_task_switches_and_missing_modality(data):
+    codes = {m: np.random.default_rng(1).integers(0, 8, (data.n_items, 2)) for m in ("text", "image")}
+    codes["image"][:10] = -1  # items 0..9 have no image ID
+    tok = SemanticIDTokenizer.from_codes(data.item_ids, codes, codebook_size=8)
+    split = data.splits["train"]
+    ds = build_task_dataset(split, tok, tasks=["seqimage", "item2image"])
+    assert ds.features["unit"].names == ["seqimage", "item2image"]
+    units = np.asarray(ds.data.column("unit"))
+    assert (units == 1).sum() == data.n_items - 10  # item tasks need both IDs
+    targets = np.asarray(split["target"])
+    # no image target, or no history item with an image -> no seqimage sample
+    usable = (targets >= 10) & np.array([max(h) >= 10 for h in split["history"]])
+    assert (units == 0).sum() == int(usable.sum()) < len(split)
+    with pytest.raises(TaskConfigError, match="unknown task 'seqvideo'"):
+        build_task_dataset(split, tok, tasks=["seqrec", "seqvideo"])
+
+
+def test_collator_pairs_views_and_pads_labels(tok, data):
+    batch = batch_of(tok, data, n=4)
+    assert batch["pair_ids"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert batch["input_ids"].shape == batch["attention_mask"].shape and batch["input_ids"].shape[0] == 8
+    assert (batch["input_ids"][batch["attention_mask"] == 0] == tok.pad_token_id).all()
+    assert batch["labels"].shape == (8, LEVELS + 1)
+
+
+# ---- model ----------------------------------------------------------------------------------------
+def test_implicit_loss_is_added_and_switches_off(tok, data):
+    batch = batch_of(tok, data)
+    model = tiny_model(tok).eval()
+    out = model(**batch)
+    assert out.implicit_loss is not None and out.implicit_loss.item() > 0.1
+    w = model.config.implicit_weight
+    assert torch.allclose(out.loss, out.lm_loss + w * out.implicit_loss)
+    # one encoder pass feeds both the decoder and the alignment loss: same LM loss as plain T5
+    plain = model(**{k: v for k, v in batch.items() if k != "pair_ids"})
+    assert plain.implicit_loss is None and torch.allclose(plain.loss, out.lm_loss)
+    model.config.implicit_weight = 0.0
+    off = model(**batch)
+    assert off.implicit_loss is None and torch.allclose(off.loss, out.lm_loss)
+
+
+def test_vocab_mismatch_and_bad_profile_fail_clearly(tok, data, tmp_path):
+    model = build_generator(tok, **{**PROFILES["tiny"]["model"]})
+    model.resize_token_embeddings(len(tok) + 5)
+    ds = build_task_dataset(data.splits["train"], tok)
+    with pytest.raises(VocabMismatchError, match=f"has {len(tok) + 5} tokens but the tokenizer has {len(tok)}"):
+        GenRecTrainer(model=model, args=make_training_args(tmp_path, "tiny"), train_dataset=ds, eval_dataset=ds,
+                      data_collator=GenRecCollator(tok), processing_class=tok)
+    with pytest.raises(GenRecError, match="unknown profile"):
+        make_training_args(tmp_path, "huge")
+    with pytest.raises(TaskConfigError, match="unknown task"):
+        make_training_args(tmp_path, "tiny", tasks=["seqrec", "nexttweet"])
+
+
+# ---- training -------------------------------------------------------------------------------------
+def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok, data):
+    names = {p.name for p in trained.iterdir()}
+    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json",
+            "catalog.json", "genrec_train_config.json", "quantizer"} <= names
+    record = json.loads((trained / "genrec_train_config.json").read_text())
+    assert record["profile"] == "tiny" and record["seed"] == 3 and record["tasks"][0] == "seqrec"
+    logs = [h for h in record["log_history"] if "loss" in h]
+    assert logs[-1]["loss"] < 0.8 * logs[0]["loss"]
+    assert all(h["implicit_loss"] > 0 for h in logs)
+    evals = [h["eval_loss"] for h in record["log_history"] if "eval_loss" in h]
+    assert len(evals) == 3 and evals[-1] < evals[0]
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(trained).eval()
+    loaded_tok = AutoTokenizer.from_pretrained(trained)
+    assert isinstance(model, GenRecT5ForConditionalGeneration) and len(loaded_tok) == model.config.vocab_size
+    batch = batch_of(loaded_tok, data)
+    # the trained model beats a fresh one on held-in data, and generate() runs
+    assert model(**batch).lm_loss < tiny_model(loaded_tok).eval()(**batch).lm_loss
+    gen = model.generate(batch["input_ids"][:2], attention_mask=batch["attention_mask"][:2])
+    assert gen.shape[1] <= LEVELS + 2
+
+
+def test_no_implicit_ablation_logs_no_implicit_loss(synth_dir, quantizer_dir, tmp_path):
+    out = train_generator(synth_dir, tmp_path / "gen", quantizer=quantizer_dir, profile="tiny", seed=3,
+                          implicit=False, max_steps=10, tasks=["seqrec", "seqimage"])
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert record["implicit"] is False and record["model_config"]["implicit_weight"] == 0.0
+    logs = [h for h in record["log_history"] if "loss" in h]
+    assert logs and all("implicit_loss" not in h for h in logs)
+
+
+def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
+    kw = dict(quantizer=quantizer_dir, profile="tiny", seed=5, max_steps=30, save_steps=15, save_total_limit=None,
+              load_best_model_at_end=False)
+    full = train_generator(synth_dir, tmp_path / "full", checkpoint_dir=tmp_path / "ck_full", **kw)
+    # "interrupted" run: a fresh process state, resuming from the full run's step-15 checkpoint
+    import shutil
+
+    shutil.copytree(tmp_path / "ck_full" / "checkpoint-15", tmp_path / "ck_resumed" / "checkpoint-15")
+    resumed = train_generator(synth_dir, tmp_path / "resumed", checkpoint_dir=tmp_path / "ck_resumed",
+                              resume=True, **kw)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    mid = load_file(tmp_path / "ck_full" / "checkpoint-15" / "model.safetensors")
+    assert not torch.equal(mid["shared.weight"], a["shared.weight"])
+
+
+def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir, data, tmp_path):
+    # fine-tune on the same catalogue (new-item token rows: see the next test)
+    out = train_generator(synth_dir, tmp_path / "lora", quantizer=trained / "quantizer", profile="tiny", seed=3, peft="lora",
+                          base=str(trained), max_steps=20, save_steps=10, learning_rate=2e-2)
+    names = {p.name for p in out.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
+    assert "model.safetensors" not in names  # only the adapter
+    base = AutoModelForSeq2SeqLM.from_pretrained(trained).eval()
+    adapted = load_generator(out).eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    batch = batch_of(tok, data)
+    with torch.no_grad():
+        diff = (adapted(**batch).logits - base(**batch).logits).abs().max()
+    assert diff > 1e-3
+    assert any("lora_" in k for k in load_file(out / "adapter_model.safetensors"))
+
+
+def test_lora_trains_rows_of_new_item_tokens(trained, tok):
+    from genrec.modeling.lora import build_lora_model, new_token_indices
+
+    size = tok.codebook_size("text")  # a new item whose ID uses code tokens no base item uses
+    new = SemanticIDTokenizer.from_codes(
+        list(tok.item_ids) + ["new-a"],
+        {m: np.vstack([tok.catalog.codes[m], [[size - 1] * LEVELS]]) for m in tok.modalities},
+        codebook_size=size,
+    )
+    idx = new_token_indices(AutoTokenizer.from_pretrained(trained), new)
+    assert idx == sorted(int(t) for m in new.modalities for t in new.item_token_ids(m)[-1])
+    model = build_lora_model(str(trained), new)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("trainable_tokens" in n for n in trainable) and any("lora_A" in n for n in trainable)
+    wrong = SemanticIDTokenizer.from_codes(tok.item_ids, dict(tok.catalog.codes), codebook_size=size + 4)
+    with pytest.raises(GenRecError, match="changes .* token ids"):
+        new_token_indices(AutoTokenizer.from_pretrained(trained), wrong)
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
+    out = tmp_path / "gen"
+    r = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", out, "--profile", "tiny",
+                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image")
+    assert (out / "model.safetensors").is_file() and (out / "quantizer" / "sid_text.npy").is_file()
+    assert json.loads((out / "genrec_train_config.json").read_text())["tasks"] == ["seqrec", "seqimage", "item2image"]
+    bad = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tmp_path / "x",
+                     "--profile", "tiny", "--tasks", "seqrec,seqvideo", check=False)
+    assert bad.returncode == 2 and "unknown task 'seqvideo'" in bad.stderr and "Traceback" not in bad.stderr
+    nosid = run_genrec("train", "--data", synth_dir, "--out", tmp_path / "y", "--profile", "tiny", check=False)
+    assert nosid.returncode == 2 and "sid_text.npy" in nosid.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -1,0 +1,182 @@
+"""Cross-modal quantizer: losses, determinism, save/load, collisions, cold start, artifact, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_genrec
+
+from genrec.data import load_dataset_dir
+from genrec.data.synth import SynthConfig, write_synthetic_dataset
+from genrec.errors import GenRecError
+from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
+from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
+from genrec.trainers import QuantizerTrainingArguments, train_quantizer
+
+TINY = dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16, begin_cross_level=1)
+
+
+def tiny_args(**kw):
+    return QuantizerTrainingArguments(**{**dict(epochs=12, batch_size=128, eval_every=4, save_every=4,
+                                                progress=False), **kw})
+
+
+@pytest.fixture(scope="module")
+def missing_dir(tmp_path_factory):
+    """200 items, 10% without an image embedding."""
+    return write_synthetic_dataset(tmp_path_factory.mktemp("qdata") / "data",
+                                   SynthConfig(n_items=200, n_users=250, seed=3, missing_image_rate=0.1))
+
+
+@pytest.fixture(scope="module")
+def artifact(missing_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("q") / "quantizer"
+    model, metrics = train_quantizer(missing_dir, out, dict(TINY), tiny_args())
+    return out, model, metrics
+
+
+def test_artifact_contract(artifact, missing_dir):
+    out, _, metrics = artifact
+    for name in ("config.json", "model.safetensors", "sid_text.npy", "sid_image.npy", "quantizer_metrics.json",
+                 "collision_report.json", "item_codes.jsonl", "pseudo_labels.npz"):
+        assert (out / name).is_file(), name
+    data = load_dataset_dir(missing_dir)
+    missing = data.missing_rows("image")
+    assert len(missing) > 0
+    for m in ("text", "image"):
+        ids = np.load(out / f"sid_{m}.npy")
+        assert ids.dtype == np.int64 and ids.shape[0] == 200 and ids.shape[1] in (3, 4)
+        present = ids[(ids >= 0).all(axis=1)]
+        assert len(np.unique(present, axis=0)) == len(present)  # zero collisions after resolution
+        assert metrics[m]["collision_rate_after"] == 0.0
+        assert len(metrics[m]["utilization"]) == 3 and len(metrics[m]["entropy"]) == 3
+    image = np.load(out / "sid_image.npy")
+    assert (image[missing] == -1).all() and (image[np.setdiff1d(np.arange(200), missing)] >= 0).all()
+    assert metrics["image"]["n_missing"] == len(missing) and metrics["text"]["n_missing"] == 0
+    saved = json.loads((out / "quantizer_metrics.json").read_text())
+    assert saved["image"]["collision_rate_before"] == metrics["image"]["collision_rate_before"]
+    assert 0.0 <= saved["cross_modal_agreement"] <= 1.0
+    report = json.loads((out / "collision_report.json").read_text())
+    assert report["image"]["n_missing"] == len(missing)
+    first = json.loads((out / "item_codes.jsonl").read_text().splitlines()[0])
+    assert first["text"] == np.load(out / "sid_text.npy")[0].tolist()
+
+
+def test_losses_decrease(artifact):
+    out, _, _ = artifact
+    history = json.loads((out / "quantizer_train_log.json").read_text())["history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["recon_loss"] < history[0]["recon_loss"]
+    assert history[-1]["contrastive_loss"] < history[0]["contrastive_loss"]
+
+
+def test_save_load_gives_identical_ids(artifact, missing_dir, tmp_path):
+    from transformers import AutoModel
+
+    _, model, _ = artifact
+    emb = load_dataset_dir(missing_dir).embeddings
+    model.save_pretrained(tmp_path / "m")
+    loaded = AutoModel.from_pretrained(tmp_path / "m")
+    assert isinstance(loaded, CrossModalRQVAE)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    a, b = model.encode(emb), loaded.encode(emb)
+    for m in ("text", "image"):
+        np.testing.assert_array_equal(a[m], b[m])
+
+
+def test_same_seed_same_ids_and_resume(missing_dir, artifact, tmp_path):
+    out, _, _ = artifact
+    # Same seed -> same IDs; stopping after 8 epochs and resuming to 12 changes nothing either.
+    ckpt = tmp_path / "ckpt"
+    train_quantizer(missing_dir, tmp_path / "a", dict(TINY), tiny_args(epochs=8, checkpoint_dir=str(ckpt)))
+    train_quantizer(missing_dir, tmp_path / "b", dict(TINY), tiny_args(checkpoint_dir=str(ckpt), resume=True))
+    for m in ("text", "image"):
+        np.testing.assert_array_equal(np.load(out / f"sid_{m}.npy"), np.load(tmp_path / "b" / f"sid_{m}.npy"))
+    log = json.loads((tmp_path / "b" / "quantizer_train_log.json").read_text())
+    assert [h["epoch"] for h in log["history"]] == list(range(1, 13))
+
+
+def test_switching_losses_changes_loss_terms():
+    rng = torch.Generator().manual_seed(0)
+    emb = {"text": torch.randn(64, 12, generator=rng), "image": torch.randn(64, 10, generator=rng)}
+    labels = {m: torch.randint(0, 4, (64,), generator=rng) for m in emb}
+    terms = {}
+    for name, kw in {"both": {}, "no_con": dict(use_contrastive=False), "no_align": dict(use_alignment=False),
+                     "none": dict(use_contrastive=False, use_alignment=False)}.items():
+        torch.manual_seed(1)
+        model = CrossModalRQVAE(CrossModalRQVAEConfig(input_dims=[12, 10], **TINY, **kw))
+        out = model(emb, labels)
+        terms[name] = (out.loss.item(), out.contrastive_loss.item(), out.alignment_loss.item(), out.recon_loss.item())
+    assert terms["both"][1] > 0 and terms["both"][2] > 0
+    assert terms["no_con"][1] == 0 and terms["no_con"][2] == pytest.approx(terms["both"][2])
+    assert terms["no_align"][2] == 0 and terms["no_align"][1] == pytest.approx(terms["both"][1])
+    assert terms["none"][1] == terms["none"][2] == 0
+    assert terms["both"][0] > terms["no_con"][0] > terms["none"][0]
+    assert terms["both"][3] == pytest.approx(terms["none"][3])  # reconstruction unaffected by the switches
+
+
+def test_resolve_collisions_nearest_free_code_then_extra_level():
+    # Items 0 and 1 share (0, 1); item 1 is farther from code 1, so it moves to its nearest free code.
+    codes = np.array([[0, 1], [0, 1], [0, 2], [-1, -1]])
+    d = np.array([[5, 0.1, 3, 4], [0.5, 0.4, 0.2, 0.9], [1, 1, 0, 1], [np.nan] * 4])
+    ids, rep = resolve_collisions(codes, d)
+    assert ids.tolist() == [[0, 1], [0, 0], [0, 2], [-1, -1]]  # code 2 is taken by item 2, so 0 (0.5)
+    assert rep["n_moved"] == 1 and not rep["extra_level_appended"] and rep["n_missing"] == 1
+    assert collision_rate(codes) == pytest.approx(1 / 3) and collision_rate(ids) == 0
+    # A full prefix (M=2, three items under prefix 0): an extra disambiguation level is appended.
+    full = np.array([[0, 0], [0, 0], [0, 1], [1, 0]])
+    ids, rep = resolve_collisions(full, np.array([[0.1, 1], [0.2, 1], [1, 0.1], [0, 1]]))
+    assert rep["extra_level_appended"] and ids.shape == (4, 3)
+    assert ids.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0]]
+    again, _ = resolve_collisions(full, np.array([[0.1, 1], [0.2, 1], [1, 0.1], [0, 1]]))
+    np.testing.assert_array_equal(ids, again)
+
+
+def test_cold_start_keeps_existing_ids_unique(artifact, missing_dir):
+    out, model, _ = artifact
+    emb = load_dataset_dir(missing_dir).embeddings
+    existing = {m: np.load(out / f"sid_{m}.npy") for m in ("text", "image")}
+    # New items that duplicate catalogue items: their raw codes all collide with existing IDs.
+    new = {m: emb[m][:30] + 1e-3 for m in existing}
+    new_ids = model.encode(new, existing=existing)
+    for m in existing:
+        assert new_ids[m].shape[1] == existing[m].shape[1]
+        both = np.concatenate([existing[m], new_ids[m]])
+        both = both[(both >= 0).all(axis=1)]
+        assert len(np.unique(both, axis=0)) == len(both)
+    assert (new_ids["image"][np.isnan(new["image"]).all(axis=1)] == -1).all()
+
+
+def test_single_modality_tiger_style(synth_dir, tmp_path):
+    model, metrics = train_quantizer(synth_dir, tmp_path / "q", dict(TINY), tiny_args(epochs=4), modalities=["text"])
+    assert model.config.modalities == ["text"] and not model.config.cross_modal
+    assert (tmp_path / "q" / "sid_text.npy").is_file() and not (tmp_path / "q" / "sid_image.npy").exists()
+    assert metrics["cross_modal_agreement"] is None and metrics["text"]["collision_rate_after"] == 0
+
+
+def test_metrics_on_known_codes():
+    codes = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    assert utilization(codes, 4) == [0.5, 0.5]
+    assert entropy(codes, 2) == [pytest.approx(1.0), pytest.approx(1.0)]
+    other = np.array([[0, 0], [0, 0], [1, 0], [2, 0]])  # pairs sharing text code 0: (0,1) also share image 0
+    assert cross_modal_agreement({"text": codes, "image": other}) == pytest.approx((1 / 2 + 1 / 1) / 2)
+
+
+def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
+    from genrec.cli import main
+
+    out = tmp_path / "q"
+    r = run_genrec("quantize", "--data", synth_dir, "--out", out, "--levels", "2", "--codebook-size", "16",
+                   "--latent-dim", "8", "--hidden-dims", "32", "--epochs", "3", "--n-clusters", "16",
+                   "--begin-cross-level", "1")
+    assert "collision_rate_after" in r.stdout and "cross_modal_agreement" in r.stdout
+    ids = np.load(out / "sid_text.npy")
+    assert ids.shape[0] == 300 and ids.shape[1] in (2, 3)
+    for argv, needle in [(["--data", str(tmp_path / "nope")], "does not exist"),
+                         (["--data", str(synth_dir), "--hidden-dims", "a,b"], "--hidden-dims"),
+                         (["--data", str(synth_dir), "--modalities", "audio"], "audio_emb.npy")]:
+        assert main(["quantize", "--out", str(tmp_path / "x"), *argv]) == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,90 @@
+"""Build a ``SemanticIDTokenizer`` from a dataset's or a quantizer's ``sid_*.npy`` files."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..data.loading import SID_FILES, GenRecData, read_semantic_ids
+from ..errors import DataError
+from .semantic_id import SemanticIDTokenizer
+
+TEXT_FIELDS = ("title", "brand", "description", "categories")
+DEFAULT_TEXT_VOCAB = 2000  # small: titles of a few thousand items support little more
+
+
+def load_codes(data: GenRecData, quantizer_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Semantic IDs per modality: from a quantizer output folder if given, else the dataset's own."""
+    if quantizer_dir is None:
+        if not data.semantic_ids:
+            raise DataError(
+                f"{data.path}: no sid_text.npy / sid_image.npy; run `genrec quantize` and pass --quantizer"
+            )
+        return dict(data.semantic_ids)
+    qdir = Path(quantizer_dir)
+    codes = {}
+    for modality, name in SID_FILES.items():
+        if (qdir / name).is_file():
+            # -1 rows (item lacks the modality) are legal in a quantizer's output
+            codes[modality] = read_semantic_ids(qdir / name, data.n_items, allow_missing=True)
+    if not codes:
+        raise DataError(f"{qdir}: no sid_text.npy / sid_image.npy (is it a `genrec quantize` output folder?)")
+    return codes
+
+
+def item_texts(data: GenRecData) -> list[str]:
+    texts = []
+    for item in data.items:
+        parts = []
+        for f in TEXT_FIELDS:
+            v = item.get(f)
+            if isinstance(v, list):
+                v = " ".join(map(str, v))
+            if v:
+                parts.append(str(v))
+        texts.append(" ".join(parts))
+    return texts
+
+
+def train_text_model(texts: list[str], vocab_size: int, out_file: str | Path) -> Path:
+    """Train a small unigram sentencepiece model on item text (for prompts and item text)."""
+    import sentencepiece as spm
+
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise DataError("no item text (title/brand/description/categories) to train a text vocabulary on")
+    buf = io.BytesIO()
+    spm.set_random_generator_seed(0)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        hard_vocab_limit=False,  # tiny catalogues may not support the asked size
+        # our tokenizer owns pad/eos/unk; sentencepiece keeps only its required unknown piece
+        bos_id=-1,
+        eos_id=-1,
+        pad_id=-1,
+        unk_piece="<sp_unk>",
+        num_threads=1,  # deterministic
+        minloglevel=2,
+    )
+    out_file = Path(out_file)
+    out_file.write_bytes(buf.getvalue())
+    return out_file
+
+
+def build_tokenizer(
+    data: GenRecData, quantizer_dir: str | Path | None = None, text_vocab_size: int = 0, **kwargs
+) -> SemanticIDTokenizer:
+    """The tokenizer for a dataset; ``text_vocab_size > 0`` adds a sentencepiece text vocabulary."""
+    codes = load_codes(data, quantizer_dir)
+    if text_vocab_size <= 0:
+        return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)
+    # The model file must outlive this call only until save_pretrained copies it; keep it with the tokenizer.
+    tmp = Path(tempfile.mkdtemp(prefix="genrec-sp-"))
+    sp_file = train_text_model(item_texts(data), text_vocab_size, tmp / "spiece.model")
+    return SemanticIDTokenizer.from_codes(data.item_ids, codes, sp_model_file=str(sp_file), **kwargs)
