@@ -1,7 +1,7 @@
 """MACRec's generator tasks, built lazily from a leave-one-out split.
 
 The dataset holds one small *recipe* row per training unit (``unit``: which task(s), ``index``: the
-split row or catalogue row); ``with_transform`` turns recipes into token ids only when a batch is read,
+split row or catalogue row, ``length``: input items, for length-grouped batching); ``with_transform`` turns recipes into token ids only when a batch is read,
 so no per-task copy of the histories is materialised, whatever the catalogue size.
 
 A unit yields one example, or for ``seqrec+seqimage`` two: the text-ID and image-ID views of the same
@@ -87,6 +87,7 @@ def build_task_dataset(
     codes = tokenizer.catalog.codes
     has = {m: np.asarray(codes[m])[:, 0] >= 0 for m in tokenizer.modalities}
     units = _unit_names(tasks, pair_views)
+    histories = split["history"]
 
     def history_rows(task_names: list[str]) -> np.ndarray:
         """Split rows on which every one of ``task_names`` has an input and a target."""
@@ -96,20 +97,23 @@ def build_task_dataset(
             src, dst = TASK_MODALITIES[t]
             ok &= has[dst][targets]
             if not has[src].all():
-                ok &= np.array([bool(has[src][h].any()) for h in split["history"]], dtype=bool)
+                ok &= np.array([bool(has[src][h].any()) for h in histories], dtype=bool)
         return np.flatnonzero(ok)
 
     if item_rows is None:
         item_rows = np.flatnonzero(np.logical_and.reduce([has[m] for m in ("text", "image") if m in has]))
-    unit_col, index_col = [], []
+    history_items = np.minimum([len(h) for h in histories], max_history)
+    unit_col, index_col, length_col = [], [], []
     for u, name in enumerate(units):
         task_names = name.split("+")
-        rows = np.asarray(item_rows) if task_names[0] in ITEM_TASKS else history_rows(task_names)
+        item_task = task_names[0] in ITEM_TASKS
+        rows = np.asarray(item_rows, dtype=np.int64) if item_task else history_rows(task_names)
         unit_col.append(np.full(len(rows), u, dtype=np.int64))
-        index_col.append(rows.astype(np.int64))
+        index_col.append(rows)
+        length_col.append(np.ones(len(rows), dtype=np.int64) if item_task else history_items[rows])
     recipes = Dataset.from_dict(
-        {"unit": np.concatenate(unit_col), "index": np.concatenate(index_col)},
-        features=Features({"unit": ClassLabel(names=units), "index": Value("int64")}),
+        {"unit": np.concatenate(unit_col), "index": np.concatenate(index_col), "length": np.concatenate(length_col)},
+        features=Features({"unit": ClassLabel(names=units), "index": Value("int64"), "length": Value("int64")}),
     )
 
     def encode(task: str, history: list[int] | None, item: int) -> tuple[list[int], list[int]]:

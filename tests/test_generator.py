@@ -74,12 +74,17 @@ def test_tasks_are_lazy_recipes_with_task_token_and_target_id(tok, data):
     split = data.splits["train"]
     ds = build_task_dataset(split, tok, max_history=3)
     assert ds.format["type"] == "custom"  # with_transform: token ids are made on read
-    assert ds.data.column_names == ["unit", "index"]
+    assert ds.data.column_names == ["unit", "index", "length"]
     units = ds.features["unit"].names
     assert units[0] == "seqrec+seqimage" and set(units[1:]) == {"item2image", "image2item", "seqitem2image",
                                                                "seqimage2item"}
-    counts = np.bincount(np.asarray(ds.data.column("unit")), minlength=len(units))
+    unit_col = np.asarray(ds.data.column("unit"))
+    counts = np.bincount(unit_col, minlength=len(units))
     assert counts[0] == len(split) and counts[units.index("item2image")] == data.n_items
+    # length (input items, for length-grouped batches): the capped history, or 1 for an item task
+    lengths, index = np.asarray(ds.data.column("length")), np.asarray(ds.data.column("index"))
+    assert lengths[unit_col == 0].tolist() == [min(len(split[int(i)]["history"]), 3) for i in index[unit_col == 0]]
+    assert set(lengths[unit_col == units.index("item2image")]) == {1} and lengths.max() == 3
 
     row = split[0]
     pair = ds[0]

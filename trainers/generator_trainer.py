@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
 
 from .. import TASKS, __version__
@@ -43,16 +44,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             early_stopping_patience=None, disable_tqdm=True,
         ),
     },
-    # Sized for a 2-core CPU (our choice): MACRec's width (d_model 128, 6 heads) with 2+2 layers and
-    # d_ff 512, one epoch at batch 256 / lr 2e-3 (larger steps for a short run), 1,000 validation users.
-    # The full MACRec model trains at roughly 30-60 sequences/s on 2 cores: hours per epoch.
+    # Sized for a 2-core CPU (our choice, measured in benchmarks/results/instruments-cpu.md): MACRec's
+    # width (d_model 128, 6 heads) with 2+2 layers, d_kv 32 and d_ff 512, which trains ~5x faster than
+    # the MACRec model on 2 cores (attention at d_kv 64 alone halves throughput); one epoch at batch 256
+    # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch.
     "cpu": {
-        "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512),
+        "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32),
         "args": dict(
             num_train_epochs=1, per_device_train_batch_size=256, per_device_eval_batch_size=512,
             learning_rate=2e-3, warmup_steps=0.02, logging_steps=50, max_eval_samples=1000,
-            early_stopping_patience=2, eval_strategy="steps", save_strategy="steps", save_steps=250,
-            eval_steps=250,
+            early_stopping_patience=2,
         ),
     },
     # MACRec's settings: batch 1024/device, lr 1e-3, 200 epochs, early stopping patience 10.
@@ -87,6 +88,8 @@ class GenRecTrainingArguments(TrainingArguments):
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
     remove_unused_columns: bool = False
+    # Histories average 5 of 20 items on Instruments: batching similar lengths cuts padding ~4x.
+    train_sampling_strategy: str = "group_by_length"
     eval_strategy: str = "epoch"
     save_strategy: str = "epoch"
     load_best_model_at_end: bool = True
@@ -141,6 +144,10 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
     return model
 
 
+def _recipes(dataset):
+    return dataset.with_format(None) if isinstance(dataset, Dataset) else dataset
+
+
 class GenRecTrainer(Trainer):
     """Trainer that logs the loss components (``lm_loss``, ``implicit_loss``) and, when given
     ``ranking_metrics``, adds its figures to every evaluation (the hook for NDCG@10 early stopping)."""
@@ -151,6 +158,14 @@ class GenRecTrainer(Trainer):
             check_vocab(self.model, self.processing_class)
         self.ranking_metrics = ranking_metrics
         self._components: dict[str, list[torch.Tensor]] = defaultdict(list)
+
+    # Samplers read the ``length`` column, which the lazy token transform cannot serve on its own:
+    # hand them the recipe rows (same order and length) instead.
+    def _get_train_sampler(self, train_dataset=None):
+        return super()._get_train_sampler(_recipes(self.train_dataset if train_dataset is None else train_dataset))
+
+    def _get_eval_sampler(self, eval_dataset):
+        return super()._get_eval_sampler(_recipes(eval_dataset))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)

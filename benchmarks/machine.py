@@ -1,0 +1,25 @@
+"""One line describing the machine a benchmark ran on (imported by the scripts beside it)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def describe(device: str = "cpu") -> str:
+    gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") and torch.cuda.is_available() else ""
+    return (f"{os.cpu_count()} CPUs ({cpu_model()}), torch {torch.get_num_threads()} threads{gpu}, device {device}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
