@@ -240,6 +240,20 @@ class GenRecPipeline:
                         rows[u].append(row)
                         vals[u].append(score)
 
+    def ranking_records(self, user_ids: Sequence[Any], histories: Sequence[Sequence[int]], res: RankResult) -> list[dict]:
+        """``rank`` output as item-id records, one per user, in the form ``genrec.hub.push_rankings`` publishes:
+        ``user_id``, ``history``, ranked ``items`` with ``scores``, and the ``per_modality`` lists they came from."""
+        ids = [str(i) for i in self.tokenizer.item_ids]
+
+        def ranked(rows, scores):
+            return {"items": [ids[r] for r in rows], "scores": list(scores)}
+
+        return [
+            {"user_id": str(user), "history": [ids[r] for r in histories[u]], **ranked(res.rows[u], res.scores[u]),
+             "per_modality": {m: ranked(rows[u], scores[u]) for m, (rows, scores) in res.per_modality.items()}}
+            for u, user in enumerate(user_ids)
+        ]
+
     # ---- user-facing -----------------------------------------------------------------------------
     def history_rows(self, history: Sequence[Any]) -> list[int]:
         """Catalogue rows of user-facing item ids; unknown ids and empty histories are errors."""

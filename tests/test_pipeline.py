@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from hub_server import hub  # noqa: F401  (a fixture)
 from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGeneration
 
 from genrec.cli import main as cli
@@ -173,3 +174,45 @@ def test_evaluate_cli_writes_all_users_metrics(model_dir, pipe, dataset_dir, tmp
     assert metrics["cold_start/n_users"] == 3
     assert metrics["cold_start/HR@10"] == pytest.approx(sum(hits[:3]) / 3)
     assert metrics["invalid_id_rate"] == 0.0
+
+
+def test_evaluate_pushes_rankings_that_load_dataset_reads_back(hub, model_dir, pipe, dataset_dir, tmp_path):
+    import datasets
+
+    from genrec.data import load_dataset_dir
+
+    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--output",
+                str(tmp_path / "m.json"), "--push-rankings", "tester/eval-rankings"]) == 0
+    back = datasets.load_dataset("tester/eval-rankings", cache_dir=str(tmp_path / "ds"))
+    assert list(back) == ["test"]
+    test = load_dataset_dir(dataset_dir).splits["test"]
+    res = pipe.rank(test["history"], "fused", k=10)
+    got = back["test"].to_list()
+    assert [r["user_id"] for r in got] == test["user_id"]
+    for u, row in enumerate(got):
+        assert row["history"] == [str(100 + r) for r in test[u]["history"]]
+        assert row["items"] == [str(100 + r) for r in res.rows[u]]
+        assert row["scores"] == pytest.approx(res.scores[u])
+        for m in ("text", "image"):
+            assert row[f"{m}_items"] == [str(100 + r) for r in res.per_modality[m][0][u]]
+
+
+def test_recommend_file_of_histories_prints_json_and_pushes(hub, model_dir, pipe, tmp_path, capsys):
+    import datasets
+
+    histories = tmp_path / "histories.jsonl"
+    histories.write_text('{"user_id": "alice", "history": [100, 101, 102]}\n\n{"user_id": 7, "history": ["120"]}\n')
+    assert cli(["recommend", "--model", str(model_dir), "--histories", str(histories), "--k", "5", "--json",
+                "--push-rankings", "tester/recs"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    expected = [pipe.recommend([100, 101, 102], k=5), pipe.recommend(["120"], k=5)]
+    assert [r["user_id"] for r in lines] == ["alice", "7"]
+    assert [r["items"] for r in lines] == [[str(i) for i in e.item_ids] for e in expected]
+    back = datasets.load_dataset("tester/recs", cache_dir=str(tmp_path / "ds"))["recommendations"].to_list()
+    assert [r["items"] for r in back] == [r["items"] for r in lines] and back[1]["history"] == ["120"]
+
+    histories.write_text('{"user_id": "alice", "history": [100]}\n{"user_id": "bob", "history": [100, 999]}\n')
+    assert cli(["recommend", "--model", str(model_dir), "--histories", str(histories)]) == 2
+    assert f"{histories}:2 (user 'bob'): history[1]: unknown item id 999" in capsys.readouterr().err
+    assert cli(["recommend", "--model", str(model_dir), "--history", "100", "--push-rankings", "tester/x"]) == 2
+    assert "use it with --histories FILE" in capsys.readouterr().err

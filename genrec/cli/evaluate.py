@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from .rankings_flags import add_push_arguments, push_if_asked
+
 # Literals, not imports: `genrec --help` imports every subcommand and must not load torch.
 FUSION_RULES = ("macrec", "rrf", "sum")  # genrec.generation.fusion.FUSION_RULES
 METRICS_FILE = "metrics.json"  # what genrec.hub reads for the model card
@@ -25,6 +27,7 @@ def add_arguments(p):
     p.add_argument("--output", default=None,
                    help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
                         f"else ./{METRICS_FILE})")
+    add_push_arguments(p)
 
 
 def run(args):
@@ -34,7 +37,7 @@ def run(args):
 
     pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
-    metrics, _ = evaluate_pipeline(pipe, data, split=args.split, modality=args.modality, fusion=args.fusion,
+    metrics, res = evaluate_pipeline(pipe, data, split=args.split, modality=args.modality, fusion=args.fusion,
                                    num_beams=args.num_beams, exclude_history=args.exclude_history,
                                    batch_size=args.batch_size, max_users=args.max_users)
     print(f"{args.split} split, {args.modality}" + (f" ({args.fusion})" if args.modality == "fused" else "")
@@ -49,4 +52,8 @@ def run(args):
     tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out)
     print(f"wrote {out}")
+    rows = data.splits[args.split]
+    if args.max_users is not None:
+        rows = rows.select(range(min(args.max_users, len(rows))))
+    push_if_asked(args, lambda: pipe.ranking_records(rows["user_id"], rows["history"], res), args.split)
     return 0

@@ -1,17 +1,24 @@
-"""genrec recommend: next items for one history, as a table or JSON."""
+"""genrec recommend: next items for one history (--history) or a file of histories (--histories), as a
+table or JSON, optionally published to the Hub as a rankings dataset (--push-rankings)."""
 
 from __future__ import annotations
 
 import json
 
+from .rankings_flags import add_push_arguments, push_if_asked
+
 # Literals, not imports: `genrec --help` imports every subcommand and must not load torch.
 FUSION_RULES = ("macrec", "rrf", "sum")  # genrec.generation.fusion.FUSION_RULES
 DEFAULT_NUM_BEAMS = 20  # genrec.pipeline.DEFAULT_NUM_BEAMS (MACRec / MQL4GRec)
+RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
 
 
 def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
-    p.add_argument("--history", nargs="+", required=True, metavar="ITEM_ID", help="item ids, oldest first")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--history", nargs="+", metavar="ITEM_ID", help="item ids, oldest first")
+    which.add_argument("--histories", metavar="FILE",
+                       help='JSON lines {"user_id": ..., "history": [item ids, oldest first]}, one user a line')
     p.add_argument("--k", type=int, default=10, help="items to return (default 10, at most --num-beams)")
     p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
                    help="which semantic IDs to generate (default: both, fused)")
@@ -20,12 +27,26 @@ def add_arguments(p):
     p.add_argument("--exclude-history", action="store_true", help="never recommend an item of the history")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    add_push_arguments(p)
+
+
+def print_table(items, scores, sources) -> None:
+    width = max([7] + [len(str(i)) for i in items])
+    print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>10}  from")
+    for n, (item, score, src) in enumerate(zip(items, scores, sources), 1):
+        print(f"{n:>4}  {str(item):<{width}}  {score:>10.4f}  {'+'.join(src)}")
 
 
 def run(args):
     from ..pipeline import GenRecPipeline
 
     pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
+    if args.histories:
+        return run_file(args, pipe)
+    if args.push_rankings:
+        from ..errors import GenRecError
+
+        raise GenRecError("--push-rankings publishes a file of histories: use it with --histories FILE")
     # Ids on the command line are strings; the catalogue compares ids as text, so 12 and "12" agree.
     rec = pipe.recommend(args.history, k=args.k, modality=args.modality, fusion=args.fusion,
                          exclude_history=args.exclude_history, num_beams=args.num_beams)
@@ -33,8 +54,30 @@ def run(args):
         print(json.dumps({"history": args.history, "k": args.k, "modality": args.modality, "fusion": args.fusion,
                           "num_beams": args.num_beams, **rec.to_dict()}))
         return 0
-    width = max([7] + [len(str(i)) for i in rec.item_ids])
-    print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>10}  from")
-    for n, (item, score, src) in enumerate(zip(rec.item_ids, rec.scores, rec.sources), 1):
-        print(f"{n:>4}  {str(item):<{width}}  {score:>10.4f}  {'+'.join(src)}")
+    print_table(rec.item_ids, rec.scores, rec.sources)
+    return 0
+
+
+def run_file(args, pipe):
+    from ..data.loading import read_histories
+    from ..errors import GenRecError
+
+    users, rows = [], []
+    for lineno, user, history in read_histories(args.histories):
+        try:
+            rows.append(pipe.history_rows(history))
+        except GenRecError as e:
+            raise GenRecError(f"{args.histories}:{lineno} (user {user!r}): {e}") from None
+        users.append(user)
+    res = pipe.rank(rows, args.modality, args.k, args.num_beams, args.fusion, args.exclude_history,
+                    progress=not args.json)
+    records = pipe.ranking_records(users, rows, res)
+    for rec in records:
+        if args.json:
+            print(json.dumps(rec))
+            continue
+        print(f"user {rec['user_id']}")
+        per = rec["per_modality"]
+        print_table(rec["items"], rec["scores"], [[m for m in per if i in per[m]["items"]] for i in rec["items"]])
+    push_if_asked(args, lambda: records, RANKINGS_SPLIT)
     return 0

@@ -162,6 +162,27 @@ def read_sequences(path: Path, index: dict[str, int]) -> dict[str, list[int]]:
     return seqs
 
 
+def read_histories(path: str | Path) -> list[tuple[int, str, list]]:
+    """A histories file for batch recommendation: JSON lines ``{"user_id": ..., "history": [item ids]}``.
+
+    Returns (line number, user id, history) per line; the ids are resolved later, by the model's catalogue.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing file (expected JSON lines with 'user_id' and 'history')")
+    rows = []
+    for lineno, obj in _read_jsonl(path):
+        for key in ("user_id", "history"):
+            if key not in obj:
+                raise DataError(f"{path}:{lineno}: missing field '{key}'")
+        if not isinstance(obj["history"], list):
+            raise DataError(f"{path}:{lineno}: field 'history' must be a list of item ids")
+        rows.append((lineno, str(obj["user_id"]), obj["history"]))
+    if not rows:
+        raise DataError(f"{path}: no histories")
+    return rows
+
+
 def read_interactions(path: Path, index: dict[str, int]) -> dict[str, list[int]]:
     """Read interactions.csv and order each user's items by timestamp (ties keep file order)."""
     with open(path, encoding="utf-8", newline="") as fh:
