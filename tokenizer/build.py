@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,18 @@ def load_codes(data: GenRecData, quantizer_dir: str | Path | None = None) -> dic
     if not codes:
         raise DataError(f"{qdir}: no sid_text.npy / sid_image.npy (is it a `genrec quantize` output folder?)")
     return codes
+
+
+def quantizer_codebook_size(quantizer_dir: str | Path) -> int | None:
+    """The quantizer's codes per level (its config.json), so the vocabulary holds no unused code tokens;
+    None for a folder with only sid_*.npy files (the tokenizer then uses its default)."""
+    config = Path(quantizer_dir) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["codebook_size"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{config}: no integer 'codebook_size' ({e!r}); is it a `genrec quantize` output?") from None
 
 
 def item_texts(data: GenRecData) -> list[str]:
@@ -82,6 +95,8 @@ def build_tokenizer(
 ) -> SemanticIDTokenizer:
     """The tokenizer for a dataset; ``text_vocab_size > 0`` adds a sentencepiece text vocabulary."""
     codes = load_codes(data, quantizer_dir)
+    if quantizer_dir is not None and "codebook_size" not in kwargs:
+        kwargs["codebook_size"] = quantizer_codebook_size(quantizer_dir)
     if text_vocab_size <= 0:
         return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)
     # The model file must outlive this call only until save_pretrained copies it; keep it with the tokenizer.
