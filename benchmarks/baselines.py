@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
 import evaluate
 import torch
+from machine import describe
 
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
@@ -28,16 +28,6 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
 # MACRec paper (arXiv 2511.15122), Table 2, Instruments, SASRec row; same split and protocol.
 PAPER_SASREC = {"HR@1": 0.0318, "HR@5": 0.0946, "HR@10": 0.1233, "NDCG@5": 0.0654, "NDCG@10": 0.0746}
 EXTRA_KEYS = ("coverage@10", "long_tail@10", "cold_start/n_users", "cold_start/HR@10", "cold_start/NDCG@10")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -94,9 +84,7 @@ def main() -> None:
 
     name = args.data.resolve().name
     out = args.out or REPO / "benchmarks" / "results" / f"baselines-{name}.md"
-    machine = (f"{os.cpu_count()} CPUs (nproc), {cpu_model()}, torch threads {torch.get_num_threads()}, "
-               f"device {args.device}; Python {platform.python_version()}, torch {torch.__version__}, "
-               f"evaluate {evaluate.__version__}")
+    machine = f"{describe(args.device)}, evaluate {evaluate.__version__}"
     text = "\n".join([
         f"# Baselines on `{name}`", "",
         f"Command: `python benchmarks/baselines.py --data {args.data} --seed {args.seed} --dropouts {args.dropouts}"

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe
 from transformers import LogitsProcessorList
 
 import genrec.modeling  # noqa: F401
@@ -54,13 +53,6 @@ def prefix_fn_baseline(tok, modality):
         return list(node)
 
     return allowed
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    return f"{cpu}, nproc={nproc}, torch {torch.__version__} ({torch.get_num_threads()} threads), python {platform.python_version()}"
 
 
 def main():
@@ -128,7 +120,7 @@ def main():
     lines = [
         "# Decoding speed: constrained beam search",
         "",
-        f"Machine: {machine()}. Seed {SEED}.",
+        f"Machine: {describe()}. Seed {SEED}.",
         f"Setup: {BEAMS} beams, {BEAMS} IDs returned per user, {len(tok.item_ids):,}-item catalogue "
         f"(Instruments text IDs, {levels} levels x {tok.codebook_size('text')} codes), histories of {HISTORY} items, "
         f"{args.users} users in batches of {args.batch_size}; MACRec-size GenRecT5 (random weights). Methods run "

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from machine import describe
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
@@ -29,14 +26,6 @@ from genrec.quantizer.metrics import first_level_ami
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
 
 VARIANTS = {"cross-modal (MACRec)": {}, "independent (MQL4GRec-style)": dict(use_contrastive=False, use_alignment=False)}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except Exception:  # noqa: BLE001  (description only)
-        return platform.processor() or "unknown"
 
 
 def main(argv=None):
@@ -97,8 +86,7 @@ def main(argv=None):
     table = header + "\n" + "\n".join(f"| {k} | " + " | ".join(v) + " |" for k, v in rows)
     print(table)
     d = QuantizerTrainingArguments()
-    machine = (f"{os.cpu_count()} cores (os.cpu_count; `nproc` honours OMP_NUM_THREADS), "
-               f"{cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    machine = describe()
     report = f"""# Quantizer benchmark: cross-modal vs independent
 
 Data: {source}.

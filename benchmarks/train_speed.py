@@ -12,13 +12,12 @@ Goal (issue 5): implicit-loss overhead <= 10%.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+from machine import describe
 
 from genrec.data import load_dataset_dir
 from genrec.tasks import build_task_dataset
@@ -68,9 +67,6 @@ def main():
     overhead = (off / on - 1) * 100
     print(f"implicit on : {on:.1f} sequences/s\nimplicit off: {off:.1f} sequences/s\noverhead: {overhead:+.1f}% (goal <= 10%)")
 
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | sed 's/.*: *//'"], capture_output=True,
-                         text=True).stdout.strip() or platform.processor()
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     rows = "\n".join(
         f"| {'on' if k else 'off'} | {statistics.median(rates[k]):.1f} | {min(rates[k]):.1f} | {max(rates[k]):.1f} |"
         for k in (True, False)
@@ -83,7 +79,7 @@ Command: `python benchmarks/train_speed.py --steps {a.steps} --batch-size {a.bat
 Data: {a.data.name} ({len(data.splits['train'])} train rows), all six tasks, seqrec+seqimage paired,
 MACRec model (4+4 layers, d_model 128), batch {a.batch_size} units/step, {a.steps} steps per setting
 (alternating), seed {a.seed}. Load average at the end: {" ".join(load)} (other jobs shared the machine).
-Machine: {nproc} CPUs ({cpu}), torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU only'}.
+Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.
 
 | implicit loss | median sequences/s | min | max |
 |---|---|---|---|

@@ -246,6 +246,7 @@ def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir,
     out = tmp_path / "gen"
     r = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", out, "--profile", "tiny",
                    "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image")
+    assert r.stdout.strip().splitlines()[-1] == f"wrote {out}" and "implicit_loss" in r.stdout
     assert (out / "model.safetensors").is_file() and (out / "quantizer" / "sid_text.npy").is_file()
     assert json.loads((out / "genrec_train_config.json").read_text())["tasks"] == ["seqrec", "seqimage", "item2image"]
     bad = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tmp_path / "x",

@@ -9,7 +9,6 @@ from conftest import run_genrec
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
-from genrec.errors import GenRecError
 from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
