@@ -241,6 +241,34 @@ def test_lora_trains_rows_of_new_item_tokens(trained, tok):
         new_token_indices(AutoTokenizer.from_pretrained(trained), wrong)
 
 
+def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
+    """Trainer's length-grouped sampler reads the recipes' length column, and batches pad far less."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from genrec.trainers.generator_trainer import build_datasets
+
+    args = make_training_args(tmp_path, "tiny", per_device_train_batch_size=16)
+    assert args.train_sampling_strategy == "group_by_length"
+    train, valid = build_datasets(data, tok, args)
+    trainer = GenRecTrainer(model=tiny_model(tok), args=args, train_dataset=train, eval_dataset=valid,
+                            data_collator=GenRecCollator(tok), processing_class=tok)
+    lengths = np.asarray(train.with_format(None)["length"])
+    torch.manual_seed(0)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthGroupedSampler) and list(sampler.lengths) == lengths.tolist()
+    grouped = list(sampler)
+    assert sorted(grouped) == list(range(len(train)))
+
+    def padding(order):  # padded history slots per unit when batching in this order
+        batches = [lengths[order[i:i + 16]] for i in range(0, len(order), 16)]
+        return sum(int(b.max() * len(b) - b.sum()) for b in batches) / len(order)
+
+    assert padding(grouped) < 0.25 * padding(torch.randperm(len(train)).tolist())
+    # the sampler puts the longest batch first: a full-width batch of the longest histories
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[1] == 1 + LEVELS * lengths.max() + 1  # task token, IDs, EOS
+
+
 # ---- CLI ------------------------------------------------------------------------------------------
 def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
     out = tmp_path / "gen"
