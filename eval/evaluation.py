@@ -3,14 +3,16 @@
 Protocol (MACRec / MQL4GRec): each user's history (last 20 items) -> constrained beam search with 20
 beams per modality -> fused top-10 -> HR@1/5/10, NDCG@5/10 from ``genrec.eval.ranking_metrics``.
 No user is dropped (a user whose history lacks a modality's IDs still gets that modality's task
-token) and the beam width is what the caller asked for. Extras: invalid-ID rate (beams mapping to
-no item), and the same metrics restricted to *cold-start* targets, items never seen in the train
-split (neither as a history item nor as a target).
+token) and the beam width is what the caller asked for. Extras (``genrec.eval.ranking_metrics``):
+coverage@10, long-tail share of the top 10, invalid-ID rate (beams mapping to no item), and the same
+metrics restricted to *cold-start* targets, items never seen in the train split.
 """
 
 from __future__ import annotations
 
 import logging
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +32,6 @@ def check_catalogue(pipe, data) -> None:
         )
 
 
-def train_items(data) -> set[int]:
-    train = data.splits["train"]
-    seen = set(train["target"])
-    for h in train["history"]:
-        seen.update(h)
-    return seen
-
-
 def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", fusion: str = "macrec",
                       num_beams: int = 20, exclude_history: bool = False, batch_size: int = 64,
                       max_users: int | None = None) -> tuple[dict, "RankResult"]:  # noqa: F821
@@ -46,7 +40,7 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
     """
     from ..errors import GenRecError
-    from . import ranking_metrics
+    from . import ranking_metrics, train_item_counts
 
     if split not in data.splits:
         raise GenRecError(f"no split {split!r} in {data.path}; it has {list(data.splits)}")
@@ -58,13 +52,8 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
     res = pipe.rank(histories, modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
                     exclude_history=exclude_history, batch_size=batch_size, progress=True)
-    metrics = dict(ranking_metrics(res.rows, targets, ks=KS))
-    metrics["invalid_id_rate"] = sum(res.invalid.values()) / max(1, sum(res.beams.values()))
-    seen = train_items(data)
-    cold = [u for u, t in enumerate(targets) if t not in seen]
-    if cold:
-        cold_metrics = ranking_metrics([res.rows[u] for u in cold], [targets[u] for u in cold], ks=KS)
-        metrics.update({f"cold_start/{k}": v for k, v in cold_metrics.items()})
-    else:
-        metrics["cold_start/n_users"] = 0
+    counts = train_item_counts(data)
+    metrics = ranking_metrics(res.rows, targets, ks=KS, n_items=data.n_items, item_counts=counts,
+                              train_items=np.flatnonzero(counts).tolist(), invalid=sum(res.invalid.values()),
+                              generated=sum(res.beams.values()))
     return metrics, res

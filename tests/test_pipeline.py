@@ -174,6 +174,8 @@ def test_evaluate_cli_writes_all_users_metrics(model_dir, pipe, dataset_dir, tmp
     assert metrics["cold_start/n_users"] == 3
     assert metrics["cold_start/HR@10"] == pytest.approx(sum(hits[:3]) / 3)
     assert metrics["invalid_id_rate"] == 0.0
+    assert metrics["coverage@10"] == pytest.approx(len({i for r in ranked for i in r[:10]}) / N_ITEMS)
+    assert 0.0 <= metrics["long_tail@10"] <= 1.0
 
 
 def test_evaluate_pushes_rankings_that_load_dataset_reads_back(hub, model_dir, pipe, dataset_dir, tmp_path):
