@@ -155,3 +155,29 @@ def test_cli_errors_without_traceback(tmp_path):
     out = run_genrec("inspect", tmp_path / "x", check=False)
     assert out.returncode == 2
     assert "dataset directory does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("content, match", [
+    ('{"user_id": "a", "history": [1]}\n{"history": [2]}\n', r"h.jsonl:2: missing field 'user_id'"),
+    ('{"user_id": "a", "history": 3}\n', r"h.jsonl:1: field 'history' must be a list"),
+    ('{"user_id": "a", "history": [1]}\n[1, 2]\n', r"h.jsonl:2: expected a JSON object"),
+    ('{"user_id": "a", "history": [1\n', r"h.jsonl:1: malformed JSON"),
+    ("\n\n", r"h.jsonl: no histories"),
+])
+def test_histories_file_errors_name_file_and_line(tmp_path, content, match):
+    from genrec.data.loading import read_histories
+
+    path = tmp_path / "h.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=match):
+        read_histories(path)
+    with pytest.raises(DataError, match="missing file"):
+        read_histories(tmp_path / "none.jsonl")
+
+
+def test_histories_file_keeps_line_numbers_and_ids_as_given(tmp_path):
+    from genrec.data.loading import read_histories
+
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"user_id": 7, "history": [1, "x"]}\n\n{"user_id": "b", "history": []}\n')
+    assert read_histories(path) == [(1, "7", [1, "x"]), (3, "b", [])]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 
-# Demo sizes (our choice, to finish in minutes on 2 cores): a 2,000-item catalogue, 3 levels x 64 codes
+# Demo sizes (our choice, to finish in minutes on 2 cores): 2,000 items and users, 3 levels x 64 codes
 # (a 256-code book would leave most codes unused for 2,000 items), 60 quantizer epochs, and the generator's
 # `cpu` profile (2+2 layers) for 2 epochs.
-DEMO = dict(n_items=2000, n_users=3000, levels=3, codebook_size=64, quantizer_epochs=60, epochs=2.0)
+DEMO = dict(n_items=2000, n_users=2000, levels=3, codebook_size=64, quantizer_epochs=60, epochs=2.0)
 
 
 def add_arguments(p):
