@@ -12,7 +12,7 @@ Variants, all on the same split, seed and generator profile:
 * ``popularity``: most trained-on items first; ``sasrec``: our SASRec (CE loss), best epoch on valid.
 
 Every model ranks the whole catalogue for every test user (20 beams for the generators, MACRec's fusion).
-Writes benchmarks/results/instruments-<profile>.md (tables, machine, seed, versions) and .json
+Writes benchmarks/results/instruments-<profile>[-epochs<N>].md (tables, machine, seed, versions) and .json
 (``{variant: {HR@1, HR@5, HR@10, NDCG@5, NDCG@10}}``, fused for the multimodal variants). Runs cut short
 with --max-steps / --max-users are smoke runs: they print their table and write no result files.
 """
@@ -80,6 +80,8 @@ def run_generator(name: str, data, args, scorer) -> dict:
         logger.info("%s: already finished, reading %s", name, done)
         return json.loads(done.read_text())
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.epochs:
+        overrides["num_train_epochs"] = args.epochs
     if args.max_steps:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
@@ -122,12 +124,14 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="reuse finished variants, resume unfinished ones")
     p.add_argument("--num-beams", type=int, default=20, help="MACRec / MQL4GRec: 20")
     p.add_argument("--eval-batch-size", type=int, default=64, help="ranking requests per forward")
+    p.add_argument("--epochs", type=float, help="override the profile's generator epochs (results get an -epochs<N> suffix)")
     p.add_argument("--max-steps", type=int, help="smoke run: train each generator this many steps")
     p.add_argument("--max-users", type=int, help="smoke run: rank only the first N test users")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args.run_dir = args.run_dir or REPO / "runs" / f"instruments-{args.profile}"
+    args.name = f"instruments-{args.profile}" + (f"-epochs{args.epochs:g}" if args.epochs else "")
+    args.run_dir = args.run_dir or REPO / "runs" / args.name
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS) - set(BASELINES))
     if unknown:
@@ -191,10 +195,12 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         return
     profile = PROFILES[args.profile]
     command = f"python benchmarks/instruments.py --profile {args.profile} --seed {args.seed}"
+    if args.epochs:
+        command += f" --epochs {args.epochs:g}"
     if args.variants != ",".join([*VARIANTS, *BASELINES]):
         command += f" --variants {args.variants}"
     text = "\n".join([
-        f"# Amazon Instruments, profile `{args.profile}`", "",
+        f"# Amazon Instruments, profile `{args.profile}`" + (f", {args.epochs:g} epochs" if args.epochs else ""), "",
         f"Command: `{command}` ({total_s / 60:.0f} min in all).", "",
         f"Machine: {describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}. "
         f"Seed {args.seed}.", "",
@@ -204,7 +210,8 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         f"history items not excluded. Generators: constrained beam search, {args.num_beams} beams per modality, "
         "MACRec fusion (mean score, +1 when in both lists).", "",
         f"Generator profile `{args.profile}`: model {json.dumps(profile['model'])} over MACRec's defaults "
-        "(d_model 128, 6 heads, dropout 0.1); training " + json.dumps(profile["args"]) + ".", "",
+        "(d_model 128, 6 heads, dropout 0.1); training " + json.dumps(profile["args"])
+        + (f", epochs overridden to {args.epochs:g}" if args.epochs else "") + ".", "",
         "## Test metrics", "", main_table, "",
         "Headline (in the .json): fused for genrec / no_explicit / no_implicit, text for tiger.", "",
         "## Extras", "",
@@ -214,7 +221,7 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         "## Cost", "", *timing, "",
         "## Published on this split", "", *published, "",
     ])
-    out = REPO / "benchmarks" / "results" / f"instruments-{args.profile}"
+    out = REPO / "benchmarks" / "results" / args.name
     for suffix, content in ((".md", text),
                             (".json", json.dumps({n: {k: headline(r)[k] for k in MAIN_KEYS} for n, r in results.items()},
                                                  indent=1))):
