@@ -46,12 +46,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Sized for a 2-core CPU (our choice, measured in benchmarks/results/instruments-cpu.md): MACRec's
     # width (d_model 128, 6 heads) with 2+2 layers, d_kv 32 and d_ff 512, which trains ~5x faster than
-    # the MACRec model on 2 cores (attention at d_kv 64 alone halves throughput); one epoch at batch 256
-    # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch.
+    # the MACRec model on 2 cores (attention at d_kv 64 alone halves throughput); 3 epochs at batch 256
+    # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch: about an hour
+    # for the four Instruments variants (1 epoch: 34 min, clearly under-trained).
     "cpu": {
         "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32),
         "args": dict(
-            num_train_epochs=1, per_device_train_batch_size=256, per_device_eval_batch_size=512,
+            num_train_epochs=3, per_device_train_batch_size=256, per_device_eval_batch_size=512,
             learning_rate=2e-3, warmup_steps=0.02, logging_steps=50, max_eval_samples=1000,
             early_stopping_patience=2,
         ),
