@@ -90,13 +90,13 @@ def run_generator(name: str, data, args, scorer) -> dict:
                     **overrides)
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config
-    rankings = ("text",) if VARIANTS[name][2] == "text" else ("fused",)
+    ranking = VARIANTS[name][2]
     test = data.splits["test"].select(range(args.max_users)) if args.max_users else data.splits["test"]
     start = time.perf_counter()
-    res = pipe.rank(test["history"], rankings[0], k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
+    res = pipe.rank(test["history"], ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
                     progress=True)
     decode_s = time.perf_counter() - start
-    result = {"fused" if rankings[0] == "fused" else "text": scorer(res.rows, test["target"], res)}
+    result = {ranking: scorer(res.rows, test["target"], res)}
     for m, (rows, _) in res.per_modality.items():
         if m not in result:
             result[m] = scorer([r[:10] for r in rows], test["target"], res, modality=m)

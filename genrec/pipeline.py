@@ -71,6 +71,11 @@ class RankResult:
     invalid: dict[str, int]
     beams: dict[str, int]
 
+    def sources(self, user: int) -> list[list[str]]:
+        """For each item of ``rows[user]``, the modalities whose beams proposed it."""
+        proposed = {m: set(rows[user]) for m, (rows, _) in self.per_modality.items()}
+        return [[m for m, found in proposed.items() if r in found] for r in self.rows[user]]
+
 
 class GenRecPipeline:
     def __init__(self, model, tokenizer, max_history: int = DEFAULT_MAX_HISTORY, quantizer_path: str | None = None,
@@ -242,7 +247,8 @@ class GenRecPipeline:
 
     def ranking_records(self, user_ids: Sequence[Any], histories: Sequence[Sequence[int]], res: RankResult) -> list[dict]:
         """``rank`` output as item-id records, one per user, in the form ``genrec.hub.push_rankings`` publishes:
-        ``user_id``, ``history``, ranked ``items`` with ``scores``, and the ``per_modality`` lists they came from."""
+        ``user_id``, ``history``, ranked ``items`` with ``scores`` and ``sources`` (modalities that proposed each),
+        and the ``per_modality`` lists they came from."""
         ids = [str(i) for i in self.tokenizer.item_ids]
 
         def ranked(rows, scores):
@@ -250,7 +256,7 @@ class GenRecPipeline:
 
         return [
             {"user_id": str(user), "history": [ids[r] for r in histories[u]], **ranked(res.rows[u], res.scores[u]),
-             "per_modality": {m: ranked(rows[u], scores[u]) for m, (rows, scores) in res.per_modality.items()}}
+             "sources": res.sources(u), "per_modality": {m: ranked(rows[u], scores[u]) for m, (rows, scores) in res.per_modality.items()}}
             for u, user in enumerate(user_ids)
         ]
 
@@ -282,10 +288,5 @@ class GenRecPipeline:
         rows = [self.history_rows(h) for h in histories]
         res = self.rank(rows, modality, k, num_beams, fusion, exclude_history, batch_size)
         ids = self.tokenizer.item_ids
-        recs = []
-        for u in range(len(rows)):
-            sources = [
-                [m for m, (mrows, _) in res.per_modality.items() if r in set(mrows[u])] for r in res.rows[u]
-            ]
-            recs.append(Recommendation([ids[r] for r in res.rows[u]], res.scores[u], sources))
+        recs = [Recommendation([ids[r] for r in res.rows[u]], res.scores[u], res.sources(u)) for u in range(len(rows))]
         return recs if many else recs[0]

@@ -1,8 +1,9 @@
 """MACRec's generator tasks, built lazily from a leave-one-out split.
 
 The dataset holds one small *recipe* row per training unit (``unit``: which task(s), ``index``: the
-split row or catalogue row, ``length``: input items, for length-grouped batching); ``with_transform`` turns recipes into token ids only when a batch is read,
-so no per-task copy of the histories is materialised, whatever the catalogue size.
+split row or catalogue row, ``length``: input items, for length-grouped batching); ``with_transform``
+turns recipes into token ids only when a batch is read, so no per-task copy of the histories is
+materialised, whatever the catalogue size.
 
 A unit yields one example, or for ``seqrec+seqimage`` two: the text-ID and image-ID views of the same
 (user, position), text first. The collator keeps them in one batch and marks them with a shared

@@ -210,6 +210,7 @@ def test_recommend_file_of_histories_prints_json_and_pushes(hub, model_dir, pipe
     expected = [pipe.recommend([100, 101, 102], k=5), pipe.recommend(["120"], k=5)]
     assert [r["user_id"] for r in lines] == ["alice", "7"]
     assert [r["items"] for r in lines] == [[str(i) for i in e.item_ids] for e in expected]
+    assert [r["sources"] for r in lines] == [e.sources for e in expected]
     back = datasets.load_dataset("tester/recs", cache_dir=str(tmp_path / "ds"))["recommendations"].to_list()
     assert [r["items"] for r in back] == [r["items"] for r in lines] and back[1]["history"] == ["120"]
 

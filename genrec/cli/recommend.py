@@ -77,7 +77,6 @@ def run_file(args, pipe):
             print(json.dumps(rec))
             continue
         print(f"user {rec['user_id']}")
-        per = rec["per_modality"]
-        print_table(rec["items"], rec["scores"], [[m for m in per if i in per[m]["items"]] for i in rec["items"]])
+        print_table(rec["items"], rec["scores"], rec["sources"])
     push_if_asked(args, lambda: records, RANKINGS_SPLIT)
     return 0
