@@ -13,7 +13,7 @@ from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_r
 from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
 
-TINY = dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16, begin_cross_level=1)
+TINY = dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16)
 
 
 def tiny_args(**kw):
@@ -116,6 +116,32 @@ def test_switching_losses_changes_loss_terms():
     assert terms["both"][3] == pytest.approx(terms["none"][3])  # reconstruction unaffected by the switches
 
 
+def test_contrastive_levels_select_the_contrasted_vectors():
+    from genrec.quantizer.losses import pseudo_label_contrastive
+
+    rng = torch.Generator().manual_seed(0)
+    emb = {"text": torch.randn(64, 12, generator=rng), "image": torch.randn(64, 10, generator=rng)}
+    labels = {m: torch.randint(0, 4, (64,), generator=rng) for m in emb}
+    cfg = dict(TINY, input_dims=[12, 10], use_alignment=False, tau=0.1)
+    torch.manual_seed(1)
+    model = CrossModalRQVAE(CrossModalRQVAEConfig(**cfg))
+    expected = {}
+    for levels in ([0], [1, 2]):
+        model.config.contrastive_levels = levels
+        got = model(emb, labels).contrastive_loss.item()
+        terms = [pseudo_label_contrastive(model.rqvae[m].quantize(model.rqvae[m].encoder(emb[m])).residuals[lv],
+                                          labels[other], 0.1) for m, other in (("text", "image"), ("image", "text"))
+                 for lv in levels]
+        expected[tuple(levels)] = sum(t.item() for t in terms) / 3  # averaged over the L=3 levels
+        assert got == pytest.approx(expected[tuple(levels)], rel=1e-5)
+    # Level 0's input is the encoder output itself (the default: the latent is contrasted).
+    assert CrossModalRQVAEConfig().contrastive_levels == [0]
+    # MACRec's spelling: begin_cross_level=b contrasts levels b..L-1.
+    assert CrossModalRQVAEConfig(num_levels=4, begin_cross_level=2).contrastive_levels == [2, 3]
+    with pytest.raises(ValueError, match="contrastive_levels"):
+        CrossModalRQVAEConfig(num_levels=3, contrastive_levels=[3])
+
+
 def test_resolve_collisions_nearest_free_code_then_extra_level():
     # Items 0 and 1 share (0, 1); item 1 is farther from code 1, so it moves to its nearest free code.
     codes = np.array([[0, 1], [0, 1], [0, 2], [-1, -1]])
@@ -169,12 +195,13 @@ def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
     out = tmp_path / "q"
     r = run_genrec("quantize", "--data", synth_dir, "--out", out, "--levels", "2", "--codebook-size", "16",
                    "--latent-dim", "8", "--hidden-dims", "32", "--epochs", "3", "--n-clusters", "16",
-                   "--begin-cross-level", "1")
+                   "--contrastive-levels", "0,1")
     assert "collision_rate_after" in r.stdout and "cross_modal_agreement" in r.stdout
     ids = np.load(out / "sid_text.npy")
     assert ids.shape[0] == 300 and ids.shape[1] in (2, 3)
     for argv, needle in [(["--data", str(tmp_path / "nope")], "does not exist"),
                          (["--data", str(synth_dir), "--hidden-dims", "a,b"], "--hidden-dims"),
+                         (["--data", str(synth_dir), "--contrastive-levels", "4"], "--contrastive-levels"),
                          (["--data", str(synth_dir), "--modalities", "audio"], "audio_emb.npy")]:
         assert main(["quantize", "--out", str(tmp_path / "x"), *argv]) == 2
         assert needle in capsys.readouterr().err

@@ -24,7 +24,9 @@ def add_arguments(p):
     p.add_argument("--lambda-con", type=float, default=0.1)
     p.add_argument("--lambda-align", type=float, default=0.001)
     p.add_argument("--tau", type=float, default=0.1)
-    p.add_argument("--begin-cross-level", type=int, default=2, help="first level (0-based) with the contrastive loss")
+    p.add_argument("--contrastive-levels", default="0",
+                   help="comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
+                        "output (default), MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)")
     p.add_argument("--n-clusters", type=int, default=512, help="K of the K-means pseudo-labels")
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=1024)
@@ -41,13 +43,13 @@ def run(args):
     from ..quantizer.metrics import format_table
     from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
 
-    try:
-        hidden = [int(h) for h in args.hidden_dims.split(",") if h.strip()]
-    except ValueError:
-        raise GenRecError(f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}") from None
+    hidden = _int_list("--hidden-dims", args.hidden_dims)
     for name in ("levels", "codebook_size", "latent_dim", "epochs", "batch_size", "eval_every", "n_clusters"):
         if getattr(args, name) < 1:
             raise GenRecError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    levels = _int_list("--contrastive-levels", args.contrastive_levels)
+    if any(not 0 <= lv < args.levels for lv in levels):
+        raise GenRecError(f"--contrastive-levels {args.contrastive_levels}: levels are 0..{args.levels - 1}")
     if not 0 <= args.valid_fraction < 1:
         raise GenRecError(f"--valid-fraction must be in [0, 1), got {args.valid_fraction}")
     config = dict(
@@ -55,7 +57,7 @@ def run(args):
         use_contrastive=not (args.no_contrastive or args.independent),
         use_alignment=not (args.no_alignment or args.independent),
         lambda_con=args.lambda_con, lambda_align=args.lambda_align, tau=args.tau,
-        begin_cross_level=args.begin_cross_level, n_clusters=args.n_clusters,
+        contrastive_levels=levels, n_clusters=args.n_clusters,
     )
     targs = QuantizerTrainingArguments(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, valid_fraction=args.valid_fraction,
@@ -66,3 +68,12 @@ def run(args):
     print(format_table(metrics))
     print(f"wrote {args.out}")
     return 0
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    from ..errors import GenRecError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise GenRecError(f"{flag}: expected comma-separated integers, got {text!r}") from None

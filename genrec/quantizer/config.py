@@ -23,10 +23,19 @@ class CrossModalRQVAEConfig(PretrainedConfig):
 
     Cross-modal losses (MACRec defaults; with both off the model is MQL4GRec's independent quantizers):
 
-    * ``use_contrastive``, ``lambda_con`` 0.1, ``tau`` 0.1, ``begin_cross_level`` 2 (0-based level
-      index, as MACRec's ``--begin_cross_layer 2``: levels 2..L-1 get the loss): InfoNCE on each
-      modality's residual entering the level; positives are the batch items that share the
-      anchor's K-means cluster in the *other* modality.
+    * ``use_contrastive``, ``lambda_con`` 0.1, ``tau`` 0.1 (MACRec): InfoNCE on a modality's vector
+      entering each level of ``contrastive_levels``; positives are the batch items that share the
+      anchor's K-means cluster in the *other* modality. As in MACRec each level's term is added to
+      the quantization loss, which is averaged over all L levels (so one level weighs lambda_con / L).
+    * ``contrastive_levels`` [0] (**deviation**): level 0's input is the encoder output itself, so by
+      default the *latent* is contrasted. MACRec contrasts the residuals entering levels 2..L-1
+      (``--begin_cross_layer 2``; ``contrastive_levels=[2, 3]`` or ``begin_cross_level=2`` here).
+      Those residuals are the quantization errors of the coarser levels, whose direction depends on
+      where an item sits inside its Voronoi cells; pulling them together fights the codebooks. On the
+      6,250-item benchmark it left the loss at chance and raised raw collisions from 0 to 0.26 with
+      0.5-0.6 codebook utilisation (benchmarks/results/quantizer.md). MACRec's public code does not
+      hit this because its straight-through estimator detaches the residual chain, so no gradient
+      reaches the encoder from levels >= 1; the loss there is a constant.
     * ``n_clusters`` 512: K of those pseudo-labels (MACRec ``*_kmeans512.json``), computed once per modality.
     * ``use_alignment``, ``lambda_align`` 0.001, ``align_tau`` 0.1: symmetric InfoNCE between the two
       quantized vectors of one item (MACRec ``recon_contrast_weight`` 0.001, temperature 0.1).
@@ -51,13 +60,16 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         use_contrastive: bool = True,
         lambda_con: float = 0.1,
         tau: float = 0.1,
-        begin_cross_level: int = 2,
+        contrastive_levels: list[int] | tuple[int, ...] = (0,),
         n_clusters: int = 512,
         use_alignment: bool = True,
         lambda_align: float = 0.001,
         align_tau: float = 0.1,
         **kwargs,
     ):
+        begin = kwargs.pop("begin_cross_level", None)  # MACRec's spelling: levels begin..L-1
+        if begin is not None:
+            contrastive_levels = range(begin, num_levels)
         self.modalities = list(modalities)
         self.input_dims = [int(d) for d in input_dims]
         self.num_levels = num_levels
@@ -73,7 +85,7 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         self.use_contrastive = use_contrastive
         self.lambda_con = lambda_con
         self.tau = tau
-        self.begin_cross_level = begin_cross_level
+        self.contrastive_levels = sorted({int(lv) for lv in contrastive_levels})
         self.n_clusters = n_clusters
         self.use_alignment = use_alignment
         self.lambda_align = lambda_align
@@ -84,6 +96,8 @@ class CrossModalRQVAEConfig(PretrainedConfig):
             raise ValueError(f"input_dims {self.input_dims} must have one entry per modality {self.modalities}")
         if num_levels < 1 or codebook_size < 2 or latent_dim < 1:
             raise ValueError("num_levels >= 1, codebook_size >= 2 and latent_dim >= 1 are required")
+        if any(not 0 <= lv < num_levels for lv in self.contrastive_levels):
+            raise ValueError(f"contrastive_levels {self.contrastive_levels} must be level indices in [0, {num_levels})")
         super().__init__(**kwargs)
 
     @property

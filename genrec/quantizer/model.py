@@ -172,8 +172,8 @@ class CrossModalRQVAE(PreTrainedModel):
             for m, other in pairs:
                 labels = pseudo_labels[other][present[m]]  # positives: same cluster in the *other* modality
                 # MACRec adds the term to each cross level's quantization loss and averages over all L levels
-                for r in quantized[m].residuals[cfg.begin_cross_level:]:
-                    con = con + pseudo_label_contrastive(r, labels, cfg.tau) / cfg.num_levels
+                for lv in cfg.contrastive_levels:
+                    con = con + pseudo_label_contrastive(quantized[m].residuals[lv], labels, cfg.tau) / cfg.num_levels
             con = con / (len(pairs) // len(embeddings))  # one term per modality, averaged over partners
         if cfg.use_alignment and pairs:
             combos = list(itertools.combinations(embeddings, 2))
