@@ -21,7 +21,7 @@ from machine import describe
 
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
-from genrec.eval import MAIN_KEYS, metrics_table, ranking_metrics, train_item_counts
+from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -49,8 +49,7 @@ def main() -> None:
     config = SASRecConfig(seed=args.seed, max_epochs=args.max_epochs, device=args.device)
     data = load_dataset_dir(args.data, max_history=config.max_len)
     test = data.splits["test"]
-    counts = train_item_counts(data)
-    extras = dict(n_items=data.n_items, item_counts=counts, train_items=set(counts.nonzero()[0].tolist()))
+    extras = catalogue_extras(data)
 
     def score(ranked):
         return ranking_metrics(ranked, test["target"], **extras)

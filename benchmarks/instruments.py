@@ -34,7 +34,7 @@ from machine import describe
 import genrec
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
-from genrec.eval import MAIN_KEYS, metrics_table, ranking_metrics, train_item_counts
+from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metrics
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
 from genrec.trainers import PROFILES, train_generator
@@ -138,8 +138,7 @@ def main() -> None:
         p.error(f"unknown variants {unknown}; choose from {[*VARIANTS, *BASELINES]}")
 
     data = load_dataset_dir(args.data)  # histories: last 20 items (MACRec)
-    counts = train_item_counts(data)
-    extras = dict(n_items=data.n_items, item_counts=counts, train_items=set(counts.nonzero()[0].tolist()))
+    extras = catalogue_extras(data)
 
     def scorer(rows, targets, res=None, modality=None):
         gen = {}

@@ -1,12 +1,14 @@
 """Training throughput of the generator with and without the implicit alignment loss, in one run.
 
-The real model (MACRec size), lazy task dataset, GenRecCollator and AdamW; the same batches for both
-settings, and the setting alternates every step (on, off, on, off, ...) so that load from other
-processes on a shared machine hits both alike; per-step times are summarised by their median.
+The real model of a training profile (cpu: 2+2 layers; paper: MACRec's 4+4), lazy task dataset,
+GenRecCollator and AdamW; batches drawn as training draws them (length-grouped, as
+``train_sampling_strategy="group_by_length"``, or random). The same batches serve both settings,
+and the setting alternates every step (on, off, on, off, ...) so that load from other processes
+hits both alike; per-step times are summarised by their median.
 Throughput = sequences (task examples; a paired unit counts 2) per second of forward+backward+step.
 Goal (issue 5): implicit-loss overhead <= 10%.
 
-    python benchmarks/train_speed.py [--data DIR] [--steps 20] [--batch-size 256]
+    python benchmarks/train_speed.py [--data DIR] [--profile cpu|paper] [--batching length|random]
 """
 
 from __future__ import annotations
@@ -18,24 +20,30 @@ from pathlib import Path
 
 import torch
 from machine import describe
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from genrec.data import load_dataset_dir
+from genrec.modeling import GenRecT5Config
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
-from genrec.trainers.generator_trainer import GenRecCollator, build_generator
+from genrec.trainers.generator_trainer import PROFILES, GenRecCollator, build_generator
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
-RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.md"
+RESULTS = Path(__file__).resolve().parent / "results"
 WEIGHT = 0.01  # MACRec's implicit-loss weight
 
 
-def measure(data, tok, steps: int, batch_size: int, seed: int) -> dict[bool, list[float]]:
-    """Sequences/s per step for implicit on/off, alternating on the same shuffled batches."""
+def measure(data, tok, steps: int, batch_size: int, seed: int, profile: str, batching: str) -> dict[bool, list[float]]:
+    """Sequences/s per step for implicit on/off, alternating on the same batches."""
     torch.manual_seed(seed)
     ds = build_task_dataset(data.splits["train"], tok)
-    order = torch.randperm(len(ds)).tolist()
+    gen = torch.Generator().manual_seed(seed)
+    if batching == "length":
+        order = list(LengthGroupedSampler(batch_size, lengths=ds.with_format(None)["length"], generator=gen))
+    else:
+        order = torch.randperm(len(ds), generator=gen).tolist()
     collate = GenRecCollator(tok)
-    model = build_generator(tok, seed=seed).train()
+    model = build_generator(tok, seed=seed, **PROFILES[profile]["model"]).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rates: dict[bool, list[float]] = {True: [], False: []}
     for step in range(2 * steps + 2):  # the first pair is warm-up
@@ -57,12 +65,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=256, help="units per step (cpu profile)")
+    p.add_argument("--batch-size", type=int, default=256, help="units per step (cpu profile: 256)")
+    p.add_argument("--profile", choices=["cpu", "paper"], default="cpu", help="model size of this training profile")
+    p.add_argument("--batching", choices=["length", "random"], default="length",
+                   help="length-grouped batches (training's default) or random ones")
     p.add_argument("--seed", type=int, default=42)
     a = p.parse_args()
     data = load_dataset_dir(a.data)
     tok = build_tokenizer(data)
-    rates = measure(data, tok, a.steps, a.batch_size, a.seed)
+    rates = measure(data, tok, a.steps, a.batch_size, a.seed, a.profile, a.batching)
     on, off = statistics.median(rates[True]), statistics.median(rates[False])
     overhead = (off / on - 1) * 100
     print(f"implicit on : {on:.1f} sequences/s\nimplicit off: {off:.1f} sequences/s\noverhead: {overhead:+.1f}% (goal <= 10%)")
@@ -71,14 +82,17 @@ def main():
         f"| {'on' if k else 'off'} | {statistics.median(rates[k]):.1f} | {min(rates[k]):.1f} | {max(rates[k]):.1f} |"
         for k in (True, False)
     )
+    c = GenRecT5Config(**PROFILES[a.profile]["model"])
+    layers = f"{c.num_layers}+{c.num_decoder_layers} layers, d_model {c.d_model}, d_kv {c.d_kv}, d_ff {c.d_ff}"
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(f"""# Generator training speed: implicit alignment loss on vs off
+    report = RESULTS / f"train_speed-{a.profile}-{a.batching}.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(f"""# Generator training speed: implicit alignment loss on vs off
 
-Command: `python benchmarks/train_speed.py --steps {a.steps} --batch-size {a.batch_size}`
+Command: `python benchmarks/train_speed.py --steps {a.steps} --batch-size {a.batch_size} --profile {a.profile} --batching {a.batching}`
 Data: {a.data.name} ({len(data.splits['train'])} train rows), all six tasks, seqrec+seqimage paired,
-MACRec model (4+4 layers, d_model 128), batch {a.batch_size} units/step, {a.steps} steps per setting
-(alternating), seed {a.seed}. Load average at the end: {" ".join(load)} (other jobs shared the machine).
+{a.profile}-profile model ({layers}), {a.batching} batches of {a.batch_size} units/step,
+{a.steps} steps per setting (alternating), seed {a.seed}. Load average at the end: {" ".join(load)}.
 Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.
 
 | implicit loss | median sequences/s | min | max |
@@ -88,7 +102,7 @@ Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.
 Overhead of the implicit loss (median vs median): **{overhead:+.1f}%** (goal <= 10%).
 The encoder runs once per batch; the loss adds a masked mean-pool and a [pairs x pairs] similarity matrix.
 """)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {report}")
 
 
 if __name__ == "__main__":

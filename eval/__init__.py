@@ -4,6 +4,7 @@ from .ranking import (
     DEFAULT_KS,
     MAIN_KEYS,
     METRIC_NAMES,
+    catalogue_extras,
     load_metric,
     long_tail_mask,
     metrics_table,
@@ -14,6 +15,7 @@ from .ranking import (
 )
 
 __all__ = [
+    "catalogue_extras",
     "DEFAULT_KS",
     "MAIN_KEYS",
     "METRIC_NAMES",

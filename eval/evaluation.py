@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 KS = (1, 5, 10)  # MACRec reports HR@1/5/10 and NDCG@5/10
@@ -40,7 +38,7 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
     """
     from ..errors import GenRecError
-    from . import ranking_metrics, train_item_counts
+    from . import catalogue_extras, ranking_metrics
 
     if split not in data.splits:
         raise GenRecError(f"no split {split!r} in {data.path}; it has {list(data.splits)}")
@@ -52,8 +50,6 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
     res = pipe.rank(histories, modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
                     exclude_history=exclude_history, batch_size=batch_size, progress=True)
-    counts = train_item_counts(data)
-    metrics = ranking_metrics(res.rows, targets, ks=KS, n_items=data.n_items, item_counts=counts,
-                              train_items=np.flatnonzero(counts).tolist(), invalid=sum(res.invalid.values()),
+    metrics = ranking_metrics(res.rows, targets, ks=KS, **catalogue_extras(data), invalid=sum(res.invalid.values()),
                               generated=sum(res.beams.values()))
     return metrics, res

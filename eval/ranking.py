@@ -134,6 +134,13 @@ def train_item_counts(data) -> np.ndarray:
     return np.bincount(np.asarray(rows, dtype=np.int64), minlength=data.n_items)
 
 
+def catalogue_extras(data) -> dict:
+    """The ``ranking_metrics`` extras that depend on the dataset only: ``n_items``, ``item_counts``
+    and ``train_items`` (rows with at least one training interaction)."""
+    counts = train_item_counts(data)
+    return dict(n_items=data.n_items, item_counts=counts, train_items=set(np.flatnonzero(counts).tolist()))
+
+
 def metrics_table(results: Mapping[str, Mapping], keys: Sequence[str] | None = None) -> str:
     """A Markdown table: one row per named result, one column per metric (default: every key seen)."""
     if keys is None:
