@@ -32,10 +32,10 @@ class CrossModalRQVAEConfig(PretrainedConfig):
       (``--begin_cross_layer 2``; ``contrastive_levels=[2, 3]`` or ``begin_cross_level=2`` here).
       Those residuals are the quantization errors of the coarser levels, whose direction depends on
       where an item sits inside its Voronoi cells; pulling them together fights the codebooks. On the
-      6,250-item benchmark it left the loss at chance and raised raw collisions from 0 to 0.26 with
-      0.5-0.6 codebook utilisation (benchmarks/results/quantizer.md). MACRec's public code does not
-      hit this because its straight-through estimator detaches the residual chain, so no gradient
-      reaches the encoder from levels >= 1; the loss there is a constant.
+      6,250-item benchmark it never learned and raised raw collisions from 0 to 0.24 with
+      0.54-0.78 codebook utilisation (benchmarks/results/quantizer.md). The public MACRec-style code
+      we read does not hit this: its straight-through VQ layers detach the residual chain, so no
+      gradient reaches the encoder from levels >= 1 and the loss there trains nothing.
     * ``n_clusters`` 512: K of those pseudo-labels (MACRec ``*_kmeans512.json``), computed once per modality.
     * ``use_alignment``, ``lambda_align`` 0.001, ``align_tau`` 0.1: symmetric InfoNCE between the two
       quantized vectors of one item (MACRec ``recon_contrast_weight`` 0.001, temperature 0.1).
