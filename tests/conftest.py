@@ -29,11 +29,7 @@ def instruments_dir():
 
 
 def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
-    """Run the installed CLI in a subprocess.
-
-    The working directory defaults to a neutral folder: from the repository root, `python -m`
-    would import the source folder `genrec/`, which lacks the mapped sub-packages (tokenizer/, ...).
-    """
+    """Run the CLI (`python -m genrec`) in a subprocess, from a neutral folder unless ``cwd`` is given."""
     import subprocess
     import sys
     import tempfile

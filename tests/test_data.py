@@ -151,6 +151,29 @@ def test_cli_inspect_json(synth_dir):
     assert s["items"] == 300 and s["users"] == 400
 
 
+def test_cli_from_the_source_checkout(synth_dir, tmp_path):
+    """From the repository root `python -m genrec` imports the source folder genrec/, whose mapped
+    sub-packages (tokenizer/, trainers/, eval/, hub_cards/) sit beside it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sysconfig
+
+    root = Path(__file__).resolve().parents[1]
+    # -S: no .pth processing, so an editable install's import hooks cannot do the finding for us.
+    code = (f"import sys; sys.path.append({sysconfig.get_paths()['purelib']!r}); "
+            "import genrec, genrec.trainers, genrec.eval, genrec.tokenizer, genrec.hub_cards as h; "
+            "print(genrec.__file__); print(genrec.trainers.__file__); print(h.__file__)")
+    files = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert files == [str(root / "genrec" / "__init__.py"), str(root / "trainers" / "__init__.py"),
+                     str(root / "hub_cards" / "__init__.py")]
+    run_genrec("quantize", "--data", synth_dir, "--out", tmp_path / "q", "--levels", "2", "--codebook-size", "16",
+               "--latent-dim", "8", "--hidden-dims", "32", "--epochs", "1", "--n-clusters", "16", cwd=root)
+    assert (tmp_path / "q" / "sid_text.npy").is_file()
+
+
 def test_cli_errors_without_traceback(tmp_path):
     out = run_genrec("inspect", tmp_path / "x", check=False)
     assert out.returncode == 2
