@@ -35,6 +35,7 @@ import genrec
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
 from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metrics
+from genrec.eval.evaluation import evaluation_rows
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
 from genrec.trainers import PROFILES, train_generator
@@ -91,7 +92,7 @@ def run_generator(name: str, data, args, scorer) -> dict:
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config
     ranking = VARIANTS[name][2]
-    test = data.splits["test"].select(range(args.max_users)) if args.max_users else data.splits["test"]
+    test = evaluation_rows(data, "test", args.max_users)
     start = time.perf_counter()
     res = pipe.rank(test["history"], ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
                     progress=True)

@@ -30,6 +30,16 @@ def check_catalogue(pipe, data) -> None:
         )
 
 
+def evaluation_rows(data, split: str = "test", max_users: int | None = None):
+    """The rows of ``split`` that ``evaluate_pipeline`` scores: all, or the first ``max_users``."""
+    from ..errors import GenRecError
+
+    if split not in data.splits:
+        raise GenRecError(f"no split {split!r} in {data.path}; it has {list(data.splits)}")
+    rows = data.splits[split]
+    return rows if max_users is None else rows.select(range(min(max_users, len(rows))))
+
+
 def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", fusion: str = "macrec",
                       num_beams: int = 20, exclude_history: bool = False, batch_size: int = 64,
                       max_users: int | None = None) -> tuple[dict, "RankResult"]:  # noqa: F821
@@ -37,15 +47,10 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
 
     ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
     """
-    from ..errors import GenRecError
     from . import catalogue_extras, ranking_metrics
 
-    if split not in data.splits:
-        raise GenRecError(f"no split {split!r} in {data.path}; it has {list(data.splits)}")
+    rows = evaluation_rows(data, split, max_users)
     check_catalogue(pipe, data)
-    rows = data.splits[split]
-    if max_users is not None:
-        rows = rows.select(range(min(max_users, len(rows))))
     histories, targets = rows["history"], rows["target"]
     logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
     res = pipe.rank(histories, modality, k=TOP_K, num_beams=num_beams, fusion=fusion,

@@ -32,7 +32,7 @@ def add_arguments(p):
 
 def run(args):
     from ..data import load_dataset_dir
-    from ..eval.evaluation import evaluate_pipeline
+    from ..eval.evaluation import evaluate_pipeline, evaluation_rows
     from ..pipeline import GenRecPipeline
 
     pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
@@ -52,8 +52,6 @@ def run(args):
     tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out)
     print(f"wrote {out}")
-    rows = data.splits[args.split]
-    if args.max_users is not None:
-        rows = rows.select(range(min(args.max_users, len(rows))))
+    rows = evaluation_rows(data, args.split, args.max_users)
     push_if_asked(args, lambda: pipe.ranking_records(rows["user_id"], rows["history"], res), args.split)
     return 0
