@@ -6,13 +6,15 @@
 Prints and writes benchmarks/results/quantizer.md (or --report): collision rate before resolution,
 per-level utilisation and entropy, cross-modal agreement, reconstruction loss, wall time, and on
 synthetic data the adjusted mutual information between first-level codes and the ground-truth
-latent_type / latent_brand. Both runs use the same seed, data and settings except the two losses.
+latent_type / latent_brand. All variants use the same seeds, data and settings except the cross-modal losses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,53 +41,71 @@ def main(argv=None):
     p.add_argument("--n-items", type=int, default=6250, help="synthetic catalogue size (Instruments has 6,250)")
     p.add_argument("--text-dim", type=int, default=768)
     p.add_argument("--image-dim", type=int, default=384)
+    p.add_argument("--noise", type=float, default=SynthConfig.noise, help="synthetic per-view noise")
+    p.add_argument("--twin-text-rate", type=float, default=0.0,
+                   help="synthetic share of items whose text repeats a sibling's (near-duplicate titles)")
     p.add_argument("--epochs", type=int, default=QuantizerTrainingArguments.epochs)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", default="42,43,44", help="comma-separated; each seed draws its own synthetic "
+                   "catalogue and trains every variant")
     p.add_argument("--report", default=str(Path(__file__).parent / "results" / "quantizer.md"))
     args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    command = shlex.join(["python", "benchmarks/quantizer.py", *(sys.argv[1:] if argv is None else argv)])
 
     work = Path(tempfile.mkdtemp(prefix="genrec-qbench-"))
-    if args.data:
-        data_dir, source = Path(args.data), f"dataset `{args.data}`"
-    else:
-        cfg = SynthConfig(n_items=args.n_items, n_users=100, text_dim=args.text_dim, image_dim=args.image_dim,
-                          seed=args.seed)
-        data_dir = write_synthetic_dataset(work / "synth", cfg)
-        source = (f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
-                  f"text {args.text_dim}-d, image {args.image_dim}-d, seed {args.seed}")
-    data = load_dataset_dir(data_dir)
-    truth = {k: np.array([it[k] for it in data.items]) for k in ("latent_type", "latent_brand")
-             if all(k in it for it in data.items)}
-
-    results = {}
-    for slug, (name, overrides) in VARIANTS.items():
-        print(f"== {name}")
-        t0 = time.perf_counter()
-        _, metrics = train_quantizer(data, work / slug, dict(overrides),
-                                     QuantizerTrainingArguments(epochs=args.epochs, seed=args.seed))
-        metrics["seconds"] = time.perf_counter() - t0
-        ids = {m: np.load(work / slug / f"sid_{m}.npy") for m in data.embeddings}
-        metrics["ami"] = {f"{m} L1 vs {k}": first_level_ami(ids[m], v) for m in ids for k, v in truth.items()}
-        results[name] = metrics
+    results = {name: {} for name, _ in VARIANTS.values()}  # variant -> seed -> metrics
+    for seed in seeds:
+        if args.data:
+            data_dir, source = Path(args.data), f"dataset `{args.data}`"
+        else:
+            cfg = SynthConfig(n_items=args.n_items, n_users=100, text_dim=args.text_dim, image_dim=args.image_dim,
+                              noise=args.noise, twin_text_rate=args.twin_text_rate, seed=seed)
+            data_dir = write_synthetic_dataset(work / f"synth-{seed}", cfg)
+            source = (f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
+                      f"text {args.text_dim}-d, image {args.image_dim}-d, noise {args.noise}, "
+                      f"twin_text_rate {args.twin_text_rate}, drawn anew for each seed")
+        data = load_dataset_dir(data_dir)
+        truth = {k: np.array([it[k] for it in data.items]) for k in ("latent_type", "latent_brand")
+                 if all(k in it for it in data.items)}
+        for slug, (name, overrides) in VARIANTS.items():
+            print(f"== seed {seed}: {name}")
+            out = work / f"{slug}-{seed}"
+            t0 = time.perf_counter()
+            _, metrics = train_quantizer(data, out, dict(overrides),
+                                         QuantizerTrainingArguments(epochs=args.epochs, seed=seed))
+            metrics["seconds"] = time.perf_counter() - t0
+            ids = {m: np.load(out / f"sid_{m}.npy") for m in data.embeddings}
+            metrics["ami"] = {f"{m} L1 vs {k}": first_level_ami(ids[m], v) for m in ids for k, v in truth.items()}
+            results[name][seed] = metrics
 
     names = list(results)
     mods = list(data.embeddings)
 
-    def fmt(v):
-        if isinstance(v, list):
-            return " ".join(f"{x:.3f}" for x in v)
-        if isinstance(v, float):
-            return f"{v:.4f}"
-        return "n/a" if v is None else str(v)
+    def cell(name, *path):
+        """Mean over seeds (per level for lists), with the spread when there is more than one seed."""
+        vals = []
+        for metrics in results[name].values():
+            for key in path:
+                metrics = metrics[key]
+            vals.append(metrics)
+        if vals[0] is None:
+            return "n/a"
+        if all(isinstance(v, (int, bool)) for v in vals):  # counts and flags: per seed when they differ
+            return str(vals[0]) if len(set(vals)) == 1 else " / ".join(map(str, vals))
+        arr = np.asarray(vals, dtype=float)
+        if arr.ndim == 2:
+            return " ".join(f"{x:.3f}" for x in arr.mean(0))
+        text = f"{arr.mean():.4f}"
+        return text + f" ± {arr.std(ddof=1):.4f}" if len(arr) > 1 else text
 
-    rows = [("seconds (train + export)", [fmt(results[n]["seconds"]) for n in names])]
+    rows = [("seconds (train + export)", [cell(n, "seconds") for n in names])]
     for m in mods:
         for key in ("collision_rate_before", "collision_rate_after", "utilization", "entropy", "recon_loss",
                     "levels", "best_epoch", "n_missing"):
-            rows.append((f"{m} {key}", [fmt(results[n][m][key]) for n in names]))
-    rows.append(("cross_modal_agreement", [fmt(results[n]["cross_modal_agreement"]) for n in names]))
-    for key in results[names[0]]["ami"]:
-        rows.append((f"AMI {key}", [fmt(results[n]["ami"][key]) for n in names]))
+            rows.append((f"{m} {key}", [cell(n, m, key) for n in names]))
+    rows.append(("cross_modal_agreement", [cell(n, "cross_modal_agreement") for n in names]))
+    for key in results[names[0]][seeds[0]]["ami"]:
+        rows.append((f"AMI {key}", [cell(n, "ami", key) for n in names]))
 
     header = "| metric | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
     table = header + "\n" + "\n".join(f"| {k} | " + " | ".join(v) + " |" for k, v in rows)
@@ -95,7 +115,8 @@ def main(argv=None):
     report = f"""# Quantizer benchmark: cross-modal vs independent
 
 Data: {source}.
-Machine: {machine}. Seed {args.seed}.
+Machine: {machine}. Seeds {args.seeds}; each cell is the mean over seeds ± the sample standard deviation
+(utilisation and entropy: per-level means).
 Settings: CrossModalRQVAEConfig defaults (4 levels x 256 codes, latent 32, MLP 512-256-128, K-means
 pseudo-labels K=512, contrastive lambda 0.1 / tau 0.1 on the encoder output (level 0), alignment lambda
 0.001) and QuantizerTrainingArguments defaults (epochs {args.epochs}, batch {d.batch_size}, lr {d.learning_rate}, 5% held out).
@@ -107,7 +128,7 @@ Agreement = share of item pairs with the same first-level code in one modality t
 the other (averaged over both directions). AMI = adjusted mutual information of first-level codes with the
 synthetic ground truth.
 
-Command: `python benchmarks/quantizer.py{' --data ' + args.data if args.data else ''} --epochs {args.epochs}`
+Command: `{command}`
 
 {table}
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -127,6 +128,23 @@ def test_synth_is_deterministic_and_partially_informative():
     assert ami["text"][1] > ami["image"][1] + 0.2  # brand: text
 
 
+def test_synth_twin_texts_are_near_duplicates_with_distinct_images():
+    def relative_distances(emb):
+        d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        return d / np.median(d[np.isfinite(d)])
+
+    cfg = SynthConfig(n_items=400, n_users=50, noise=0.05, seed=3)
+    for rate, expect_twins in ((0.0, False), (0.5, True)):
+        cat = generate(replace(cfg, twin_text_rate=rate))
+        text, image = relative_distances(cat["text_emb"]), relative_distances(cat["image_emb"])
+        nearest = text.argmin(1)
+        twin = text[np.arange(400), nearest] < 0.2
+        assert (twin.mean() > 0.4) == expect_twins, twin.mean()
+        if expect_twins:  # the photos of near-duplicate titles still differ
+            assert np.median(image[np.flatnonzero(twin), nearest[twin]]) > 0.5
+
+
 def test_synth_writes_loadable_dir(tmp_path):
     out = write_synthetic_dataset(tmp_path / "s", SynthConfig(n_items=100, n_users=50, missing_image_rate=0.1))
     data = load_dataset_dir(out)
@@ -156,9 +174,8 @@ def test_cli_from_the_source_checkout(synth_dir, tmp_path):
     sub-packages (tokenizer/, trainers/, eval/, hub_cards/) sit beside it."""
     import subprocess
     import sys
-    from pathlib import Path
-
     import sysconfig
+    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     # -S: no .pth processing, so an editable install's import hooks cannot do the finding for us.

@@ -8,6 +8,9 @@ any real catalogue:
 * the text embedding resolves brand and super-type but blurs the type inside a super-type (as a
   title names the brand and the broad category); the image embedding resolves the product type but
   blurs the brand inside a tier (a photo shows what the thing is, not who made it);
+* optionally (``twin_text_rate``) some items have *twin texts*: generic titles that say no more than
+  a sibling's of the same brand and super-type, while their photos still differ; with low noise this
+  makes the near-duplicate texts that cause semantic-ID collisions in real catalogues;
 * users move between related types (same type, same super-type, occasionally anywhere) and keep a
   brand preference, so the next item is predictable from both views together better than from one.
 """
@@ -42,6 +45,7 @@ class SynthConfig:
     p_same_supertype: float = 0.4  # else: jump to a random type
     p_preferred_brand: float = 0.6
     missing_image_rate: float = 0.0  # share of items whose image row is NaN
+    twin_text_rate: float = 0.0  # share of items whose text repeats a sibling's (same brand and super-type)
     seed: int = 0
 
 
@@ -62,9 +66,16 @@ def generate(config: SynthConfig) -> dict:
 
     f_super, f_type, f_tier, f_brand = factors(n_super), factors(c.n_types), factors(n_tiers), factors(c.n_brands)
     f_item = factors(c.n_items)
+    text_item = f_item
+    if c.twin_text_rate > 0:
+        # Generic titles: the text says no more than a sibling's, while the photo still shows the type.
+        text_item = f_item.copy()
+        for i in np.flatnonzero(rng.random(c.n_items) < c.twin_text_rate):
+            siblings = np.flatnonzero((item_brand == item_brand[i]) & (supertype == supertype[i]))
+            text_item[i] = text_item[rng.choice(siblings)]
     # Each view weights the latent factors differently: what one view blurs the other resolves.
     text_latent = np.concatenate(
-        [f_brand[item_brand] * 1.0, f_super[supertype] * 1.0, f_type[item_type] * 0.15, f_item * 0.5], axis=1
+        [f_brand[item_brand] * 1.0, f_super[supertype] * 1.0, f_type[item_type] * 0.15, text_item * 0.5], axis=1
     )
     image_latent = np.concatenate(
         [f_tier[tier] * 0.8, f_brand[item_brand] * 0.15, f_type[item_type] * 1.0, f_item * 0.5], axis=1
