@@ -53,18 +53,16 @@ def main(argv=None):
     command = shlex.join(["python", "benchmarks/quantizer.py", *(sys.argv[1:] if argv is None else argv)])
 
     work = Path(tempfile.mkdtemp(prefix="genrec-qbench-"))
+    given = load_dataset_dir(args.data) if args.data else None  # else a fresh synthetic catalogue per seed
+    source = f"dataset `{args.data}`" if args.data else (
+        f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
+        f"text {args.text_dim}-d, image {args.image_dim}-d, noise {args.noise}, "
+        f"twin_text_rate {args.twin_text_rate}, drawn anew for each seed")
     results = {name: {} for name, _ in VARIANTS.values()}  # variant -> seed -> metrics
     for seed in seeds:
-        if args.data:
-            data_dir, source = Path(args.data), f"dataset `{args.data}`"
-        else:
-            cfg = SynthConfig(n_items=args.n_items, n_users=100, text_dim=args.text_dim, image_dim=args.image_dim,
-                              noise=args.noise, twin_text_rate=args.twin_text_rate, seed=seed)
-            data_dir = write_synthetic_dataset(work / f"synth-{seed}", cfg)
-            source = (f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
-                      f"text {args.text_dim}-d, image {args.image_dim}-d, noise {args.noise}, "
-                      f"twin_text_rate {args.twin_text_rate}, drawn anew for each seed")
-        data = load_dataset_dir(data_dir)
+        data = given or load_dataset_dir(write_synthetic_dataset(work / f"synth-{seed}", SynthConfig(
+            n_items=args.n_items, n_users=100, text_dim=args.text_dim, image_dim=args.image_dim,
+            noise=args.noise, twin_text_rate=args.twin_text_rate, seed=seed)))
         truth = {k: np.array([it[k] for it in data.items]) for k in ("latent_type", "latent_brand")
                  if all(k in it for it in data.items)}
         for slug, (name, overrides) in VARIANTS.items():
@@ -90,7 +88,7 @@ def main(argv=None):
             vals.append(metrics)
         if vals[0] is None:
             return "n/a"
-        if all(isinstance(v, (int, bool)) for v in vals):  # counts and flags: per seed when they differ
+        if all(isinstance(v, int) for v in vals):  # counts and flags: per seed when they differ
             return str(vals[0]) if len(set(vals)) == 1 else " / ".join(map(str, vals))
         arr = np.asarray(vals, dtype=float)
         if arr.ndim == 2:
