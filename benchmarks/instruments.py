@@ -2,6 +2,7 @@
 
     python benchmarks/instruments.py --profile cpu            # 2-core CPU, about an hour (results below)
     python benchmarks/instruments.py --profile paper --resume # MACRec's settings, for a GPU; resumable
+    python benchmarks/instruments.py --max-train-minutes 60   # equal wall-clock budget per generator
 
 Variants, all on the same split, seed and generator profile:
 
@@ -11,10 +12,14 @@ Variants, all on the same split, seed and generator profile:
 * ``no_implicit``: six tasks without the implicit loss, fused;
 * ``popularity``: most trained-on items first; ``sasrec``: our SASRec (CE loss), best epoch on valid.
 
-Every model ranks the whole catalogue for every test user (20 beams for the generators, MACRec's fusion).
-Writes benchmarks/results/instruments-<profile>[-epochs<N>].md (tables, machine, seed, versions) and .json
-(``{variant: {HR@1, HR@5, HR@10, NDCG@5, NDCG@10}}``, fused for the multimodal variants). Runs cut short
-with --max-steps / --max-users are smoke runs: they print their table and write no result files.
+Every model ranks the whole catalogue for every test user (20 beams for the generators, MACRec's fusion),
+once as the papers do (history items may be recommended) and once with history items excluded.
+Writes benchmarks/results/instruments-<profile>[-epochs<N>].md, or instruments-budget.md with
+--max-train-minutes (tables, learning curves, machine, seed, versions), and .json
+(``{"test": {variant: {ndcg@10, hr@10, coverage@10, train_minutes, ..., "history_excluded": {...}}}}``,
+fused for the multimodal variants). Each invocation merges the variants finished in its run folder, so
+variants may be run one at a time. Runs cut short with --max-steps / --max-users are smoke runs: they
+print their table and write no result files.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from genrec.eval.evaluation import evaluation_rows
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
 from genrec.trainers import PROFILES, train_generator
+from genrec.trainers.budget import MINUTES_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -76,13 +82,11 @@ def run_generator(name: str, data, args, scorer) -> dict:
     """Train (or resume) one variant, rank the test split, return its metrics per ranking."""
     tasks, implicit, _ = VARIANTS[name]
     out = args.run_dir / name
-    done = out / "benchmark_metrics.json"
-    if args.resume and done.is_file():
-        logger.info("%s: already finished, reading %s", name, done)
-        return json.loads(done.read_text())
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.epochs:
         overrides["num_train_epochs"] = args.epochs
+    if args.max_train_minutes:
+        overrides["max_train_minutes"] = args.max_train_minutes
     if args.max_steps:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
@@ -101,17 +105,21 @@ def run_generator(name: str, data, args, scorer) -> dict:
     for m, (rows, _) in res.per_modality.items():
         if m not in result:
             result[m] = scorer([r[:10] for r in rows], test["target"], res, modality=m)
+    excluded = pipe.rank(test["history"], ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
+                         exclude_history=True)
+    result["history_excluded"] = scorer(excluded.rows, test["target"])
+    result["curve"] = [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
+                       for e in record["log_history"] if "eval_ndcg@10" in e and MINUTES_KEY in e]
     train_s = record["train_metrics"]["train_runtime"]
     units_per_s = record["train_metrics"]["train_samples_per_second"]
     result["timing"] = {
         "train_s": round(train_s, 1),
+        "train_minutes": record.get("train_minutes", round(train_s / 60, 2)),
         "epochs": round(record["log_history"][-1]["epoch"], 2),
         "train_sequences_per_s": round(units_per_s * sequences_per_unit(data, pipe.tokenizer, tasks), 1),
         "rank_s": round(decode_s, 1),
         "users_per_s": round(len(test) / decode_s, 1),
     }
-    if not (args.max_steps or args.max_users):
-        done.write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -126,12 +134,16 @@ def main() -> None:
     p.add_argument("--num-beams", type=int, default=20, help="MACRec / MQL4GRec: 20")
     p.add_argument("--eval-batch-size", type=int, default=64, help="ranking requests per forward")
     p.add_argument("--epochs", type=float, help="override the profile's generator epochs (results get an -epochs<N> suffix)")
+    p.add_argument("--max-train-minutes", type=float,
+                   help="wall-clock training budget per generator (results: instruments-budget.*)")
     p.add_argument("--max-steps", type=int, help="smoke run: train each generator this many steps")
     p.add_argument("--max-users", type=int, help="smoke run: rank only the first N test users")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args.name = f"instruments-{args.profile}" + (f"-epochs{args.epochs:g}" if args.epochs else "")
+    args.name = ("instruments-budget" if args.max_train_minutes and args.profile == "cpu" else
+                 f"instruments-{args.profile}" + (f"-epochs{args.epochs:g}" if args.epochs else "")
+                 + (f"-budget{args.max_train_minutes:g}" if args.max_train_minutes else ""))
     args.run_dir = args.run_dir or REPO / "runs" / args.name
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS) - set(BASELINES))
@@ -152,19 +164,39 @@ def main() -> None:
     for name in variants:
         t0 = time.perf_counter()
         logger.info("=== %s", name)
+        done = args.run_dir / name / "benchmark_metrics.json"
+        if args.resume and done.is_file():
+            logger.info("%s: already finished, reading %s", name, done)
+            results[name] = json.loads(done.read_text())
+            continue
         if name in VARIANTS:
             results[name] = run_generator(name, data, args, scorer)
         elif name == "popularity":
             test = data.splits["test"]
-            results[name] = {"ranking": scorer(popularity_rank(data, "test"), test["target"])}
+            results[name] = {"ranking": scorer(popularity_rank(data, "test"), test["target"]),
+                             "history_excluded": scorer(popularity_rank(data, "test", exclude_history=True),
+                                                        test["target"])}
         else:  # sasrec: its own history length (50, the paper's), same split and targets
             sdata = load_dataset_dir(args.data, max_history=SASRecConfig.max_len)
             model, log = train_sasrec(sdata, SASRecConfig(seed=args.seed, device=args.device))
-            ranked = sasrec_rank(model, sdata, "test")
-            results[name] = {"ranking": scorer(ranked, sdata.splits["test"]["target"]),
-                             "timing": {"epochs": len(log), "train_s": round(time.perf_counter() - t0, 1)}}
+            test = sdata.splits["test"]
+            results[name] = {
+                "ranking": scorer(sasrec_rank(model, sdata, "test"), test["target"]),
+                "history_excluded": scorer(sasrec_rank(model, sdata, "test", exclude_history=True), test["target"]),
+                "curve": [{"minutes": e["train_minutes"], "valid_ndcg@10": e["valid_NDCG@10"]} for e in log],
+                "timing": {"epochs": len(log), "train_s": round(time.perf_counter() - t0, 1),
+                           "train_minutes": log[-1]["train_minutes"]}}
         results[name].setdefault("timing", {})["wall_s"] = round(time.perf_counter() - t0, 1)
-        logger.info("%s: %s", name, json.dumps(results[name].get("fused") or next(iter(results[name].values()))))
+        if not (args.max_steps or args.max_users):
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps(results[name], indent=1))
+        logger.info("%s: %s", name, json.dumps(headline(results[name])))
+    # Variants finished by earlier invocations in this run folder join the report.
+    for name in [*VARIANTS, *BASELINES]:
+        done = args.run_dir / name / "benchmark_metrics.json"
+        if name not in results and done.is_file() and not (args.max_steps or args.max_users):
+            results[name] = json.loads(done.read_text())
+    results = {n: results[n] for n in [*VARIANTS, *BASELINES] if n in results}
     write_report(results, args, data, time.time() - started)
 
 
@@ -180,13 +212,16 @@ def write_report(results: dict, args, data, total_s: float) -> None:
             if ranking in res:
                 rows[name if ranking == "ranking" else f"{name} / {ranking}"] = res[ranking]
     main_table = metrics_table(rows, list(MAIN_KEYS) + ["n_users"])
+    excluded_table = metrics_table({n: r["history_excluded"] for n, r in results.items() if "history_excluded" in r},
+                                   list(MAIN_KEYS) + ["coverage@10"])
+    curves = curve_table(results)
     detail_table = metrics_table(rows, [k for k in DETAIL_KEYS if any(k in r for r in rows.values())])
-    timing = ["| variant | train s | epochs | train sequences/s | rank s | users/s | wall s |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    timing = ["| variant | train s | train min | epochs | train sequences/s | rank s | users/s | wall s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res in results.items():
         t = res.get("timing", {})
         timing.append("| " + " | ".join([name] + [str(t.get(k, "")) for k in (
-            "train_s", "epochs", "train_sequences_per_s", "rank_s", "users_per_s", "wall_s")]) + " |")
+            "train_s", "train_minutes", "epochs", "train_sequences_per_s", "rank_s", "users_per_s", "wall_s")]) + " |")
     published = ["| published | " + " | ".join(MAIN_KEYS) + " |", "|---|" + "---:|" * len(MAIN_KEYS)]
     published += [f"| {k} | " + " | ".join(f"{x:.4f}" for x in v) + " |" for k, v in PUBLISHED.items()]
     print(main_table, detail_table, "\n".join(timing), sep="\n\n")
@@ -197,10 +232,13 @@ def write_report(results: dict, args, data, total_s: float) -> None:
     command = f"python benchmarks/instruments.py --profile {args.profile} --seed {args.seed}"
     if args.epochs:
         command += f" --epochs {args.epochs:g}"
+    if args.max_train_minutes:
+        command += f" --max-train-minutes {args.max_train_minutes:g}"
     if args.variants != ",".join([*VARIANTS, *BASELINES]):
         command += f" --variants {args.variants}"
     text = "\n".join([
-        f"# Amazon Instruments, profile `{args.profile}`" + (f", {args.epochs:g} epochs" if args.epochs else ""), "",
+        f"# Amazon Instruments, profile `{args.profile}`" + (f", {args.epochs:g} epochs" if args.epochs else "")
+        + (f", {args.max_train_minutes:g}-minute training budget per model" if args.max_train_minutes else ""), "",
         f"Command: `{command}` ({total_s / 60:.0f} min in all).", "",
         f"Machine: {describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}. "
         f"Seed {args.seed}.", "",
@@ -211,24 +249,72 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         "MACRec fusion (mean score, +1 when in both lists).", "",
         f"Generator profile `{args.profile}`: model {json.dumps(profile['model'])} over MACRec's defaults "
         "(d_model 128, 6 heads, dropout 0.1); training " + json.dumps(profile["args"])
-        + (f", epochs overridden to {args.epochs:g}" if args.epochs else "") + ".", "",
+        + (f", epochs overridden to {args.epochs:g}" if args.epochs else "")
+        + (f"; budget {args.max_train_minutes:g} min per generator (schedule on the clock, best validation "
+           "NDCG@10 checkpoint kept)" if args.max_train_minutes else "") + ".", "",
         "## Test metrics", "", main_table, "",
         "Headline (in the .json): fused for genrec / no_explicit / no_implicit, text for tiger.", "",
         "## Extras", "",
         "coverage@10 = distinct items in all top-10 lists / catalogue; long_tail@10 = share of top-10 slots "
         "outside the 20% most trained-on items; cold_start = the users whose test target never occurs in a "
         "training sequence.", "", detail_table, "",
+        "## History items excluded", "",
+        "The same models, each user's history items removed from the ranking (a generator's list can then hold "
+        "fewer than 10 items).", "", excluded_table, "",
+        "## Learning curves (validation NDCG@10 against training minutes)", "",
+        "Generators: a fixed sample of validation users, ranked with the fast constrained decoder at each "
+        "evaluation of a budget run; SASRec: every validation user, after each epoch.", "",
+        *curves, "",
         "## Cost", "", *timing, "",
         "## Published on this split", "", *published, "",
     ])
     out = REPO / "benchmarks" / "results" / args.name
-    for suffix, content in ((".md", text),
-                            (".json", json.dumps({n: {k: headline(r)[k] for k in MAIN_KEYS} for n, r in results.items()},
-                                                 indent=1))):
+    payload = {"test": {n: {**{k.lower(): headline(r)[k] for k in (*MAIN_KEYS, "coverage@10") if k in headline(r)},
+                            "train_minutes": r.get("timing", {}).get("train_minutes"),
+                            "history_excluded": {k.lower(): v for k, v in r.get("history_excluded", {}).items()
+                                                 if k in (*MAIN_KEYS, "coverage@10")}}
+                        for n, r in results.items()},
+               "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")}}
+    plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
+    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
         tmp = out.with_name(f".{out.name}{suffix}.tmp{os.getpid()}")
         tmp.write_text(content, encoding="utf-8")
         tmp.replace(out.with_suffix(suffix))
     print(f"wrote {out}.md and .json")
+
+
+def curve_table(results: dict) -> list[str]:
+    lines = ["| variant | (training minutes, validation NDCG@10) at each evaluation |", "|---|---|"]
+    for name, res in results.items():
+        if res.get("curve"):
+            points = ", ".join(f"({p['minutes']:.1f}, {p['valid_ndcg@10']:.4f})" for p in res["curve"])
+            lines.append(f"| {name} | {points} |")
+    return lines if len(lines) > 2 else ["no learning curves in this run (only budget runs evaluate on the clock)"]
+
+
+def plot_curves(curves: dict, path: Path) -> None:
+    """PNG of validation NDCG@10 against training minutes (matplotlib: the ``plots`` extra)."""
+    if not curves:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install 'genrec[plots]'): no curve plot written")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, points in curves.items():
+        ax.plot([p["minutes"] for p in points], [p["valid_ndcg@10"] for p in points], marker="o", ms=3, label=name)
+    ax.set_xlabel("training minutes (2-core CPU)")
+    ax.set_ylabel("validation NDCG@10")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

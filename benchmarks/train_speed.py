@@ -1,8 +1,8 @@
 """Training throughput of the generator with and without the implicit alignment loss, in one run.
 
 The real model of a training profile (cpu: 2+2 layers; paper: MACRec's 4+4), lazy task dataset,
-GenRecCollator and AdamW; batches drawn as training draws them (length-grouped, as
-``train_sampling_strategy="group_by_length"``, or random). The same batches serve both settings,
+GenRecCollator and AdamW; batches drawn as training draws them (length buckets, genrec's
+``batching="length_buckets"``, or random). The same batches serve both settings,
 and the setting alternates every step (on, off, on, off, ...) so that load from other processes
 hits both alike; per-step times are summarised by their median.
 Throughput = sequences (task examples; a paired unit counts 2) per second of forward+backward+step.
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 from machine import describe
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from genrec.data import load_dataset_dir
 from genrec.modeling import GenRecT5Config
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers.generator_trainer import PROFILES, GenRecCollator, build_generator
+from genrec.trainers.sampling import LengthBucketSampler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,7 +39,7 @@ def measure(data, tok, steps: int, batch_size: int, seed: int, profile: str, bat
     ds = build_task_dataset(data.splits["train"], tok)
     gen = torch.Generator().manual_seed(seed)
     if batching == "length":
-        order = list(LengthGroupedSampler(batch_size, lengths=ds.with_format(None)["length"], generator=gen))
+        order = list(LengthBucketSampler(ds.with_format(None)["length"], batch_size, generator=gen))
     else:
         order = torch.randperm(len(ds), generator=gen).tolist()
     collate = GenRecCollator(tok)

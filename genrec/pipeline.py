@@ -9,8 +9,9 @@ task (text: ``<seqrec>``, image: ``<seqimage>``); a trie-constrained beam search
 MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; the lists are fused.
 
 - Score of an ID: sum of log-probabilities of its code tokens and the closing EOS (see
-  ``genrec.generation.beam_search``). The ``macrec`` fusion sees that sum / (levels + 1), which is
-  HF's ``sequences_scores`` that MACRec fused.
+  ``genrec.generation.beam_search``), normalised the way the model was trained (``config.id_softmax``:
+  over the whole vocabulary, or over the codes that may follow each prefix, the EOS then adding 0).
+  The ``macrec`` fusion sees that sum / (levels + 1), which is HF's ``sequences_scores`` that MACRec fused.
 - An ID shared by several items (unresolved collisions) yields all of them with the same score, in
   catalogue row order; a list may therefore hold more items than beams.
 - Fused ties break by catalogue row. Results hold at most ``k`` items (fewer only when the catalogue

@@ -21,6 +21,22 @@ def synth_dir(tmp_path_factory):
     )
 
 
+@pytest.fixture(scope="session")
+def quantizer_dir(synth_dir, tmp_path_factory):
+    """sid files as a quantizer writes them: random 3-level codes from 16 per level (the quantizer is
+    another component, tested on its own)."""
+    import numpy as np
+
+    from genrec.data import load_dataset_dir
+
+    n = load_dataset_dir(synth_dir).n_items
+    q = tmp_path_factory.mktemp("quantizer")
+    rng = np.random.default_rng(0)
+    for m in ("text", "image"):
+        np.save(q / f"sid_{m}.npy", rng.integers(0, 16, size=(n, 3)))
+    return q
+
+
 @pytest.fixture
 def instruments_dir():
     if not SHARED_INSTRUMENTS.is_dir():

@@ -139,3 +139,47 @@ def test_fusion_worked_examples():
     assert fuse([([9, 2], [-1.0, -1.0])], "rrf") == ([2, 9], [1 / 61, 1 / 61])
     with pytest.raises(ValueError, match="unknown fusion rule"):
         fuse([text], "max")
+
+
+# ---- id_softmax="prefix": training loss and decoding share one normalisation ----------------------
+def test_prefix_softmax_is_a_distribution_over_valid_ids_and_decoding_scores_it():
+    from genrec.trainers.id_loss import prefix_softmax_loss
+
+    tok = make_tokenizer(n_items=40, seed=3)
+    model = make_model(tok, seed=3)
+    model.config.id_softmax = "prefix"
+    c = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    for m in ("text", "image"):
+        inputs = batch_inputs(tok, [m], seed=4)
+        leaves = tok.trie(m).leaf_codes.tolist()  # every distinct valid ID
+        labels = torch.tensor([[tok.code_token_id(m, d, x) for d, x in enumerate(code)] + [tok.eos_token_id]
+                               for code in leaves])
+        n = len(leaves)
+        with torch.no_grad():
+            logits = model(input_ids=inputs[0].expand(n, -1), attention_mask=inputs[1].expand(n, -1),
+                           labels=labels).logits
+        logp = torch.stack([-LEVELS * prefix_softmax_loss(logits[i:i + 1], labels[i:i + 1], c) for i in range(n)])
+        assert logp.exp().sum().item() == pytest.approx(1.0, abs=1e-4)  # probability mass only on real IDs
+        # the fast path scores IDs with the same normalisation (and so does generate + renormalise)
+        fast = constrained_beam_search(model, *inputs, c, c.modality_index(m), num_beams=10)
+        by_code = {tuple(code): lp for code, lp in zip(leaves, logp.tolist())}
+        for toks, score in zip(fast.tokens[0].tolist(), fast.scores[0].tolist()):
+            code = tuple(t - tok.level_token_start(m, d) for d, t in enumerate(toks))
+            assert score == pytest.approx(by_code[code], abs=1e-4)
+        assert fast.scores[0, 0].item() == pytest.approx(logp.max().item(), abs=1e-4)
+        proc = TrieConstrainedLogitsProcessor(tok, m, num_beams=10, renormalise=True)
+        g = model.generate(input_ids=inputs[0], attention_mask=inputs[1], logits_processor=LogitsProcessorList([proc]),
+                           max_new_tokens=LEVELS + 1, num_beams=10, num_return_sequences=10, length_penalty=0.0,
+                           early_stopping=True, return_dict_in_generate=True, output_scores=True)
+        assert torch.allclose(g.sequences_scores, fast.scores[0], atol=1e-4)
+
+
+def test_prefix_softmax_loss_refuses_labels_that_are_not_ids():
+    from genrec.errors import GenRecError
+    from genrec.trainers.id_loss import prefix_softmax_loss
+
+    tok = make_tokenizer()
+    c = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    labels = torch.tensor([[tok.eos_token_id, tok.pad_token_id, tok.pad_token_id, tok.pad_token_id]])
+    with pytest.raises(GenRecError, match="does not start with a semantic ID"):
+        prefix_softmax_loss(torch.zeros(1, 4, len(tok)), labels, c)

@@ -27,18 +27,7 @@ from genrec.trainers.generator_trainer import (
 )
 from conftest import run_genrec
 
-LEVELS, CODES = 3, 16
-
-
-@pytest.fixture(scope="module")
-def quantizer_dir(synth_dir, tmp_path_factory):
-    """sid files as a quantizer writes them (random codes: the quantizer is another component)."""
-    n = load_dataset_dir(synth_dir).n_items
-    q = tmp_path_factory.mktemp("quantizer")
-    rng = np.random.default_rng(0)
-    for m in ("text", "image"):
-        np.save(q / f"sid_{m}.npy", rng.integers(0, CODES, size=(n, LEVELS)))
-    return q
+LEVELS, CODES = 3, 16  # conftest's quantizer_dir
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +152,9 @@ def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok
     record = json.loads((trained / "genrec_train_config.json").read_text())
     assert record["profile"] == "tiny" and record["seed"] == 3 and record["tasks"][0] == "seqrec"
     logs = [h for h in record["log_history"] if "loss" in h]
-    assert logs[-1]["loss"] < 0.8 * logs[0]["loss"]
+    # the tiny profile's prefix softmax starts near ln 16 (16 legal codes per level) on random codes,
+    # where only the catalogue's trie and the synthetic histories' structure can be learned
+    assert logs[0]["lm_loss"] < np.log(CODES) + 0.3 and logs[-1]["loss"] < logs[0]["loss"] - 0.2
     assert all(h["implicit_loss"] > 0 for h in logs)
     evals = [h["eval_loss"] for h in record["log_history"] if "eval_loss" in h]
     assert len(evals) == 3 and evals[-1] < evals[0]
@@ -172,8 +163,17 @@ def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok
     loaded_tok = AutoTokenizer.from_pretrained(trained)
     assert isinstance(model, GenRecT5ForConditionalGeneration) and len(loaded_tok) == model.config.vocab_size
     batch = batch_of(loaded_tok, data)
-    # the trained model beats a fresh one on held-in data, and generate() runs
-    assert model(**batch).lm_loss < tiny_model(loaded_tok).eval()(**batch).lm_loss
+    # the trained model beats a fresh one on held-in data under the loss it trained on, and generate() runs
+    from genrec.generation import IDConstraint
+    from genrec.trainers.id_loss import prefix_softmax_loss
+
+    assert model.config.id_softmax == "prefix"
+    constraint = IDConstraint.from_tokenizer(loaded_tok, loaded_tok.modalities)
+
+    def id_loss(m):
+        return prefix_softmax_loss(m(**batch).logits, batch["labels"], constraint)
+
+    assert id_loss(model) < id_loss(tiny_model(loaded_tok).eval())
     gen = model.generate(batch["input_ids"][:2], attention_mask=batch["attention_mask"][:2])
     assert gen.shape[1] <= LEVELS + 2
 
@@ -242,20 +242,19 @@ def test_lora_trains_rows_of_new_item_tokens(trained, tok):
 
 
 def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
-    """Trainer's length-grouped sampler reads the recipes' length column, and batches pad far less."""
-    from transformers.trainer_pt_utils import LengthGroupedSampler
-
+    """The default sampler (length buckets) reads the recipes' length column, and batches pad far less."""
     from genrec.trainers.generator_trainer import build_datasets
+    from genrec.trainers.sampling import LengthBucketSampler
 
     args = make_training_args(tmp_path, "tiny", per_device_train_batch_size=16)
-    assert args.train_sampling_strategy == "group_by_length"
+    assert args.batching == "length_buckets" and args.train_sampling_strategy == "group_by_length"
     train, valid = build_datasets(data, tok, args)
     trainer = GenRecTrainer(model=tiny_model(tok), args=args, train_dataset=train, eval_dataset=valid,
                             data_collator=GenRecCollator(tok), processing_class=tok)
     lengths = np.asarray(train.with_format(None)["length"])
     torch.manual_seed(0)
     sampler = trainer._get_train_sampler()
-    assert isinstance(sampler, LengthGroupedSampler) and list(sampler.lengths) == lengths.tolist()
+    assert isinstance(sampler, LengthBucketSampler) and sampler.lengths.tolist() == lengths.tolist()
     grouped = list(sampler)
     assert sorted(grouped) == list(range(len(train)))
 
@@ -264,9 +263,10 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
         return sum(int(b.max() * len(b) - b.sum()) for b in batches) / len(order)
 
     assert padding(grouped) < 0.25 * padding(torch.randperm(len(train)).tolist())
-    # the sampler puts the longest batch first: a full-width batch of the longest histories
+    # the data loader's batches are the sampler's buckets: one history length (+-) per batch
     batch = next(iter(trainer.get_train_dataloader()))
-    assert batch["input_ids"].shape[1] == 1 + LEVELS * lengths.max() + 1  # task token, IDs, EOS
+    widths = batch["attention_mask"].sum(1)
+    assert int(widths.max() - widths.min()) <= 2 * LEVELS
 
 
 # ---- CLI ------------------------------------------------------------------------------------------

@@ -22,8 +22,12 @@ from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer,
 
 from .. import TASKS, __version__
 from ..errors import GenRecError
+from ..generation.constraints import IDConstraint
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
+from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
+from .id_loss import prefix_softmax_loss
+from .sampling import LengthBucketSampler
 
 logger = logging.getLogger("genrec.train")
 
@@ -33,11 +37,17 @@ TRAIN_CONFIG_FILE = "genrec_train_config.json"
 # logged as eval_<key> and may drive early stopping (metric_for_best_model="eval_ndcg@10").
 RankingMetrics = Callable[[Any, Any], dict[str, float]]
 
+# Every profile normalises the loss, and so the beam scores, over the codes that may follow each prefix
+# (id_softmax="prefix"): +9% validation NDCG@10 at identical settings (benchmarks/results/parity-macrec.md).
+# A model config without the key (saved before) keeps T5's full softmax, in training and in decoding.
+ID_SOFTMAX_DEFAULT = {"id_softmax": "prefix"}
+
 # Profiles: model-config and training-argument defaults; explicit CLI/kwargs values override them.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # tests: a 1+1-layer model and 60 steps, seconds on the 300-item synthetic catalogue
     "tiny": {
-        "model": dict(d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2),
+        "model": dict(d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
+                      **ID_SOFTMAX_DEFAULT),
         "args": dict(
             max_steps=60, save_steps=20, per_device_train_batch_size=32, per_device_eval_batch_size=64,
             learning_rate=5e-3, warmup_steps=0.0, logging_steps=5, max_eval_samples=128,
@@ -50,7 +60,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch: about an hour
     # for the four Instruments variants (1 epoch: 34 min, clearly under-trained).
     "cpu": {
-        "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32),
+        "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32, **ID_SOFTMAX_DEFAULT),
         "args": dict(
             num_train_epochs=3, per_device_train_batch_size=256, per_device_eval_batch_size=512,
             learning_rate=2e-3, warmup_steps=0.02, logging_steps=50, max_eval_samples=1000,
@@ -60,7 +70,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # MACRec's settings: batch 1024/device, lr 1e-3, 200 epochs, early stopping patience 10.
     # Cosine schedule, 1% warmup and weight decay 0.01 are our choice (not stated in the issue).
     "paper": {
-        "model": {},
+        "model": dict(ID_SOFTMAX_DEFAULT),
         "args": dict(
             num_train_epochs=200, per_device_train_batch_size=1024, per_device_eval_batch_size=1024,
             learning_rate=1e-3, warmup_steps=0.01, weight_decay=0.01, logging_steps=50,
@@ -68,6 +78,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
 }
+
+
+BATCHINGS = ("length_buckets", "group_by_length", "random")
 
 
 class VocabMismatchError(GenRecError, ValueError):
@@ -88,9 +101,19 @@ class GenRecTrainingArguments(TrainingArguments):
     max_history: int = field(default=20, metadata={"help": "last N history items (MACRec: 20)"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
-    remove_unused_columns: bool = False
+    max_train_minutes: float | None = field(default=None, metadata={
+        "help": "wall-clock budget: stop after N minutes with a schedule planned for N minutes, evaluate "
+                "validation ranking every eval_every_minutes, keep the best checkpoint (trainers/budget.py)"})
+    eval_every_minutes: float | None = field(default=None, metadata={
+        "help": "with max_train_minutes: minutes between evaluations (default: a tenth of the budget)"})
+    rank_eval_users: int = field(default=2000, metadata={
+        "help": "validation users ranked at each evaluation of a budget run (fixed sample)"})
     # Histories average 5 of 20 items on Instruments: batching similar lengths cuts padding ~4x.
-    train_sampling_strategy: str = "group_by_length"
+    batching: str = field(default="length_buckets", metadata={
+        "help": "length_buckets: batches of similar history length in random order (ours); group_by_length: "
+                "transformers' sampler (50-batch cycles from long to short histories); random",
+        "choices": list(BATCHINGS)})
+    remove_unused_columns: bool = False
     eval_strategy: str = "epoch"
     save_strategy: str = "epoch"
     load_best_model_at_end: bool = True
@@ -99,6 +122,20 @@ class GenRecTrainingArguments(TrainingArguments):
     save_total_limit: int | None = 2
     lr_scheduler_type: str = "cosine"
     report_to: None | str | list[str] = "none"
+
+    def __post_init__(self):
+        if self.batching not in BATCHINGS:
+            raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
+        # length_buckets reads the same length column as transformers' group_by_length
+        self.train_sampling_strategy = "random" if self.batching == "random" else "group_by_length"
+        if self.max_train_minutes is not None:
+            if self.max_train_minutes <= 0:
+                raise GenRecError(f"max_train_minutes must be > 0, got {self.max_train_minutes}")
+            self.eval_every_minutes = self.eval_every_minutes or self.max_train_minutes / 10
+            # The budget callback decides when to evaluate and save; steps never do.
+            self.eval_strategy = self.save_strategy = "steps"
+            self.eval_steps = self.save_steps = 10**9
+        super().__post_init__()
 
 
 class GenRecCollator:
@@ -131,7 +168,15 @@ def check_vocab(model, tokenizer) -> None:
 
 
 def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5ForConditionalGeneration:
-    """A fresh generator whose vocabulary and special ids come from ``tokenizer`` (never hard-coded)."""
+    """A fresh generator whose vocabulary and special ids come from ``tokenizer`` (never hard-coded).
+
+    ``embedding_init_rows="ids"`` stands for the rows of the semantic-ID code tokens.
+    """
+    if config_overrides.get("embedding_init_rows") == "ids":
+        first = tokenizer.level_token_start(tokenizer.modalities[0], 0)
+        last_m = tokenizer.modalities[-1]
+        last = tokenizer.level_token_start(last_m, tokenizer.num_levels(last_m) - 1) + tokenizer.codebook_size(last_m)
+        config_overrides = {**config_overrides, "embedding_init_rows": [first, last]}
     config = GenRecT5Config(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -159,17 +204,51 @@ class GenRecTrainer(Trainer):
             check_vocab(self.model, self.processing_class)
         self.ranking_metrics = ranking_metrics
         self._components: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self.clock: WallClock | None = None
+        self._constraint: IDConstraint | None = None
+        budget = getattr(self.args, "max_train_minutes", None)
+        if budget is not None:
+            self.clock = WallClock()
+            self.add_callback(TimeBudgetCallback(self.clock, budget, self.args.eval_every_minutes))
+
+    def _id_constraint(self, device) -> IDConstraint:
+        """Every modality's trie in one table (built once; the loss of ``id_softmax="prefix"`` reads it)."""
+        if self._constraint is None:
+            tok = self.processing_class
+            self._constraint = IDConstraint.from_tokenizer(tok, tok.modalities)
+        return self._constraint.to(device)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """A budget run's schedule follows the clock (``budget_lr_factor``), not the step count."""
+        if self.clock is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        budget, warmup = self.args.max_train_minutes, self.args.warmup_steps
+        if warmup >= 1:
+            raise GenRecError("with max_train_minutes, warmup_steps must be a share of the budget (< 1)")
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer or self.optimizer, lambda _: budget_lr_factor(self.clock.minutes() / budget, warmup))
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     # Samplers read the ``length`` column, which the lazy token transform cannot serve on its own:
     # hand them the recipe rows (same order and length) instead.
     def _get_train_sampler(self, train_dataset=None):
-        return super()._get_train_sampler(_recipes(self.train_dataset if train_dataset is None else train_dataset))
+        recipes = _recipes(self.train_dataset if train_dataset is None else train_dataset)
+        if self.args.batching == "length_buckets" and isinstance(recipes, Dataset):
+            return LengthBucketSampler(recipes["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        return super()._get_train_sampler(recipes)
 
     def _get_eval_sampler(self, eval_dataset):
         return super()._get_eval_sampler(_recipes(eval_dataset))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        config = self.accelerator.unwrap_model(model).config
+        if getattr(config, "id_softmax", "full") == "prefix":
+            lm = prefix_softmax_loss(outputs["logits"], inputs["labels"], self._id_constraint(outputs["logits"].device))
+            implicit = outputs.get("implicit_loss")
+            loss = lm if implicit is None else lm + config.implicit_weight * implicit
+            outputs["lm_loss"] = lm
         if model.training:
             for key in ("lm_loss", "implicit_loss"):
                 value = outputs.get(key) if isinstance(outputs, dict) else None
@@ -182,6 +261,8 @@ class GenRecTrainer(Trainer):
             for key, values in self._components.items():
                 logs[key] = round(self.accelerator.gather(torch.stack(values).mean()).mean().item(), 4)
             self._components.clear()
+        if self.clock is not None:
+            logs[MINUTES_KEY] = round(self.clock.minutes(), 3)
         super().log(logs, start_time)
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
@@ -204,6 +285,14 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
     if profile not in PROFILES:
         raise GenRecError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     kwargs = {**PROFILES[profile]["args"], **{k: v for k, v in overrides.items() if v is not None}}
+    if kwargs.get("max_train_minutes") is not None:
+        # The budget, not the profile's epoch count or patience, ends the run; the best checkpoint is
+        # chosen on validation ranking (validation_ranker), not on loss.
+        kwargs["num_train_epochs"] = overrides.get("num_train_epochs") or 1000
+        kwargs["max_steps"] = overrides.get("max_steps") or -1
+        kwargs["early_stopping_patience"] = overrides.get("early_stopping_patience")
+        kwargs.setdefault("metric_for_best_model", "eval_ndcg@10")
+        kwargs.setdefault("greater_is_better", True)
     kwargs.setdefault("bf16", auto_bf16())
     kwargs.setdefault("data_seed", kwargs.get("seed", 42))
     check_tasks(kwargs.get("tasks", TASKS))
@@ -222,6 +311,34 @@ def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
         valid = valid.shuffle(seed=args.seed).select(range(args.max_eval_samples))
     eval_tasks = [t for t in args.tasks if t in PAIRED_TASKS] or list(args.tasks)
     return train, build_task_dataset(valid, tokenizer, eval_tasks, args.max_history, args.pair_views)
+
+
+def ranked_modality(tasks: Sequence[str]) -> str:
+    """The ranking a generator trained on ``tasks`` is judged by: fused when it learned both sequential
+    tasks, else the one it learned."""
+    learned = [m for m, t in (("text", "seqrec"), ("image", "seqimage")) if t in tasks]
+    return "fused" if len(learned) == 2 else (learned or ["text"])[0]
+
+
+def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
+    """NDCG@10 / HR@10 / coverage@10 on a fixed sample of ``args.rank_eval_users`` validation users, ranked
+    with the fast constrained decoder (20 beams) the way ``genrec evaluate`` ranks test users."""
+    from ..eval import ranking_metrics
+    from ..pipeline import GenRecPipeline
+
+    valid = data.splits["valid"]
+    if args.rank_eval_users < len(valid):
+        valid = valid.shuffle(seed=args.seed).select(range(args.rank_eval_users))
+    histories, targets = valid["history"], valid["target"]
+    modality = ranked_modality(args.tasks)
+
+    def rank(model, tokenizer) -> dict[str, float]:
+        res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality, k=10)
+        m = ranking_metrics(res.rows, targets, ks=(10,))
+        return {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"],
+                "coverage@10": len({r for rows in res.rows for r in rows}) / data.n_items}
+
+    return rank
 
 
 def train_generator(
@@ -267,6 +384,8 @@ def train_generator(
     else:
         raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
     train, valid = build_datasets(data, tokenizer, args)
+    if ranking_metrics is None and args.max_train_minutes is not None:
+        ranking_metrics = validation_ranker(data, args)
     callbacks = []
     if args.early_stopping_patience and args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
@@ -306,6 +425,7 @@ def train_generator(
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "log_history": trainer.state.log_history,
                 "wall_time_s": round(wall, 1),
+                "train_minutes": round(trainer.clock.minutes(), 2) if trainer.clock else round(wall / 60, 2),
             }
             (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()

@@ -27,9 +27,17 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--epochs", type=float, help="override the profile's number of epochs")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--max-train-minutes", type=float,
+                   help="wall-clock budget: the schedule is planned for N minutes, validation ranking (NDCG@10) is "
+                        "measured every N/10 minutes and the best checkpoint is kept")
     p.add_argument("--batch-size", type=int, help="per-device batch size in task units (a paired unit = 2 sequences)")
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--patience", type=int, help="early stopping: evaluations without improvement")
+    p.add_argument("--batching", choices=["length_buckets", "group_by_length", "random"],
+                   help="training batch order (profile default; see GenRecTrainingArguments.batching)")
+    p.add_argument("--id-softmax", choices=["full", "prefix"],
+                   help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
+                        "may follow each prefix (profile default)")
     p.add_argument("--max-eval-samples", type=int, help="validation users (profile default)")
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
@@ -58,10 +66,13 @@ def run(args):
         seed=args.seed,
         num_train_epochs=args.epochs,
         max_steps=args.max_steps,
+        max_train_minutes=args.max_train_minutes,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
         early_stopping_patience=args.patience,
         max_eval_samples=args.max_eval_samples,
+        batching=args.batching,
+        model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
         bf16=None if args.bf16 == "auto" else args.bf16 == "yes",
     )
     print(f"wrote {out}")

@@ -14,6 +14,10 @@ Score of an ID = sum of the log-probabilities (log-softmax over the whole vocabu
 computes them) of its ``levels`` code tokens **and of the closing EOS**, exactly the beam score of
 generate() with ``length_penalty=0``; MQL4GRec/MACRec's ``sequences_scores`` are this sum divided
 by ``levels + 1`` (their default length_penalty 1.0), which ranks identically.
+
+A model trained with ``config.id_softmax == "prefix"`` (its loss normalised over the codes that may
+legally follow each prefix) is scored the same way: each code's log-softmax over the legal codes only,
+and the forced EOS adds 0. Scoring it over the whole vocabulary would mix two normalisations.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
     start = model.generation_config.decoder_start_token_id
     if start is None:
         start = model.config.decoder_start_token_id
+    prefix_softmax = getattr(model.config, "id_softmax", "full") == "prefix"
     encoder_states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
     step_tokens = torch.full((batch, 1), start, dtype=torch.long, device=device)
@@ -91,10 +96,12 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
             past_key_values=cache,
             use_cache=True,
         )
-        log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        logits = out.logits[:, -1].float()
+        log_probs = logits if prefix_softmax else torch.log_softmax(logits, dim=-1)
         beams = node.shape[1]
         if depth == levels:  # every beam holds a full ID: close it with EOS and rank
-            final = beam_scores + log_probs[:, constraint.eos_token_id].view(batch, beams)
+            eos = 0.0 if prefix_softmax else log_probs[:, constraint.eos_token_id].view(batch, beams)
+            final = beam_scores + eos
             scores, order = final.topk(min(k_out, beams), dim=1)
             leaves = torch.where(scores > float("-inf"), node.gather(1, order), -1)
             out_tokens = tokens.gather(1, order[..., None].expand(-1, -1, levels))
@@ -103,9 +110,12 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
         # candidates: every beam x every code of this level, scored by gathered log-probs
         code_tok = constraint.code_tokens(mod, depth)  # [batch, width]
         lp = torch.cat([log_probs, pad_column.expand(log_probs.shape[0], 1)], dim=1).view(batch, beams, -1)
-        cand = lp.gather(2, code_tok[:, None, :].expand(-1, beams, -1)) + beam_scores[..., None]
+        cand = lp.gather(2, code_tok[:, None, :].expand(-1, beams, -1))
         child = constraint.children[node.clamp(min=0)]  # [batch, beams, width]
-        cand = cand.masked_fill((child < 0) | (node < 0)[..., None], float("-inf")).view(batch, -1)
+        cand = cand.masked_fill((child < 0) | (node < 0)[..., None], float("-inf"))
+        if prefix_softmax:  # dead beams (all -inf) stay -inf instead of turning into NaN
+            cand = torch.where(cand.isinf().all(-1, keepdim=True), cand, cand.log_softmax(-1))
+        cand = (cand + beam_scores[..., None]).view(batch, -1)
         beam_scores, flat = cand.topk(min(num_beams, cand.shape[1]), dim=1)
         src_beam, code = flat // width, flat % width
         alive = beam_scores > float("-inf")

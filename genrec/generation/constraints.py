@@ -105,6 +105,22 @@ class IDConstraint:
             node = torch.where(ok, nxt, -1)
         return node
 
+    def modality_of_ids(self, first_tokens: torch.Tensor) -> torch.Tensor:
+        """Modality index of IDs from their first token [N] (-1: not a level-1 code of this constraint)."""
+        start = self.token_start[:, 0]
+        hit = (first_tokens[:, None] >= start) & (first_tokens[:, None] < start + self.width)
+        return torch.where(hit.any(1), hit.float().argmax(1), -1)
+
+    def legal_codes(self, id_tokens: torch.Tensor, mod: torch.Tensor) -> torch.Tensor:
+        """For full IDs [N, levels] (token ids) of modality index ``mod`` [N]: bool [N, levels, width],
+        the codes that legally follow each prefix of the ID (what constrained decoding may choose)."""
+        node, legal = self.roots[mod], []
+        for t in range(self.levels):
+            legal.append((self.children[node.clamp(min=0)] >= 0) & (node >= 0)[:, None])
+            code = (id_tokens[:, t] - self.token_start[mod, t]).clamp(0, self.width - 1)
+            node = torch.where(node >= 0, self.children[node.clamp(min=0), code], -1)
+        return torch.stack(legal, 1)
+
     def rows_of_leaf(self, leaf: int) -> list[int]:
         """Catalogue rows carrying global leaf ``leaf``, in catalogue row order (ties of collided IDs)."""
         return self.leaf_rows[self.leaf_offsets[leaf] : self.leaf_offsets[leaf + 1]].tolist()
@@ -125,9 +141,15 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
 
     ``modality``: one name for every row, or one per example; row ``r`` then belongs to example
     ``r // num_beams`` (generate's layout), which lets text-ID and image-ID requests share a batch.
+
+    ``renormalise``: rescale the allowed tokens' log-probabilities to sum to 1 (a model trained with
+    ``id_softmax="prefix"`` must be decoded this way; pass ``model.config.id_softmax == "prefix"``).
+    generate() hands processors log-softmaxed scores in beam search, so this gives the same beam
+    scores as ``constrained_beam_search``.
     """
 
-    def __init__(self, tokenizer, modality: str | Sequence[str], num_beams: int = 1, prefix_length: int = 1):
+    def __init__(self, tokenizer, modality: str | Sequence[str], num_beams: int = 1, prefix_length: int = 1,
+                 renormalise: bool = False):
         per_example = not isinstance(modality, str)
         self.constraint = IDConstraint.from_tokenizer(tokenizer, sorted(set(modality)) if per_example else modality)
         self.example_mod = (
@@ -137,6 +159,7 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
         )
         self.num_beams = num_beams
         self.prefix_length = prefix_length
+        self.renormalise = renormalise
 
     def _row_modalities(self, n_rows: int, device) -> torch.Tensor:
         if self.example_mod is None:
@@ -165,4 +188,7 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
         else:
             stuck = torch.ones(n, dtype=torch.bool, device=scores.device)
         allowed[:, c.eos_token_id] |= stuck
-        return scores.masked_fill(~allowed[:, :-1], float("-inf"))
+        scores = scores.masked_fill(~allowed[:, :-1], float("-inf"))
+        if self.renormalise:
+            scores = scores.log_softmax(dim=-1)
+        return scores

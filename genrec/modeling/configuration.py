@@ -3,11 +3,23 @@
 from transformers import T5Config
 
 
+ID_SOFTMAX = ("full", "prefix")
+
+
 class GenRecT5Config(T5Config):
     """Defaults are MACRec's generator: 4+4 layers, d_model 128, 6 heads, d_kv 64, d_ff 1024, dropout 0.1.
 
     ``implicit_weight`` / ``implicit_tau``: InfoNCE between pooled encoder states of the text-ID
     and image-ID views of one sample (MACRec: lambda 0.01, tau 0.07); weight 0 switches it off.
+
+    ``id_softmax``: "full" (T5: the loss normalises over the whole vocabulary) or "prefix" (over the
+    codes that may legally follow the target's prefix; the forced EOS is not scored). Decoding follows
+    the same normalisation (``genrec.generation``), so the setting travels with the model.
+
+    ``embedding_init_std`` / ``embedding_init_rows``: std of the token-embedding init (None: T5's 1.0)
+    for rows [start, end) (None: every row). The reference MACRec code appends its ID tokens with
+    ``resize_token_embeddings``, which starts them near zero while T5's own rows stay N(0, 1); both
+    forms are measured in benchmarks/results/parity-macrec.md.
     """
 
     model_type = "genrec_t5"
@@ -25,10 +37,18 @@ class GenRecT5Config(T5Config):
         feed_forward_proj: str = "relu",
         implicit_weight: float = 0.01,
         implicit_tau: float = 0.07,
+        embedding_init_std: float | None = None,
+        embedding_init_rows: list[int] | None = None,
+        id_softmax: str = "full",
         **kwargs,
     ):
+        if id_softmax not in ID_SOFTMAX:
+            raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {id_softmax!r}")
+        self.id_softmax = id_softmax
         self.implicit_weight = implicit_weight
         self.implicit_tau = implicit_tau
+        self.embedding_init_std = embedding_init_std
+        self.embedding_init_rows = embedding_init_rows
         super().__init__(
             vocab_size=vocab_size,
             d_model=d_model,

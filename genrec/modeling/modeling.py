@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from transformers import T5ForConditionalGeneration
+from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
 from .configuration import GenRecT5Config
@@ -58,6 +59,15 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
     config_class = GenRecT5Config
     # T5's loss is a per-batch mean; let Trainer scale it for gradient accumulation.
     accepts_loss_kwargs = False
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        std = getattr(self.config, "embedding_init_std", None)
+        # The token table itself, not the model: transformers skips _init_weights on a custom
+        # model's top module (it has no parameters of its own).
+        if std is not None and module is getattr(self, "shared", None):
+            start, end = getattr(self.config, "embedding_init_rows", None) or (0, module.weight.shape[0])
+            init.normal_(module.weight[start:end], mean=0.0, std=std)
 
     def forward(
         self,
