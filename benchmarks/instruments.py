@@ -141,7 +141,8 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args.name = ("instruments-budget" if args.max_train_minutes and args.profile == "cpu" else
+    # The 60-minute cpu budget is the canonical instruments-budget; other budgets say theirs.
+    args.name = ("instruments-budget" if args.max_train_minutes == 60 and args.profile == "cpu" else
                  f"instruments-{args.profile}" + (f"-epochs{args.epochs:g}" if args.epochs else "")
                  + (f"-budget{args.max_train_minutes:g}" if args.max_train_minutes else ""))
     args.run_dir = args.run_dir or REPO / "runs" / args.name
