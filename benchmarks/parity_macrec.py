@@ -97,10 +97,9 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
     res = pipe.rank(split["history"], "text", k=10, num_beams=20, batch_size=64)
     rank_s = time.perf_counter() - t0
     targets = split["target"]
-    ours = ranking_metrics(res.rows, targets, ks=(1, 5, 10))
+    ours = ranking_metrics(res.rows, targets, ks=(1, 5, 10), n_items=data.n_items)
     id_rows, id_targets = id_match_rows(res.per_modality["text"][0], targets, np.asarray(pipe.tokenizer.catalog.codes["text"]))
     ref = ranking_metrics(id_rows, id_targets, ks=(1, 5, 10))
-    coverage = len({r for ranked in res.rows for r in ranked}) / data.n_items
     tc = pipe.train_config
     epochs = tc["log_history"][-1]["epoch"]
     record = json.loads(done.read_text()) if done.is_file() else {}
@@ -110,7 +109,7 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
         "epoch_minutes": round(tc["train_metrics"]["train_runtime"] / 60 / epochs, 2),
         args.split: {**{k: ours[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
                      **{f"{k}_id_match": ref[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
-                     "coverage@10": coverage, "n_users": len(targets), "rank_s": round(rank_s, 1)},
+                     "coverage@10": ours["coverage@10"], "n_users": len(targets), "rank_s": round(rank_s, 1)},
     })
     done.write_text(json.dumps(record, indent=1))
     return record

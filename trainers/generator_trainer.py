@@ -334,9 +334,8 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
 
     def rank(model, tokenizer) -> dict[str, float]:
         res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality, k=10)
-        m = ranking_metrics(res.rows, targets, ks=(10,))
-        return {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"],
-                "coverage@10": len({r for rows in res.rows for r in rows}) / data.n_items}
+        m = ranking_metrics(res.rows, targets, ks=(10,), n_items=data.n_items)
+        return {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"], "coverage@10": m["coverage@10"]}
 
     return rank
 
