@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from machine import describe
+from machine import describe, git_commit
 
 import genrec
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
@@ -105,8 +105,7 @@ def run_generator(name: str, data, args, scorer) -> dict:
     for m, (rows, _) in res.per_modality.items():
         if m not in result:
             result[m] = scorer([r[:10] for r in rows], test["target"], res, modality=m)
-    excluded = pipe.rank(test["history"], ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
-                         exclude_history=True)
+    excluded = pipe.without_history(res, test["history"], k=10)
     result["history_excluded"] = scorer(excluded.rows, test["target"])
     result["curve"] = [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
                        for e in record["log_history"] if "eval_ndcg@10" in e and MINUTES_KEY in e]
@@ -188,6 +187,7 @@ def main() -> None:
                 "timing": {"epochs": len(log), "train_s": round(time.perf_counter() - t0, 1),
                            "train_minutes": log[-1]["train_minutes"]}}
         results[name].setdefault("timing", {})["wall_s"] = round(time.perf_counter() - t0, 1)
+        results[name]["commit"] = git_commit()  # variants may come from separate invocations
         if not (args.max_steps or args.max_users):
             done.parent.mkdir(parents=True, exist_ok=True)
             done.write_text(json.dumps(results[name], indent=1))
@@ -242,7 +242,8 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         + (f", {args.max_train_minutes:g}-minute training budget per model" if args.max_train_minutes else ""), "",
         f"Command: `{command}` ({total_s / 60:.0f} min in all).", "",
         f"Machine: {describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}. "
-        f"Seed {args.seed}.", "",
+        f"Seed {args.seed}. Commit per variant: "
+        + ", ".join(f"{n} {r.get('commit', 'not recorded')}" for n, r in results.items()) + ".", "",
         f"Data: `{args.data.name}`, {data.n_items} items, {len(data.splits['test'])} test users, "
         f"{len(data.splits['train'])} train rows, the semantic IDs MQL4GRec released (4 x 256 per modality). "
         "Test split, leave-one-out, whole catalogue ranked, history <= 20 items (SASRec: 50), no user dropped, "
@@ -271,7 +272,7 @@ def write_report(results: dict, args, data, total_s: float) -> None:
     ])
     out = REPO / "benchmarks" / "results" / args.name
     payload = {"test": {n: {**{k.lower(): headline(r)[k] for k in (*MAIN_KEYS, "coverage@10") if k in headline(r)},
-                            "train_minutes": r.get("timing", {}).get("train_minutes"),
+                            "train_minutes": r.get("timing", {}).get("train_minutes"), "commit": r.get("commit"),
                             "history_excluded": {k.lower(): v for k, v in r.get("history_excluded", {}).items()
                                                  if k in (*MAIN_KEYS, "coverage@10")}}
                         for n, r in results.items()},

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 TRAIN_CONFIG_FILE = "genrec_train_config.json"
 QUANTIZER_DIR = "quantizer"
+# {"counts": training interactions per catalogue row[, "popularity_correction": default a]}
+ITEM_PRIOR_FILE = "item_prior.json"
 SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}  # MACRec: history in m -> next item's ID in m
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
 DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: last 20 items
@@ -80,13 +82,16 @@ class RankResult:
 
 class GenRecPipeline:
     def __init__(self, model, tokenizer, max_history: int = DEFAULT_MAX_HISTORY, quantizer_path: str | None = None,
-                 train_config: dict | None = None):
+                 train_config: dict | None = None, item_prior: dict | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_history = max_history
         self.quantizer_path = quantizer_path
         self.train_config = train_config or {}
+        # {"counts": training interactions per row, "popularity_correction": a, ...}; see ``rank``
+        self.item_prior = item_prior or {}
         self._constraints: dict[tuple[str, ...], IDConstraint] = {}
+        self._priors: dict[tuple[str, ...], torch.Tensor] = {}
         self._quantizer = None
 
     # ---- loading / saving ----------------------------------------------------------------------
@@ -110,16 +115,23 @@ class GenRecPipeline:
                 raise GenRecError(f"cannot fetch pipeline {path_or_repo!r} from the Hub: {e}") from e
         if not (path / "config.json").is_file():
             raise GenRecError(f"{path}: no config.json; not a pipeline folder (run `genrec train` first)")
-        model = AutoModelForSeq2SeqLM.from_pretrained(path)
-        tok = AutoTokenizer.from_pretrained(path)
+        # genrec's classes are registered; code shipped inside a folder or repo is never run
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         if not hasattr(tok, "trie"):
             raise GenRecError(f"{path}: the tokenizer is {type(tok).__name__}, not a genrec SemanticIDTokenizer")
         train_config = {}
         if (path / TRAIN_CONFIG_FILE).is_file():
             train_config = json.loads((path / TRAIN_CONFIG_FILE).read_text(encoding="utf-8"))
+        item_prior = None
+        if (path / ITEM_PRIOR_FILE).is_file():
+            item_prior = json.loads((path / ITEM_PRIOR_FILE).read_text(encoding="utf-8"))
         quantizer = path / QUANTIZER_DIR
-        pipe = cls(model, tok, max_history=int(train_config.get("max_history", DEFAULT_MAX_HISTORY)),
-                   quantizer_path=str(quantizer) if quantizer.is_dir() else None, train_config=train_config)
+        # The trainer records its TrainingArguments (max_history among them); older folders: the default.
+        max_history = train_config.get("training_args", {}).get("max_history", DEFAULT_MAX_HISTORY)
+        pipe = cls(model, tok, max_history=int(max_history),
+                   quantizer_path=str(quantizer) if quantizer.is_dir() else None, train_config=train_config,
+                   item_prior=item_prior)
         if device is not None:
             pipe.model.to(device)
         return pipe
@@ -134,18 +146,21 @@ class GenRecPipeline:
                 import genrec.quantizer  # noqa: F401  (registers the quantizer with AutoModel)
             except ImportError:
                 pass
-            self._quantizer = AutoModel.from_pretrained(self.quantizer_path)
+            self._quantizer = AutoModel.from_pretrained(self.quantizer_path, trust_remote_code=False)
         return self._quantizer
 
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write the pipeline folder atomically (generator, tokenizer, train config, quantizer)."""
+    def save_pretrained(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write the pipeline folder atomically (generator, tokenizer, train config, quantizer); an existing
+        ``path`` is replaced only when it is a genrec generator folder, or with ``overwrite``."""
         from .utils import atomic_output_dir
 
-        with atomic_output_dir(path) as tmp:
+        with atomic_output_dir(path, "generator", overwrite=overwrite) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             if self.train_config:
                 (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(self.train_config, indent=2), encoding="utf-8")
+            if self.item_prior:
+                (tmp / ITEM_PRIOR_FILE).write_text(json.dumps(self.item_prior), encoding="utf-8")
             if self._quantizer is not None:
                 self._quantizer.save_pretrained(tmp / QUANTIZER_DIR)
             elif self.quantizer_path is not None:
@@ -175,9 +190,17 @@ class GenRecPipeline:
     @torch.no_grad()
     def rank(self, histories: Sequence[Sequence[int]], modality: str = "fused", k: int = 10,
              num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
-             batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False) -> RankResult:
+             batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
+             popularity_correction: float | None = None) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
-        share batches with the other users' requests."""
+        share batches with the other users' requests.
+
+        ``popularity_correction`` a (default: ``item_prior["popularity_correction"]``, else 0) scores
+        an ID ``log p(ID | history) - a log P(ID)``, ``P`` the training-interaction share of its items
+        (+1 each): beam search left alone proposes the same few popular items to everyone.
+        """
+        correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
+            else popularity_correction
         if not 1 <= k <= num_beams:
             raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
         if fusion not in FUSION_RULES:
@@ -200,28 +223,63 @@ class GenRecPipeline:
             chunk = requests[start : start + batch_size]
             for group in dict.fromkeys(group_of[m] for _, m in chunk):
                 part = [r for r in chunk if group_of[r[1]] == group]
-                self._decode(part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history)
+                self._decode(part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history,
+                             correction)
             bar.update(len(chunk))
         bar.close()
+        rows, scores = self._combine(per_mod, fusion, k)
+        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams))
+
+    def without_history(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10,
+                        fusion: str = "macrec") -> RankResult:
+        """``res`` with each user's history items dropped from every modality's list, fused again: what
+        ``rank(..., exclude_history=True)`` returns, without decoding a second time."""
+        seen = [set(h) for h in histories]
+        per_mod = {}
+        for m, (rows, scores) in res.per_modality.items():
+            kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
+            per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
+        rows, scores = self._combine(per_mod, fusion, k)
+        return RankResult(rows, scores, per_mod, res.invalid, res.beams)
+
+    def _combine(self, per_mod: dict, fusion: str, k: int) -> tuple[list[list[int]], list[list[float]]]:
+        """Final top-``k`` per user: the one modality's list, or the modalities' lists fused."""
         rows, scores = [], []
-        for u in range(n):
-            if modality != "fused" or len(modalities) == 1:
-                m = modalities[0]
-                rows.append(per_mod[m][0][u][:k])
-                scores.append(per_mod[m][1][u][:k])
+        for u in range(len(next(iter(per_mod.values()))[0])):
+            if len(per_mod) == 1:
+                (r, s), = per_mod.values()
+                rows.append(r[u][:k])
+                scores.append(s[u][:k])
                 continue
             lists = []
-            for m in modalities:
-                r, s = per_mod[m][0][u], per_mod[m][1][u]
+            for m, (r, s) in per_mod.items():
+                s = s[u]
                 if fusion == "macrec":  # MACRec fused HF sequences_scores = sum / ID length (+ EOS)
                     s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
-                lists.append((r, s))
+                lists.append((r[u], s))
             r, s = fuse(lists, fusion, k)
             rows.append(r)
             scores.append(s)
-        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams))
+        return rows, scores
 
-    def _decode(self, part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history):
+    def _penalty(self, group: tuple[str, ...], correction: float) -> torch.Tensor | None:
+        """``correction * log P(code | prefix)`` on ``group``'s trie table (None when the correction is 0)."""
+        if correction == 0:
+            return None
+        if group not in self._priors:
+            counts = self.item_prior.get("counts")
+            if counts is None:
+                raise GenRecError(
+                    f"popularity_correction={correction} needs item counts ({ITEM_PRIOR_FILE} in the pipeline "
+                    "folder, written by `genrec train`); this pipeline has none"
+                )
+            # Items added after training (tokenizer.add_items) have no interactions: weight 1.
+            weights = torch.ones(len(self.tokenizer.catalog), dtype=torch.float64)
+            weights[: len(counts)] += torch.as_tensor(counts[: len(weights)], dtype=torch.float64)
+            self._priors[group] = self._constraint(group).log_prior(weights)
+        return correction * self._priors[group].to(self.model.device)
+
+    def _decode(self, part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history, correction):
         constraint = self._constraint(group)
         batch = self.tokenizer.pad([{"input_ids": inputs[r]} for r in part], return_tensors="pt")
         device = self.model.device
@@ -232,6 +290,7 @@ class GenRecPipeline:
             constraint,
             torch.tensor([constraint.modality_index(m) for _, m in part], device=device),
             num_beams=num_beams,
+            penalty=self._penalty(group, correction),
         )
         leaves, scores = out.leaves.tolist(), out.scores.tolist()
         for (u, m), req_leaves, req_scores in zip(part, leaves, scores):

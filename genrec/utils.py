@@ -3,25 +3,84 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Sequence
+
+from .errors import GenRecError
+
+
+# Every folder genrec writes holds this JSON file ({"kind": ..., "genrec_version": ...}); only such a
+# folder (of the same kind) is ever replaced without --overwrite.
+ARTIFACT_MARKER = ".genrec-artifact"
+ARTIFACT_KINDS = ("dataset", "quantizer", "tokenizer", "generator", "encoder-cache")
+
+
+class OutputPathError(GenRecError, ValueError):
+    """An output path whose replacement could destroy something the user did not ask to replace."""
+
+
+def artifact_kind(path: str | os.PathLike) -> str | None:
+    """The kind genrec recorded in folder ``path`` (None: not written by genrec, or unreadable)."""
+    try:
+        return json.loads((Path(path) / ARTIFACT_MARKER).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (),
+                     overwrite: bool = False) -> Path:
+    """Refuse an output folder whose replacement could destroy user files; returns the path.
+
+    Never allowed: a file, the current directory or one of its parents, an input of the command or a
+    folder holding one. Replaced only when empty, written by genrec as the same ``kind``, or with
+    ``overwrite``. Long jobs call this before they start, not only when they write.
+    """
+    if kind not in ARTIFACT_KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}; choose from {ARTIFACT_KINDS}")
+    path = Path(path)
+    target = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"output {path} is a file, not a folder; give a new folder path")
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise OutputPathError(f"output {path} is the current directory or holds it; give a new folder path")
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).resolve()
+        if target == source or target in source.parents:
+            raise OutputPathError(f"output {path} would replace the input {item}; give another output folder")
+    if overwrite or not path.is_dir() or not any(path.iterdir()):
+        return path
+    found = artifact_kind(path)
+    if found == kind:
+        return path
+    what = f"a genrec {found} folder" if found else "a folder genrec did not write"
+    raise OutputPathError(f"output {path} exists and is {what}, not a {kind} folder; choose another output folder "
+                          "or pass --overwrite (overwrite=True) to replace it")
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path: str | os.PathLike, overwrite: bool = True):
+def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (),
+                      overwrite: bool = False):
     """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds.
 
     Artifacts are never half-written: on error the temp folder is removed and ``path`` is untouched.
+    ``path`` must pass ``check_output_dir``; the new folder gets the artifact marker of ``kind``.
     """
-    path = Path(path)
+    path = check_output_dir(path, kind, inputs, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
+        from . import __version__
+
+        (tmp / ARTIFACT_MARKER).write_text(json.dumps({"kind": kind, "genrec_version": __version__}),
+                                           encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

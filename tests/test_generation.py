@@ -183,3 +183,55 @@ def test_prefix_softmax_loss_refuses_labels_that_are_not_ids():
     labels = torch.tensor([[tok.eos_token_id, tok.pad_token_id, tok.pad_token_id, tok.pad_token_id]])
     with pytest.raises(GenRecError, match="does not start with a semantic ID"):
         prefix_softmax_loss(torch.zeros(1, 4, len(tok)), labels, c)
+
+
+# ---- popularity correction ------------------------------------------------------------------------
+def test_log_prior_sums_to_each_ids_share_and_normalises_every_node():
+    tok = make_tokenizer()
+    c = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    weights = torch.arange(1, len(tok.item_ids) + 1, dtype=torch.float64)
+    prior = c.log_prior(weights)
+    present = c.children >= 0
+    # at every node that has children, P(code | node) is a distribution over those children
+    has_children = present.any(1)
+    assert torch.allclose(prior.exp().where(present, 0.0).sum(1)[has_children], torch.ones(int(has_children.sum())))
+    codes = {m: np.asarray(tok.catalog.codes[m]) for m in ("text", "image")}
+    for m in ("text", "image"):
+        rows = np.flatnonzero(codes[m][:, 0] >= 0)
+        total = weights[rows].sum()
+        for row in (0, 5, 17, len(tok.item_ids) - 1):
+            if codes[m][row, 0] < 0:
+                continue
+            node, log_p = c.roots[c.modality_index(m)], 0.0
+            for code in codes[m][row]:
+                log_p += prior[node, code].item()
+                node = c.children[node, code]
+            share = sum(weights[r] for r in c.rows_of_leaf(int(node))) / total  # collided rows pool their weight
+            assert math.isclose(log_p, math.log(share), rel_tol=1e-5)
+    with pytest.raises(Exception, match="positive weight per catalogue row"):
+        c.log_prior(torch.zeros(len(tok.item_ids)))
+    with pytest.raises(Exception, match="positive weight per catalogue row"):
+        c.log_prior(torch.ones(3))
+
+
+def test_popularity_penalty_subtracts_a_times_log_prior_from_every_id_score():
+    tok = make_tokenizer(n_items=40)
+    model = make_model(tok)
+    c = IDConstraint.from_tokenizer(tok, "text")
+    inputs = batch_inputs(tok, ["text", "text"])
+    weights = torch.from_numpy(np.random.default_rng(3).integers(1, 50, len(tok.item_ids))).double()
+    prior = c.log_prior(weights)
+    beams = 64  # more than the distinct text IDs: every ID comes back, penalty or not
+    plain = constrained_beam_search(model, *inputs, c, num_beams=beams)
+    corrected = constrained_beam_search(model, *inputs, c, num_beams=beams, penalty=0.5 * prior)
+    codes = np.asarray(tok.catalog.codes["text"])
+    for b in range(2):
+        base = {leaf: s for leaf, s in zip(plain.leaves[b].tolist(), plain.scores[b].tolist()) if leaf >= 0}
+        got = {leaf: s for leaf, s in zip(corrected.leaves[b].tolist(), corrected.scores[b].tolist()) if leaf >= 0}
+        assert set(got) == set(base) and len(got) > 20
+        total = weights[np.flatnonzero(codes[:, 0] >= 0)].sum().item()
+        for leaf, score in got.items():
+            share = sum(weights[r].item() for r in c.rows_of_leaf(leaf)) / total
+            assert math.isclose(score, base[leaf] - 0.5 * math.log(share), rel_tol=1e-4, abs_tol=1e-4)
+        ranked = list(got.values())
+        assert ranked == sorted(ranked, reverse=True)

@@ -109,6 +109,14 @@ def test_exclude_history(pipe):
     history = plain.item_ids[:3]
     rec = pipe.recommend(history, k=10, exclude_history=True)
     assert not set(history) & set(rec.item_ids)
+    # dropping history items from a ranking afterwards is the same as excluding them while decoding
+    rows = [pipe.history_rows(history), pipe.history_rows([100, 101, 102])]
+    for modality in ("fused", "text"):
+        decoded = pipe.rank(rows, modality, k=10, exclude_history=True)
+        after = pipe.without_history(pipe.rank(rows, modality, k=10), rows, k=10)
+        assert after.rows == decoded.rows
+        assert all(a == pytest.approx(d) for a, d in zip(after.scores, decoded.scores))
+        assert after.per_modality.keys() == decoded.per_modality.keys()
 
 
 def test_bad_requests_are_clear_errors(pipe, tmp_path):

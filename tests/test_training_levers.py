@@ -130,7 +130,7 @@ def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(
     from genrec.pipeline import GenRecPipeline
 
     out = train_generator(synth_dir, tmp_path / "gen", quantizer=quantizer_dir, profile="tiny", seed=3,
-                          tasks=["seqrec", "seqimage", "item2image"], max_steps=40,
+                          tasks=["seqrec", "seqimage", "item2image"], max_steps=40, max_history=6,
                           model_overrides={"id_softmax": "prefix"})
     record = json.loads((out / "genrec_train_config.json").read_text())
     logs = [h for h in record["log_history"] if "lm_loss" in h]
@@ -142,3 +142,114 @@ def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(
     res = pipe.rank(data.splits["test"]["history"][:5], "text", k=10)
     for scores in res.scores:  # log-probabilities of distinct IDs (items sharing an ID share its score)
         assert max(scores) <= 0 and np.logaddexp.reduce(np.unique(scores)) <= 1e-6
+    assert pipe.max_history == 6  # served with the history length it was trained with
+    # the folder carries the training interaction counts the popularity correction divides out
+    from genrec.eval import train_item_counts
+
+    assert pipe.item_prior["counts"] == train_item_counts(data).tolist()
+    corrected = pipe.rank(data.splits["test"]["history"][:5], "text", k=10, popularity_correction=1.0)
+    assert corrected.rows != res.rows
+    with pytest.raises(GenRecError, match="needs item counts"):
+        GenRecPipeline(pipe.model, pipe.tokenizer).rank(data.splits["test"]["history"][:1], "text", popularity_correction=0.5)
+
+
+# ---- task schedule -------------------------------------------------------------------------------
+def test_length_bucket_sampler_draws_each_groups_share_afresh_every_epoch():
+    groups = [0] * 400 + [1] * 100
+    lengths = list(np.random.default_rng(0).integers(1, 20, 500))
+    sampler = LengthBucketSampler(lengths, batch_size=16, generator=torch.Generator().manual_seed(0),
+                                  groups=groups, shares=[1.0, 0.3])
+    assert len(sampler) == 430
+    epochs = [list(sampler) for _ in range(2)]
+    for rows in epochs:
+        assert len(rows) == len(set(rows)) == 430
+        assert sum(r < 400 for r in rows) == 400  # every row of a full-share group, once
+    drawn = [{r for r in rows if r >= 400} for rows in epochs]
+    assert all(len(d) == 30 for d in drawn) and drawn[0] != drawn[1]
+    with pytest.raises(ValueError, match="shares must be in"):
+        LengthBucketSampler(lengths, 16, groups=groups, shares=[1.0, 0.0])
+
+
+def test_task_weights_reach_the_sampler_and_bad_weights_are_refused(synth_dir, quantizer_dir, tmp_path):
+    from genrec.cli.train import _task_weights
+    from genrec.data import load_dataset_dir
+    from genrec.tokenizer.build import build_tokenizer
+    from genrec.trainers.generator_trainer import GenRecTrainer, build_datasets, build_generator
+
+    assert _task_weights("item2image=0.25, seqitem2image=0.5") == {"item2image": 0.25, "seqitem2image": 0.5}
+    with pytest.raises(Exception, match="TASK=SHARE"):
+        _task_weights("item2image")
+    for bad, match in (({"nope": 0.5}, "task_weights must map"), ({"item2image": 1.5}, "task_weights must map"),
+                       ({"seqrec": 0.5}, "share one weight")):
+        with pytest.raises(GenRecError, match=match):
+            make_training_args(tmp_path, "tiny", task_weights=bad)
+    with pytest.raises(GenRecError, match="length_buckets"):
+        make_training_args(tmp_path, "tiny", task_weights={"item2image": 0.5}, batching="random")
+    args = make_training_args(tmp_path, "tiny", task_weights={"seqitem2image": 0.25, "seqimage2item": 0.25})
+    data = load_dataset_dir(synth_dir)
+    tok = build_tokenizer(data, quantizer_dir)
+    train, valid = build_datasets(data, tok, args)
+    trainer = GenRecTrainer(model=build_generator(tok, **{"d_model": 16, "d_ff": 32, "num_layers": 1}), args=args,
+                            train_dataset=train, eval_dataset=valid, processing_class=tok)
+    sampler = trainer._get_train_sampler()
+    units = train.with_format(None)["unit"]
+    names = train.features["unit"].names
+    per_unit = np.bincount(units, minlength=len(names))
+    expected = sum(round(0.25 * n) if names[u] in ("seqitem2image", "seqimage2item") else n
+                   for u, n in enumerate(per_unit))
+    assert len(sampler) == expected < len(train)
+    drawn = np.bincount([units[i] for i in sampler], minlength=len(names))
+    assert drawn[names.index("seqitem2image")] == round(0.25 * per_unit[names.index("seqitem2image")])
+    assert drawn[names.index("item2image")] == per_unit[names.index("item2image")]
+
+
+# ---- item-pooled encoder -----------------------------------------------------------------------
+def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
+    from transformers import LogitsProcessorList
+    from transformers.models.t5.modeling_t5 import T5Stack
+
+    from genrec.generation import IDConstraint, TrieConstrainedLogitsProcessor, constrained_beam_search
+    from genrec.modeling.modeling import ItemPooledT5Stack
+    from genrec.tokenizer import SemanticIDTokenizer
+    from genrec.trainers.generator_trainer import build_generator
+
+    rng = np.random.default_rng(0)
+    codes = {m: rng.integers(0, 8, (30, 3)) for m in ("text", "image")}
+    tok = SemanticIDTokenizer.from_codes([f"i{r}" for r in range(30)], codes, codebook_size=8)
+    model = build_generator(tok, seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_decoder_layers=1,
+                            num_heads=2, item_pooled_encoder=True).eval()
+    assert isinstance(model.get_encoder(), ItemPooledT5Stack)
+    assert model.get_encoder().embed_tokens.weight is model.shared.weight  # still tied
+    ids = tok.encode_task_input("seqrec", [3, 7, 9], "text")
+    assert len(ids) == 1 + 3 * 3 + 1
+    x = torch.tensor([ids])
+    got = model.get_encoder()(input_ids=x).last_hidden_state
+    # by hand: positions task, item 3, item 7, item 9, EOS; each the mean of its tokens' embeddings
+    emb = model.shared(x)[0]
+    pooled = torch.stack([emb[0], emb[1:4].mean(0), emb[4:7].mean(0), emb[7:10].mean(0), emb[10]])[None]
+    want = T5Stack.forward(model.get_encoder(), inputs_embeds=pooled, attention_mask=torch.ones(1, 5)).last_hidden_state
+    expand = torch.tensor([0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4])
+    assert torch.allclose(got[0], want[0, expand], atol=1e-6)
+    # padding in a batch changes nothing for the real tokens
+    short = tok.encode_task_input("seqimage", [5], "image")
+    batch = tok.pad([{"input_ids": ids}, {"input_ids": short}], return_tensors="pt")
+    both = model.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    alone = model.get_encoder()(input_ids=torch.tensor([short])).last_hidden_state
+    assert torch.allclose(both[0], got[0], atol=1e-5) and torch.allclose(both[1, : len(short)], alone[0], atol=1e-5)
+    # the fast beam search (which calls the encoder itself) still matches generate()
+    mods = ["text", "image"]
+    c = IDConstraint.from_tokenizer(tok, mods)
+    fast = constrained_beam_search(model, batch["input_ids"], batch["attention_mask"], c, torch.tensor([0, 1]),
+                                   num_beams=5)
+    proc = TrieConstrainedLogitsProcessor(tok, mods, num_beams=5)
+    g = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=5,
+                       num_return_sequences=5, max_new_tokens=4, length_penalty=0.0, early_stopping=True,
+                       logits_processor=LogitsProcessorList([proc]), return_dict_in_generate=True, output_scores=True)
+    assert torch.allclose(g.sequences_scores.view(2, 5), fast.scores, atol=1e-4)
+    # the switch travels with the saved model
+    model.save_pretrained(tmp_path / "m")
+    again = GenRecT5ForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
+    assert isinstance(again.get_encoder(), ItemPooledT5Stack)
+    assert torch.allclose(again.get_encoder()(input_ids=x).last_hidden_state, got, atol=1e-6)
+    with pytest.raises(ValueError, match="item_continuation_ranges"):
+        GenRecT5Config(item_pooled_encoder=True)

@@ -113,7 +113,12 @@ class GenRecTrainingArguments(TrainingArguments):
         "help": "length_buckets: batches of similar history length in random order (ours); group_by_length: "
                 "transformers' sampler (50-batch cycles from long to short histories); random",
         "choices": list(BATCHINGS)})
+    task_weights: dict[str, float] | None = field(default=None, metadata={
+        "help": "task -> share of its rows drawn afresh each epoch (0 < w <= 1, default 1): a task schedule that "
+                "spends fewer steps on some tasks (length_buckets batching only)"})
     remove_unused_columns: bool = False
+    # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
+    dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
     eval_strategy: str = "epoch"
     save_strategy: str = "epoch"
     load_best_model_at_end: bool = True
@@ -126,6 +131,16 @@ class GenRecTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.batching not in BATCHINGS:
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
+        if self.task_weights:
+            self.task_weights = {t: float(w) for t, w in self.task_weights.items()}
+            bad = {t: w for t, w in self.task_weights.items() if t not in TASKS or not 0 < w <= 1}
+            if bad:
+                raise GenRecError(f"task_weights must map tasks of {list(TASKS)} to shares in (0, 1]; got {bad}")
+            if self.batching != "length_buckets":
+                raise GenRecError("task_weights needs batching='length_buckets' (its sampler draws the shares)")
+            if self.pair_views and len({self.task_weights.get(t, 1.0) for t in PAIRED_TASKS}) > 1:
+                raise GenRecError(f"with pair_views, {' and '.join(PAIRED_TASKS)} share one weight (they are "
+                                  f"batched as one unit); got {self.task_weights}")
         # length_buckets reads the same length column as transformers' group_by_length
         self.train_sampling_strategy = "random" if self.batching == "random" else "group_by_length"
         if self.max_train_minutes is not None:
@@ -177,6 +192,10 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
         last_m = tokenizer.modalities[-1]
         last = tokenizer.level_token_start(last_m, tokenizer.num_levels(last_m) - 1) + tokenizer.codebook_size(last_m)
         config_overrides = {**config_overrides, "embedding_init_rows": [first, last]}
+    if config_overrides.get("item_pooled_encoder"):  # tokens that continue an item: codes of levels >= 2
+        config_overrides = {**config_overrides, "item_continuation_ranges": [
+            [tokenizer.level_token_start(m, level), tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m)]
+            for m in tokenizer.modalities for level in range(1, tokenizer.num_levels(m))]}
     config = GenRecT5Config(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -235,7 +254,12 @@ class GenRecTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         recipes = _recipes(self.train_dataset if train_dataset is None else train_dataset)
         if self.args.batching == "length_buckets" and isinstance(recipes, Dataset):
-            return LengthBucketSampler(recipes["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps)
+            groups = shares = None
+            if self.args.task_weights:  # a unit's share is its (first) task's: paired tasks share one weight
+                groups = recipes["unit"]
+                shares = [self.args.task_weights.get(u.split("+")[0], 1.0) for u in recipes.features["unit"].names]
+            return LengthBucketSampler(recipes["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                       groups=groups, shares=shares)
         return super()._get_train_sampler(recipes)
 
     def _get_eval_sampler(self, eval_dataset):
@@ -352,6 +376,7 @@ def train_generator(
     base: str | None = None,
     lora: dict | None = None,
     ranking_metrics: RankingMetrics | None = None,
+    overwrite: bool = False,
     **training_overrides,
 ) -> Path:
     """Train a generator and write the pipeline folder ``out`` (atomically, on the main process).
@@ -359,12 +384,16 @@ def train_generator(
     Trainer checkpoints go to ``checkpoint_dir`` (default: ``<out>.checkpoints`` beside ``out``);
     ``resume`` = True resumes from the last checkpoint there, or give a checkpoint path.
     ``peft="lora"`` fine-tunes ``base`` (a generator folder or Hub repo) with LoRA instead.
+    An existing ``out`` is replaced only when it is a genrec generator folder, or with ``overwrite``
+    (checked before training starts).
     """
     from ..data import load_dataset_dir
+    from ..eval import train_item_counts
+    from ..pipeline import ITEM_PRIOR_FILE
     from ..tokenizer.build import build_tokenizer
-    from ..utils import atomic_output_dir
+    from ..utils import atomic_output_dir, check_output_dir
 
-    out = Path(out)
+    out = check_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     args = make_training_args(checkpoint_dir, profile, **training_overrides)
     data = load_dataset_dir(data_dir, max_history=args.max_history)
@@ -403,7 +432,7 @@ def train_generator(
     result = trainer.train(resume_from_checkpoint=resume or None)
     wall = time.time() - start
     if trainer.is_world_process_zero():
-        with atomic_output_dir(out) as tmp:
+        with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             if quantizer is not None:
@@ -427,5 +456,7 @@ def train_generator(
                 "train_minutes": round(trainer.clock.minutes(), 2) if trainer.clock else round(wall / 60, 2),
             }
             (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
+            # What GenRecPipeline.rank(popularity_correction=a) divides out.
+            (tmp / ITEM_PRIOR_FILE).write_text(json.dumps({"counts": train_item_counts(data).tolist()}))
     trainer.accelerator.wait_for_everyone()
     return out

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GenRecError
-from ..generation.constraints import IDConstraint
+from ..generation.constraints import IDConstraint, gather_code_logits
 
 
 def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
@@ -33,8 +33,6 @@ def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: 
                           f"{constraint.modalities}; this loss serves ID-prediction tasks only")
     legal = constraint.legal_codes(ids, mod)  # [B, L, W]
     columns = torch.stack([constraint.code_tokens(mod, t) for t in range(levels)], 1)  # [B, L, W]
-    step_logits = logits[:, :levels].float()
-    dump = step_logits.new_full((*step_logits.shape[:2], 1), float("-inf"))  # column for codes past a codebook
-    scores = torch.cat([step_logits, dump], -1).gather(2, columns).masked_fill(~legal, float("-inf"))
+    scores = gather_code_logits(logits[:, :levels].float(), columns).masked_fill(~legal, float("-inf"))
     target = ids - constraint.token_start[mod]
     return F.cross_entropy(scores.reshape(-1, width), target.reshape(-1))

@@ -25,7 +25,7 @@ from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from ..quantizer.kmeans import PSEUDO_LABELS_FILE, pseudo_labels
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import atomic_output_dir, set_seed
+from ..utils import atomic_output_dir, check_output_dir, set_seed
 
 logger = logging.getLogger("genrec.quantize")
 
@@ -116,7 +116,11 @@ class QuantizerTrainer:
         start = 0
         ckpt = ckpt_dir / CHECKPOINT_FILE if ckpt_dir else None
         if args.resume and ckpt is not None and ckpt.is_file():
-            state = torch.load(ckpt, map_location=self.device, weights_only=False)
+            try:  # tensors and plain data only: a crafted checkpoint cannot run code
+                state = torch.load(ckpt, map_location=self.device, weights_only=True)
+            except Exception as e:  # noqa: BLE001  (pickle refusals, truncation: all mean "not ours")
+                raise GenRecError(f"{ckpt}: not a readable genrec quantizer checkpoint ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere") from e
             if state["config"] != _shape_keys(cfg):
                 raise GenRecError(f"{ckpt}: checkpoint was trained with {state['config']}, not {_shape_keys(cfg)}")
             model.load_state_dict(state["model"])
@@ -193,7 +197,7 @@ class QuantizerTrainer:
         return dead
 
     # ---- export ---------------------------------------------------------------------------------
-    def export(self, out: str | os.PathLike, item_ids: list | None = None) -> dict:
+    def export(self, out: str | os.PathLike, item_ids: list | None = None, overwrite: bool = False) -> dict:
         """Write the artifact atomically: model, per-modality sid files (collision-free), metrics,
         collision report, item -> code table, pseudo-labels and training log. Returns the metrics."""
         cfg = self.config
@@ -221,7 +225,7 @@ class QuantizerTrainer:
         metrics["cross_modal_agreement"] = cross_modal_agreement(ids)
         no_modality = np.all([(v < 0).all(axis=1) for v in ids.values()], axis=0)
         metrics["n_items_without_any_modality"] = report["n_items_without_any_modality"] = int(no_modality.sum())
-        with atomic_output_dir(out) as tmp:
+        with atomic_output_dir(out, "quantizer", overwrite=overwrite) as tmp:
             self.model.save_pretrained(tmp)
             for m, v in ids.items():
                 np.save(tmp / sid_file(m), v)
@@ -250,6 +254,7 @@ def train_quantizer(
     config: CrossModalRQVAEConfig | dict | None = None,
     args: QuantizerTrainingArguments | None = None,
     modalities: list[str] | None = None,
+    overwrite: bool = False,
 ) -> tuple[CrossModalRQVAE, dict]:
     """Train on a dataset's ``*_emb.npy`` and write the artifact to ``out``; returns (model, metrics).
 
@@ -258,6 +263,7 @@ def train_quantizer(
     """
     if not isinstance(data, GenRecData):
         data = load_dataset_dir(data)
+    check_output_dir(out, "quantizer", inputs=[data.path], overwrite=overwrite)
     available = list(data.embeddings)
     modalities = modalities or (list(config.modalities) if isinstance(config, CrossModalRQVAEConfig) else available)
     absent = [m for m in modalities if m not in data.embeddings]
@@ -277,6 +283,6 @@ def train_quantizer(
     t0 = time.perf_counter()
     trainer = QuantizerTrainer(model, emb, args)
     trainer.train()
-    metrics = trainer.export(out, data.item_ids)
+    metrics = trainer.export(out, data.item_ids, overwrite=overwrite)
     logger.info("quantizer trained in %.1f s; wrote %s", time.perf_counter() - t0, out)
     return model, metrics

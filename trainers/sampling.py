@@ -4,6 +4,10 @@ transformers' ``LengthGroupedSampler`` sorts each megabatch (50 batches) by leng
 batches longest first, so training walks in 50-step cycles from long to short histories. Here the
 same length-homogeneous batches are shuffled as whole batches: the padding saving stays, the cycle
 goes (benchmarks/results/parity-macrec.md measures both against random batches).
+
+With ``groups`` and ``shares`` (the task of each row, and the share of each task's rows to use), each
+epoch draws a fresh random subset of every task with share < 1: a cheap task schedule that spends
+fewer steps on auxiliary tasks without dropping them.
 """
 
 from __future__ import annotations
@@ -24,20 +28,40 @@ class LengthBucketSampler(Sampler[int]):
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, megabatch_batches: int = 50,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, groups: Sequence[int] | None = None,
+                 shares: Sequence[float] | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
         self.batch_size = batch_size
         self.megabatch = batch_size * max(1, megabatch_batches)
         self.generator = generator
+        self.members: list[tuple[torch.Tensor, int]] = []  # (rows of a group, rows drawn per epoch)
+        if shares is not None:
+            groups = torch.as_tensor(list(groups), dtype=torch.long)
+            if len(groups) != len(self.lengths):
+                raise ValueError(f"{len(groups)} groups for {len(self.lengths)} rows")
+            for g, share in enumerate(shares):
+                if not 0 < share <= 1:
+                    raise ValueError(f"shares must be in (0, 1], got {share} for group {g}")
+                rows = torch.nonzero(groups == g).flatten()
+                self.members.append((rows, max(1, round(share * len(rows))) if len(rows) else 0))
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return sum(n for _, n in self.members) if self.members else len(self.lengths)
+
+    def _epoch_rows(self) -> torch.Tensor:
+        """This epoch's rows in random order: all of them, or each group's share drawn afresh."""
+        if not self.members:
+            return torch.randperm(len(self.lengths), generator=self.generator)
+        drawn = [rows if n == len(rows) else rows[torch.randperm(len(rows), generator=self.generator)[:n]]
+                 for rows, n in self.members]
+        rows = torch.cat(drawn)
+        return rows[torch.randperm(len(rows), generator=self.generator)]
 
     def batches(self) -> list[list[int]]:
         """One epoch's batches (draws from the generator)."""
-        perm = torch.randperm(len(self.lengths), generator=self.generator)
+        perm = self._epoch_rows()
         batches = []
         for mega in perm.split(self.megabatch):
             order = torch.sort(self.lengths[mega], descending=True, stable=True).indices

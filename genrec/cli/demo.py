@@ -20,6 +20,8 @@ DEMO = dict(n_items=2000, n_users=2000, levels=3, codebook_size=64, quantizer_ep
 
 def add_arguments(p):
     p.add_argument("--out", default="demo_out", help="folder for the dataset and every artifact (default demo_out)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace folders under --out that genrec did not write (e.g. left by an older version)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the quantizer and the generator")
     p.add_argument("--items", type=int, default=DEMO["n_items"], help="synthetic catalogue size")
     p.add_argument("--users", type=int, default=DEMO["n_users"], help="synthetic users")
@@ -50,26 +52,28 @@ def run(args):
     out = Path(args.out)
     begin = step(1, f"synthetic catalogue ({args.items} items, {args.users} users) -> {out / 'data'}")
     data_dir = write_synthetic_dataset(out / "data", SynthConfig(n_items=args.items, n_users=args.users,
-                                                                 seed=args.seed))
+                                                                 seed=args.seed), overwrite=args.overwrite)
     data = load_dataset_dir(data_dir)
     print(f"SYNTHETIC data: {data.summary_line()}")
 
     t = step(2, "cross-modal RQ-VAE quantizer (MACRec losses) -> semantic IDs")
     qargs = QuantizerTrainingArguments(epochs=args.quantizer_epochs, seed=args.seed)
     _, qmetrics = train_quantizer(data, out / "quantizer",
-                                  dict(num_levels=DEMO["levels"], codebook_size=DEMO["codebook_size"]), qargs)
+                                  dict(num_levels=DEMO["levels"], codebook_size=DEMO["codebook_size"]), qargs,
+                                  overwrite=args.overwrite)
     print(format_table(qmetrics))
     print(f"quantizer: {time.perf_counter() - t:.0f} s")
 
     step(3, "semantic-ID tokenizer with the item catalogue")
     tok = build_tokenizer(data, out / "quantizer")
-    with atomic_output_dir(out / "tokenizer") as tmp:
+    with atomic_output_dir(out / "tokenizer", "tokenizer", overwrite=args.overwrite) as tmp:
         tok.save_pretrained(tmp)
     print(f"vocabulary {len(tok)} tokens, {len(tok.item_ids)} items, tasks {', '.join(tok.tasks)}")
 
     t = step(4, "T5 generator: six MACRec tasks + implicit alignment loss (profile cpu)")
     model_dir = train_generator(data_dir, out / "model", quantizer=out / "quantizer", profile="cpu",
-                                seed=args.seed, num_train_epochs=args.epochs, disable_tqdm=False)
+                                seed=args.seed, num_train_epochs=args.epochs, disable_tqdm=False,
+                                overwrite=args.overwrite)
     print(f"generator: {time.perf_counter() - t:.0f} s")
 
     t = step(5, "evaluation: test split, whole catalogue, 20 beams per modality, MACRec fusion")

@@ -18,6 +18,7 @@ def add_arguments(p):
     src.add_argument("--ratings", help="<Category>.csv: item,user,rating,timestamp (no header)")
     a.add_argument("--meta", required=True, help="meta_<Category>.json.gz (JSON or Python-literal lines)")
     a.add_argument("--out", required=True, help="output dataset directory (replaced atomically)")
+    a.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     a.add_argument("--require-image", action="store_true", help="also drop items without an image URL")
     a.add_argument(
         "--min-core", type=int, default=DEFAULT_MIN_CORE,
@@ -33,7 +34,8 @@ def run(args):
     config = PrepareConfig(
         min_core=args.min_core, require_image=args.require_image, skip_malformed=args.skip_malformed
     )
-    report = prepare_amazon(args.out, meta=args.meta, reviews=args.reviews, ratings=args.ratings, config=config)
+    report = prepare_amazon(args.out, meta=args.meta, reviews=args.reviews, ratings=args.ratings, config=config,
+                            overwrite=args.overwrite)
     for s in report["steps"]:
         print(f"  {s['step']:<45} {s['interactions']:>10} interactions {s['users']:>8} users {s['items']:>8} items")
     skipped = {k: f["malformed_skipped"] for k, f in report["files"].items() if f["malformed_skipped"]}

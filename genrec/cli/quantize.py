@@ -12,6 +12,7 @@ from __future__ import annotations
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
     p.add_argument("--out", required=True, help="quantizer folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--modalities", help="comma-separated modalities (default: every *_emb.npy present)")
     p.add_argument("--levels", type=int, default=4, help="code levels L (MACRec: 4)")
     p.add_argument("--codebook-size", type=int, default=256, help="codes per level M (MACRec: 256)")
@@ -64,7 +65,8 @@ def run(args):
         eval_every=args.eval_every, seed=args.seed, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
     )
     modalities = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
-    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=modalities)
+    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=modalities,
+                                 overwrite=args.overwrite)
     print(format_table(metrics))
     print(f"wrote {args.out}")
     return 0

@@ -7,6 +7,7 @@ def add_arguments(p):
     from ..data.synth import SynthConfig
 
     p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     defaults = SynthConfig()
     for f in fields(SynthConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=None,
@@ -18,5 +19,5 @@ def run(args):
     from ..data.synth import SynthConfig, write_synthetic_dataset
 
     overrides = {f.name: getattr(args, f.name) for f in fields(SynthConfig) if getattr(args, f.name) is not None}
-    out = write_synthetic_dataset(args.out, SynthConfig(**overrides))
+    out = write_synthetic_dataset(args.out, SynthConfig(**overrides), overwrite=args.overwrite)
     print(f"wrote SYNTHETIC dataset: {load_dataset_dir(out).summary_line()}")

@@ -8,6 +8,7 @@ from the last one. Several GPUs: accelerate launch -m genrec train ... (batch si
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from .. import TASKS
@@ -18,6 +19,7 @@ logger = logging.getLogger("genrec.train")
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument("--out", required=True, help="pipeline folder to write (atomically, at the end)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
                    "(default: the dataset's own sid_*.npy)")
     p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
@@ -35,6 +37,9 @@ def add_arguments(p):
     p.add_argument("--patience", type=int, help="early stopping: evaluations without improvement")
     p.add_argument("--batching", choices=["length_buckets", "group_by_length", "random"],
                    help="training batch order (profile default; see GenRecTrainingArguments.batching)")
+    p.add_argument("--task-weights", type=_task_weights, metavar="TASK=SHARE,...",
+                   help="share of a task's rows drawn each epoch, e.g. item2image=0.25,seqitem2image=0.25 "
+                        "(others: 1)")
     p.add_argument("--id-softmax", choices=["full", "prefix"],
                    help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
                         "may follow each prefix (profile default)")
@@ -46,6 +51,17 @@ def add_arguments(p):
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
     p.add_argument("--lora-r", type=int, default=8)
+
+
+def _task_weights(text: str) -> dict[str, float]:
+    weights = {}
+    for part in filter(None, (x.strip() for x in text.split(","))):
+        task, _, share = part.partition("=")
+        try:
+            weights[task.strip()] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected TASK=SHARE, e.g. item2image=0.25") from None
+    return weights
 
 
 def run(args):
@@ -60,6 +76,7 @@ def run(args):
         resume=args.resume,
         peft=args.peft,
         base=args.base,
+        overwrite=args.overwrite,
         lora={"r": args.lora_r, "alpha": 2 * args.lora_r} if args.peft else None,
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
         implicit=not args.no_implicit,
@@ -72,6 +89,7 @@ def run(args):
         early_stopping_patience=args.patience,
         max_eval_samples=args.max_eval_samples,
         batching=args.batching,
+        task_weights=args.task_weights,
         model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
         bf16=None if args.bf16 == "auto" else args.bf16 == "yes",
     )

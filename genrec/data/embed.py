@@ -80,7 +80,7 @@ def minilm_path() -> Path:
                 import zipfile
 
                 logger.info("extracting %s to %s (once)", target, out)
-                with atomic_output_dir(out) as tmp, zipfile.ZipFile(target) as zf:
+                with atomic_output_dir(out, "encoder-cache", overwrite=True) as tmp, zipfile.ZipFile(target) as zf:
                     zf.extractall(tmp)
             return out
     raise EmbedError(

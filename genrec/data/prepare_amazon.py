@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..utils import atomic_output_dir
+from ..utils import atomic_output_dir, check_output_dir
 from .loading import INTERACTIONS_FILE, ITEMS_FILE
 
 logger = logging.getLogger("genrec.data.prepare")
@@ -269,12 +269,14 @@ def prepare_amazon(
     reviews: str | Path | None = None,
     ratings: str | Path | None = None,
     config: PrepareConfig | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Write a dataset directory from raw Amazon 2018 files (exactly one of ``reviews``/``ratings``).
 
     Returns the report that is also written to ``prepare_report.json``.
     """
     config = config or PrepareConfig()
+    check_output_dir(out, "dataset", inputs=[meta, reviews, ratings], overwrite=overwrite)
     if (reviews is None) == (ratings is None):
         raise DataError("give exactly one interactions file: reviews (<Category>.json.gz) or ratings (<Category>.csv)")
     if config.min_core < 1:
@@ -337,7 +339,7 @@ def prepare_amazon(
     }
 
     out = Path(out)
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, "dataset", inputs=[meta, reviews, ratings], overwrite=overwrite) as tmp:
         with open(tmp / ITEMS_FILE, "w", encoding="utf-8") as fh:
             for asin in kept_items:
                 fh.write(json.dumps(items[asin], ensure_ascii=False) + "\n")

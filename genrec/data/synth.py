@@ -149,12 +149,12 @@ numbers on it say nothing about real catalogues.
 """
 
 
-def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None) -> Path:
-    """Generate and write a dataset directory (atomically); returns its path."""
+def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, overwrite: bool = False) -> Path:
+    """Generate and write a dataset directory (atomically; see ``check_output_dir``); returns its path."""
     config = config or SynthConfig()
     cat = generate(config)
     out = Path(out)
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, "dataset", overwrite=overwrite) as tmp:
         with open(tmp / "items.jsonl", "w", encoding="utf-8") as fh:
             for it in cat["items"]:
                 fh.write(json.dumps(it) + "\n")

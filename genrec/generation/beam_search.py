@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import contextlib
+import inspect
 
 import torch
 from transformers import AttentionInterface
@@ -32,10 +33,15 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.models.t5.modeling_t5 import T5Stack
+from transformers.models.t5.modeling_t5 import T5ForConditionalGeneration, T5Stack
 from transformers.models.t5.modeling_t5 import eager_attention_forward as t5_eager_attention
 
-from .constraints import IDConstraint
+from .constraints import IDConstraint, gather_code_logits
+
+
+# transformers renamed ``past_key_values`` to ``cache`` (5.2x; the old name warns, then goes in 5.40).
+_CACHE_ARG = "cache" if "cache" in inspect.signature(T5ForConditionalGeneration.forward).parameters \
+    else "past_key_values"
 
 
 @dataclass
@@ -57,10 +63,14 @@ def constrained_beam_search(
     modality_index: torch.Tensor | int = 0,
     num_beams: int = 20,
     num_return_sequences: int | None = None,
+    penalty: torch.Tensor | None = None,
 ) -> BeamSearchOutput:
     """Beam search of ``num_beams`` beams per request (row of ``input_ids``) over valid IDs only.
 
     ``modality_index``: per request, which of ``constraint.modalities`` to decode (one int: all).
+    ``penalty`` [n_nodes, width]: subtracted from the score of code ``c`` chosen at trie node ``n``
+    (popularity correction: ``a * constraint.log_prior(weights)``); beams are pruned on the corrected
+    scores, which are the scores returned.
     """
     k_out = num_return_sequences or num_beams
     if k_out > num_beams:
@@ -70,10 +80,11 @@ def constrained_beam_search(
         constraint.to(device)
     mod = torch.as_tensor(modality_index, dtype=torch.long, device=device).expand(input_ids.shape[0]).contiguous()
     with _shared_cross_attention(model) as shares_cross_cache:
-        return _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache)
+        return _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache,
+                       penalty)
 
 
-def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache):
+def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache, penalty):
     device, batch = input_ids.device, input_ids.shape[0]
     levels, width = constraint.levels, constraint.width
     start = model.generation_config.decoder_start_token_id
@@ -87,14 +98,13 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
     node = constraint.roots[mod][:, None]  # [batch, beams alive]; one beam (the empty prefix) at first
     beam_scores = torch.zeros(batch, 1, device=device)
     tokens = torch.empty(batch, 1, 0, dtype=torch.long, device=device)
-    pad_column = torch.full((1,), float("-inf"), device=device)
     for depth in range(levels + 1):
         out = model(
             encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states),
             attention_mask=attention_mask,
             decoder_input_ids=step_tokens,
-            past_key_values=cache,
             use_cache=True,
+            **{_CACHE_ARG: cache},
         )
         logits = out.logits[:, -1].float()
         log_probs = logits if prefix_softmax else torch.log_softmax(logits, dim=-1)
@@ -109,12 +119,13 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
 
         # candidates: every beam x every code of this level, scored by gathered log-probs
         code_tok = constraint.code_tokens(mod, depth)  # [batch, width]
-        lp = torch.cat([log_probs, pad_column.expand(log_probs.shape[0], 1)], dim=1).view(batch, beams, -1)
-        cand = lp.gather(2, code_tok[:, None, :].expand(-1, beams, -1))
+        cand = gather_code_logits(log_probs.view(batch, beams, -1), code_tok[:, None, :].expand(-1, beams, -1))
         child = constraint.children[node.clamp(min=0)]  # [batch, beams, width]
         cand = cand.masked_fill((child < 0) | (node < 0)[..., None], float("-inf"))
         if prefix_softmax:  # dead beams (all -inf) stay -inf instead of turning into NaN
             cand = torch.where(cand.isinf().all(-1, keepdim=True), cand, cand.log_softmax(-1))
+        if penalty is not None:
+            cand = cand - penalty[node.clamp(min=0)]
         cand = (cand + beam_scores[..., None]).view(batch, -1)
         beam_scores, flat = cand.topk(min(num_beams, cand.shape[1]), dim=1)
         src_beam, code = flat // width, flat % width

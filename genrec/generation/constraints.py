@@ -121,6 +121,38 @@ class IDConstraint:
             node = torch.where(node >= 0, self.children[node.clamp(min=0), code], -1)
         return torch.stack(legal, 1)
 
+    def log_prior(self, row_weights: torch.Tensor) -> torch.Tensor:
+        """``log P(code | node)`` of the item distribution ``row_weights`` (one weight > 0 per catalogue
+        row, e.g. training interactions + 1) on each trie: float [n_nodes, width], 0 where no child.
+
+        Summed along an ID it is ``log P(item)`` (the share of its leaf), so subtracting a multiple of it
+        per decoding step turns beam scores into PMI-style scores ``log p(item | history) - a log P(item)``.
+        """
+        weights = torch.as_tensor(row_weights, dtype=torch.float64, device=self.children.device)
+        if weights.ndim != 1 or weights.numel() <= int(self.leaf_rows.max()) or bool((weights <= 0).any()):
+            raise GenRecError(
+                f"row_weights must be one positive weight per catalogue row (> {int(self.leaf_rows.max())} rows); "
+                f"got shape {tuple(weights.shape)}, min {weights.min().item() if weights.numel() else None}"
+            )
+        n_leaves = len(self.leaf_offsets) - 1
+        leaf_of_row = torch.repeat_interleave(torch.arange(n_leaves, device=weights.device), self.leaf_offsets.diff())
+        leaf_w = torch.zeros(n_leaves, dtype=torch.float64, device=weights.device).index_add_(
+            0, leaf_of_row, weights[self.leaf_rows])
+        frontier = [self.roots]
+        for _ in range(self.levels - 1):
+            child = self.children[frontier[-1]]
+            frontier.append(child[child >= 0])
+        node_w = torch.zeros(len(self.children), dtype=torch.float64, device=weights.device)
+        child_w = torch.zeros(self.children.shape, dtype=torch.float64, device=weights.device)
+        for depth in reversed(range(self.levels)):  # bottom-up: a node weighs what its subtree does
+            nodes = frontier[depth]
+            child = self.children[nodes]
+            below = leaf_w if depth == self.levels - 1 else node_w
+            child_w[nodes] = torch.where(child >= 0, below[child.clamp(min=0)], 0.0)
+            node_w[nodes] = child_w[nodes].sum(1)
+        prior = torch.where(child_w > 0, child_w.log() - node_w.clamp(min=1e-300).log()[:, None], 0.0)
+        return prior.float()
+
     def rows_of_leaf(self, leaf: int) -> list[int]:
         """Catalogue rows carrying global leaf ``leaf``, in catalogue row order (ties of collided IDs)."""
         return self.leaf_rows[self.leaf_offsets[leaf] : self.leaf_offsets[leaf + 1]].tolist()
@@ -129,6 +161,13 @@ class IDConstraint:
         for name in ("children", "roots", "token_start", "leaf_offsets", "leaf_rows"):
             setattr(self, name, getattr(self, name).to(device))
         return self
+
+
+def gather_code_logits(logits: torch.Tensor, code_tokens: torch.Tensor) -> torch.Tensor:
+    """``logits[..., V]`` at the token ids ``code_tokens[..., W]`` (``IDConstraint.code_tokens``); the dump
+    id ``V`` of codes past a smaller codebook reads -inf."""
+    dump = logits.new_full((*logits.shape[:-1], 1), float("-inf"))
+    return torch.cat([logits, dump], -1).gather(-1, code_tokens)
 
 
 class TrieConstrainedLogitsProcessor(LogitsProcessor):

@@ -20,6 +20,12 @@ class GenRecT5Config(T5Config):
     for rows [start, end) (None: every row). The reference MACRec code appends its ID tokens with
     ``resize_token_embeddings``, which starts them near zero while T5's own rows stay N(0, 1); both
     forms are measured in benchmarks/results/parity-macrec.md.
+
+    ``item_pooled_encoder``: the encoder sees one position per history item, the mean of its code-token
+    embeddings, instead of one per code (4x shorter inputs); its outputs are repeated back onto the
+    item's tokens, so masks, decoding and the implicit loss see T5's usual shapes. Which tokens continue
+    an item (codes of levels >= 2) is ``item_continuation_ranges``, [start, end) token-id ranges that
+    ``build_generator`` fills from the tokenizer. Our lever (issue 14), not MACRec's.
     """
 
     model_type = "genrec_t5"
@@ -40,11 +46,17 @@ class GenRecT5Config(T5Config):
         embedding_init_std: float | None = None,
         embedding_init_rows: list[int] | None = None,
         id_softmax: str = "full",
+        item_pooled_encoder: bool = False,
+        item_continuation_ranges: list[list[int]] | None = None,
         **kwargs,
     ):
         if id_softmax not in ID_SOFTMAX:
             raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {id_softmax!r}")
+        if item_pooled_encoder and not item_continuation_ranges:
+            raise ValueError("item_pooled_encoder needs item_continuation_ranges (build_generator sets them)")
         self.id_softmax = id_softmax
+        self.item_pooled_encoder = item_pooled_encoder
+        self.item_continuation_ranges = item_continuation_ranges
         self.implicit_weight = implicit_weight
         self.implicit_tau = implicit_tau
         self.embedding_init_std = embedding_init_std

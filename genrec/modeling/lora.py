@@ -49,8 +49,8 @@ def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, d
 
     from .. import tokenizer as _register_tokenizer  # noqa: F401  (AutoTokenizer registration)
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(base)
-    indices = new_token_indices(AutoTokenizer.from_pretrained(base), tokenizer)
+    model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
+    indices = new_token_indices(AutoTokenizer.from_pretrained(base, trust_remote_code=False), tokenizer)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     if not implicit:
@@ -74,12 +74,12 @@ def load_generator(path: str | Path, **kwargs):
 
     path = Path(path)
     if not (path / ADAPTER_CONFIG).is_file():
-        return AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs)
+        return AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False, **kwargs)
     from peft import PeftModel
 
     base = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
-    model = AutoModelForSeq2SeqLM.from_pretrained(base, **kwargs)
-    vocab = len(AutoTokenizer.from_pretrained(path))
+    model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False, **kwargs)
+    vocab = len(AutoTokenizer.from_pretrained(path, trust_remote_code=False))
     if model.get_input_embeddings().num_embeddings < vocab:
         model.resize_token_embeddings(vocab)
     return PeftModel.from_pretrained(model, path)

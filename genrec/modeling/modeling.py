@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from transformers import T5ForConditionalGeneration
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
+from transformers.models.t5.modeling_t5 import T5Stack
 
 from .configuration import GenRecT5Config
 
@@ -55,10 +56,56 @@ def paired_info_nce(pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float) ->
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+class ItemPooledT5Stack(T5Stack):
+    """T5's encoder run over one position per item (``config.item_pooled_encoder``).
+
+    A token starts a new position unless it is in ``config.item_continuation_ranges`` (codes of levels
+    >= 2), so ``<task> a1 b1 c1 d1 a2 b2 c2 d2 </s>`` becomes 4 positions: task, item 1, item 2, EOS,
+    each the mean of its tokens' embeddings. The outputs are gathered back to token positions: every
+    token of an item carries the item's state, and the caller's token-level attention mask stays valid
+    (a decoder attending to the 4 copies of an item weighs them as one key, item for item).
+    """
+
+    def continues_item(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Bool [B, T]: the token continues the item before it."""
+        # Built from the config on first use (not a buffer: from_pretrained leaves those unset).
+        table = getattr(self, "_continues", None)
+        if table is None or table.device != input_ids.device:
+            table = torch.zeros(self.config.vocab_size, dtype=torch.bool)
+            for start, end in self.config.item_continuation_ranges:
+                table[start:end] = True
+            self._continues = table = table.to(input_ids.device)
+        return table[input_ids]
+
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
+        if input_ids is None:
+            return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        position = (~self.continues_item(input_ids)).long().cumsum(1) - 1  # [B, T] item position of each token
+        batch, width = input_ids.shape[0], int(position.max()) + 1
+        tokens = self.embed_tokens(input_ids)
+        index = position.unsqueeze(-1).expand_as(tokens)
+        sums = tokens.new_zeros(batch, width, tokens.shape[-1]).scatter_add(1, index, tokens)
+        counts = tokens.new_zeros(batch, width).scatter_add(1, position, torch.ones_like(position, dtype=tokens.dtype))
+        mask = attention_mask.new_zeros(batch, width).scatter_reduce(1, position, attention_mask, "amax",
+                                                                     include_self=False)
+        out = super().forward(inputs_embeds=sums / counts.clamp(min=1).unsqueeze(-1), attention_mask=mask, **kwargs)
+        out.last_hidden_state = out.last_hidden_state.gather(1, position.unsqueeze(-1).expand(
+            -1, -1, out.last_hidden_state.shape[-1]))
+        return out
+
+
 class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
     config_class = GenRecT5Config
     # T5's loss is a per-batch mean; let Trainer scale it for gradient accumulation.
     accepts_loss_kwargs = False
+
+    def __init__(self, config: GenRecT5Config):
+        super().__init__(config)
+        if getattr(config, "item_pooled_encoder", False):
+            self.encoder = ItemPooledT5Stack(self.encoder.config)
+            self.post_init()  # ties the new encoder's token table to ``shared`` and initialises it
 
     def _init_weights(self, module):
         super()._init_weights(module)

@@ -1,0 +1,97 @@
+"""Output folders never destroy user files; checkpoints never run code (issue 20)."""
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import run_genrec
+
+from genrec.data.synth import SynthConfig, write_synthetic_dataset
+from genrec.utils import ARTIFACT_MARKER, OutputPathError, artifact_kind, atomic_output_dir, check_output_dir
+
+SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
+
+
+def test_check_output_dir_refuses_what_it_could_destroy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    for path, inputs, match in ((tmp_path / "notes.txt", (), "is a file"),
+                                (tmp_path, (), "current directory"),
+                                (tmp_path.parent, (), "current directory"),
+                                (data, [data], "would replace the input"),
+                                (data, [data / "sub" / "x.npy"], "would replace the input")):
+        with pytest.raises(OutputPathError, match=match):
+            check_output_dir(path, "tokenizer", inputs)
+    check_output_dir(data / "sub", "tokenizer")  # an empty folder holds nothing to lose
+    (data / "sub" / "f").write_text("x")
+    for path in (data, data / "sub"):
+        with pytest.raises(OutputPathError, match="did not write"):
+            check_output_dir(path, "tokenizer")
+    # allowed: new, empty, or --overwrite of a foreign folder (never an input or the working directory)
+    assert check_output_dir(tmp_path / "new", "tokenizer") == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    check_output_dir(tmp_path / "empty", "tokenizer")
+    check_output_dir(data, "tokenizer", overwrite=True)
+    with pytest.raises(OutputPathError, match="current directory"):
+        check_output_dir(tmp_path, "tokenizer", overwrite=True)
+
+
+def test_only_a_genrec_artifact_of_the_same_kind_is_replaced(tmp_path):
+    out = tmp_path / "tok"
+    with atomic_output_dir(out, "tokenizer") as tmp:
+        (tmp / "a.json").write_text("1")
+    assert artifact_kind(out) == "tokenizer" and json.loads((out / ARTIFACT_MARKER).read_text())["genrec_version"]
+    with atomic_output_dir(out, "tokenizer") as tmp:  # a rerun replaces its own artifact
+        (tmp / "b.json").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == [ARTIFACT_MARKER, "b.json"]
+    with pytest.raises(OutputPathError, match="is a genrec tokenizer folder, not a quantizer folder"):
+        with atomic_output_dir(out, "quantizer"):
+            pass
+    with pytest.raises(RuntimeError):  # a failed write leaves the old artifact and no temp folder
+        with atomic_output_dir(out, "tokenizer") as tmp:
+            (tmp / "c.json").write_text("3")
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"] and (out / "b.json").is_file()
+
+
+def test_cli_refuses_to_write_over_its_input_or_a_file(tmp_path):
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    (data / "my_notes.txt").write_text("keep me")
+    r = run_genrec("tokenize", "--data", str(data), "--out", str(data), check=False)
+    assert r.returncode == 2 and "would replace the input" in r.stderr and "Traceback" not in r.stderr
+    r = run_genrec("synth", "--out", str(data / "items.jsonl"), check=False)
+    assert r.returncode == 2 and "is a file" in r.stderr
+    r = run_genrec("synth", "--out", str(data), check=False)  # a dataset genrec wrote, but with the user's notes
+    assert r.returncode == 0  # same kind: replaced, as documented
+    foreign = tmp_path / "project"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    r = run_genrec("synth", "--out", str(foreign), check=False)
+    assert r.returncode == 2 and "did not write" in r.stderr and (foreign / "thesis.tex").read_text() == "years of work"
+    r = run_genrec("synth", "--out", str(foreign), "--overwrite", "--n-items", "60", "--n-users", "80", check=False)
+    assert r.returncode == 0 and not (foreign / "thesis.tex").exists()
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_crafted_quantizer_checkpoint_is_refused_without_running(tmp_path, monkeypatch):
+    from genrec.trainers import QuantizerTrainingArguments, train_quantizer
+
+    monkeypatch.chdir(tmp_path)
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    from genrec.trainers.quantizer_trainer import CHECKPOINT_FILE
+
+    torch.save({"model": _Payload()}, ckpt / CHECKPOINT_FILE)
+    args = QuantizerTrainingArguments(epochs=1, checkpoint_dir=str(ckpt), resume=True, progress=False)
+    with pytest.raises(Exception, match="not a readable genrec quantizer checkpoint"):
+        train_quantizer(data, tmp_path / "q", dict(num_levels=2, codebook_size=8, latent_dim=4, hidden_dims=[8],
+                                                  n_clusters=4), args)
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "q").exists()
