@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
 ALIGNMENT_TASKS = ["item2image", "image2item", "seqitem2image", "seqimage2item"]
 RANK_EVAL_USERS = 2000  # GenRecTrainingArguments.rank_eval_users' default: the budget run's validation sample
-CORRECTIONS = (0.0, 0.15, 0.3, 0.5)
+CORRECTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 
 # lever -> (what it changes, model overrides, training overrides), on top of the cpu profile; an arm is
 # one lever or several joined by "+" (their overrides merged, later levers winning)
@@ -50,6 +50,7 @@ LEVERS = {
                 {"per_device_train_batch_size": 64, "learning_rate": 1e-3}),
     "lr5e-3": ("learning rate 5e-3 instead of 2e-3", {}, {"learning_rate": 5e-3}),
     "dropout0": ("no dropout (a short budget under-fits)", {"dropout_rate": 0.0}, {}),
+    "no_implicit": ("no implicit (contrastive) alignment loss", {}, {"implicit": False}),
     "item_encoder": ("item-pooled encoder: one encoder position per history item (4x shorter inputs)",
                      {"item_pooled_encoder": True}, {}),
 }
@@ -103,8 +104,10 @@ def correction_sweep(arm: str, args) -> dict:
     pipe = GenRecPipeline.from_pretrained(out / "model")
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
     valid = data.splits["valid"].shuffle(seed=args.seed).select(range(RANK_EVAL_USERS))  # the trainer's sample
-    sweep = {}
+    sweep = done.get("popularity_correction", {})
     for a in CORRECTIONS:
+        if f"{a:g}" in sweep:
+            continue
         res = pipe.rank(valid["history"], "fused", k=10, popularity_correction=a)
         m = ranking_metrics(res.rows, valid["target"], ks=(10,), n_items=data.n_items)
         sweep[f"{a:g}"] = {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"], "coverage@10": m["coverage@10"]}
@@ -132,10 +135,11 @@ def main() -> None:
     for arm in arms:
         result = run_arm(arm, args)
         print(arm, json.dumps(result["best"]), flush=True)
-        if args.corrections and "popularity_correction" not in result:
+        if args.corrections and set(f"{a:g}" for a in CORRECTIONS) - set(result.get("popularity_correction", {})):
             correction_sweep(arm, args)
-    results = {}  # every finished arm of this budget, this seed or another, in the order they finished
-    for done in sorted(args.run_dir.glob("*-s*/lever_metrics.json"), key=lambda f: f.stat().st_mtime):
+    results = {}  # every finished arm of this budget, this seed or another: base first, then by name
+    for done in sorted(args.run_dir.glob("*-s*/lever_metrics.json"),
+                       key=lambda f: (not f.parent.name.startswith("base-s"), f.parent.name)):
         arm, seed = done.parent.name.rsplit("-s", 1)
         results[f"{arm} (seed {seed})"] = (arm, json.loads(done.read_text()))
     write_report(results, args)

@@ -99,6 +99,7 @@ class GenRecPipeline:
     def from_pretrained(cls, path_or_repo: str | os.PathLike, device: str | torch.device | None = None,
                         revision: str | None = None, token: str | None = None) -> "GenRecPipeline":
         """Load a pipeline folder, or a Hub repo id holding one (downloaded once into the HF cache)."""
+        from safetensors import SafetensorError
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         from . import modeling, tokenizer  # noqa: F401  (registers the Auto classes)
@@ -116,8 +117,12 @@ class GenRecPipeline:
         if not (path / "config.json").is_file():
             raise GenRecError(f"{path}: no config.json; not a pipeline folder (run `genrec train` first)")
         # genrec's classes are registered; code shipped inside a folder or repo is never run
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        try:
+            model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
+            tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated weights, malformed configs
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise GenRecError(f"{path}: cannot load the generator or its tokenizer ({first})") from e
         if not hasattr(tok, "trie"):
             raise GenRecError(f"{path}: the tokenizer is {type(tok).__name__}, not a genrec SemanticIDTokenizer")
         train_config = {}
@@ -203,6 +208,11 @@ class GenRecPipeline:
             else popularity_correction
         if not 1 <= k <= num_beams:
             raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
+        n_items = len(self.tokenizer.catalog)
+        for u, history in enumerate(histories):
+            bad = [r for r in history if not 0 <= r < n_items]
+            if bad:
+                raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")
         if fusion not in FUSION_RULES:
             raise GenRecError(f"unknown fusion rule {fusion!r}; choose from {list(FUSION_RULES)}")
         modalities = self.modalities_for(modality)
@@ -289,7 +299,7 @@ class GenRecPipeline:
             batch["attention_mask"].to(device),
             constraint,
             torch.tensor([constraint.modality_index(m) for _, m in part], device=device),
-            num_beams=num_beams,
+            num_beams=min(num_beams, len(constraint.leaf_offsets) - 1),  # never more beams than IDs to find
             penalty=self._penalty(group, correction),
         )
         leaves, scores = out.leaves.tolist(), out.scores.tolist()
@@ -343,6 +353,9 @@ class GenRecPipeline:
                   fusion: str = "macrec", exclude_history: bool = False, num_beams: int = DEFAULT_NUM_BEAMS,
                   batch_size: int = DEFAULT_BATCH_SIZE) -> Recommendation | list[Recommendation]:
         """Next items for one history (list of item ids, oldest first) or a list of histories."""
+        if isinstance(history, (str, bytes)):
+            raise GenRecError(f"history must be a list of item ids, got the string {history!r}; "
+                              f"for one item write [{history!r}]")
         many = len(history) > 0 and all(isinstance(h, (list, tuple)) for h in history)
         histories = list(history) if many else [history]
         rows = [self.history_rows(h) for h in histories]

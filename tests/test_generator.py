@@ -195,6 +195,10 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
     import shutil
 
     shutil.copytree(tmp_path / "ck_full" / "checkpoint-15", tmp_path / "ck_resumed" / "checkpoint-15")
+    # a later save cut short by a kill (no trainer_state.json): skipped, not resumed from
+    partial = tmp_path / "ck_resumed" / "checkpoint-30"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"\x00" * 10)
     resumed = train_generator(synth_dir, tmp_path / "resumed", checkpoint_dir=tmp_path / "ck_resumed",
                               resume=True, **kw)
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
@@ -203,6 +207,17 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     mid = load_file(tmp_path / "ck_full" / "checkpoint-15" / "model.safetensors")
     assert not torch.equal(mid["shared.weight"], a["shared.weight"])
+    # resuming those checkpoints with another quantizer's IDs (same items, new codes) is refused
+    other = tmp_path / "other_quantizer"
+    other.mkdir()
+    for m in ("text", "image"):
+        codes = np.load(quantizer_dir / f"sid_{m}.npy")
+        np.save(other / f"sid_{m}.npy", (codes + 1) % 16)
+    with pytest.raises(GenRecError, match="were trained on catalogue"):
+        train_generator(synth_dir, tmp_path / "mixed", checkpoint_dir=tmp_path / "ck_resumed", resume=True,
+                        **{**kw, "quantizer": other})
+    with pytest.raises(GenRecError, match="no complete checkpoint"):
+        train_generator(synth_dir, tmp_path / "none", checkpoint_dir=tmp_path / "ck_none", resume=True, **kw)
 
 
 def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir, data, tmp_path):

@@ -95,3 +95,21 @@ def test_a_crafted_quantizer_checkpoint_is_refused_without_running(tmp_path, mon
         train_quantizer(data, tmp_path / "q", dict(num_levels=2, codebook_size=8, latent_dim=4, hidden_dims=[8],
                                                   n_clusters=4), args)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "q").exists()
+
+
+def test_synth_refuses_sizes_it_cannot_meet_instead_of_looping(tmp_path):
+    from genrec.errors import DataError
+
+    with pytest.raises(DataError, match=r"n_items \(1\) must be >= max_len \(30\)"):
+        SynthConfig(n_items=1, n_users=5)
+    with pytest.raises(DataError, match="n_users must be >= 1"):
+        SynthConfig(n_users=0)
+    r = run_genrec("synth", "--out", str(tmp_path / "s"), "--n-items", "1", "--n-users", "5", check=False, timeout=60)
+    assert r.returncode == 2 and "n_items (1) must be >= max_len" in r.stderr and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--max-steps", "0"), ("--batch-size", "0"), ("--lr", "-1"),
+                                        ("--epochs", "nan"), ("--max-train-minutes", "x")])
+def test_train_refuses_values_out_of_range_in_one_line(flag, value, tmp_path):
+    r = run_genrec("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value, check=False)
+    assert r.returncode == 2 and f"argument {flag}" in r.stderr and "Traceback" not in r.stderr

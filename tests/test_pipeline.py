@@ -126,10 +126,27 @@ def test_bad_requests_are_clear_errors(pipe, tmp_path):
         pipe.recommend([])
     with pytest.raises(GenRecError, match="k=30 must be between 1 and num_beams=20"):
         pipe.recommend([100], k=30)
+    # a huge beam is bounded by the IDs there are to find (not padded to a billion rows)
+    assert pipe.recommend([100], k=10, num_beams=10**9).item_ids == pipe.recommend([100], k=10, num_beams=5000).item_ids
     with pytest.raises(GenRecError, match="unknown modality 'audio'"):
         pipe.recommend([100], modality="audio")
     with pytest.raises(GenRecError, match="no config.json"):
         GenRecPipeline.from_pretrained(tmp_path)
+    with pytest.raises(GenRecError, match="got the string '45'"):
+        pipe.recommend("45")  # not the items 4 and 5
+    with pytest.raises(GenRecError, match=r"histories\[1\]: catalogue rows \[-1\] are outside"):
+        pipe.rank([[3], [-1]], "text")
+
+
+def test_a_truncated_weight_file_is_reported_as_such(model_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(GenRecError, match="cannot load the generator"):
+        GenRecPipeline.from_pretrained(broken)
 
 
 def test_recommend_cli_json_and_table(model_dir, pipe, capsys):

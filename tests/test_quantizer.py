@@ -95,6 +95,11 @@ def test_same_seed_same_ids_and_resume(missing_dir, artifact, tmp_path):
         np.testing.assert_array_equal(np.load(out / f"sid_{m}.npy"), np.load(tmp_path / "b" / f"sid_{m}.npy"))
     log = json.loads((tmp_path / "b" / "quantizer_train_log.json").read_text())
     assert [h["epoch"] for h in log["history"]] == list(range(1, 13))
+    # the same checkpoints resumed on another dataset's embeddings are refused, not silently continued
+    other = write_synthetic_dataset(tmp_path / "other", SynthConfig(n_items=200, n_users=250, seed=4,
+                                                                    missing_image_rate=0.1))
+    with pytest.raises(Exception, match="trained on other embeddings"):
+        train_quantizer(other, tmp_path / "c", dict(TINY), tiny_args(checkpoint_dir=str(ckpt), resume=True))
 
 
 def test_switching_losses_changes_loss_terms():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -123,6 +125,15 @@ class ItemCatalog:
     @property
     def modalities(self) -> list[str]:
         return list(self.codes)
+
+    def fingerprint(self) -> str:
+        """Short hash of the item ids, their codes and the codebook sizes: two catalogues with the same
+        fingerprint give a generator the same vocabulary and the same items behind every ID."""
+        h = hashlib.sha256(json.dumps([str(i) for i in self.item_ids]).encode())
+        for m in sorted(self.codes):
+            h.update(f"{m}:{self.codebook_sizes[m]}:{self.codes[m].shape}".encode())
+            h.update(np.ascontiguousarray(self.codes[m], dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -32,6 +32,8 @@ from .sampling import LengthBucketSampler
 logger = logging.getLogger("genrec.train")
 
 TRAIN_CONFIG_FILE = "genrec_train_config.json"
+# In a checkpoint folder: what its checkpoints were trained on, checked on --resume.
+RUN_FINGERPRINT_FILE = "genrec_run.json"
 
 # A callable (model, tokenizer) -> {"ndcg@10": x, ...} evaluated after each evaluation; its keys are
 # logged as eval_<key> and may drive early stopping (metric_for_best_model="eval_ndcg@10").
@@ -364,6 +366,35 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
     return rank
 
 
+def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
+    """The newest ``checkpoint-N`` that Trainer finished writing (its ``trainer_state.json`` is written
+    last), so a save cut short by a kill is skipped rather than resumed from."""
+    folders = sorted((p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for folder in folders:
+        if (folder / "trainer_state.json").is_file():
+            if folder != folders[0]:
+                logger.warning("skipping incomplete %s; resuming from %s", folders[0], folder)
+            return folder
+    raise GenRecError(f"--resume: no complete checkpoint in {checkpoint_dir}"
+                      + (f" ({len(folders)} incomplete)" if folders else "") + "; train without --resume")
+
+
+def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool) -> None:
+    """Record the catalogue and vocabulary a run trains on; refuse to resume one trained on others
+    (old weights on a new catalogue would train on, silently wrong)."""
+    record = {"catalogue": tokenizer.catalog.fingerprint(), "vocab_size": len(tokenizer)}
+    path = Path(checkpoint_dir) / RUN_FINGERPRINT_FILE
+    if resuming and path.is_file():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if before != record:
+            raise GenRecError(f"--resume: the checkpoints in {checkpoint_dir} were trained on catalogue {before} but "
+                              f"this run has {record} (another quantizer or dataset); resume with the same ones, or "
+                              "train without --resume into another --checkpoint-dir")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
 def train_generator(
     data_dir: str | Path,
     out: str | Path,
@@ -396,8 +427,11 @@ def train_generator(
     out = check_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     args = make_training_args(checkpoint_dir, profile, **training_overrides)
+    if resume is True:
+        resume = str(last_complete_checkpoint(checkpoint_dir))
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = build_tokenizer(data, quantizer)
+    check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume))
     model_cfg = {**PROFILES[profile]["model"], **(model_overrides or {})}
     if not args.implicit:
         model_cfg["implicit_weight"] = 0.0

@@ -9,6 +9,8 @@ none of these fit Trainer's callbacks without fighting it. Full-catalogue passes
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -84,6 +86,15 @@ class QuantizerTrainer:
         self.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.history: list[dict] = []
 
+    @functools.cached_property
+    def data_fingerprint(self) -> str:
+        """Short hash of the embeddings trained on (a resumed checkpoint must come from the same ones)."""
+        h = hashlib.sha256()
+        for m in sorted(self.embeddings):
+            h.update(f"{m}:{self.embeddings[m].shape}".encode())
+            h.update(np.ascontiguousarray(self.embeddings[m]).tobytes())
+        return h.hexdigest()[:16]
+
     # ---- training -------------------------------------------------------------------------------
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         perm = np.random.default_rng(self.args.seed).permutation(self.n_items)
@@ -123,6 +134,9 @@ class QuantizerTrainer:
                                   f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere") from e
             if state["config"] != _shape_keys(cfg):
                 raise GenRecError(f"{ckpt}: checkpoint was trained with {state['config']}, not {_shape_keys(cfg)}")
+            if state.get("data", self.data_fingerprint) != self.data_fingerprint:
+                raise GenRecError(f"{ckpt}: checkpoint was trained on other embeddings (fingerprint {state['data']}, "
+                                  f"these are {self.data_fingerprint}); resume on the same dataset or start afresh")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
@@ -178,7 +192,7 @@ class QuantizerTrainer:
                 tmp = ckpt.with_suffix(".tmp")
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                             "best": best, "generator": gen.get_state(), "history": self.history,
-                            "config": _shape_keys(cfg)}, tmp)
+                            "config": _shape_keys(cfg), "data": self.data_fingerprint}, tmp)
                 os.replace(tmp, ckpt)
         for m, b in best.items():
             model.rqvae[m].load_state_dict(b["state"])

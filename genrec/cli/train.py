@@ -19,7 +19,8 @@ logger = logging.getLogger("genrec.train")
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument("--out", required=True, help="pipeline folder to write (atomically, at the end)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
                    "(default: the dataset's own sid_*.npy)")
     p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
@@ -27,14 +28,14 @@ def add_arguments(p):
     p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated explicit tasks (ablation)")
     p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--epochs", type=float, help="override the profile's number of epochs")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--max-train-minutes", type=float,
+    p.add_argument("--epochs", type=_positive(float), help="override the profile's number of epochs")
+    p.add_argument("--max-steps", type=_positive(int), help="stop after this many optimizer steps")
+    p.add_argument("--max-train-minutes", type=_positive(float),
                    help="wall-clock budget: the schedule is planned for N minutes, validation ranking (NDCG@10) is "
                         "measured every N/10 minutes and the best checkpoint is kept")
-    p.add_argument("--batch-size", type=int, help="per-device batch size in task units (a paired unit = 2 sequences)")
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--patience", type=int, help="early stopping: evaluations without improvement")
+    p.add_argument("--batch-size", type=_positive(int), help="per-device batch size in task units (a paired unit = 2 sequences)")
+    p.add_argument("--lr", type=_positive(float), help="peak learning rate")
+    p.add_argument("--patience", type=_positive(int), help="early stopping: evaluations without improvement")
     p.add_argument("--batching", choices=["length_buckets", "group_by_length", "random"],
                    help="training batch order (profile default; see GenRecTrainingArguments.batching)")
     p.add_argument("--task-weights", type=_task_weights, metavar="TASK=SHARE,...",
@@ -43,7 +44,7 @@ def add_arguments(p):
     p.add_argument("--id-softmax", choices=["full", "prefix"],
                    help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
                         "may follow each prefix (profile default)")
-    p.add_argument("--max-eval-samples", type=int, help="validation users (profile default)")
+    p.add_argument("--max-eval-samples", type=_positive(int), help="validation users (profile default)")
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint")
@@ -51,6 +52,21 @@ def add_arguments(p):
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
     p.add_argument("--lora-r", type=int, default=8)
+
+
+def _positive(kind):
+    """argparse type: a number > 0 (``--max-steps 0`` or ``--batch-size -1`` are refused, not reinterpreted)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def _task_weights(text: str) -> dict[str, float]:
