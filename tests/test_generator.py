@@ -288,10 +288,19 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
 def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
     out = tmp_path / "gen"
     r = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", out, "--profile", "tiny",
-                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image")
+                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image", "--max-history", "10")
     assert r.stdout.strip().splitlines()[-1] == f"wrote {out}" and "implicit_loss" in r.stdout
     assert (out / "model.safetensors").is_file() and (out / "quantizer" / "sid_text.npy").is_file()
     assert json.loads((out / "genrec_train_config.json").read_text())["tasks"] == ["seqrec", "seqimage", "item2image"]
+    # served with the history length it was trained with: recommend() and evaluate read the last 10 items
+    from genrec.pipeline import GenRecPipeline
+
+    pipe = GenRecPipeline.from_pretrained(out)
+    long = list(range(30))
+    assert pipe.max_history == 10
+    assert pipe.recommend(long, k=5).item_ids == pipe.recommend(long[-10:], k=5).item_ids
+    ev = run_genrec("evaluate", "--model", out, "--data", synth_dir, "--max-users", "20", check=False)
+    assert ev.returncode == 0, ev.stderr
     bad = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tmp_path / "x",
                      "--profile", "tiny", "--tasks", "seqrec,seqvideo", check=False)
     assert bad.returncode == 2 and "unknown task 'seqvideo'" in bad.stderr and "Traceback" not in bad.stderr

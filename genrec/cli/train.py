@@ -45,6 +45,9 @@ def add_arguments(p):
                    help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
                         "may follow each prefix (profile default)")
     p.add_argument("--max-eval-samples", type=_positive(int), help="validation users (profile default)")
+    p.add_argument("--max-history", type=_positive(int),
+                   help="last N history items the model reads (default 20, MACRec); evaluate and recommend use the "
+                        "same N")
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint")
@@ -104,6 +107,7 @@ def run(args):
         learning_rate=args.lr,
         early_stopping_patience=args.patience,
         max_eval_samples=args.max_eval_samples,
+        max_history=args.max_history,
         batching=args.batching,
         task_weights=args.task_weights,
         model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
