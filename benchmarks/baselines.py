@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
 import evaluate
 import torch
-from machine import describe
+from machine import describe, write_atomic
 
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
@@ -100,10 +99,7 @@ def main() -> None:
         "SASRec config: " + ", ".join(f"{k}={v}" for k, v in config.__dict__.items() if k != "dropout") + ".", "",
         *notes, "",
     ])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, text)
     print(f"wrote {out}")
 
 

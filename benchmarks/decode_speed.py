@@ -13,13 +13,12 @@ identical rankings. Histories are 20 catalogue items drawn at random (seeded).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from machine import describe
+from machine import describe, write_atomic
 from transformers import LogitsProcessorList
 
 import genrec.modeling  # noqa: F401
@@ -136,10 +135,7 @@ def main():
         lines.append(f"| {n} | {speed[n]:.1f} | {speed[n] / speed[names[0]]:.2f} | {same} |")
     lines += ["", f"fast_path_speedup={speedup:.2f} identical_topk={str(identical).lower()}"]
     text = "\n".join(lines) + "\n"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(OUT)
+    write_atomic(OUT, text)
     print(text, end="")
 
 

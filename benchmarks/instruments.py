@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 import transformers
-from machine import describe, git_commit
+from machine import describe, git_commit, write_atomic
 
 import genrec
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
@@ -44,7 +43,7 @@ from genrec.eval.evaluation import evaluation_rows
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
 from genrec.trainers import PROFILES, train_generator
-from genrec.trainers.budget import MINUTES_KEY
+from genrec.trainers.budget import learning_curve
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -107,8 +106,7 @@ def run_generator(name: str, data, args, scorer) -> dict:
             result[m] = scorer([r[:10] for r in rows], test["target"], res, modality=m)
     excluded = pipe.without_history(res, test["history"], k=10)
     result["history_excluded"] = scorer(excluded.rows, test["target"])
-    result["curve"] = [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
-                       for e in record["log_history"] if "eval_ndcg@10" in e and MINUTES_KEY in e]
+    result["curve"] = learning_curve(record["log_history"])
     train_s = record["train_metrics"]["train_runtime"]
     units_per_s = record["train_metrics"]["train_samples_per_second"]
     result["timing"] = {
@@ -279,9 +277,7 @@ def write_report(results: dict, args, data, total_s: float) -> None:
                "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")}}
     plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        tmp = out.with_name(f".{out.name}{suffix}.tmp{os.getpid()}")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(out.with_suffix(suffix))
+        write_atomic(out.with_suffix(suffix), content)
     print(f"wrote {out}.md and .json")
 
 

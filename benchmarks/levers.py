@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe, git_commit
+from machine import describe, git_commit, write_atomic
 
 import genrec
 from genrec.pipeline import TRAIN_CONFIG_FILE, GenRecPipeline
 from genrec.trainers import PROFILES, train_generator
-from genrec.trainers.budget import MINUTES_KEY
+from genrec.trainers.budget import MINUTES_KEY, learning_curve
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -85,7 +85,7 @@ def run_arm(arm: str, args) -> dict:
         "best": {k: best[f"eval_{k}"] for k in ("ndcg@10", "hr@10", "coverage@10")} | {"minutes": best[MINUTES_KEY]},
         "final_ndcg@10": evals[-1]["eval_ndcg@10"],
         "epochs": round(record["log_history"][-1]["epoch"], 2),
-        "curve": [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]} for e in evals],
+        "curve": learning_curve(record["log_history"]),
         "wall_s": round(time.perf_counter() - start, 1),
         "commit": git_commit(),
     }
@@ -186,9 +186,7 @@ def write_report(results: dict, args) -> None:
     out = REPO / "benchmarks" / "results" / args.name
     payload = {name: {"arm": arm, "change": arm_settings(arm)[0], **r} for name, (arm, r) in results.items()}
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        tmp = out.with_name(f".{out.name}{suffix}.tmp{os.getpid()}")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(out.with_suffix(suffix))
+        write_atomic(out.with_suffix(suffix), content)
     print(f"wrote {out}.md and .json")
 
 

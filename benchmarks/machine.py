@@ -1,4 +1,5 @@
-"""One line describing the machine a benchmark ran on (imported by the scripts beside it)."""
+"""What every benchmark script beside this one shares: the machine and commit it ran on, and how it
+writes its result files."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a result file so that a killed run never leaves a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from machine import describe
+from machine import describe, write_atomic
 
 import genrec
 from genrec.data import load_dataset_dir
@@ -156,9 +156,7 @@ def write_report(args, data) -> None:
         payload["tiger_3ep"] = {"ndcg@10": t["NDCG@10"], "ndcg@10_id_match": t["NDCG@10_id_match"],
                                 "hr@10": t["HR@10"], "hr@1": t["HR@1"], "train_minutes": final[0]["train_minutes"]}
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        tmp = RESULTS.with_name(f".{RESULTS.name}{suffix}.tmp{os.getpid()}")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(RESULTS.with_suffix(suffix))
+        write_atomic(RESULTS.with_suffix(suffix), content)
     print(f"wrote {RESULTS}.md and .json")
 
 

@@ -91,7 +91,7 @@ class GenRecPipeline:
         # {"counts": training interactions per row, "popularity_correction": a, ...}; see ``rank``
         self.item_prior = item_prior or {}
         self._constraints: dict[tuple[str, ...], IDConstraint] = {}
-        self._priors: dict[tuple[str, ...], torch.Tensor] = {}
+        self._penalties: dict[tuple[tuple[str, ...], float], torch.Tensor] = {}
         self._quantizer = None
 
     # ---- loading / saving ----------------------------------------------------------------------
@@ -276,7 +276,8 @@ class GenRecPipeline:
         """``correction * log P(code | prefix)`` on ``group``'s trie table (None when the correction is 0)."""
         if correction == 0:
             return None
-        if group not in self._priors:
+        key = (group, correction)
+        if key not in self._penalties:  # built once per ranking setting, not per batch
             counts = self.item_prior.get("counts")
             if counts is None:
                 raise GenRecError(
@@ -286,8 +287,8 @@ class GenRecPipeline:
             # Items added after training (tokenizer.add_items) have no interactions: weight 1.
             weights = torch.ones(len(self.tokenizer.catalog), dtype=torch.float64)
             weights[: len(counts)] += torch.as_tensor(counts[: len(weights)], dtype=torch.float64)
-            self._priors[group] = self._constraint(group).log_prior(weights)
-        return correction * self._priors[group].to(self.model.device)
+            self._penalties[key] = correction * self._constraint(group).log_prior(weights)
+        return self._penalties[key].to(self.model.device)  # a no-op unless the model moved
 
     def _decode(self, part, inputs, group, num_beams, per_mod, invalid, histories, exclude_history, correction):
         constraint = self._constraint(group)

@@ -33,6 +33,12 @@ class WallClock:
         return self.offset + (0.0 if self._t0 is None else (time.monotonic() - self._t0) / 60)
 
 
+def learning_curve(log_history: list[dict]) -> list[dict]:
+    """(minutes, validation NDCG@10) at each evaluation of a budget run, from Trainer's log history."""
+    return [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
+            for e in log_history if "eval_ndcg@10" in e and MINUTES_KEY in e]
+
+
 def budget_lr_factor(fraction: float, warmup: float) -> float:
     """Learning-rate multiplier at ``fraction`` of the budget: linear warmup, then cosine to 0."""
     if fraction < warmup:

@@ -31,7 +31,6 @@ from .sampling import LengthBucketSampler
 
 logger = logging.getLogger("genrec.train")
 
-TRAIN_CONFIG_FILE = "genrec_train_config.json"
 # In a checkpoint folder: what its checkpoints were trained on, checked on --resume.
 RUN_FINGERPRINT_FILE = "genrec_run.json"
 
@@ -420,7 +419,7 @@ def train_generator(
     """
     from ..data import load_dataset_dir
     from ..eval import train_item_counts
-    from ..pipeline import ITEM_PRIOR_FILE
+    from ..pipeline import ITEM_PRIOR_FILE, TRAIN_CONFIG_FILE
     from ..tokenizer.build import build_tokenizer
     from ..utils import atomic_output_dir, check_output_dir
 
