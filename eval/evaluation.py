@@ -55,6 +55,8 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
     res = pipe.rank(histories, modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
                     exclude_history=exclude_history, batch_size=batch_size, progress=True)
-    metrics = ranking_metrics(res.rows, targets, ks=KS, **catalogue_extras(data), invalid=sum(res.invalid.values()),
+    # coverage over what was ranked: the model's catalogue may extend the dataset's (items added later)
+    extras = {**catalogue_extras(data), "n_items": len(pipe.tokenizer.item_ids)}
+    metrics = ranking_metrics(res.rows, targets, ks=KS, **extras, invalid=sum(res.invalid.values()),
                               generated=sum(res.beams.values()))
     return metrics, res

@@ -98,8 +98,9 @@ def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int]
         metrics[f"coverage@{top_k}"] = len({i for p in top for i in p}) / n_items
     if item_counts is not None:
         tail = long_tail_mask(item_counts)
-        slots = [i for p in top for i in p]
-        metrics[f"long_tail@{top_k}"] = float(tail[slots].mean()) if slots else 0.0
+        # rows past the counts (items added to the catalogue after training) were never trained on: tail
+        slots = [bool(tail[i]) if i < len(tail) else True for p in top for i in p]
+        metrics[f"long_tail@{top_k}"] = float(np.mean(slots)) if slots else 0.0
     if generated is not None:
         metrics["invalid_id_rate"] = (invalid or 0) / generated if generated else 0.0
     if train_items is not None:

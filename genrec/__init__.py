@@ -13,8 +13,35 @@ if not _os.path.isdir(_os.path.join(__path__[0], "trainers")) and _os.path.isfil
 ):
     __path__.append(_checkout)
 
-MODALITIES = ("text", "image")
-
 # MACRec's generator tasks: next item in one modality from a history in one modality, and one
 # item's ID translated between modalities (explicit cross-modal alignment).
 TASKS = ("seqrec", "seqimage", "item2image", "image2item", "seqitem2image", "seqimage2item")
+# The next-item task of each modality (history in m -> next item's ID in m): what ranking decodes.
+SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}
+
+# Importing these registers genrec's classes with transformers' Auto classes (config, generator,
+# tokenizer, quantizer), so after a plain `import genrec` AutoConfig, AutoModelForSeq2SeqLM,
+# AutoTokenizer, AutoModel and PEFT's AutoPeftModelForSeq2SeqLM load genrec folders with
+# trust_remote_code=False. (It loads torch: `genrec --help` pays for it, about two seconds.)
+from .generation import IDConstraint, TrieConstrainedLogitsProcessor  # noqa: E402
+from .modeling import GenRecT5Config, GenRecT5ForConditionalGeneration  # noqa: E402
+from .pipeline import GenRecPipeline, RankResult, Recommendation  # noqa: E402
+from .quantizer import CrossModalRQVAE, CrossModalRQVAEConfig  # noqa: E402
+from .tokenizer import ItemCatalog, SemanticIDTokenizer  # noqa: E402
+
+__all__ = [
+    "CrossModalRQVAE",
+    "CrossModalRQVAEConfig",
+    "GenRecPipeline",
+    "GenRecT5Config",
+    "GenRecT5ForConditionalGeneration",
+    "IDConstraint",
+    "ItemCatalog",
+    "RankResult",
+    "Recommendation",
+    "SEQUENTIAL_TASK",
+    "SemanticIDTokenizer",
+    "TASKS",
+    "TrieConstrainedLogitsProcessor",
+    "__version__",
+]

@@ -1,5 +1,7 @@
 """Errors raised on bad user input; messages name the file, line and field."""
 
+import json
+
 
 class GenRecError(Exception):
     """Base class for genrec's user-facing errors (the CLI prints them without a traceback)."""
@@ -9,13 +11,43 @@ class DataError(GenRecError, ValueError):
     """A dataset file is missing, malformed or inconsistent."""
 
 
-class NotYetAvailableError(GenRecError):
-    """A feature that a later milestone fills in."""
-
-
 class UnknownItemError(GenRecError, ValueError):
     """An item id that the catalogue does not hold."""
 
 
 class MalformedIDError(GenRecError, ValueError):
     """A token sequence that is not a well-formed semantic ID of the asked modality."""
+
+
+def json_error_detail(e: json.JSONDecodeError) -> str:
+    """Where a JSON text breaks and what is there: "Expecting ',' delimiter at line 3 column 17, near '...'"
+    (the line is left out for a one-line text such as a JSONL record)."""
+    lines = e.doc.splitlines() or [""]
+    line = lines[min(e.lineno, len(lines)) - 1]
+    where = f"line {e.lineno} column {e.colno}" if len(lines) > 1 else f"column {e.colno}"
+    return f"{e.msg} at {where}, near {line[max(e.colno - 21, 0):e.colno + 20]!r}"
+
+
+def parse_json_object(text: str, where: str, what: str = "a JSON object") -> dict:
+    """``text`` parsed as a JSON object; otherwise a DataError that starts with ``where`` (file[:line])."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: malformed JSON ({json_error_detail(e)})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{where}: expected {what}, got a JSON {type(data).__name__}")
+    return data
+
+
+def read_json_file(path, what: str = "a JSON object") -> dict:
+    """The JSON object in ``path``; a missing, unreadable or malformed file is a DataError naming it."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot be read ({e})") from None
+    return parse_json_object(text, str(path), what)

@@ -10,23 +10,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import GenRecError
+from .errors import GenRecError, read_json_file
+from .layout import CATALOG_FILE, METRICS_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 
 # The files whose content feeds the model card (see hub_cards); all are optional.
-METRICS_FILE = "metrics.json"
-TRAIN_CONFIG_FILE = "genrec_train_config.json"
-QUANTIZER_DIR = "quantizer"
 QUANTIZER_METRICS_FILE = "quantizer_metrics.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 MODEL_CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
+# Kept on the Hub when a push mirrors the folder: the Hub writes it with the repository.
+HUB_OWN_FILES = frozenset({".gitattributes"})
+# Seconds a Hub request may wait for a connection or an answer (env GENREC_HUB_TIMEOUT overrides).
+# huggingface_hub's own client waits forever, so a server that accepts and never answers would hang.
+DEFAULT_HUB_TIMEOUT_S = 30.0
 
 
 class HubError(GenRecError):
@@ -34,15 +39,7 @@ class HubError(GenRecError):
 
 
 def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GenRecError(f"{path}: cannot be read as JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise GenRecError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return read_json_file(path) if path.is_file() else None
 
 
 def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
@@ -74,19 +71,93 @@ def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
         "quantizer_metrics": quantizer_metrics,
         "adapter_config": adapter,
         "has_quantizer": quantizer_dir.is_dir(),
+        # two real item ids for the card's code examples (the tokenizer's catalogue)
+        "example_items": ((_read_json(model_dir / CATALOG_FILE) or {}).get("item_ids") or [])[:2] or None,
     }
 
 
 def _files_to_push(model_dir: Path) -> list[Path]:
-    """Every file of the folder except hidden/cache entries and the card we render ourselves."""
+    """Every file of the folder except hidden/cache entries and the card we render ourselves.
+
+    Symbolic links are refused: following one would publish whatever it points at.
+    """
     files = []
     for path in sorted(model_dir.rglob("*")):
         rel = path.relative_to(model_dir)
-        if not path.is_file() or any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+        if any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
             continue
-        if rel.as_posix() != CARD_FILE:
+        if path.is_symlink():
+            raise GenRecError(
+                f"{path} is a symbolic link (to {os.readlink(path)}); genrec push does not follow links. "
+                "Copy the file into the folder or remove the link."
+            )
+        if path.is_file() and rel.as_posix() != CARD_FILE:
             files.append(path)
     return files
+
+
+_LOCAL_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/])[^\n]*$")
+
+
+def _portable(value: Any) -> Any:
+    """``value`` with every absolute local path replaced by its last component (folder or file name)."""
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, str) and _LOCAL_PATH.match(value):
+        return re.split(r"[\\/]", value.rstrip("\\/"))[-1] or value
+    return value
+
+
+def _upload_content(path: Path, replace: dict | None = None) -> str | bytes:
+    """What is committed for ``path``: the file itself, or a JSON file rewritten without local paths
+    (and with the top-level values of ``replace``)."""
+    if path.suffix != ".json":
+        return str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return str(path)
+    portable = {**_portable(data), **(replace or {})} if isinstance(data, dict) else _portable(data)
+    return str(path) if portable == data else (json.dumps(portable, indent=2) + "\n").encode("utf-8")
+
+
+def _adapter_base(facts: dict, base_repo_id: str | None) -> dict | None:
+    """The adapter_config.json values to publish: the base as a Hub id, which AutoPeftModel can fetch.
+    A base recorded as a local folder needs ``base_repo_id`` (where that folder was published)."""
+    base = (facts.get("adapter_config") or {}).get("base_model_name_or_path")
+    if base_repo_id:
+        facts["adapter_config"]["base_model_name_or_path"] = base_repo_id
+        return {"base_model_name_or_path": base_repo_id}
+    if base and (_LOCAL_PATH.match(str(base)) or Path(base).exists()):
+        raise GenRecError(
+            f"the adapter's base model is the local folder {base}, which nobody else can load: publish it first "
+            "(genrec push --model BASE --repo-id NAME) and pass its repo id as --base-repo-id NAME"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def hub_timeouts(seconds: float | None = None):
+    """Bound every request huggingface_hub makes inside the block (connect and each read/write)."""
+    from huggingface_hub.utils import get_session
+
+    if seconds is None:
+        raw = os.environ.get("GENREC_HUB_TIMEOUT", str(DEFAULT_HUB_TIMEOUT_S))
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise GenRecError(f"GENREC_HUB_TIMEOUT={raw!r}: expected a number of seconds") from None
+    if not seconds > 0:
+        raise GenRecError(f"Hub timeout must be a positive number of seconds, got {seconds}")
+    session = get_session()
+    previous = session.timeout
+    session.timeout = seconds
+    try:
+        yield seconds
+    finally:
+        session.timeout = previous
 
 
 def _is_transport_error(e: BaseException) -> bool:
@@ -133,6 +204,11 @@ def _hub_errors(action: str, repo_id: str):
                     "with write access to the namespace. " + retry
                 ) from exc
             raise HubError(f"cannot {where}: the Hub answered HTTP {status} ({detail}). {retry}") from exc
+        if any(_is_transport_error(e) and "Timeout" in type(e).__name__ for e in chain):
+            raise HubError(
+                f"cannot {where}: the Hub did not answer in time ({type(exc).__name__}). The server is "
+                f"unreachable or overloaded; GENREC_HUB_TIMEOUT sets the wait in seconds. {retry}"
+            ) from exc
         if any(_is_transport_error(e) for e in chain):
             raise HubError(
                 f"cannot {where}: the connection to the Hub failed ({type(exc).__name__}: {exc}). Check the "
@@ -150,17 +226,23 @@ def push_to_hub(
     token: str | None = None,
     commit_message: str | None = None,
     rankings_repo_id: str | None = None,
+    base_repo_id: str | None = None,
 ):
-    """Publish every file of ``model_dir`` plus a rendered README.md to ``repo_id`` in ONE commit.
+    """Publish ``model_dir`` as the content of ``repo_id`` (at ``revision``) in ONE commit.
 
-    Creates the repository when missing (an existing one is reused) and the branch ``revision``
-    when given. The model card is rendered from the folder's metrics/config files (see
-    :mod:`genrec.hub_cards`) and replaces any local README.md in the commit only. Re-running after
-    an interrupted upload resumes: LFS files the Hub already holds are not sent again.
+    The commit adds every file of the folder plus a model card rendered from its metrics/config
+    files (see :mod:`genrec.hub_cards`; it replaces any local README.md in the commit only) and
+    deletes the repository's files the folder no longer has, so a stale ``metrics.json`` cannot
+    outlive the model it described. Absolute local paths in JSON files are reduced to their last
+    component in what is pushed; symbolic links are refused. The repository is created when missing;
+    ``private=True`` also makes an existing public one private. An adapter's base must be a Hub id:
+    ``base_repo_id`` names it when the adapter was trained on a local folder. Every request is bounded by
+    :func:`hub_timeouts`. Re-running after an interrupted upload resumes: LFS files the Hub already
+    holds are not sent again.
 
     Returns the ``huggingface_hub.CommitInfo`` of the commit.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     from .hub_cards import render_card
 
@@ -169,23 +251,62 @@ def push_to_hub(
         raise GenRecError(f"model folder {model_dir} does not exist or is not a folder")
     files = _files_to_push(model_dir)
     kind, facts = card_facts(model_dir)
+    replace = {ADAPTER_CONFIG_FILE: _adapter_base(facts, base_repo_id)} if kind == "adapter" else {}
+    facts = _portable(facts)
     api = HfApi(token=token)
-    with _hub_errors("create the repository", repo_id):
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    card = render_card(kind, repo_id=repo_id, rankings_repo_id=rankings_repo_id, **facts)
-    operations = [CommitOperationAdd(p.relative_to(model_dir).as_posix(), str(p)) for p in files]
-    operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
-    with _hub_errors("upload to", repo_id):
-        if revision is not None:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.create_commit(
-            repo_id,
-            operations,
-            commit_message=commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})",
-            revision=revision,
-        )
-    logger.info("pushed %d files of %s to %s", len(files), model_dir, info.commit_url)
+    with hub_timeouts() as hub_wait:
+        with _hub_errors("create the repository", repo_id):
+            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+            if private and not api.repo_info(repo_id, timeout=hub_wait).private:
+                api.update_repo_settings(repo_id, private=True)
+                logger.info("made the existing repository %s private", repo_id)
+        card = render_card(kind, repo_id=repo_id, rankings_repo_id=rankings_repo_id, **facts)
+        operations = [CommitOperationAdd(rel, _upload_content(p, replace.get(rel)))
+                      for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)]
+        operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
+        with _hub_errors("upload to", repo_id):
+            if revision is not None:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            keep = {op.path_in_repo for op in operations} | HUB_OWN_FILES
+            stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
+            operations += [CommitOperationDelete(path) for path in stale]
+            info = api.create_commit(
+                repo_id,
+                operations,
+                commit_message=commit_message
+                or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})",
+                revision=revision,
+            )
+    logger.info("pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url,
+                len(stale))
     return info
+
+
+def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
+    """The local snapshot of Hub repo ``repo_id`` (downloaded once into the HF cache).
+
+    The revision is resolved with one bounded request (:func:`hub_timeouts`); when the Hub cannot be
+    reached, does not answer in time or HF_HUB_OFFLINE is set, a snapshot already in the cache is
+    used without further waiting.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    try:
+        with hub_timeouts() as seconds:
+            try:  # a bounded probe: snapshot_download's own lookup of the revision waits forever
+                HfApi(token=token).repo_info(repo_id, revision=revision, timeout=seconds)
+            except Exception as e:  # noqa: BLE001
+                if not (_is_transport_error(e) or isinstance(e, OfflineModeIsEnabled)):
+                    raise
+                logger.warning("the Hub is unreachable (%s); using the cached snapshot of %s", type(e).__name__,
+                               repo_id)
+                return Path(snapshot_download(repo_id, revision=revision, token=token, local_files_only=True))
+            return Path(snapshot_download(repo_id, revision=revision, token=token))
+    except GenRecError:
+        raise
+    except Exception as e:  # noqa: BLE001  (network, auth, missing repo, nothing cached: all user-facing)
+        raise GenRecError(f"cannot fetch {repo_id!r} from the Hub: {e}") from e
 
 
 # -- rankings --------------------------------------------------------------------------------------
@@ -254,7 +375,7 @@ def push_rankings(
     ``datasets.load_dataset(repo_id)`` reads them back. Returns its ``CommitInfo``.
     """
     dataset = rankings_dataset(rows)
-    with _hub_errors("publish rankings to", repo_id):
+    with hub_timeouts(), _hub_errors("publish rankings to", repo_id):
         return dataset.push_to_hub(
             repo_id,
             split=split,

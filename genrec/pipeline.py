@@ -33,17 +33,16 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .errors import GenRecError, UnknownItemError
+from . import SEQUENTIAL_TASK
+from .errors import GenRecError, UnknownItemError, read_json_file
 from .generation import IDConstraint, constrained_beam_search, fuse
 from .generation.fusion import FUSION_RULES
+from .layout import ITEM_PRIOR_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
+from .modeling import embedding_rows
+from .modeling.lora import ADAPTER_CONFIG, is_adapter_folder, load_generator
 
 logger = logging.getLogger(__name__)
 
-TRAIN_CONFIG_FILE = "genrec_train_config.json"
-QUANTIZER_DIR = "quantizer"
-# {"counts": training interactions per catalogue row[, "popularity_correction": default a]}
-ITEM_PRIOR_FILE = "item_prior.json"
-SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}  # MACRec: history in m -> next item's ID in m
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
 DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: last 20 items
 DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
@@ -80,6 +79,21 @@ class RankResult:
         return [[m for m, found in proposed.items() if r in found] for r in self.rows[user]]
 
 
+def _check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> None:
+    """Refuse a tokenizer other than the one the generator was trained with: its IDs would decode to
+    other items (another catalogue) or index other embedding rows (another vocabulary)."""
+    rows = embedding_rows(model)
+    if len(tok) > rows:
+        raise GenRecError(f"{path}: the tokenizer has {len(tok)} tokens but the generator only {rows} embedding rows; "
+                          "the tokenizer belongs to another model")
+    if trained_on is None:  # folders written before the fingerprint was recorded
+        return
+    found = tok.fingerprint()
+    if found != trained_on:
+        raise GenRecError(f"{path}: the generator was trained with tokenizer {trained_on} but the folder holds "
+                          f"{found} (another quantizer or catalogue); save the tokenizer the model was trained with")
+
+
 class GenRecPipeline:
     def __init__(self, model, tokenizer, max_history: int = DEFAULT_MAX_HISTORY, quantizer_path: str | None = None,
                  train_config: dict | None = None, item_prior: dict | None = None):
@@ -102,23 +116,23 @@ class GenRecPipeline:
         from safetensors import SafetensorError
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from . import modeling, tokenizer  # noqa: F401  (registers the Auto classes)
-
         path = Path(path_or_repo)
         if not path.is_dir():
             if Path(str(path_or_repo)).exists() or str(path_or_repo).startswith((".", "/")):
                 raise GenRecError(f"{path_or_repo}: not a pipeline folder")
-            from huggingface_hub import snapshot_download
+            from .hub import fetch_from_hub
 
-            try:
-                path = Path(snapshot_download(str(path_or_repo), revision=revision, token=token))
-            except Exception as e:  # noqa: BLE001  (network, auth, missing repo: all user-facing)
-                raise GenRecError(f"cannot fetch pipeline {path_or_repo!r} from the Hub: {e}") from e
-        if not (path / "config.json").is_file():
-            raise GenRecError(f"{path}: no config.json; not a pipeline folder (run `genrec train` first)")
+            path = fetch_from_hub(str(path_or_repo), revision=revision, token=token)
+        adapter = is_adapter_folder(path)
+        if not (adapter or (path / "config.json").is_file()):
+            raise GenRecError(f"{path}: no config.json or {ADAPTER_CONFIG}; not a pipeline folder (run `genrec train` "
+                              "first)")
         # genrec's classes are registered; code shipped inside a folder or repo is never run
         try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
+            if adapter:  # a LoRA folder: its base with the adapter merged in (plain weights decode fastest)
+                model = load_generator(path).merge_and_unload()
+            else:
+                model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
             tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated weights, malformed configs
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -127,10 +141,11 @@ class GenRecPipeline:
             raise GenRecError(f"{path}: the tokenizer is {type(tok).__name__}, not a genrec SemanticIDTokenizer")
         train_config = {}
         if (path / TRAIN_CONFIG_FILE).is_file():
-            train_config = json.loads((path / TRAIN_CONFIG_FILE).read_text(encoding="utf-8"))
+            train_config = read_json_file(path / TRAIN_CONFIG_FILE, "the training record object")
+        _check_tokenizer_fits(path, model, tok, train_config.get("fingerprint"))
         item_prior = None
         if (path / ITEM_PRIOR_FILE).is_file():
-            item_prior = json.loads((path / ITEM_PRIOR_FILE).read_text(encoding="utf-8"))
+            item_prior = read_json_file(path / ITEM_PRIOR_FILE, "the item prior object")
         quantizer = path / QUANTIZER_DIR
         # The trainer records its TrainingArguments (max_history among them); older folders: the default.
         max_history = train_config.get("training_args", {}).get("max_history", DEFAULT_MAX_HISTORY)
@@ -337,7 +352,7 @@ class GenRecPipeline:
         if len(history) == 0:
             raise GenRecError(
                 "the history is empty: genrec ranks from at least one known item (the generator is trained on "
-                "non-empty histories); fall back to e.g. popular items for brand-new users"
+                "non-empty histories); recommend() falls back to popular items, rank() does not"
             )
         rows = []
         for pos, item in enumerate(history):
@@ -350,17 +365,38 @@ class GenRecPipeline:
                 ) from None
         return rows
 
+    def popular(self, k: int = 10) -> Recommendation:
+        """The ``k`` items with the most training interactions (``item_prior.json``), scored by their share;
+        what ``recommend`` gives a user without history. Sources say ``popular``."""
+        counts = self.item_prior.get("counts")
+        if not counts:
+            raise GenRecError(f"the history is empty and this pipeline has no {ITEM_PRIOR_FILE} (written by `genrec "
+                              "train`) to fall back on popular items; pass at least one known item")
+        counts = torch.as_tensor(counts, dtype=torch.float64)
+        top = torch.argsort(counts, descending=True, stable=True)[:k].tolist()
+        ids = self.tokenizer.item_ids
+        return Recommendation([ids[r] for r in top], [float(counts[r] / counts.sum()) for r in top],
+                              [["popular"]] * len(top))
+
     def recommend(self, history: Sequence[Any] | Sequence[Sequence[Any]], k: int = 10, modality: str = "fused",
-                  fusion: str = "macrec", exclude_history: bool = False, num_beams: int = DEFAULT_NUM_BEAMS,
+                  fusion: str = "macrec", exclude_history: bool = True, num_beams: int = DEFAULT_NUM_BEAMS,
                   batch_size: int = DEFAULT_BATCH_SIZE) -> Recommendation | list[Recommendation]:
-        """Next items for one history (list of item ids, oldest first) or a list of histories."""
+        """Next items for one history (list of item ids, oldest first) or a list of histories.
+
+        Items of the history are left out unless ``exclude_history=False`` (``genrec evaluate`` keeps them,
+        as the papers' protocol does); an empty history gets the most popular items (see ``popular``).
+        """
         if isinstance(history, (str, bytes)):
             raise GenRecError(f"history must be a list of item ids, got the string {history!r}; "
                               f"for one item write [{history!r}]")
         many = len(history) > 0 and all(isinstance(h, (list, tuple)) for h in history)
         histories = list(history) if many else [history]
-        rows = [self.history_rows(h) for h in histories]
-        res = self.rank(rows, modality, k, num_beams, fusion, exclude_history, batch_size)
-        ids = self.tokenizer.item_ids
-        recs = [Recommendation([ids[r] for r in res.rows[u]], res.scores[u], res.sources(u)) for u in range(len(rows))]
+        known = [u for u, h in enumerate(histories) if len(h)]
+        rows = [self.history_rows(histories[u]) for u in known]
+        recs = [None if len(h) else self.popular(k) for h in histories]
+        if rows:
+            res = self.rank(rows, modality, k, num_beams, fusion, exclude_history, batch_size)
+            ids = self.tokenizer.item_ids
+            for j, u in enumerate(known):
+                recs[u] = Recommendation([ids[r] for r in res.rows[j]], res.scores[j], res.sources(j))
         return recs if many else recs[0]

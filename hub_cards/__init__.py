@@ -18,6 +18,19 @@ KINDS = ("generator", "quantizer", "adapter")
 # Keys of metrics.json that describe the evaluation rather than measure it.
 _METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z_]*@\d+$")  # HR@10, NDCG@5, Recall@20
 _LOSS_KEY = re.compile(r"(^|_)(lambda|weight|alpha|tau|temperature)(_|$)|loss", re.I)
+# The settings a reader needs to judge or repeat a run (the card's table); the rest stay in the file.
+_KEY_SETTINGS = {
+    "profile", "tasks", "implicit", "seed", "train_minutes", "epochs", "learning_rate", "num_train_epochs",
+    "per_device_train_batch_size", "max_train_minutes", "max_history", "warmup_steps", "weight_decay",
+    "lr_scheduler_type", "d_model", "num_layers", "num_decoder_layers", "id_softmax", "implicit_weight",
+}
+# Where those settings and the loss weights live in genrec_train_config.json (top level or nested here).
+_SETTING_SECTIONS = ("", "training_args.", "model_config.", "implicit.")
+
+
+def _key_settings(rows: list[tuple[str, str]], keep) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in rows if k[: len(k) - len(k.split(".")[-1])] in _SETTING_SECTIONS
+            and keep(k.split(".")[-1])]
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -60,6 +73,7 @@ def render_card(
     adapter_config: dict | None = None,
     rankings_repo_id: str | None = None,
     has_quantizer: bool = False,
+    example_items: list | None = None,
     license: str = "apache-2.0",
     hub_url: str | None = None,
 ):
@@ -79,13 +93,14 @@ def render_card(
     measured, facts = split_metrics(metrics or {})
     dataset, split = facts.pop("dataset", None), facts.pop("split", None)
     train_config = train_config or {}
-    dataset = dataset or train_config.get("dataset")
+    dataset = dataset or train_config.get("dataset") or (
+        re.split(r"[\\/]", str(train_config["data"]).rstrip("\\/"))[-1] if train_config.get("data") else None)
     tasks = train_config.get("tasks") or []
     base_model = (adapter_config or {}).get("base_model_name_or_path")
     model_name = repo_id.split("/")[-1]
 
     eval_results = [
-        EvalResult(task_type="text2text-generation", task_name="Sequential recommendation",
+        EvalResult(task_type="sequential-recommendation", task_name="Sequential recommendation",
                    dataset_type=str(dataset or "unknown"), dataset_name=str(dataset or "unknown"),
                    dataset_split=split, metric_type=name.lower(), metric_name=name, metric_value=value)
         for name, value in measured.items()
@@ -96,7 +111,8 @@ def render_card(
         library_name="peft" if kind == "adapter" else "genrec",
         base_model=base_model,
         tags=["genrec", "recommendation", "generative-recommendation", "semantic-ids", kind],
-        pipeline_tag=None if kind == "quantizer" else "text2text-generation",
+        pipeline_tag=None,  # transformers 5 has no task for this (text2text-generation is gone)
+        datasets=[str(dataset)] if dataset else None,
         metrics=sorted({n.split("@")[0].lower() for n in measured}) or None,
         eval_results=eval_results or None,
     )
@@ -112,13 +128,19 @@ def render_card(
         metrics=measured,
         eval_facts=facts,
         tasks=tasks,
-        losses=[(k, v) for k, v in _flatten(train_config) if _LOSS_KEY.search(k.split(".")[-1])],
-        train_config=_flatten(train_config),
+        losses=_key_settings(_flatten(train_config), lambda name: bool(_LOSS_KEY.search(name))
+                             and not name.startswith(("weight_decay", "metric"))),
+        train_config=_key_settings(_flatten(train_config), _KEY_SETTINGS.__contains__),
         model_config=_flatten(model_config or {}),
         codebook_stats=_flatten(quantizer_metrics or {}),
         adapter_config=_flatten(adapter_config or {}),
         base_model=base_model,
         rankings_repo_id=rankings_repo_id,
         has_quantizer=has_quantizer,
+        # Python literals for the code examples: real ids from the catalogue, else placeholders
+        example_history=json.dumps(list(example_items or ["item-id-1", "item-id-2"])),
+        example_cli=" ".join(str(i) for i in (example_items or ["item-id-1", "item-id-2"])),
+        quantizer_inputs=list(zip((model_config or {}).get("modalities") or [],
+                                  (model_config or {}).get("input_dims") or [])),
     )
     return ModelCard(re.sub(r"\n{3,}", "\n\n", text))

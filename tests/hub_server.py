@@ -16,6 +16,7 @@ Routes (``{t}`` = models|datasets, ``{p}`` = "" or "datasets/", ``{repo}`` = nam
   POST /api/{t}/{repo}/branch/{branch}        409 when it exists
   POST /api/{t}/{repo}/preupload/{rev}        regular vs lfs, remote oid of unchanged files
   POST /api/{t}/{repo}/commit/{rev}           NDJSON header/file/lfsFile/deletedFile/deletedFolder
+  PUT  /api/{t}/{repo}/settings               JSON {"visibility": "private" | "public"}
   POST /{p}{repo}.git/info/lfs/objects/batch  basic transfer, no actions for stored objects
   PUT  /_lfs/{sha256}   POST /_lfs/{sha256}/verify
   HEAD|GET /{p}{repo}/resolve/{rev}/{path}    X-Repo-Commit, ETag, X-Linked-Etag/-Size, Range
@@ -323,7 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
                 routes = {("GET", "tree"): ("tree", self._tree), ("POST", "paths-info"): ("paths-info", self._paths_info),
                           ("GET", "refs"): ("refs", self._refs), ("POST", "branch"): ("branch", self._branch),
                           ("POST", "preupload"): ("preupload", self._preupload),
-                          ("POST", "commit"): ("commit", self._commit)}
+                          ("POST", "commit"): ("commit", self._commit),
+                          ("PUT", "settings"): ("settings", self._settings)}
                 if (m, action) in routes:
                     name, fn = routes[(m, action)]
                     return name, fn, (key, rest)
@@ -369,6 +371,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"_id": repo.id, "id": repo.id, "author": repo.id.split("/")[0], "sha": commit.sha,
                          "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0,
                          "tags": [], "lastModified": commit.date, "createdAt": commit.date, "siblings": siblings})
+
+    def _settings(self, body, key, rest):
+        repo = self._visible_repo(key)
+        visibility = json.loads(body or b"{}").get("visibility")
+        if visibility is not None:
+            repo.private = visibility == "private"
+        self._send(200, {})
 
     def _tree(self, body, key, rest):
         commit = self._visible_repo(key).resolve(rest[0] if rest else "main")
@@ -458,6 +467,24 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             data, status = data[start:end + 1], 206
         self._send(status, data, headers, content_type="application/octet-stream")
+
+
+class SilentServer:
+    """Accepts TCP connections (the kernel completes them from the listen backlog) and never
+    answers: what a hung proxy or an overloaded Hub looks like to a client."""
+
+    def __enter__(self) -> "SilentServer":
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        host, port = self._sock.getsockname()
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sock.close()
 
 
 # -- pointing the real clients at the server ----------------------------------------------------------

@@ -8,8 +8,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-import genrec.modeling  # noqa: F401  (Auto* registration)
-import genrec.tokenizer  # noqa: F401
+import genrec  # registers the Auto classes
 from genrec.data import load_dataset_dir
 from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5ForConditionalGeneration
@@ -26,6 +25,7 @@ from genrec.trainers.generator_trainer import (
     train_generator,
 )
 from conftest import run_genrec
+from hub_server import hub  # noqa: F401  (a fixture)
 
 LEVELS, CODES = 3, 16  # conftest's quantizer_dir
 
@@ -189,7 +189,7 @@ def test_no_implicit_ablation_logs_no_implicit_loss(synth_dir, quantizer_dir, tm
 
 def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
     kw = dict(quantizer=quantizer_dir, profile="tiny", seed=5, max_steps=30, save_steps=15, save_total_limit=None,
-              load_best_model_at_end=False)
+              load_best_model_at_end=False)  # tiny logs every 5 steps: the losses before 15 are all logged
     full = train_generator(synth_dir, tmp_path / "full", checkpoint_dir=tmp_path / "ck_full", **kw)
     # "interrupted" run: a fresh process state, resuming from the full run's step-15 checkpoint
     import shutil
@@ -205,6 +205,10 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    # train_loss is the whole run's mean, not only the 15 resumed steps'
+    losses = [json.loads((out / "genrec_train_config.json").read_text())["train_metrics"]["train_loss"]
+              for out in (full, resumed)]
+    assert losses[1] == pytest.approx(losses[0], abs=2e-3)
     mid = load_file(tmp_path / "ck_full" / "checkpoint-15" / "model.safetensors")
     assert not torch.equal(mid["shared.weight"], a["shared.weight"])
     # resuming those checkpoints with another quantizer's IDs (same items, new codes) is refused
@@ -218,6 +222,22 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
                         **{**kw, "quantizer": other})
     with pytest.raises(GenRecError, match="no complete checkpoint"):
         train_generator(synth_dir, tmp_path / "none", checkpoint_dir=tmp_path / "ck_none", resume=True, **kw)
+
+
+def test_plain_generate_with_the_models_defaults_equals_recommend(trained):
+    """The transformers route, as README and the model card show it."""
+    from genrec.pipeline import GenRecPipeline
+
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(trained), AutoTokenizer.from_pretrained(trained)
+    history = tok.item_ids[3:8]
+    for modality in ("text", "image"):
+        out = model.generate(**tok.history_inputs(history, modality),
+                             logits_processor=[genrec.TrieConstrainedLogitsProcessor.for_model(model, tok, modality)])
+        assert len(out) == model.generation_config.num_beams == 20  # every beam comes back
+        items = [i for seq in out for i in tok.decode_items(seq, modality)]
+        expected = GenRecPipeline.from_pretrained(trained).recommend(
+            history, k=10, modality=modality, exclude_history=False).item_ids
+        assert items[:10] == expected
 
 
 def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir, data, tmp_path):
@@ -235,6 +255,54 @@ def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir,
         diff = (adapted(**batch).logits - base(**batch).logits).abs().max()
     assert diff > 1e-3
     assert any("lora_" in k for k in load_file(out / "adapter_model.safetensors"))
+
+
+def test_lora_on_a_catalogue_with_new_items_trains_serves_and_pushes(trained, synth_dir, tmp_path, monkeypatch, hub):
+    """`genrec train --peft lora --base M` where the catalogue gained items: the new ID tokens train, and
+    the adapter folder serves from another working directory (base recorded by absolute path)."""
+    import shutil
+
+    from genrec.hub import push_to_hub
+    from genrec.modeling import embedding_rows
+    from genrec.pipeline import GenRecPipeline
+
+    d = shutil.copytree(synth_dir, tmp_path / "d")
+    q = shutil.copytree(trained / "quantizer", tmp_path / "q")
+    new = ["new-a", "new-b"]
+    with open(d / "items.jsonl", "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps({"item_id": i, "title": i}) + "\n" for i in new)
+    for f in ("text_emb.npy", "image_emb.npy"):
+        emb = np.load(d / f)
+        np.save(d / f, np.vstack([emb, emb[:2]]))
+    base_items = [json.loads(line)["item_id"] for line in (synth_dir / "items.jsonl").read_text().splitlines()]
+    with open(d / "sequences.jsonl", "a", encoding="utf-8") as fh:  # 60 users who go on to the new items
+        fh.writelines(json.dumps({"user_id": f"n{u}", "items": [base_items[u], base_items[u + 1], *new, *new]}) + "\n"
+                      for u in range(60))
+    for m in ("text", "image"):  # the new items' IDs use codes no base item has
+        codes = np.load(q / f"sid_{m}.npy")
+        free = [c for c in np.ndindex(16, 16, 16) if c not in set(map(tuple, codes.tolist()))][:2]
+        np.save(q / f"sid_{m}.npy", np.vstack([codes, np.array(free)]))
+    monkeypatch.chdir(tmp_path)
+    out = train_generator(d, tmp_path / "lora", quantizer=q, profile="tiny", seed=3, peft="lora", base=str(trained),
+                          max_steps=60, save_steps=60, learning_rate=3e-2)
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(trained.resolve())
+    monkeypatch.chdir(synth_dir)  # elsewhere
+    pipe = GenRecPipeline.from_pretrained(out)
+    assert pipe.tokenizer.item_ids[-2:] == new
+    history = [base_items[0], base_items[1], "new-a"]
+    rec = pipe.recommend(history, k=20)
+    assert "new-b" in rec.item_ids
+    r = run_genrec("recommend", "--model", out, "--history", *history, "--k", "20", "--json")
+    assert json.loads(r.stdout.splitlines()[-1])["item_ids"] == rec.item_ids
+    from peft import AutoPeftModelForSeq2SeqLM
+
+    peft_model = AutoPeftModelForSeq2SeqLM.from_pretrained(out)
+    assert embedding_rows(peft_model) == len(pipe.tokenizer)
+    push_to_hub(trained, "tester/base")
+    info = push_to_hub(out, "tester/lora-new-items", base_repo_id="tester/base")
+    files = hub.repos[("model", "tester/lora-new-items")].commits[info.oid].files
+    assert json.loads(files["adapter_config.json"].data)["base_model_name_or_path"] == "tester/base"
+    assert "tokenizer_config.json" in files and "catalog.json" in files
 
 
 def test_lora_trains_rows_of_new_item_tokens(trained, tok):

@@ -195,7 +195,7 @@ def test_card_facts_reads_the_folder(model_dir, tmp_path):
     with pytest.raises(GenRecError, match="not a genrec model folder"):
         card_facts(tmp_path / "empty")
     (model_dir / "metrics.json").write_text("{not json")
-    with pytest.raises(GenRecError, match=r"metrics.json: cannot be read as JSON"):
+    with pytest.raises(GenRecError, match=r"metrics.json: malformed JSON \(Expecting property name .* at column 2"):
         card_facts(model_dir)
 
 
@@ -290,3 +290,133 @@ def test_server_listing_routes_match_the_client(hub, model_dir):
     assert api.list_repo_files("tester/listing") == [".gitattributes"]  # main untouched
     with pytest.raises(RevisionNotFoundError):
         api.model_info("tester/listing", revision="nope")
+
+
+# -- hygiene: what a push may publish, and how long it may wait --------------------------------------
+def test_push_refuses_symbolic_links(hub, model_dir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hf_live_token")
+    (model_dir / "notes.txt").symlink_to(secret)
+    with pytest.raises(GenRecError, match="notes.txt is a symbolic link"):
+        push_to_hub(model_dir, "tester/linked")
+    assert ("model", "tester/linked") not in hub.repos  # refused before anything reached the Hub
+
+
+def test_private_push_makes_an_existing_public_repo_private(hub, model_dir):
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo("tester/was-public")
+    assert not hub.repos[("model", "tester/was-public")].private
+    push_to_hub(model_dir, "tester/was-public", private=True)
+    assert hub.repos[("model", "tester/was-public")].private
+
+
+def test_repush_deletes_stale_files_in_the_same_commit(hub, model_dir):
+    push_to_hub(model_dir, "tester/stale")
+    (model_dir / "metrics.json").unlink()
+    (model_dir / "quantizer" / "codes.npy").unlink()
+    commits = hub.calls("commit")
+    info = push_to_hub(model_dir, "tester/stale")
+    files = set(hub.repos[("model", "tester/stale")].commits[info.oid].files)
+    assert "metrics.json" not in files and "quantizer/codes.npy" not in files
+    assert {".gitattributes", "README.md", "model.safetensors", "quantizer/quantizer_metrics.json"} <= files
+    assert hub.calls("commit") == commits + 1
+
+
+def test_pushed_files_hold_no_local_absolute_paths(hub, model_dir):
+    local = {**TRAIN_CONFIG, "data": "/home/alice/private/catalogue",
+             "training_args": {"output_dir": "/home/alice/runs/m.checkpoints", "run_name": "relative/ok"}}
+    (model_dir / "genrec_train_config.json").write_text(json.dumps(local))
+    before = folder_digest(model_dir)
+    info = push_to_hub(model_dir, "tester/paths")
+    assert folder_digest(model_dir) == before  # only the pushed copy is rewritten
+    files = hub.repos[("model", "tester/paths")].commits[info.oid].files
+    pushed = json.loads(files["genrec_train_config.json"].data)
+    assert pushed["data"] == "catalogue" and pushed["training_args"]["output_dir"] == "m.checkpoints"
+    assert pushed["training_args"]["run_name"] == "relative/ok" and pushed["seed"] == TRAIN_CONFIG["seed"]
+    assert not any(b"/home/alice" in blob.data for blob in files.values())
+
+
+def test_push_to_a_hub_that_never_answers_fails_in_time(model_dir, tmp_path, monkeypatch):
+    import time
+
+    from hub_server import SilentServer, point_clients_at
+
+    monkeypatch.setenv("GENREC_HUB_TIMEOUT", "2")
+    with SilentServer() as silent:
+        point_clients_at(silent.url, tmp_path / "hf_home", monkeypatch)
+        start = time.monotonic()
+        with pytest.raises(HubError, match="did not answer in time.*GENREC_HUB_TIMEOUT"):
+            push_to_hub(model_dir, "tester/hung")
+    assert time.monotonic() - start < 60
+
+
+def test_default_hub_timeout_bounds_a_push_under_a_minute():
+    from genrec.hub import DEFAULT_HUB_TIMEOUT_S, hub_timeouts
+    from huggingface_hub.utils import get_session
+
+    before = get_session().timeout
+    with hub_timeouts() as seconds:
+        assert seconds == DEFAULT_HUB_TIMEOUT_S < 60
+        assert get_session().timeout.read == seconds
+    assert get_session().timeout == before  # the user's client settings come back
+
+
+def test_cached_repo_loads_while_the_hub_never_answers(hub, model_dir, tmp_path, monkeypatch):
+    import time
+
+    from hub_server import SilentServer, point_clients_at
+    from huggingface_hub import constants
+
+    from genrec.hub import fetch_from_hub
+
+    push_to_hub(model_dir, "tester/cached")
+    first = fetch_from_hub("tester/cached")
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 2)
+    monkeypatch.setenv("GENREC_HUB_TIMEOUT", "2")
+    with SilentServer() as silent:
+        point_clients_at(silent.url, tmp_path / "hf_home", monkeypatch)
+        start = time.monotonic()
+        again = fetch_from_hub("tester/cached")
+        assert time.monotonic() - start < 30
+    assert again == first and (again / "model.safetensors").is_file()
+
+
+def test_card_lists_the_settings_that_matter_and_names_the_dataset():
+    train = {"data": "/home/alice/amazon-instruments", "tasks": ["seqrec"], "seed": 3,
+             "training_args": {"learning_rate": 0.002, "logging_steps": 50, "output_dir": "/x/y", "weight_decay": 0.0},
+             "model_config": {"d_model": 128, "implicit_weight": 0.01}}
+    card = render_card("generator", repo_id="u/m", train_config=train, metrics={"split": "test", "NDCG@10": 0.1})
+    assert card.data.datasets == ["amazon-instruments"] and card.data.pipeline_tag is None
+    assert card.data.eval_results[0].dataset_name == "amazon-instruments"
+    assert "`training_args.learning_rate` | 0.002" in card.text and "`model_config.d_model` | 128" in card.text
+    assert "logging_steps" not in card.text and "output_dir" not in card.text and "/x/y" not in card.text
+    assert "Loss weights: `model_config.implicit_weight` = 0.01." in card.text
+
+
+def test_trainer_push_to_hub_publishes_the_complete_pipeline_once(hub, synth_dir, quantizer_dir, tmp_path):
+    from genrec.trainers import train_generator
+
+    train_generator(synth_dir, tmp_path / "m", quantizer=quantizer_dir, profile="tiny", max_steps=5, save_steps=5,
+                    push_to_hub=True, hub_model_id="tester/trained")
+    repo = hub.repos[("model", "tester/trained")]
+    files = set(repo.commits[repo.branches["main"]].files)
+    assert {"model.safetensors", "catalog.json", "generation_config.json", "genrec_train_config.json",
+            "item_prior.json", "quantizer/sid_text.npy", "README.md"} <= files
+    assert hub.calls("commit") == 1  # the finished folder, not Trainer's checkpoint pushes
+
+
+def test_an_adapter_on_a_local_base_is_published_with_the_bases_repo_id(hub, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    tiny_t5(seed=1).save_pretrained(tmp_path / "base")
+    base = T5ForConditionalGeneration.from_pretrained(tmp_path / "base")
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"])).save_pretrained(tmp_path / "adapter")
+    with pytest.raises(GenRecError, match="local folder .* --base-repo-id"):
+        push_to_hub(tmp_path / "adapter", "tester/a")  # nobody else could load that base
+    assert ("model", "tester/a") not in hub.repos
+    push_to_hub(tmp_path / "base", "tester/base")
+    info = push_to_hub(tmp_path / "adapter", "tester/a", base_repo_id="tester/base")
+    files = hub.repos[("model", "tester/a")].commits[info.oid].files
+    assert json.loads(files["adapter_config.json"].data)["base_model_name_or_path"] == "tester/base"
+    assert ModelCard(files["README.md"].data.decode()).data.base_model == "tester/base"

@@ -94,6 +94,9 @@ def test_ranking_metrics_extras():
     assert m["cold_start/NDCG@10"] == pytest.approx(0.5)
     none_cold = ranking_metrics(preds, targets, train_items=range(10))
     assert none_cold["cold_start/n_users"] == 0 and "cold_start/HR@10" not in none_cold
+    # a model whose catalogue extends the dataset's (items added after training): rows 10, 11 are tail
+    grown = ranking_metrics(preds + [[10, 0, 11]], targets + [10], n_items=12, item_counts=counts)
+    assert grown["long_tail@10"] == pytest.approx(7 / 12) and grown["coverage@10"] == pytest.approx(8 / 12)
 
 
 def test_long_tail_mask_ties_by_row_order():

@@ -113,3 +113,19 @@ def test_synth_refuses_sizes_it_cannot_meet_instead_of_looping(tmp_path):
 def test_train_refuses_values_out_of_range_in_one_line(flag, value, tmp_path):
     r = run_genrec("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value, check=False)
     assert r.returncode == 2 and f"argument {flag}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_folder_shipping_code_is_refused_without_running_or_prompting(tmp_path):
+    from genrec.errors import GenRecError
+    from genrec.pipeline import GenRecPipeline
+
+    model = tmp_path / "model"
+    model.mkdir()
+    marker = tmp_path / "pwned"
+    (model / "config.json").write_text(json.dumps({
+        "model_type": "evil_t5", "architectures": ["EvilModel"],
+        "auto_map": {"AutoConfig": "modeling_evil.EvilConfig", "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel"}}))
+    (model / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    with pytest.raises(GenRecError, match="cannot load the generator"):
+        GenRecPipeline.from_pretrained(model)  # stdin is not a terminal here: a prompt would hang or fail
+    assert not marker.exists()

@@ -57,6 +57,32 @@ def test_loads_plain_t5_and_genrec_t5(pipe, tmp_path):
     assert len(rec.item_ids) == 5 and all(i in range(100, 140) for i in rec.item_ids)
 
 
+def test_a_plain_import_genrec_registers_every_auto_class(tmp_path):
+    """In a fresh process (this one imported everything already): `import genrec` alone is enough."""
+    import subprocess
+    import sys
+
+    from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig
+
+    gen = save_pipeline(tmp_path / "g", GenRecT5Config)
+    CrossModalRQVAE(CrossModalRQVAEConfig(input_dims=(8, 8), hidden_dims=(8,), latent_dim=4, num_levels=2,
+                                          codebook_size=4)).save_pretrained(tmp_path / "q")
+    code = f"""
+import genrec
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+from genrec import GenRecPipeline, SemanticIDTokenizer, GenRecT5ForConditionalGeneration, CrossModalRQVAE
+assert type(AutoConfig.from_pretrained({str(gen)!r})).__name__ == "GenRecT5Config"
+assert isinstance(AutoModelForSeq2SeqLM.from_pretrained({str(gen)!r}), GenRecT5ForConditionalGeneration)
+assert isinstance(AutoTokenizer.from_pretrained({str(gen)!r}), SemanticIDTokenizer)
+assert isinstance(AutoModel.from_pretrained({str(tmp_path / "q")!r}), CrossModalRQVAE)
+assert all(hasattr(genrec, name) for name in genrec.__all__)
+print(GenRecPipeline.from_pretrained({str(gen)!r}).recommend([100, 101], k=3).item_ids)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(json.loads(out.stdout.strip().splitlines()[-1])) == 3
+
+
 @pytest.mark.parametrize("modality", ["text", "image", "fused"])
 def test_recommend_ranks_catalogue_items(pipe, modality):
     rec = pipe.recommend([103, 117, 125], k=10, modality=modality)
@@ -119,10 +145,23 @@ def test_exclude_history(pipe):
         assert after.per_modality.keys() == decoded.per_modality.keys()
 
 
+def test_history_items_are_left_out_and_an_empty_history_gets_popular_items(pipe):
+    history = pipe.recommend([100, 101], k=20, exclude_history=False).item_ids[:3]  # items it does propose
+    assert pipe.recommend(history, k=10).item_ids == pipe.recommend(history, k=10, exclude_history=True).item_ids
+    assert not set(history) & set(pipe.recommend(history, k=10).item_ids)
+    counts = [0] * N_ITEMS
+    counts[7], counts[3], counts[30] = 5, 9, 2
+    with_prior = GenRecPipeline(pipe.model, pipe.tokenizer, item_prior={"counts": counts})
+    new_user, old_user = with_prior.recommend([[], [100]], k=3)
+    assert new_user.item_ids == [103, 107, 130] and new_user.sources == [["popular"]] * 3
+    assert new_user.scores == pytest.approx([9 / 16, 5 / 16, 2 / 16])
+    assert old_user.item_ids == pipe.recommend([100], k=3).item_ids
+
+
 def test_bad_requests_are_clear_errors(pipe, tmp_path):
     with pytest.raises(UnknownItemError, match=r"history\[1\]: unknown item id 'nope'"):
         pipe.recommend([100, "nope"])
-    with pytest.raises(GenRecError, match="history is empty"):
+    with pytest.raises(GenRecError, match="history is empty and this pipeline has no item_prior.json"):
         pipe.recommend([])
     with pytest.raises(GenRecError, match="k=30 must be between 1 and num_beams=20"):
         pipe.recommend([100], k=30)
@@ -244,3 +283,14 @@ def test_recommend_file_of_histories_prints_json_and_pushes(hub, model_dir, pipe
     assert f"{histories}:2 (user 'bob'): history[1]: unknown item id 999" in capsys.readouterr().err
     assert cli(["recommend", "--model", str(model_dir), "--history", "100", "--push-rankings", "tester/x"]) == 2
     assert "use it with --histories FILE" in capsys.readouterr().err
+
+
+def test_recommend_cli_is_quiet_and_free_of_future_warnings(model_dir):
+    import os
+
+    from conftest import run_genrec
+
+    env = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}  # = python -W error::FutureWarning
+    r = run_genrec("recommend", "--model", model_dir, "--history", "100", "101", env=env, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Warning" not in r.stderr and len(r.stdout.splitlines()) == 11  # header + 10 items

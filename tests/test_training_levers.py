@@ -71,6 +71,17 @@ def test_batching_choice_reaches_the_trainer(tmp_path):
 
 
 # ---- wall-clock budget ----------------------------------------------------------------------------
+def test_cpu_profile_trains_the_next_item_tasks_and_others_keep_all_six(tmp_path):
+    from genrec import TASKS
+    from genrec.cli import build_parser
+
+    assert make_training_args(tmp_path, "cpu").tasks == ["seqrec", "seqimage"]  # issue 14's measured winner
+    assert make_training_args(tmp_path, "paper").tasks == list(TASKS) == make_training_args(tmp_path, "tiny").tasks
+    assert make_training_args(tmp_path, "cpu", tasks=list(TASKS)).tasks == list(TASKS)
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    assert args.tasks is None  # the CLI leaves the choice to the profile
+
+
 def test_budget_schedule_warms_up_then_anneals_to_zero():
     assert budget_lr_factor(0.0, 0.1) == 0.0
     assert budget_lr_factor(0.05, 0.1) == pytest.approx(0.5)

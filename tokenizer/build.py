@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..data.loading import SID_FILES, GenRecData, read_semantic_ids
-from ..errors import DataError
+from ..data.loading import ITEM_CODES_FILE, SID_FILES, GenRecData, read_jsonl, read_semantic_ids
+from ..errors import DataError, read_json_file
 from .semantic_id import SemanticIDTokenizer
 
 TEXT_FIELDS = ("title", "brand", "description", "categories")
-DEFAULT_TEXT_VOCAB = 2000  # small: titles of a few thousand items support little more
 
 
 def load_codes(data: GenRecData, quantizer_dir: str | Path | None = None) -> dict[str, np.ndarray]:
@@ -33,19 +31,31 @@ def load_codes(data: GenRecData, quantizer_dir: str | Path | None = None) -> dic
             codes[modality] = read_semantic_ids(qdir / name, data.n_items, allow_missing=True)
     if not codes:
         raise DataError(f"{qdir}: no sid_text.npy / sid_image.npy (is it a `genrec quantize` output folder?)")
+    if (qdir / ITEM_CODES_FILE).is_file():  # rows must be the dataset's items, in its order
+        quantized = [str(obj.get("item_id")) for _, obj in read_jsonl(qdir / ITEM_CODES_FILE)]
+        ours = [str(i) for i in data.item_ids]
+        if quantized != ours:
+            row = next((r for r, (a, b) in enumerate(zip(quantized, ours)) if a != b), min(len(quantized), len(ours)))
+            raise DataError(
+                f"{qdir} was quantized from other items than {data.path}: row {row} is "
+                f"{quantized[row] if row < len(quantized) else 'missing'!r} there but "
+                f"{ours[row] if row < len(ours) else 'missing'!r} in the dataset ({len(quantized)} vs {len(ours)} "
+                "items); quantize this dataset, or pass the dataset the quantizer was built from"
+            )
     return codes
 
 
-def quantizer_codebook_size(quantizer_dir: str | Path) -> int | None:
-    """The quantizer's codes per level (its config.json), so the vocabulary holds no unused code tokens;
-    None for a folder with only sid_*.npy files (the tokenizer then uses its default)."""
+def quantizer_shape(quantizer_dir: str | Path) -> tuple[int, int] | None:
+    """(codebook_size, num_levels) from the quantizer's config.json, so the vocabulary holds no unused
+    code tokens and ID files of another shape are refused; None for a folder with only sid_*.npy files."""
     config = Path(quantizer_dir) / "config.json"
     if not config.is_file():
         return None
+    cfg = read_json_file(config, "a quantizer config object")
     try:
-        return int(json.loads(config.read_text(encoding="utf-8"))["codebook_size"])
+        return int(cfg["codebook_size"]), int(cfg["num_levels"])
     except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{config}: no integer 'codebook_size' ({e!r}); is it a `genrec quantize` output?") from None
+        raise DataError(f"{config}: no integer {e} field; is it a `genrec quantize` output?") from None
 
 
 def item_texts(data: GenRecData) -> list[str]:
@@ -95,8 +105,14 @@ def build_tokenizer(
 ) -> SemanticIDTokenizer:
     """The tokenizer for a dataset; ``text_vocab_size > 0`` adds a sentencepiece text vocabulary."""
     codes = load_codes(data, quantizer_dir)
-    if quantizer_dir is not None and "codebook_size" not in kwargs:
-        kwargs["codebook_size"] = quantizer_codebook_size(quantizer_dir)
+    shape = quantizer_shape(quantizer_dir) if quantizer_dir is not None else None
+    if shape is not None:
+        size, levels = shape
+        for modality, c in codes.items():
+            if c.shape[1] != levels:
+                raise DataError(f"{quantizer_dir}: {SID_FILES[modality]} has {c.shape[1]} levels but the quantizer's "
+                                f"config.json says num_levels={levels}; re-run `genrec quantize`")
+        kwargs.setdefault("codebook_size", size)
     if text_vocab_size <= 0:
         return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)
     # The model file must outlive this call only until save_pretrained copies it; keep it with the tokenizer.

@@ -150,9 +150,6 @@ class ItemCatalog:
     def rows(self, item_ids: Iterable[Any]) -> list[int]:
         return [self.row(i) for i in item_ids]
 
-    def has(self, row: int, modality: str) -> bool:
-        return bool(self.codes[modality][row, 0] >= 0)
-
     def trie(self, modality: str) -> PrefixTrie:
         if modality not in self._tries:
             self._tries[modality] = PrefixTrie.build(self.codes[modality], self.codebook_sizes[modality])
@@ -204,10 +201,18 @@ class ItemCatalog:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ItemCatalog":
-        mods = d["modalities"]
-        return cls(
-            d["item_ids"],
-            {m: np.asarray(v["codes"], dtype=np.int64).reshape(len(d["item_ids"]), -1) for m, v in mods.items()},
-            {m: v["codebook_size"] for m, v in mods.items()},
-        )
+    def from_dict(cls, d: dict, where: str = "catalogue") -> "ItemCatalog":
+        try:
+            mods = d["modalities"]
+            return cls(
+                d["item_ids"],
+                {m: np.asarray(v["codes"], dtype=np.int64).reshape(len(d["item_ids"]), -1) for m, v in mods.items()},
+                {m: int(v["codebook_size"]) for m, v in mods.items()},
+            )
+        except DataError as e:
+            raise DataError(f"{where}: {e}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DataError(
+                f"{where}: not a genrec item catalogue ({type(e).__name__}: {e}); expected "
+                '{"item_ids": [...], "modalities": {name: {"codes": [[...]], "codebook_size": int}}}'
+            ) from None

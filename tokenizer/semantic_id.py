@@ -16,13 +16,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizer
+from transformers import BatchEncoding, PreTrainedTokenizer
 
-from .. import TASKS
-from ..errors import DataError, MalformedIDError
+from .. import SEQUENTIAL_TASK, TASKS
+from ..errors import DataError, MalformedIDError, read_json_file
+from ..layout import CATALOG_FILE
 from .catalog import ItemCatalog, PrefixTrie
 
-CATALOG_FILE = "catalog.json"
 SP_MODEL_FILE = "spiece.model"
 _TOKEN_RE = re.compile(r"<[^<>\s]+>")
 
@@ -49,8 +49,7 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
         if catalog is None:
             if catalog_file is None:
                 raise DataError("SemanticIDTokenizer needs a catalogue (catalog= or catalog_file=)")
-            with open(catalog_file, encoding="utf-8") as fh:
-                catalog = ItemCatalog.from_dict(json.load(fh))
+            catalog = ItemCatalog.from_dict(read_json_file(catalog_file, "the item catalogue object"), catalog_file)
         self.catalog = catalog
         self.tasks = list(tasks)
         prefixes = [modality_prefix(m) for m in catalog.modalities]
@@ -98,13 +97,20 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
     ) -> "SemanticIDTokenizer":
         """Build from item ids and int codes [n_items, levels] per modality (-1 rows: missing).
 
-        ``codebook_size`` defaults to 256 (MACRec/MQL4GRec), or more if a code needs it.
+        ``codebook_size`` defaults to 256 (MACRec/MQL4GRec), or more if a code needs it; a size given
+        explicitly is a bound, and a code beyond it is an error (it would silently grow the vocabulary).
         """
-        if codebook_size is None or isinstance(codebook_size, int):
-            sizes = {m: max(codebook_size or 256, int(np.max(c)) + 1) for m, c in codes.items()}
+        if codebook_size is None:
+            sizes = {m: max(256, int(np.max(c)) + 1) for m, c in codes.items()}
+        elif isinstance(codebook_size, int):
+            sizes = {m: codebook_size for m in codes}
         else:
             sizes = dict(codebook_size)
         return cls(catalog=ItemCatalog(item_ids, codes, sizes), **kwargs)
+
+    def fingerprint(self) -> dict:
+        """What a generator's weights are tied to: the catalogue behind every ID and the vocabulary size."""
+        return {"catalogue": self.catalog.fingerprint(), "vocab_size": len(self)}
 
     # ---- vocabulary (PreTrainedTokenizer API) --------------------------------------------------
     @property
@@ -280,6 +286,13 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
         if max_items is not None:
             ids = ids[-max_items * self.num_levels(modality) :] if max_items > 0 else []
         return [self.task_token_id(task)] + ids + [self.eos_token_id]
+
+    def history_inputs(self, history: Sequence[Any], modality: str, max_items: int | None = 20) -> BatchEncoding:
+        """``model.generate`` inputs (batch of one, tensors) for a history of item ids, oldest first: the
+        next-item task of ``modality`` over the last ``max_items`` items (MACRec: 20)."""
+        rows = [self.catalog.row(item) for item in history]
+        ids = self.encode_task_input(SEQUENTIAL_TASK[modality], rows, modality, max_items=max_items)
+        return BatchEncoding({"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)})
 
     def add_items(self, item_ids: Sequence[Any], codes: dict[str, np.ndarray]) -> None:
         """Cold start: extend the catalogue; existing token ids never change."""

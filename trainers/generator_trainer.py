@@ -18,12 +18,14 @@ from typing import Any, Callable, Sequence
 
 import torch
 from datasets import Dataset
-from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainerState, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
 
-from .. import TASKS, __version__
+from .. import SEQUENTIAL_TASK, TASKS, __version__
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint
-from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration
+from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
 from .id_loss import prefix_softmax_loss
@@ -60,12 +62,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # the MACRec model on 2 cores (attention at d_kv 64 alone halves throughput); 3 epochs at batch 256
     # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch: about an hour
     # for the four Instruments variants (1 epoch: 34 min, clearly under-trained).
+    # Tasks: next item in each modality (+ the implicit loss), no explicit cross-modal tasks: at an equal
+    # wall-clock budget their steps do more for ranking (issue 14: validation NDCG@10 +8.6% at 12 min,
+    # benchmarks/results/levers-budget12.md; test fused NDCG@10 .0870 vs .0805 at 60 min, instruments-budget.md).
     "cpu": {
         "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32, **ID_SOFTMAX_DEFAULT),
         "args": dict(
-            num_train_epochs=3, per_device_train_batch_size=256, per_device_eval_batch_size=512,
-            learning_rate=2e-3, warmup_steps=0.02, logging_steps=50, max_eval_samples=1000,
-            early_stopping_patience=2,
+            tasks=["seqrec", "seqimage"], num_train_epochs=3, per_device_train_batch_size=256,
+            per_device_eval_batch_size=512, learning_rate=2e-3, warmup_steps=0.02, logging_steps=50,
+            max_eval_samples=1000, early_stopping_patience=2,
         ),
     },
     # MACRec's settings: batch 1024/device, lr 1e-3, 200 epochs, early stopping patience 10.
@@ -175,7 +180,7 @@ class GenRecCollator:
 
 
 def check_vocab(model, tokenizer) -> None:
-    size = model.get_input_embeddings().num_embeddings
+    size = embedding_rows(model)
     if size != len(tokenizer):
         raise VocabMismatchError(
             f"the model's vocabulary has {size} tokens but the tokenizer has {len(tokenizer)}; build the model "
@@ -206,8 +211,18 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
     )
     torch.manual_seed(seed)
     model = GenRecT5ForConditionalGeneration(config)
-    model.generation_config.max_new_tokens = max(tokenizer.num_levels(m) for m in tokenizer.modalities) + 1
+    set_generation_defaults(model, tokenizer)
     return model
+
+
+def set_generation_defaults(model, tokenizer, num_beams: int = 20) -> None:
+    """Make a plain ``model.generate(**inputs, logits_processor=[...])`` decode the way ``recommend`` does:
+    beam search with ``num_beams`` beams (MACRec / MQL4GRec: 20), every beam returned, one ID (+ EOS)."""
+    n_ids = min(tokenizer.trie(m).n_leaves for m in tokenizer.modalities)
+    gc = model.generation_config
+    gc.max_new_tokens = max(tokenizer.num_levels(m) for m in tokenizer.modalities) + 1
+    gc.num_beams = gc.num_return_sequences = max(1, min(num_beams, n_ids))
+    gc.do_sample, gc.early_stopping, gc.length_penalty = False, True, 1.0
 
 
 def _recipes(dataset):
@@ -290,6 +305,27 @@ class GenRecTrainer(Trainer):
             logs[MINUTES_KEY] = round(self.clock.minutes(), 3)
         super().log(logs, start_time)
 
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        """As Trainer.train; after a resume, ``train_loss`` is the mean over the whole run, not only
+        the resumed steps (the steps before come from the checkpoint's logged losses)."""
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+        if not resume_from_checkpoint:
+            return output
+        start = TrainerState.load_from_json(str(Path(resume_from_checkpoint) / TRAINER_STATE_NAME)).global_step
+        if output.global_step <= start:
+            return output
+        logged = [(e["step"], e["loss"]) for e in self.state.log_history if "loss" in e and e["step"] <= start]
+        if not logged:
+            return output
+        # each logged loss is the mean since the log before it: weight by that window
+        windows = [step - prev for prev, step in zip([0] + [s for s, _ in logged[:-1]], [s for s, _ in logged])]
+        before = sum(w * loss for w, (_, loss) in zip(windows, logged)) / sum(windows)
+        total = (before * start + output.training_loss * (output.global_step - start)) / output.global_step
+        output.metrics["train_loss"] = total
+        return type(output)(output.global_step, total, output.metrics)
+
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix="eval"):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
@@ -319,6 +355,7 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
         kwargs.setdefault("metric_for_best_model", "eval_ndcg@10")
         kwargs.setdefault("greater_is_better", True)
     kwargs.setdefault("bf16", auto_bf16())
+    kwargs.setdefault("dataloader_pin_memory", torch.cuda.is_available())  # CPU: pinning only warns
     kwargs.setdefault("data_seed", kwargs.get("seed", 42))
     check_tasks(kwargs.get("tasks", TASKS))
     if kwargs.get("max_steps", -1) > 0 and "save_steps" in kwargs:
@@ -341,7 +378,7 @@ def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
 def ranked_modality(tasks: Sequence[str]) -> str:
     """The ranking a generator trained on ``tasks`` is judged by: fused when it learned both sequential
     tasks, else the one it learned."""
-    learned = [m for m, t in (("text", "seqrec"), ("image", "seqimage")) if t in tasks]
+    learned = [m for m, t in SEQUENTIAL_TASK.items() if t in tasks]
     return "fused" if len(learned) == 2 else (learned or ["text"])[0]
 
 
@@ -382,7 +419,7 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
 def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool) -> None:
     """Record the catalogue and vocabulary a run trains on; refuse to resume one trained on others
     (old weights on a new catalogue would train on, silently wrong)."""
-    record = {"catalogue": tokenizer.catalog.fingerprint(), "vocab_size": len(tokenizer)}
+    record = tokenizer.fingerprint()
     path = Path(checkpoint_dir) / RUN_FINGERPRINT_FILE
     if resuming and path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
@@ -419,7 +456,7 @@ def train_generator(
     """
     from ..data import load_dataset_dir
     from ..eval import train_item_counts
-    from ..pipeline import ITEM_PRIOR_FILE, TRAIN_CONFIG_FILE
+    from ..layout import ITEM_PRIOR_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
     from ..tokenizer.build import build_tokenizer
     from ..utils import atomic_output_dir, check_output_dir
 
@@ -441,12 +478,15 @@ def train_generator(
             raise GenRecError("--peft lora needs --base (a trained generator folder or Hub repo)")
         from ..modeling.lora import build_lora_model
 
-        model = build_lora_model(base, tokenizer, implicit=args.implicit, **(lora or {}))
+        model = build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
     else:
         raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
     train, valid = build_datasets(data, tokenizer, args)
     if ranking_metrics is None and args.max_train_minutes is not None:
         ranking_metrics = validation_ranker(data, args)
+    # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
+    # through genrec.hub once, not Trainer's bare checkpoint pushes.
+    push, args.push_to_hub = args.push_to_hub, False
     callbacks = []
     if args.early_stopping_patience and args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
@@ -469,7 +509,7 @@ def train_generator(
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             if quantizer is not None:
-                shutil.copytree(quantizer, tmp / "quantizer")
+                shutil.copytree(quantizer, tmp / QUANTIZER_DIR)
             record = {
                 "genrec_version": __version__,
                 "profile": profile,
@@ -478,6 +518,7 @@ def train_generator(
                 "tasks": list(args.tasks),
                 "implicit": args.implicit,
                 "seed": args.seed,
+                "fingerprint": tokenizer.fingerprint(),
                 "peft": {"method": peft, "base": base, **(lora or {})} if peft else None,
                 "model_config": trainer.model.config.to_diff_dict() if peft is None else model_cfg,
                 "training_args": json.loads(args.to_json_string()),
@@ -492,4 +533,9 @@ def train_generator(
             # What GenRecPipeline.rank(popularity_correction=a) divides out.
             (tmp / ITEM_PRIOR_FILE).write_text(json.dumps({"counts": train_item_counts(data).tolist()}))
     trainer.accelerator.wait_for_everyone()
+    if push and trainer.is_world_process_zero():
+        from ..hub import push_to_hub
+
+        push_to_hub(out, args.hub_model_id or out.name, private=bool(args.hub_private_repo), token=args.hub_token,
+                    revision=args.hub_revision)
     return out

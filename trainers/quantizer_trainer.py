@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.loading import SID_FILES, GenRecData, load_dataset_dir
+from ..data.loading import ITEM_CODES_FILE, SID_FILES, GenRecData, load_dataset_dir
 from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from ..quantizer.kmeans import PSEUDO_LABELS_FILE, pseudo_labels
@@ -34,7 +34,6 @@ logger = logging.getLogger("genrec.quantize")
 CHECKPOINT_FILE = "quantizer_checkpoint.pt"
 METRICS_FILE = "quantizer_metrics.json"
 COLLISION_REPORT_FILE = "collision_report.json"
-ITEM_CODES_FILE = "item_codes.jsonl"
 TRAIN_LOG_FILE = "quantizer_train_log.json"
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+from ..generation.fusion import FUSION_RULES
+from ..layout import METRICS_FILE
+from ..pipeline import DEFAULT_NUM_BEAMS
 from .rankings_flags import add_push_arguments, push_if_asked
-
-# Literals, not imports: `genrec --help` imports every subcommand and must not load torch.
-FUSION_RULES = ("macrec", "rrf", "sum")  # genrec.generation.fusion.FUSION_RULES
-METRICS_FILE = "metrics.json"  # what genrec.hub reads for the model card
 
 
 def add_arguments(p):
@@ -19,7 +16,8 @@ def add_arguments(p):
     p.add_argument("--split", default="test", help="test (default), valid or train")
     p.add_argument("--modality", choices=["text", "image", "fused"], default="fused")
     p.add_argument("--fusion", choices=FUSION_RULES, default="macrec")
-    p.add_argument("--num-beams", type=int, default=20, help="beams per modality (MACRec: 20)")
+    p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS,
+                   help=f"beams per modality (MACRec: {DEFAULT_NUM_BEAMS})")
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
     p.add_argument("--batch-size", type=int, default=64, help="requests (user x modality) per forward pass")
     p.add_argument("--max-users", type=int, default=None, help="only the first N users of the split")
@@ -32,6 +30,7 @@ def add_arguments(p):
 
 def run(args):
     from ..data import load_dataset_dir
+    from ..eval import write_metrics
     from ..eval.evaluation import evaluate_pipeline, evaluation_rows
     from ..pipeline import GenRecPipeline
 
@@ -47,10 +46,7 @@ def run(args):
         print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")
     out = Path(args.output) if args.output else (
         Path(args.model) / METRICS_FILE if Path(args.model).is_dir() else Path(METRICS_FILE))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_metrics(metrics, out, echo=False)
     print(f"wrote {out}")
     rows = evaluation_rows(data, args.split, args.max_users)
     push_if_asked(args, lambda: pipe.ranking_records(rows["user_id"], rows["history"], res), args.split)

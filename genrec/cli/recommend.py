@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
+from ..generation.fusion import FUSION_RULES
+from ..pipeline import DEFAULT_NUM_BEAMS
 from .rankings_flags import add_push_arguments, push_if_asked
 
-# Literals, not imports: `genrec --help` imports every subcommand and must not load torch.
-FUSION_RULES = ("macrec", "rrf", "sum")  # genrec.generation.fusion.FUSION_RULES
-DEFAULT_NUM_BEAMS = 20  # genrec.pipeline.DEFAULT_NUM_BEAMS (MACRec / MQL4GRec)
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
 
 
@@ -24,7 +23,8 @@ def add_arguments(p):
                    help="which semantic IDs to generate (default: both, fused)")
     p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
     p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS, help="beams per modality (MACRec: 20)")
-    p.add_argument("--exclude-history", action="store_true", help="never recommend an item of the history")
+    p.add_argument("--include-history", action="store_true",
+                   help="allow items of the history in the list (default: left out)")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     add_push_arguments(p)
@@ -49,7 +49,7 @@ def run(args):
         raise GenRecError("--push-rankings publishes a file of histories: use it with --histories FILE")
     # Ids on the command line are strings; the catalogue compares ids as text, so 12 and "12" agree.
     rec = pipe.recommend(args.history, k=args.k, modality=args.modality, fusion=args.fusion,
-                         exclude_history=args.exclude_history, num_beams=args.num_beams)
+                         exclude_history=not args.include_history, num_beams=args.num_beams)
     if args.json:
         print(json.dumps({"history": args.history, "k": args.k, "modality": args.modality, "fusion": args.fusion,
                           "num_beams": args.num_beams, **rec.to_dict()}))
@@ -69,7 +69,7 @@ def run_file(args, pipe):
         except GenRecError as e:
             raise GenRecError(f"{args.histories}:{lineno} (user {user!r}): {e}") from None
         users.append(user)
-    res = pipe.rank(rows, args.modality, args.k, args.num_beams, args.fusion, args.exclude_history,
+    res = pipe.rank(rows, args.modality, args.k, args.num_beams, args.fusion, not args.include_history,
                     progress=not args.json)
     records = pipe.ranking_records(users, rows, res)
     for rec in records:

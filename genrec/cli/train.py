@@ -25,7 +25,8 @@ def add_arguments(p):
                    "(default: the dataset's own sid_*.npy)")
     p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
                    help="tiny: tests (seconds); cpu: fits a 2-core CPU; paper: MACRec's settings")
-    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated explicit tasks (ablation)")
+    p.add_argument("--tasks", help=f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; "
+                   "cpu: seqrec,seqimage, tiny and paper: all six)")
     p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--epochs", type=_positive(float), help="override the profile's number of epochs")
@@ -97,7 +98,7 @@ def run(args):
         base=args.base,
         overwrite=args.overwrite,
         lora={"r": args.lora_r, "alpha": 2 * args.lora_r} if args.peft else None,
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         implicit=not args.no_implicit,
         seed=args.seed,
         num_train_epochs=args.epochs,

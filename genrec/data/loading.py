@@ -7,7 +7,6 @@ the row order of every per-item array); the user's own ids are kept in ``GenRecD
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from ..errors import DataError
+from ..errors import DataError, parse_json_object
 
 logger = logging.getLogger("genrec.data")
 
@@ -25,6 +24,10 @@ SEQUENCES_FILE = "sequences.jsonl"
 INTERACTIONS_FILE = "interactions.csv"
 EMBEDDING_FILES = {"text": "text_emb.npy", "image": "image_emb.npy"}
 SID_FILES = {"text": "sid_text.npy", "image": "sid_image.npy"}
+# Larger embedding norms make float32 squared distances overflow (1e15^2 = 1e30 is still safe).
+MAX_EMBEDDING_NORM = 1e15
+# A quantizer folder's row order: one {"item_id": ..., <modality>: [codes]} line per sid_*.npy row.
+ITEM_CODES_FILE = "item_codes.jsonl"
 # Column that orders a user's interactions in interactions.csv; `position` is what the shared
 # MQL4GRec export has (no timestamps were released).
 ORDER_COLUMNS = ("timestamp", "position")
@@ -105,18 +108,12 @@ class GenRecData:
         )
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+            yield lineno, parse_json_object(line, f"{path}:{lineno}")
 
 
 def read_items(path: Path) -> list[dict]:
@@ -124,7 +121,7 @@ def read_items(path: Path) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: missing file (every dataset needs {ITEMS_FILE})")
     items, first_line = [], {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in read_jsonl(path):
         if "item_id" not in obj:
             raise DataError(f"{path}:{lineno}: missing field 'item_id'")
         key = str(obj["item_id"])
@@ -148,7 +145,7 @@ def _resolve(index: dict[str, int], item_id: Any, where: str) -> int:
 
 def read_sequences(path: Path, index: dict[str, int]) -> dict[str, list[int]]:
     seqs: dict[str, list[int]] = {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in read_jsonl(path):
         where = f"{path}:{lineno}"
         for key in ("user_id", "items"):
             if key not in obj:
@@ -171,7 +168,7 @@ def read_histories(path: str | Path) -> list[tuple[int, str, list]]:
     if not path.is_file():
         raise DataError(f"{path}: missing file (expected JSON lines with 'user_id' and 'history')")
     rows = []
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in read_jsonl(path):
         for key in ("user_id", "history"):
             if key not in obj:
                 raise DataError(f"{path}:{lineno}: missing field '{key}'")
@@ -233,6 +230,15 @@ def read_embeddings(path: Path, n_items: int) -> np.ndarray:
     inf = np.flatnonzero(np.isinf(arr).any(axis=1))
     if len(inf):
         raise DataError(f"{path}: row {inf[0]} has infinite values ({len(inf)} such rows)")
+    if nan.all():
+        raise DataError(f"{path}: every row is NaN, so no item has this modality; remove the file to go "
+                        "without it")
+    # Squared distances of such rows overflow float32 (the quantizer's arithmetic) to inf.
+    norms = np.sqrt(np.nansum(np.square(arr, dtype=np.float64), axis=1))
+    huge = np.flatnonzero(norms > MAX_EMBEDDING_NORM)
+    if len(huge):
+        raise DataError(f"{path}: row {huge[0]} has norm {norms[huge[0]]:.3g} (> {MAX_EMBEDDING_NORM:g}; "
+                        f"{len(huge)} such rows); normalise the embeddings")
     return arr
 
 
@@ -315,6 +321,11 @@ def load_dataset_dir(
     sids = {m: read_semantic_ids(path / f, len(items)) for m, f in SID_FILES.items() if (path / f).is_file()}
 
     splits, kept, dropped = leave_one_out(sequences, max_history)
+    if not kept:
+        raise DataError(
+            f"{src}: no user has >= {MIN_INTERACTIONS} interactions ({dropped} users dropped), so there is "
+            "nothing to train or evaluate on"
+        )
     data = GenRecData(
         path=path,
         item_ids=[it["item_id"] for it in items],

@@ -40,7 +40,7 @@ from typing import Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import DataError
+from ..errors import DataError, json_error_detail
 from ..utils import atomic_output_dir, check_output_dir
 from .loading import INTERACTIONS_FILE, ITEMS_FILE
 
@@ -108,7 +108,7 @@ def _parse_object(line: str) -> dict:
         try:  # older dumps are Python literals ({'asin': ...}), not strict JSON
             obj = ast.literal_eval(line.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise _Malformed(f"neither JSON nor a Python literal ({e.msg} at column {e.colno})") from None
+            raise _Malformed(f"neither JSON nor a Python literal ({json_error_detail(e)})") from None
     if not isinstance(obj, dict):
         raise _Malformed(f"expected an object, got {type(obj).__name__}")
     return obj

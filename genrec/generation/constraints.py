@@ -200,6 +200,13 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
         self.prefix_length = prefix_length
         self.renormalise = renormalise
 
+    @classmethod
+    def for_model(cls, model, tokenizer, modality: str | Sequence[str]) -> "TrieConstrainedLogitsProcessor":
+        """The processor ``model.generate`` needs to produce only ``modality``'s item IDs, with the model's
+        beam count (its generation_config) and score normalisation (``config.id_softmax``)."""
+        return cls(tokenizer, modality, num_beams=model.generation_config.num_beams or 1,
+                   renormalise=getattr(model.config, "id_softmax", "full") == "prefix")
+
     def _row_modalities(self, n_rows: int, device) -> torch.Tensor:
         if self.example_mod is None:
             return torch.zeros(n_rows, dtype=torch.long, device=device)

@@ -8,4 +8,12 @@ from .modeling import GenRecSeq2SeqLMOutput, GenRecT5ForConditionalGeneration
 AutoConfig.register(GenRecT5Config.model_type, GenRecT5Config, exist_ok=True)
 AutoModelForSeq2SeqLM.register(GenRecT5Config, GenRecT5ForConditionalGeneration, exist_ok=True)
 
-__all__ = ["GenRecSeq2SeqLMOutput", "GenRecT5Config", "GenRecT5ForConditionalGeneration"]
+
+
+def embedding_rows(model) -> int:
+    """Rows of the input embedding table, also through PEFT's wrappers (a LoRA model with trainable
+    token rows wraps the table in a module without ``num_embeddings``)."""
+    return int(model.get_input_embeddings().weight.shape[0])
+
+
+__all__ = ["GenRecSeq2SeqLMOutput", "GenRecT5Config", "GenRecT5ForConditionalGeneration", "embedding_rows"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from ..errors import GenRecError
+from . import embedding_rows
 
 ADAPTER_CONFIG = "adapter_config.json"
 # T5 attention projections (PEFT's own default for T5 is q, v; k and o add capacity at little cost).
@@ -39,7 +42,7 @@ def new_token_indices(base_tokenizer, tokenizer) -> list[int]:
 
 
 def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, dropout: float = 0.05,
-                     implicit: bool = True, target_modules: list[str] | None = None):
+                     implicit: bool = True, target_modules: list[str] | None = None, seed: int = 42):
     """A PEFT LoRA model over the generator at ``base`` (folder or Hub repo), sized for ``tokenizer``.
 
     r 8 / alpha 16 / dropout 0.05: common LoRA defaults (our choice; MACRec has no LoRA setting).
@@ -49,9 +52,12 @@ def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, d
 
     from .. import tokenizer as _register_tokenizer  # noqa: F401  (AutoTokenizer registration)
 
+    # A local base is recorded by absolute path (adapter_config.json's base_model_name_or_path), so the
+    # adapter loads from any working directory; a Hub id stays as given.
+    base = str(Path(base).resolve()) if Path(base).is_dir() else str(base)
     model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
     indices = new_token_indices(AutoTokenizer.from_pretrained(base, trust_remote_code=False), tokenizer)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+    if embedding_rows(model) < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     if not implicit:
         model.config.implicit_weight = 0.0
@@ -63,7 +69,12 @@ def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, d
         target_modules=target_modules or DEFAULT_TARGET_MODULES,
         trainable_token_indices=indices or None,
     )
+    torch.manual_seed(seed)  # LoRA's A matrices are drawn from the global generator
     return get_peft_model(model, config)
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG).is_file()
 
 
 def load_generator(path: str | Path, **kwargs):
@@ -73,13 +84,13 @@ def load_generator(path: str | Path, **kwargs):
     from .. import tokenizer as _register_tokenizer  # noqa: F401
 
     path = Path(path)
-    if not (path / ADAPTER_CONFIG).is_file():
+    if not is_adapter_folder(path):
         return AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False, **kwargs)
     from peft import PeftModel
 
     base = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False, **kwargs)
     vocab = len(AutoTokenizer.from_pretrained(path, trust_remote_code=False))
-    if model.get_input_embeddings().num_embeddings < vocab:
+    if embedding_rows(model) < vocab:
         model.resize_token_embeddings(vocab)
     return PeftModel.from_pretrained(model, path)

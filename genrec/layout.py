@@ -1,0 +1,16 @@
+"""The one owner of a saved pipeline folder's file names (written by training, evaluation and the
+demo; read by the pipeline, the Hub publisher and the model card).
+
+    config.json, model.safetensors, generation_config.json   the generator (transformers)
+    tokenizer_config.json, catalog.json[, spiece.model]      the tokenizer and its item catalogue
+    genrec_train_config.json   what training ran: data, tasks, arguments, tokenizer fingerprint, log
+    item_prior.json            {"counts": training interactions per catalogue row}
+    metrics.json               the last `genrec evaluate` (or demo) figures, for the model card
+    quantizer/                 the quantizer that made the semantic IDs, when it was ours
+"""
+
+CATALOG_FILE = "catalog.json"
+TRAIN_CONFIG_FILE = "genrec_train_config.json"
+ITEM_PRIOR_FILE = "item_prior.json"
+METRICS_FILE = "metrics.json"
+QUANTIZER_DIR = "quantizer"
