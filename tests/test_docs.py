@@ -54,16 +54,25 @@ def test_readme_python_examples_run_as_written(tmp_path):
     run_blocks(python_blocks(README.read_text(encoding="utf-8")), tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["generator", "quantizer"])
+@pytest.mark.parametrize("kind", ["generator", "quantizer", "adapter"])
 def test_model_card_python_examples_run_against_the_hub(hub, tmp_path, kind):
     folder = tmp_path / kind
     if kind == "generator":
         tiny_generator_folder(folder)
-    else:
+    elif kind == "quantizer":
         config = CrossModalRQVAEConfig(input_dims=(8, 6), hidden_dims=(8,), latent_dim=4, num_levels=2,
                                        codebook_size=4)
         CrossModalRQVAE(config).save_pretrained(folder)
-    info = push_to_hub(folder, f"tester/{kind}")
+    else:  # a LoRA adapter (with its tokenizer, as genrec train --peft lora saves it) on a published base
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        push_to_hub(tiny_generator_folder(tmp_path / "base"), "tester/base")
+        model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "base")
+        lora = LoraConfig(task_type="SEQ_2_SEQ_LM", r=2, lora_alpha=4, target_modules=["q", "v"])  # as genrec trains
+        get_peft_model(model, lora).save_pretrained(folder)
+        AutoTokenizer.from_pretrained(tmp_path / "base").save_pretrained(folder)
+    info = push_to_hub(folder, f"tester/{kind}", base_repo_id="tester/base" if kind == "adapter" else None)
     card = hub.repos[("model", f"tester/{kind}")].commits[info.oid].files["README.md"].data.decode()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
