@@ -18,6 +18,7 @@ if not _os.path.isdir(_os.path.join(__path__[0], "trainers")) and _os.path.isfil
 TASKS = ("seqrec", "seqimage", "item2image", "image2item", "seqitem2image", "seqimage2item")
 # The next-item task of each modality (history in m -> next item's ID in m): what ranking decodes.
 SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}
+DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: the model reads a user's last 20 items
 
 # Importing these registers genrec's classes with transformers' Auto classes (config, generator,
 # tokenizer, quantizer), so after a plain `import genrec` AutoConfig, AutoModelForSeq2SeqLM,

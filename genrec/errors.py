@@ -1,6 +1,7 @@
 """Errors raised on bad user input; messages name the file, line and field."""
 
 import json
+from pathlib import Path
 
 
 class GenRecError(Exception):
@@ -41,8 +42,6 @@ def parse_json_object(text: str, where: str, what: str = "a JSON object") -> dic
 
 def read_json_file(path, what: str = "a JSON object") -> dict:
     """The JSON object in ``path``; a missing, unreadable or malformed file is a DataError naming it."""
-    from pathlib import Path
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

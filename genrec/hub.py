@@ -18,14 +18,13 @@ from typing import Any
 
 from . import __version__
 from .errors import GenRecError, read_json_file
-from .layout import CATALOG_FILE, METRICS_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
+from .layout import (ADAPTER_CONFIG_FILE, CATALOG_FILE, METRICS_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR,
+                     TRAIN_CONFIG_FILE)
 
 logger = logging.getLogger(__name__)
 
 # The files whose content feeds the model card (see hub_cards); all are optional.
 QUANTIZER_METRICS_FILE = "quantizer_metrics.json"
-ADAPTER_CONFIG_FILE = "adapter_config.json"
-MODEL_CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 # Kept on the Hub when a push mirrors the folder: the Hub writes it with the repository.
 HUB_OWN_FILES = frozenset({".gitattributes"})
@@ -106,8 +105,13 @@ def _portable(value: Any) -> Any:
     if isinstance(value, list):
         return [_portable(v) for v in value]
     if isinstance(value, str) and _LOCAL_PATH.match(value):
-        return re.split(r"[\\/]", value.rstrip("\\/"))[-1] or value
+        return path_tail(value) or value
     return value
+
+
+def path_tail(path: str) -> str:
+    """The last component of a local path, POSIX or Windows ("/a/b/c/" -> "c")."""
+    return re.split(r"[\\/]", str(path).rstrip("\\/"))[-1]
 
 
 def _upload_content(path: Path, replace: dict | None = None) -> str | bytes:

@@ -2,6 +2,7 @@
 demo; read by the pipeline, the Hub publisher and the model card).
 
     config.json, model.safetensors, generation_config.json   the generator (transformers)
+    adapter_config.json, adapter_model.safetensors           instead, for a LoRA adapter (PEFT)
     tokenizer_config.json, catalog.json[, spiece.model]      the tokenizer and its item catalogue
     genrec_train_config.json   what training ran: data, tasks, arguments, tokenizer fingerprint, log
     item_prior.json            {"counts": training interactions per catalogue row}
@@ -9,6 +10,8 @@ demo; read by the pipeline, the Hub publisher and the model card).
     quantizer/                 the quantizer that made the semantic IDs, when it was ours
 """
 
+MODEL_CONFIG_FILE = "config.json"
+ADAPTER_CONFIG_FILE = "adapter_config.json"
 CATALOG_FILE = "catalog.json"
 TRAIN_CONFIG_FILE = "genrec_train_config.json"
 ITEM_PRIOR_FILE = "item_prior.json"

@@ -33,18 +33,17 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from . import SEQUENTIAL_TASK
+from . import DEFAULT_MAX_HISTORY, SEQUENTIAL_TASK
 from .errors import GenRecError, UnknownItemError, read_json_file
 from .generation import IDConstraint, constrained_beam_search, fuse
 from .generation.fusion import FUSION_RULES
-from .layout import ITEM_PRIOR_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
+from .layout import ADAPTER_CONFIG_FILE, ITEM_PRIOR_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 from .modeling import embedding_rows
-from .modeling.lora import ADAPTER_CONFIG, is_adapter_folder, load_generator
+from .modeling.lora import is_adapter_folder, load_generator
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
-DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: last 20 items
 DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
 
 
@@ -124,9 +123,9 @@ class GenRecPipeline:
 
             path = fetch_from_hub(str(path_or_repo), revision=revision, token=token)
         adapter = is_adapter_folder(path)
-        if not (adapter or (path / "config.json").is_file()):
-            raise GenRecError(f"{path}: no config.json or {ADAPTER_CONFIG}; not a pipeline folder (run `genrec train` "
-                              "first)")
+        if not (adapter or (path / MODEL_CONFIG_FILE).is_file()):
+            raise GenRecError(f"{path}: no {MODEL_CONFIG_FILE} or {ADAPTER_CONFIG_FILE}; not a pipeline folder (run "
+                              "`genrec train` first)")
         # genrec's classes are registered; code shipped inside a folder or repo is never run
         try:
             if adapter:  # a LoRA folder: its base with the adapter merged in (plain weights decode fastest)
@@ -372,11 +371,10 @@ class GenRecPipeline:
         if not counts:
             raise GenRecError(f"the history is empty and this pipeline has no {ITEM_PRIOR_FILE} (written by `genrec "
                               "train`) to fall back on popular items; pass at least one known item")
-        counts = torch.as_tensor(counts, dtype=torch.float64)
-        top = torch.argsort(counts, descending=True, stable=True)[:k].tolist()
+        shares = torch.as_tensor(counts, dtype=torch.float64) / sum(counts)
+        top = torch.argsort(shares, descending=True, stable=True)[:k].tolist()
         ids = self.tokenizer.item_ids
-        return Recommendation([ids[r] for r in top], [float(counts[r] / counts.sum()) for r in top],
-                              [["popular"]] * len(top))
+        return Recommendation([ids[r] for r in top], [float(shares[r]) for r in top], [["popular"]] * len(top))
 
     def recommend(self, history: Sequence[Any] | Sequence[Sequence[Any]], k: int = 10, modality: str = "fused",
                   fusion: str = "macrec", exclude_history: bool = True, num_beams: int = DEFAULT_NUM_BEAMS,

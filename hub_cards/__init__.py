@@ -84,6 +84,8 @@ def render_card(
     name; sections whose file is absent are left out.
     """
     import jinja2
+
+    from ..hub import path_tail
     from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
 
     if kind not in KINDS:
@@ -94,7 +96,7 @@ def render_card(
     dataset, split = facts.pop("dataset", None), facts.pop("split", None)
     train_config = train_config or {}
     dataset = dataset or train_config.get("dataset") or (
-        re.split(r"[\\/]", str(train_config["data"]).rstrip("\\/"))[-1] if train_config.get("data") else None)
+        path_tail(train_config["data"]) if train_config.get("data") else None)
     tasks = train_config.get("tasks") or []
     base_model = (adapter_config or {}).get("base_model_name_or_path")
     model_name = repo_id.split("/")[-1]

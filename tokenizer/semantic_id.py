@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import BatchEncoding, PreTrainedTokenizer
 
-from .. import SEQUENTIAL_TASK, TASKS
+from .. import DEFAULT_MAX_HISTORY, SEQUENTIAL_TASK, TASKS
 from ..errors import DataError, MalformedIDError, read_json_file
 from ..layout import CATALOG_FILE
 from .catalog import ItemCatalog, PrefixTrie
@@ -287,7 +287,8 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
             ids = ids[-max_items * self.num_levels(modality) :] if max_items > 0 else []
         return [self.task_token_id(task)] + ids + [self.eos_token_id]
 
-    def history_inputs(self, history: Sequence[Any], modality: str, max_items: int | None = 20) -> BatchEncoding:
+    def history_inputs(self, history: Sequence[Any], modality: str,
+                       max_items: int | None = DEFAULT_MAX_HISTORY) -> BatchEncoding:
         """``model.generate`` inputs (batch of one, tensors) for a history of item ids, oldest first: the
         next-item task of ``modality`` over the last ``max_items`` items (MACRec: 20)."""
         rows = [self.catalog.row(item) for item in history]

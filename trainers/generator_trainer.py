@@ -26,6 +26,7 @@ from .. import SEQUENTIAL_TASK, TASKS, __version__
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
+from ..pipeline import DEFAULT_NUM_BEAMS
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
 from .id_loss import prefix_softmax_loss
@@ -215,7 +216,7 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
     return model
 
 
-def set_generation_defaults(model, tokenizer, num_beams: int = 20) -> None:
+def set_generation_defaults(model, tokenizer, num_beams: int = DEFAULT_NUM_BEAMS) -> None:
     """Make a plain ``model.generate(**inputs, logits_processor=[...])`` decode the way ``recommend`` does:
     beam search with ``num_beams`` beams (MACRec / MQL4GRec: 20), every beam returned, one ID (+ EOS)."""
     n_ids = min(tokenizer.trie(m).n_leaves for m in tokenizer.modalities)
@@ -408,7 +409,7 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
     folders = sorted((p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                      key=lambda p: int(p.name.split("-")[-1]), reverse=True)
     for folder in folders:
-        if (folder / "trainer_state.json").is_file():
+        if (folder / TRAINER_STATE_NAME).is_file():
             if folder != folders[0]:
                 logger.warning("skipping incomplete %s; resuming from %s", folders[0], folder)
             return folder

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from .. import DEFAULT_MAX_HISTORY
 from ..errors import DataError, parse_json_object
 
 logger = logging.getLogger("genrec.data")
@@ -32,7 +33,6 @@ ITEM_CODES_FILE = "item_codes.jsonl"
 # MQL4GRec export has (no timestamps were released).
 ORDER_COLUMNS = ("timestamp", "position")
 
-DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: last 20 items
 MIN_INTERACTIONS = 3  # leave-one-out needs a train target, a valid target and a test target
 
 

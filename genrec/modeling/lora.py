@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from ..errors import GenRecError
+from ..layout import ADAPTER_CONFIG_FILE
 from . import embedding_rows
 
-ADAPTER_CONFIG = "adapter_config.json"
 # T5 attention projections (PEFT's own default for T5 is q, v; k and o add capacity at little cost).
 DEFAULT_TARGET_MODULES = ["q", "k", "v", "o"]
 
@@ -74,7 +74,7 @@ def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, d
 
 
 def is_adapter_folder(path: str | Path) -> bool:
-    return (Path(path) / ADAPTER_CONFIG).is_file()
+    return (Path(path) / ADAPTER_CONFIG_FILE).is_file()
 
 
 def load_generator(path: str | Path, **kwargs):
@@ -88,7 +88,7 @@ def load_generator(path: str | Path, **kwargs):
         return AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False, **kwargs)
     from peft import PeftModel
 
-    base = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+    base = json.loads((path / ADAPTER_CONFIG_FILE).read_text())["base_model_name_or_path"]
     model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False, **kwargs)
     vocab = len(AutoTokenizer.from_pretrained(path, trust_remote_code=False))
     if embedding_rows(model) < vocab:
