@@ -77,6 +77,21 @@ def sequences_per_unit(data, tokenizer, tasks) -> float:
     return 1 + sum(u == paired for u in recipes["unit"]) / len(recipes)
 
 
+def make_scorer(data):
+    """``scorer(rows, targets, res=None, modality=None)``: ranking metrics with the catalogue extras and,
+    for a generator's ``RankingResult``, its invalid-ID rate."""
+    extras = catalogue_extras(data)
+
+    def scorer(rows, targets, res=None, modality=None):
+        gen = {}
+        if res is not None:
+            mods = [modality] if modality else list(res.beams)
+            gen = dict(invalid=sum(res.invalid[m] for m in mods), generated=sum(res.beams[m] for m in mods))
+        return ranking_metrics(rows, targets, **extras, **gen)
+
+    return scorer
+
+
 def run_generator(name: str, data, args, scorer) -> dict:
     """Train (or resume) one variant, rank the test split, return its metrics per ranking."""
     tasks, implicit, _ = VARIANTS[name]
@@ -149,14 +164,7 @@ def main() -> None:
         p.error(f"unknown variants {unknown}; choose from {[*VARIANTS, *BASELINES]}")
 
     data = load_dataset_dir(args.data)  # histories: last 20 items (MACRec)
-    extras = catalogue_extras(data)
-
-    def scorer(rows, targets, res=None, modality=None):
-        gen = {}
-        if res is not None:
-            mods = [modality] if modality else list(res.beams)
-            gen = dict(invalid=sum(res.invalid[m] for m in mods), generated=sum(res.beams[m] for m in mods))
-        return ranking_metrics(rows, targets, **extras, **gen)
+    scorer = make_scorer(data)
 
     results, started = {}, time.time()
     for name in variants:

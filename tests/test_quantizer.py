@@ -211,3 +211,64 @@ def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
         assert main(["quantize", "--out", str(tmp_path / "x"), *argv]) == 2
         assert needle in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def text_and_image_ids(synth_dir, tmp_path_factory):
+    """Text embeddings plus image *IDs only* (no image_emb.npy): level 1 = the item's latent type."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("idsonly") / "data"
+    shutil.copytree(synth_dir, out)
+    (out / "image_emb.npy").unlink()
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(0)
+    ids = np.stack([[it["latent_type"] for it in items], *rng.integers(0, 16, (2, len(items)))], 1)
+    np.save(out / "sid_image.npy", ids)
+    return out, ids
+
+
+def test_ids_only_modality_drives_the_contrastive_loss(text_and_image_ids, tmp_path):
+    from genrec.quantizer.kmeans import id_prefix_labels
+    from genrec.quantizer.losses import pseudo_label_contrastive
+
+    data_dir, image_ids = text_and_image_ids
+    labels = id_prefix_labels(image_ids, 1)
+    assert (labels[:, None] == labels[None, :]).tolist() == (image_ids[:, None, 0] == image_ids[None, :, 0]).tolist()
+    assert id_prefix_labels(np.array([[1, 2], [-1, -1], [1, 3]]), 1).tolist() == [0, -1, 0]
+
+    # Forward: the text latent is contrasted on the image-ID labels, and the gradient reaches the encoder.
+    emb = torch.from_numpy(load_dataset_dir(data_dir).embeddings["text"][:64])
+    torch.manual_seed(1)
+    model = CrossModalRQVAE(CrossModalRQVAEConfig(modalities=["text"], input_dims=[emb.shape[1]],
+                                                  id_modalities=["image"], **TINY))
+    assert model.config.cross_modal and model.config.contrastive_partners == ["image"]
+    out = model({"text": emb}, {"image": torch.from_numpy(labels[:64])})
+    net = model.rqvae["text"]
+    expected = pseudo_label_contrastive(net.quantize(net.encoder(emb)).residuals[0], torch.from_numpy(labels[:64]),
+                                        0.1) / TINY["num_levels"]
+    assert out.contrastive_loss.item() == pytest.approx(expected.item(), rel=1e-5) and expected.item() > 0
+    out.contrastive_loss.backward()
+    assert net.encoder[0].weight.grad.abs().sum() > 0
+
+    # Training from a dataset that has the image IDs but no image embeddings: only text IDs are written,
+    # and their agreement with the image IDs is reported.
+    model, metrics = train_quantizer(data_dir, tmp_path / "q", dict(TINY), tiny_args(epochs=4), id_modalities=["image"])
+    log = json.loads((tmp_path / "q" / "quantizer_train_log.json").read_text())
+    assert all(r["contrastive_loss"] > 0 for r in log["history"])
+    assert model.config.id_modalities == ["image"] and not (tmp_path / "q" / "sid_image.npy").exists()
+    assert metrics["cross_modal_agreement"] is not None and metrics["text"]["collision_rate_after"] == 0
+    _, plain = train_quantizer(data_dir, tmp_path / "p", dict(TINY), tiny_args(epochs=4))
+    assert plain["cross_modal_agreement"] is None
+    assert not np.array_equal(np.load(tmp_path / "q" / "sid_text.npy"), np.load(tmp_path / "p" / "sid_text.npy"))
+
+
+def test_ids_only_modality_errors(text_and_image_ids, synth_dir, tmp_path):
+    data_dir, _ = text_and_image_ids
+    with pytest.raises(Exception, match="sid_image.npy"):  # synth_dir has image embeddings but no image IDs
+        train_quantizer(synth_dir, tmp_path / "a", dict(TINY), tiny_args(epochs=1), modalities=["text"],
+                        id_modalities=["image"])
+    with pytest.raises(ValueError, match="must differ"):
+        CrossModalRQVAEConfig(modalities=["text", "image"], id_modalities=["image"])
+    assert run_genrec("quantize", "--data", str(data_dir), "--out", str(tmp_path / "c"), "--id-modalities", "image",
+                      "--id-label-levels", "0", check=False).returncode == 2

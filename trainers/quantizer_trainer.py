@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..data.loading import ITEM_CODES_FILE, SID_FILES, GenRecData, load_dataset_dir
 from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
-from ..quantizer.kmeans import PSEUDO_LABELS_FILE, pseudo_labels
+from ..quantizer.kmeans import PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
 from ..utils import atomic_output_dir, check_output_dir, set_seed
 
@@ -69,9 +69,12 @@ class QuantizerTrainer:
     """Trains a ``CrossModalRQVAE`` on per-modality item embeddings and writes the artifact.
 
     ``embeddings``: modality -> float [n_items, d] with all-NaN rows for items lacking the modality.
+    ``semantic_ids``: modality -> int [n_items, levels] for the config's ``id_modalities`` (IDs only, a
+    row of -1 where missing); their prefixes are those modalities' contrastive pseudo-labels.
     """
 
-    def __init__(self, model: CrossModalRQVAE, embeddings: dict[str, np.ndarray], args: QuantizerTrainingArguments):
+    def __init__(self, model: CrossModalRQVAE, embeddings: dict[str, np.ndarray], args: QuantizerTrainingArguments,
+                 semantic_ids: dict[str, np.ndarray] | None = None):
         self.model, self.args = model, args
         self.config = model.config
         missing = [m for m in self.config.modalities if m not in embeddings]
@@ -82,6 +85,14 @@ class QuantizerTrainer:
         if len(sizes) != 1:
             raise GenRecError(f"embeddings disagree on the number of items: { {m: len(x) for m, x in self.embeddings.items()} }")
         self.n_items = sizes.pop()
+        semantic_ids = semantic_ids or {}
+        missing = [m for m in self.config.id_modalities if m not in semantic_ids]
+        if missing:
+            raise GenRecError(f"no semantic IDs for the IDs-only modalities {missing} of the quantizer config")
+        self.semantic_ids = {m: np.asarray(semantic_ids[m], dtype=np.int64) for m in self.config.id_modalities}
+        wrong = {m: len(v) for m, v in self.semantic_ids.items() if len(v) != self.n_items}
+        if wrong:
+            raise GenRecError(f"semantic IDs of {wrong} rows, but the embeddings have {self.n_items} items")
         self.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.history: list[dict] = []
 
@@ -92,6 +103,9 @@ class QuantizerTrainer:
         for m in sorted(self.embeddings):
             h.update(f"{m}:{self.embeddings[m].shape}".encode())
             h.update(np.ascontiguousarray(self.embeddings[m]).tobytes())
+        for m in sorted(self.semantic_ids):
+            h.update(f"ids:{m}".encode())
+            h.update(np.ascontiguousarray(self.semantic_ids[m]).tobytes())
         return h.hexdigest()[:16]
 
     # ---- training -------------------------------------------------------------------------------
@@ -116,10 +130,7 @@ class QuantizerTrainer:
         ckpt_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else None
         train_idx, val_idx = self._split()
         x = {m: torch.from_numpy(e).to(self.device) for m, e in self.embeddings.items()}
-        labels = None
-        if cfg.use_contrastive and len(cfg.modalities) > 1:
-            labels = {m: torch.from_numpy(v).to(self.device)
-                      for m, v in pseudo_labels(self.embeddings, cfg.n_clusters, args.seed, ckpt_dir).items()}
+        labels = self._pseudo_labels(ckpt_dir)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
         gen = torch.Generator().manual_seed(args.seed)
         best: dict[str, dict] = {}
@@ -199,6 +210,18 @@ class QuantizerTrainer:
         self.pseudo_labels = {m: v.cpu().numpy() for m, v in labels.items()} if labels else None
         return model
 
+    def _pseudo_labels(self, cache_dir: Path | None) -> dict[str, torch.Tensor] | None:
+        """K-means clusters of the embedded modalities (when two or more) and ID prefixes of the IDs-only ones."""
+        cfg = self.config
+        partners = cfg.contrastive_partners
+        if not partners:
+            return None
+        embedded = [m for m in partners if m in self.embeddings]
+        labels = pseudo_labels({m: self.embeddings[m] for m in embedded}, cfg.n_clusters, self.args.seed,
+                               cache_dir) if embedded else {}
+        labels.update({m: id_prefix_labels(self.semantic_ids[m], cfg.id_label_levels) for m in cfg.id_modalities})
+        return {m: torch.from_numpy(v).to(self.device) for m, v in labels.items()}
+
     @torch.no_grad()
     def _restart_dead_codes(self, x, train_idx, counts, gen) -> int:
         dead = 0
@@ -235,7 +258,7 @@ class QuantizerTrainer:
                 "entropy": entropy(r["codes"], cfg.codebook_size),
                 "best_epoch": getattr(self, "best", {}).get(m, {}).get("epoch"),
             }
-        metrics["cross_modal_agreement"] = cross_modal_agreement(ids)
+        metrics["cross_modal_agreement"] = cross_modal_agreement({**ids, **self.semantic_ids})
         no_modality = np.all([(v < 0).all(axis=1) for v in ids.values()], axis=0)
         metrics["n_items_without_any_modality"] = report["n_items_without_any_modality"] = int(no_modality.sum())
         with atomic_output_dir(out, "quantizer", overwrite=overwrite) as tmp:
@@ -268,10 +291,14 @@ def train_quantizer(
     args: QuantizerTrainingArguments | None = None,
     modalities: list[str] | None = None,
     overwrite: bool = False,
+    id_modalities: list[str] | None = None,
 ) -> tuple[CrossModalRQVAE, dict]:
     """Train on a dataset's ``*_emb.npy`` and write the artifact to ``out``; returns (model, metrics).
 
     ``config``: a config, or a dict of config overrides (modalities / input_dims come from the data).
+    ``id_modalities``: modalities taken from the dataset's ``sid_<m>.npy`` only (no embeddings needed);
+    their ID prefixes drive the contrastive loss (``CrossModalRQVAEConfig.id_modalities``); no IDs are
+    written for them.
     ``args.checkpoint_dir`` defaults to ``<out>.checkpoints``.
     """
     if not isinstance(data, GenRecData):
@@ -287,14 +314,18 @@ def train_quantizer(
     emb = {m: data.embeddings[m] for m in modalities}
     if not isinstance(config, CrossModalRQVAEConfig):
         config = CrossModalRQVAEConfig(modalities=modalities, input_dims=[emb[m].shape[1] for m in modalities],
-                                       **(config or {}))
+                                       **{"id_modalities": id_modalities or [], **(config or {})})
+    no_ids = [m for m in config.id_modalities if m not in data.semantic_ids]
+    if no_ids:
+        raise GenRecError(f"{data.path}: IDs-only modalities {no_ids} need "
+                          f"{', '.join(sid_file(m) for m in no_ids)} in the dataset")
     args = args or QuantizerTrainingArguments()
     if args.checkpoint_dir is None:
         args.checkpoint_dir = str(Path(out).with_name(Path(out).name + ".checkpoints"))
     set_seed(args.seed)
     model = CrossModalRQVAE(config)
     t0 = time.perf_counter()
-    trainer = QuantizerTrainer(model, emb, args)
+    trainer = QuantizerTrainer(model, emb, args, {m: data.semantic_ids[m] for m in config.id_modalities})
     trainer.train()
     metrics = trainer.export(out, data.item_ids, overwrite=overwrite)
     logger.info("quantizer trained in %.1f s; wrote %s", time.perf_counter() - t0, out)

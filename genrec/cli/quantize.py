@@ -29,6 +29,13 @@ def add_arguments(p):
                    help="comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
                         "output (default), MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)")
     p.add_argument("--n-clusters", type=int, default=512, help="K of the K-means pseudo-labels")
+    p.add_argument("--id-modalities",
+                   help="comma-separated modalities given as semantic IDs only (sid_<m>.npy in --data, no embeddings): "
+                        "their first --id-label-levels codes are the contrastive pseudo-labels of the trained "
+                        "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
+                        "existing image IDs")
+    p.add_argument("--id-label-levels", type=int, default=1,
+                   help="ID prefix length that defines an IDs-only modality's pseudo-label (default 1: first level)")
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -45,7 +52,8 @@ def run(args):
     from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
 
     hidden = _int_list("--hidden-dims", args.hidden_dims)
-    for name in ("levels", "codebook_size", "latent_dim", "epochs", "batch_size", "eval_every", "n_clusters"):
+    for name in ("levels", "codebook_size", "latent_dim", "epochs", "batch_size", "eval_every", "n_clusters",
+                 "id_label_levels"):
         if getattr(args, name) < 1:
             raise GenRecError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     levels = _int_list("--contrastive-levels", args.contrastive_levels)
@@ -58,18 +66,22 @@ def run(args):
         use_contrastive=not (args.no_contrastive or args.independent),
         use_alignment=not (args.no_alignment or args.independent),
         lambda_con=args.lambda_con, lambda_align=args.lambda_align, tau=args.tau,
-        contrastive_levels=levels, n_clusters=args.n_clusters,
+        contrastive_levels=levels, n_clusters=args.n_clusters, id_label_levels=args.id_label_levels,
     )
     targs = QuantizerTrainingArguments(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, valid_fraction=args.valid_fraction,
         eval_every=args.eval_every, seed=args.seed, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
     )
-    modalities = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
+    modalities = _names(args.modalities)
     _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=modalities,
-                                 overwrite=args.overwrite)
+                                 overwrite=args.overwrite, id_modalities=_names(args.id_modalities))
     print(format_table(metrics))
     print(f"wrote {args.out}")
     return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
 
 
 def _int_list(flag: str, text: str) -> list[int]:

@@ -37,6 +37,12 @@ class CrossModalRQVAEConfig(PretrainedConfig):
       we read does not hit this: its straight-through VQ layers detach the residual chain, so no
       gradient reaches the encoder from levels >= 1 and the loss there trains nothing.
     * ``n_clusters`` 512: K of those pseudo-labels (MACRec ``*_kmeans512.json``), computed once per modality.
+    * ``id_modalities`` (ours, default none): modalities given as semantic IDs only, without embeddings
+      (e.g. released image IDs). They get no RQ-VAE; their items' first ``id_label_levels`` codes
+      (default 1) serve as that modality's pseudo-labels, so the trained modalities' contrastive loss
+      pulls together items that share them. An RQ-VAE's first level is itself a K-means-like partition
+      of the embeddings (256 cells here against MACRec's K=512), so level 1 is the closest stand-in for
+      the clusters the embeddings would have given.
     * ``use_alignment``, ``lambda_align`` 0.001, ``align_tau`` 0.1: symmetric InfoNCE between the two
       quantized vectors of one item (MACRec ``recon_contrast_weight`` 0.001, temperature 0.1).
     """
@@ -62,6 +68,8 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         tau: float = 0.1,
         contrastive_levels: list[int] | tuple[int, ...] = (0,),
         n_clusters: int = 512,
+        id_modalities: list[str] | tuple[str, ...] = (),
+        id_label_levels: int = 1,
         use_alignment: bool = True,
         lambda_align: float = 0.001,
         align_tau: float = 0.1,
@@ -87,6 +95,8 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         self.tau = tau
         self.contrastive_levels = sorted({int(lv) for lv in contrastive_levels})
         self.n_clusters = n_clusters
+        self.id_modalities = list(id_modalities)
+        self.id_label_levels = int(id_label_levels)
         self.use_alignment = use_alignment
         self.lambda_align = lambda_align
         self.align_tau = align_tau
@@ -96,6 +106,11 @@ class CrossModalRQVAEConfig(PretrainedConfig):
             raise ValueError(f"input_dims {self.input_dims} must have one entry per modality {self.modalities}")
         if num_levels < 1 or codebook_size < 2 or latent_dim < 1:
             raise ValueError("num_levels >= 1, codebook_size >= 2 and latent_dim >= 1 are required")
+        if set(self.id_modalities) & set(self.modalities):
+            raise ValueError(f"id_modalities {self.id_modalities} must differ from the embedded modalities "
+                             f"{self.modalities}")
+        if self.id_label_levels < 1:
+            raise ValueError(f"id_label_levels must be >= 1, got {self.id_label_levels}")
         if any(not 0 <= lv < num_levels for lv in self.contrastive_levels):
             raise ValueError(f"contrastive_levels {self.contrastive_levels} must be level indices in [0, {num_levels})")
         super().__init__(**kwargs)
@@ -103,4 +118,13 @@ class CrossModalRQVAEConfig(PretrainedConfig):
     @property
     def cross_modal(self) -> bool:
         """Whether any cross-modal loss is on (needs two or more modalities to have an effect)."""
-        return len(self.modalities) > 1 and (self.use_contrastive or self.use_alignment)
+        return (len(self.modalities) > 1 and (self.use_contrastive or self.use_alignment)) or \
+            bool(self.id_modalities and self.use_contrastive)
+
+    @property
+    def contrastive_partners(self) -> list[str]:
+        """Modalities whose pseudo-labels the contrastive loss needs: the embedded ones when there are
+        two or more, plus every IDs-only one."""
+        if not self.use_contrastive:
+            return []
+        return (self.modalities if len(self.modalities) > 1 else []) + self.id_modalities

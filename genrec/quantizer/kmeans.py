@@ -31,6 +31,16 @@ def kmeans(x: np.ndarray, k: int, seed: int, max_iter: int = 100) -> tuple[np.nd
     return centres, km.labels_.astype(np.int64)
 
 
+def id_prefix_labels(ids: np.ndarray, levels: int) -> np.ndarray:
+    """One label per distinct prefix of ``levels`` codes (-1 for a row of -1: the item lacks the modality)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    present = (ids >= 0).all(axis=1)
+    labels = np.full(len(ids), -1, dtype=np.int64)
+    if present.any():
+        labels[present] = np.unique(ids[present, :levels], axis=0, return_inverse=True)[1].reshape(-1)
+    return labels
+
+
 def _fingerprint(x: np.ndarray, k: int, seed: int) -> str:
     h = hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes())
     h.update(f"{x.shape}|{k}|{seed}".encode())

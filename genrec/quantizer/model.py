@@ -149,7 +149,7 @@ class CrossModalRQVAE(PreTrainedModel):
         self, embeddings: dict[str, torch.Tensor], pseudo_labels: dict[str, torch.Tensor] | None = None
     ) -> CrossModalRQVAEOutput:
         """``embeddings``: modality -> [B, d] (NaN rows = missing); ``pseudo_labels``: modality -> [B]
-        K-means clusters (-1 = none), needed for the contrastive loss."""
+        clusters (-1 = none) of embedded or IDs-only modalities, needed for the contrastive loss."""
         self._check(embeddings)
         cfg = self.config
         zero = next(self.parameters()).new_zeros(())
@@ -168,13 +168,15 @@ class CrossModalRQVAE(PreTrainedModel):
             codes[m] = full
 
         pairs = list(itertools.permutations(embeddings, 2))
-        if cfg.use_contrastive and pseudo_labels is not None and pairs:
-            for m, other in pairs:
-                labels = pseudo_labels[other][present[m]]  # positives: same cluster in the *other* modality
-                # MACRec adds the term to each cross level's quantization loss and averages over all L levels
-                for lv in cfg.contrastive_levels:
-                    con = con + pseudo_label_contrastive(quantized[m].residuals[lv], labels, cfg.tau) / cfg.num_levels
-            con = con / (len(pairs) // len(embeddings))  # one term per modality, averaged over partners
+        if cfg.use_contrastive and pseudo_labels is not None:
+            for m in embeddings:  # positives: same pseudo-label in the *other* modality (embedded or IDs-only)
+                partners = [o for o in pseudo_labels if o != m]
+                for other in partners:
+                    labels = pseudo_labels[other][present[m]]
+                    # MACRec adds the term to each cross level's quantization loss and averages over all L levels
+                    for lv in cfg.contrastive_levels:
+                        con = con + pseudo_label_contrastive(quantized[m].residuals[lv], labels, cfg.tau) / (
+                            cfg.num_levels * len(partners))  # one term per modality, averaged over partners
         if cfg.use_alignment and pairs:
             combos = list(itertools.combinations(embeddings, 2))
             for a, b in combos:
