@@ -287,7 +287,7 @@ class GenRecPipeline:
         return rows, scores
 
     def _penalty(self, group: tuple[str, ...], correction: float) -> torch.Tensor | None:
-        """``correction * log P(code | prefix)`` on ``group``'s trie table (None when the correction is 0)."""
+        """``correction * log P(code | prefix)`` per edge of ``group``'s trie (None when the correction is 0)."""
         if correction == 0:
             return None
         key = (group, correction)
@@ -314,7 +314,7 @@ class GenRecPipeline:
             batch["attention_mask"].to(device),
             constraint,
             torch.tensor([constraint.modality_index(m) for _, m in part], device=device),
-            num_beams=min(num_beams, len(constraint.leaf_offsets) - 1),  # never more beams than IDs to find
+            num_beams=min(num_beams, constraint.n_leaves),  # never more beams than IDs to find
             penalty=self._penalty(group, correction),
         )
         leaves, scores = out.leaves.tolist(), out.scores.tolist()

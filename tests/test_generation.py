@@ -71,18 +71,18 @@ def test_processor_masks_exactly_the_trie():
     start = tok.pad_token_id
     scores = torch.zeros(3, v)
     trie = tok.trie("image")
-    first = sorted({c[0] for c in trie.leaf_codes.tolist()})
+    first = sorted({c[0] for c in trie.leaf_codes().tolist()})
     out = proc(torch.tensor([[start]] * 3), scores)
     allowed = [torch.isfinite(r).nonzero().flatten().tolist() for r in out]
     assert allowed[0] == [tok.code_token_id("image", 0, c) for c in first]  # no EOS before a full ID
-    full = [tok.code_token_id("image", d, c) for d, c in enumerate(trie.leaf_codes[0].tolist())]
+    full = [tok.code_token_id("image", d, c) for d, c in enumerate(trie.leaf_codes()[0].tolist())]
     bogus = [tok.code_token_id("text", 0, 0)] * LEVELS  # off the trie: EOS keeps the set non-empty
     out = proc(torch.tensor([[start] + full, [start] + bogus, [start] + full]), torch.zeros(3, v))
     for row in out:
         assert torch.isfinite(row).nonzero().flatten().tolist() == [tok.eos_token_id]
     two = full[:2]
     out = proc(torch.tensor([[start] + two]), torch.zeros(1, v))
-    expect = sorted(tok.code_token_id("image", 2, c[2]) for c in trie.leaf_codes.tolist() if c[:2] == [
+    expect = sorted(tok.code_token_id("image", 2, c[2]) for c in trie.leaf_codes().tolist() if c[:2] == [
         x - tok.level_token_start("image", d) for d, x in enumerate(two)])
     assert torch.isfinite(out[0]).nonzero().flatten().tolist() == expect
 
@@ -151,7 +151,7 @@ def test_prefix_softmax_is_a_distribution_over_valid_ids_and_decoding_scores_it(
     c = IDConstraint.from_tokenizer(tok, ["text", "image"])
     for m in ("text", "image"):
         inputs = batch_inputs(tok, [m], seed=4)
-        leaves = tok.trie(m).leaf_codes.tolist()  # every distinct valid ID
+        leaves = tok.trie(m).leaf_codes().tolist()  # every distinct valid ID
         labels = torch.tensor([[tok.code_token_id(m, d, x) for d, x in enumerate(code)] + [tok.eos_token_id]
                                for code in leaves])
         n = len(leaves)
@@ -191,10 +191,10 @@ def test_log_prior_sums_to_each_ids_share_and_normalises_every_node():
     c = IDConstraint.from_tokenizer(tok, ["text", "image"])
     weights = torch.arange(1, len(tok.item_ids) + 1, dtype=torch.float64)
     prior = c.log_prior(weights)
-    present = c.children >= 0
     # at every node that has children, P(code | node) is a distribution over those children
-    has_children = present.any(1)
-    assert torch.allclose(prior.exp().where(present, 0.0).sum(1)[has_children], torch.ones(int(has_children.sum())))
+    parent = c.trie.edge_keys // c.width
+    mass = torch.zeros(c.trie.n_nodes, dtype=torch.float64).index_add_(0, parent, prior.double().exp())
+    assert torch.allclose(mass[parent.unique()], torch.ones(len(parent.unique()), dtype=torch.float64), atol=1e-5)
     codes = {m: np.asarray(tok.catalog.codes[m]) for m in ("text", "image")}
     for m in ("text", "image"):
         rows = np.flatnonzero(codes[m][:, 0] >= 0)
@@ -204,9 +204,10 @@ def test_log_prior_sums_to_each_ids_share_and_normalises_every_node():
                 continue
             node, log_p = c.roots[c.modality_index(m)], 0.0
             for code in codes[m][row]:
-                log_p += prior[node, code].item()
-                node = c.children[node, code]
-            share = sum(weights[r] for r in c.rows_of_leaf(int(node))) / total  # collided rows pool their weight
+                edge = c.trie.edge(node, torch.tensor(int(code)))
+                log_p += prior[edge].item()
+                node = c.trie.child_node(edge)
+            share = sum(weights[r] for r in c.rows_of_leaf(int(c.trie.leaf_of(node)))) / total  # collided rows pool
             assert math.isclose(log_p, math.log(share), rel_tol=1e-5)
     with pytest.raises(Exception, match="positive weight per catalogue row"):
         c.log_prior(torch.zeros(len(tok.item_ids)))

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 from conftest import run_genrec
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq
@@ -63,18 +64,20 @@ def test_unknown_and_malformed(tok):
 
 def test_trie_matches_catalogue(tok):
     trie = tok.trie("text")
-    assert trie.n_leaves == 200
-    assert trie.depth[0] == 0 and int(trie.depth.max()) == 2
-    for row, code in enumerate(tok.catalog.codes["text"]):
-        node = 0
-        for c in code[:-1]:
-            node = int(trie.children[node, c])
-            assert node > 0
-        leaf = int(trie.children[node, code[-1]])
-        assert trie.rows_of_leaf(leaf) == [row]
-        assert trie.leaf_codes[leaf].tolist() == code.tolist()
-    # children of internal nodes are exactly the prefixes present in the catalogue
-    assert int((trie.children[0] >= 0).sum()) == len(np.unique(tok.catalog.codes["text"][:, 0]))
+    assert trie.n_leaves == 200 and trie.levels == 3 and trie.n_roots == 1
+    codes = tok.catalog.codes["text"]
+    for row, code in enumerate(codes):
+        node = torch.tensor(0)
+        for c in code:
+            node = trie.child_node(trie.edge(node, torch.tensor(int(c))))
+            assert int(node) > 0
+        leaf = int(trie.leaf_of(node))
+        assert leaf == trie.lookup(code.tolist()) and trie.rows_of_leaf(leaf) == [row]
+        assert trie.leaf_codes()[leaf].tolist() == code.tolist()
+    # leaves in lexicographic order of their IDs; the children of a node are exactly the catalogue's prefixes
+    assert trie.leaf_codes().tolist() == np.unique(codes, axis=0).tolist()
+    assert int((trie.edges_of(torch.tensor(0)) >= 0).sum()) == len(np.unique(codes[:, 0]))
+    assert trie.lookup([99, 0, 0]) == trie.lookup([0, 0]) == -1
 
 
 def test_save_load_and_autotokenizer_identical(tok, tmp_path):

@@ -15,74 +15,122 @@ from ..errors import DataError, UnknownItemError
 
 @dataclass
 class PrefixTrie:
-    """All semantic IDs of one modality as a dense prefix tree, built once, as tensors.
+    """The semantic IDs of one or more code arrays (modalities) as a sparse prefix tree.
 
-    Node 0 is the root; nodes are the distinct prefixes of length 0..levels-1 and ``depth[n]`` is
-    the prefix length. ``children[n, c]`` is the node reached by code ``c`` (-1: no item has that
-    prefix); from a node of depth ``levels - 1`` it is a *leaf* index instead, and
-    ``leaf_rows[leaf_offsets[j]:leaf_offsets[j + 1]]`` are the item rows carrying ID ``j``
-    (several only when collisions were left unresolved).
+    Built vectorised (one ``np.unique`` per level, no loop over items) and stored as two int64 arrays,
+    so a 1M-item catalogue takes tens of MB instead of a dense ``[n_nodes, codebook]`` table.
+    Nodes: roots ``0..n_roots-1`` (one per code array), then one node per *edge* ``e`` (node
+    ``n_roots + e``). ``edge_keys[e] = parent * width + code``, sorted; since nodes are numbered level
+    by level, and by (parent, code) within a level, the children of a node are consecutive and the IDs
+    of a level sit in lexicographic order. The nodes of the last level are the *leaves* (full IDs):
+    leaf ``j`` is node ``first_leaf + j``; ``leaf_rows[leaf_offsets[j]:leaf_offsets[j + 1]]`` are the
+    item rows carrying it, in row order (several only when collisions were left unresolved).
     """
 
-    children: torch.Tensor  # int64 [n_nodes, codebook_size]
-    depth: torch.Tensor  # int64 [n_nodes]
-    leaf_offsets: torch.Tensor  # int64 [n_leaves + 1]
-    leaf_rows: torch.Tensor  # int64 [n_items with this modality]
-    leaf_codes: torch.Tensor  # int64 [n_leaves, levels]
+    edge_keys: torch.Tensor  # int64 [n_edges], sorted
+    width: int
     levels: int
+    n_roots: int
+    first_leaf: int
+    leaf_offsets: torch.Tensor  # int64 [n_leaves + 1]
+    leaf_rows: torch.Tensor  # int64 [rows carrying an ID]
+    level_edges: tuple[int, ...]  # edges of level d are edge_keys[level_edges[d]:level_edges[d + 1]]
 
     @classmethod
-    def build(cls, codes: np.ndarray, codebook_size: int) -> "PrefixTrie":
-        rows = np.flatnonzero((codes >= 0).all(axis=1))
-        levels = codes.shape[1]
-        node_of: dict[tuple, int] = {(): 0}
-        children = [[-1] * codebook_size]
-        depth = [0]
-        leaf_of: dict[tuple, int] = {}
-        leaf_items: list[list[int]] = []
-        for row in rows:  # row order keeps node numbering deterministic
-            code = tuple(int(c) for c in codes[row])
-            for d in range(levels):
-                parent = node_of[code[:d]]
-                if d == levels - 1:
-                    leaf = leaf_of.setdefault(code, len(leaf_items))
-                    if leaf == len(leaf_items):
-                        leaf_items.append([])
-                    leaf_items[leaf].append(int(row))
-                    children[parent][code[d]] = leaf
-                elif code[: d + 1] not in node_of:
-                    node_of[code[: d + 1]] = len(children)
-                    children[parent][code[d]] = len(children)
-                    children.append([-1] * codebook_size)
-                    depth.append(d + 1)
-        offsets = np.cumsum([0] + [len(x) for x in leaf_items])
-        leaf_codes = sorted(leaf_of, key=leaf_of.get)
+    def build(cls, codes: np.ndarray | Sequence[np.ndarray], width: int) -> "PrefixTrie":
+        """From ``[n_items, levels]`` code arrays (one per root; rows of -1 are skipped) with codes < ``width``."""
+        arrays = [np.asarray(c, dtype=np.int64) for c in ([codes] if isinstance(codes, np.ndarray) else codes)]
+        levels = {a.shape[1] for a in arrays}
+        if len(levels) != 1:
+            raise DataError(f"IDs of different lengths {sorted(levels)} cannot share one trie")
+        levels = levels.pop()
+        present = [np.flatnonzero((a >= 0).all(axis=1)) for a in arrays]
+        node = [np.full(len(rows), r, dtype=np.int64) for r, rows in enumerate(present)]
+        sizes = np.cumsum([0] + [len(rows) for rows in present])
+        next_node, keys, level_edges = len(arrays), [], [0]
+        for d in range(levels):
+            level_keys = np.concatenate([n * width + a[rows, d] for n, a, rows in zip(node, arrays, present)])
+            uniq, inverse = np.unique(level_keys, return_inverse=True)
+            child = next_node + inverse.reshape(-1)
+            node = [child[sizes[r] : sizes[r + 1]] for r in range(len(arrays))]
+            keys.append(uniq)
+            level_edges.append(level_edges[-1] + len(uniq))
+            next_node += len(uniq)
+        first_leaf = next_node - len(keys[-1])
+        leaf = np.concatenate(node) - first_leaf
+        rows = np.concatenate(present)
+        order = np.argsort(leaf, kind="stable")  # by leaf, then row (rows ascend within each array)
+        counts = np.bincount(leaf, minlength=len(keys[-1]))
         return cls(
-            children=torch.tensor(children, dtype=torch.long),
-            depth=torch.tensor(depth, dtype=torch.long),
-            leaf_offsets=torch.tensor(offsets, dtype=torch.long),
-            leaf_rows=torch.tensor([r for x in leaf_items for r in x], dtype=torch.long),
-            leaf_codes=torch.tensor(leaf_codes, dtype=torch.long).reshape(-1, levels),
+            edge_keys=torch.from_numpy(np.concatenate(keys)),
+            width=int(width),
             levels=levels,
+            n_roots=len(arrays),
+            first_leaf=int(first_leaf),
+            leaf_offsets=torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)),
+            leaf_rows=torch.from_numpy(rows[order]),
+            level_edges=tuple(level_edges),
         )
 
     @property
     def n_leaves(self) -> int:
         return len(self.leaf_offsets) - 1
 
+    @property
+    def n_nodes(self) -> int:
+        return self.n_roots + len(self.edge_keys)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.edge_keys, self.leaf_offsets, self.leaf_rows))
+
+    def edge(self, node: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """Edge index of ``code`` below ``node`` (broadcast), -1 where no item has that prefix or ``node`` < 0."""
+        key = node * self.width + code
+        idx = torch.searchsorted(self.edge_keys, key.contiguous()).clamp(max=max(len(self.edge_keys) - 1, 0))
+        ok = (node >= 0) & (code >= 0) & (code < self.width) & (self.edge_keys[idx] == key)
+        return torch.where(ok, idx, -1)
+
+    def edges_of(self, node: torch.Tensor) -> torch.Tensor:
+        """``[..., width]``: the edge index of every code below each node (-1: not a child)."""
+        return self.edge(node[..., None], torch.arange(self.width, device=node.device))
+
+    def child_node(self, edge: torch.Tensor) -> torch.Tensor:
+        """Node an edge leads to (-1 for edge -1)."""
+        return torch.where(edge >= 0, edge + self.n_roots, -1)
+
+    def leaf_of(self, node: torch.Tensor) -> torch.Tensor:
+        """Leaf index of last-level nodes (-1 for anything else)."""
+        return torch.where(node >= self.first_leaf, node - self.first_leaf, -1)
+
     def rows_of_leaf(self, leaf: int) -> list[int]:
         return self.leaf_rows[self.leaf_offsets[leaf] : self.leaf_offsets[leaf + 1]].tolist()
 
-    def lookup(self, code: Sequence[int]) -> int:
-        """Leaf index of a full ID, or -1 when no item carries it."""
-        node = 0
-        for d, c in enumerate(code):
-            if not 0 <= c < self.children.shape[1]:
-                return -1
-            node = int(self.children[node, c])
-            if node < 0 or d == len(code) - 1:
-                return node
-        return -1
+    def lookup(self, code: Sequence[int], root: int = 0) -> int:
+        """Leaf index of a full ID below ``root``, or -1 when no item carries it."""
+        if len(code) != self.levels:
+            return -1
+        node = torch.tensor(root)
+        for c in code:
+            node = self.child_node(self.edge(node, torch.tensor(int(c))))
+        return int(self.leaf_of(node))
+
+    def leaf_codes(self) -> torch.Tensor:
+        """``[n_leaves, levels]``: the codes of every leaf, in leaf order (decoded from the edge keys)."""
+        keys = self.edge_keys
+        parent = keys // self.width
+        node = torch.arange(self.first_leaf, self.n_nodes)
+        out = []
+        for _ in range(self.levels):
+            edge = node - self.n_roots
+            out.append(keys[edge] % self.width)
+            node = parent[edge]
+        return torch.stack(out[::-1], 1)
+
+    def to(self, device) -> "PrefixTrie":
+        for name in ("edge_keys", "leaf_offsets", "leaf_rows"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
 
 
 class ItemCatalog:

@@ -68,15 +68,15 @@ def constrained_beam_search(
     """Beam search of ``num_beams`` beams per request (row of ``input_ids``) over valid IDs only.
 
     ``modality_index``: per request, which of ``constraint.modalities`` to decode (one int: all).
-    ``penalty`` [n_nodes, width]: subtracted from the score of code ``c`` chosen at trie node ``n``
-    (popularity correction: ``a * constraint.log_prior(weights)``); beams are pruned on the corrected
-    scores, which are the scores returned.
+    ``penalty`` [n_edges]: subtracted from the score of each trie edge (a code chosen at a node) a beam
+    takes (popularity correction: ``a * constraint.log_prior(weights)``); beams are pruned on the
+    corrected scores, which are the scores returned.
     """
     k_out = num_return_sequences or num_beams
     if k_out > num_beams:
         raise ValueError(f"num_return_sequences ({k_out}) cannot exceed num_beams ({num_beams})")
     device = input_ids.device
-    if constraint.children.device != device:
+    if constraint.roots.device != device:
         constraint.to(device)
     mod = torch.as_tensor(modality_index, dtype=torch.long, device=device).expand(input_ids.shape[0]).contiguous()
     with _shared_cross_attention(model) as shares_cross_cache:
@@ -86,7 +86,7 @@ def constrained_beam_search(
 
 def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache, penalty):
     device, batch = input_ids.device, input_ids.shape[0]
-    levels, width = constraint.levels, constraint.width
+    levels, width, trie = constraint.levels, constraint.width, constraint.trie
     start = model.generation_config.decoder_start_token_id
     if start is None:
         start = model.config.decoder_start_token_id
@@ -113,24 +113,24 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
             eos = 0.0 if prefix_softmax else log_probs[:, constraint.eos_token_id].view(batch, beams)
             final = beam_scores + eos
             scores, order = final.topk(min(k_out, beams), dim=1)
-            leaves = torch.where(scores > float("-inf"), node.gather(1, order), -1)
+            leaves = torch.where(scores > float("-inf"), trie.leaf_of(node.gather(1, order)), -1)
             out_tokens = tokens.gather(1, order[..., None].expand(-1, -1, levels))
             return _pad_to(BeamSearchOutput(leaves, scores, out_tokens), k_out)
 
         # candidates: every beam x every code of this level, scored by gathered log-probs
         code_tok = constraint.code_tokens(mod, depth)  # [batch, width]
         cand = gather_code_logits(log_probs.view(batch, beams, -1), code_tok[:, None, :].expand(-1, beams, -1))
-        child = constraint.children[node.clamp(min=0)]  # [batch, beams, width]
-        cand = cand.masked_fill((child < 0) | (node < 0)[..., None], float("-inf"))
+        edge = trie.edges_of(node)  # [batch, beams, width]; -1 where no item continues the prefix
+        cand = cand.masked_fill(edge < 0, float("-inf"))
         if prefix_softmax:  # dead beams (all -inf) stay -inf instead of turning into NaN
             cand = torch.where(cand.isinf().all(-1, keepdim=True), cand, cand.log_softmax(-1))
         if penalty is not None:
-            cand = cand - penalty[node.clamp(min=0)]
+            cand = cand - torch.where(edge >= 0, penalty[edge.clamp(min=0)], 0.0)
         cand = (cand + beam_scores[..., None]).view(batch, -1)
         beam_scores, flat = cand.topk(min(num_beams, cand.shape[1]), dim=1)
         src_beam, code = flat // width, flat % width
         alive = beam_scores > float("-inf")
-        node = torch.where(alive, child.view(batch, -1).gather(1, flat), -1)
+        node = torch.where(alive, trie.child_node(edge.view(batch, -1).gather(1, flat)), -1)
         new_tok = code_tok.gather(1, code)
         tokens = torch.cat([tokens.gather(1, src_beam[..., None].expand(-1, -1, depth)), new_tok[..., None]], dim=2)
 

@@ -1,8 +1,9 @@
 """Trie constraints on decoding: only semantic IDs that some item carries can be generated.
 
-The tokenizer's per-modality prefix tries (``tok.trie(m)``) are stacked into one table, so rows of
-different modalities (text-ID and image-ID requests) are constrained in the same batch, and every
-operation is a gather over all rows at once (no Python loop over beams or rows).
+The IDs of every decoded modality live in one sparse prefix trie (``PrefixTrie``, one root per
+modality), so rows of different modalities (text-ID and image-ID requests) are constrained in the same
+batch, and every operation is a ``searchsorted``/gather over all rows at once (no Python loop over beams,
+rows or items).
 """
 
 from __future__ import annotations
@@ -14,26 +15,22 @@ import torch
 from transformers import LogitsProcessor
 
 from ..errors import GenRecError
+from ..tokenizer.catalog import PrefixTrie
 
 
 @dataclass
 class IDConstraint:
-    """Tries of ``modalities`` in one table with global node and leaf numbers.
+    """The semantic IDs of ``modalities`` in one sparse trie (``PrefixTrie``, one root per modality,
+    global node and leaf numbers), plus the token layout that maps codes to vocabulary ids.
 
-    ``children[n, c]``: node reached from node ``n`` by code ``c`` (for a node of depth
-    ``levels - 1``: the global *leaf* carrying that full ID); -1 = no item has that prefix. Codebooks
-    of different sizes are padded to ``width`` with -1. ``token_start[m, d]`` is the token id of code 0
-    at level ``d`` of modality index ``m``; ``roots[m]`` its root node.
+    Codebooks of different sizes share ``width`` (the largest); ``token_start[m, d]`` is the token id of
+    code 0 at level ``d`` of modality index ``m``; ``roots[m]`` its root node.
     """
 
     modalities: list[str]
-    levels: int
-    width: int
-    children: torch.Tensor  # int64 [n_nodes, width]
+    trie: PrefixTrie
     roots: torch.Tensor  # int64 [n_modalities]
     token_start: torch.Tensor  # int64 [n_modalities, levels]
-    leaf_offsets: torch.Tensor  # int64 [n_leaves + 1]
-    leaf_rows: torch.Tensor  # int64: catalogue rows of leaf j = leaf_rows[leaf_offsets[j]:leaf_offsets[j+1]]
     eos_token_id: int
     vocab_size: int
 
@@ -48,38 +45,24 @@ class IDConstraint:
             raise GenRecError(f"modalities {modalities} have IDs of different lengths {sorted(levels)}; decode them apart")
         levels = levels.pop()
         width = max(tokenizer.codebook_size(m) for m in modalities)
-        blocks, roots, leaf_counts, offsets, rows = [], [], [], [torch.zeros(1, dtype=torch.long)], []
-        n_nodes = n_leaves = n_rows = 0
-        for m in modalities:
-            trie = tokenizer.trie(m)
-            ch = torch.full((trie.children.shape[0], width), -1, dtype=torch.long)
-            ch[:, : trie.children.shape[1]] = trie.children
-            is_leaf_parent = (trie.depth == levels - 1)[:, None]
-            # Shift node ids by the nodes before this modality, leaf ids by the leaves before it.
-            ch = torch.where(ch < 0, ch, ch + torch.where(is_leaf_parent, n_leaves, n_nodes))
-            blocks.append(ch)
-            roots.append(n_nodes)
-            offsets.append(trie.leaf_offsets[1:] + n_rows)
-            rows.append(trie.leaf_rows)
-            n_nodes += ch.shape[0]
-            n_leaves += trie.n_leaves
-            n_rows += len(trie.leaf_rows)
-            leaf_counts.append(trie.n_leaves)
+        trie = PrefixTrie.build([tokenizer.catalog.codes[m] for m in modalities], width)
         token_start = torch.tensor(
             [[tokenizer.level_token_start(m, d) for d in range(levels)] for m in modalities], dtype=torch.long
         )
-        return cls(
-            modalities=modalities,
-            levels=levels,
-            width=width,
-            children=torch.cat(blocks),
-            roots=torch.tensor(roots, dtype=torch.long),
-            token_start=token_start,
-            leaf_offsets=torch.cat(offsets),
-            leaf_rows=torch.cat(rows),
-            eos_token_id=tokenizer.eos_token_id,
-            vocab_size=len(tokenizer),
-        )
+        return cls(modalities=modalities, trie=trie, roots=torch.arange(len(modalities)), token_start=token_start,
+                   eos_token_id=tokenizer.eos_token_id, vocab_size=len(tokenizer))
+
+    @property
+    def levels(self) -> int:
+        return self.trie.levels
+
+    @property
+    def width(self) -> int:
+        return self.trie.width
+
+    @property
+    def n_leaves(self) -> int:
+        return self.trie.n_leaves
 
     def modality_index(self, modality: str) -> int:
         try:
@@ -99,10 +82,7 @@ class IDConstraint:
         """Node reached by each row's generated code tokens ([N, t], t < levels); -1 if off the trie."""
         node = self.roots[mod]
         for t in range(generated.shape[1]):
-            code = generated[:, t] - self.token_start[mod, t]
-            ok = (node >= 0) & (code >= 0) & (code < self.width)
-            nxt = self.children[node.clamp(min=0), code.clamp(0, self.width - 1)]
-            node = torch.where(ok, nxt, -1)
+            node = self.trie.child_node(self.trie.edge(node, generated[:, t] - self.token_start[mod, t]))
         return node
 
     def modality_of_ids(self, first_tokens: torch.Tensor) -> torch.Tensor:
@@ -116,50 +96,40 @@ class IDConstraint:
         the codes that legally follow each prefix of the ID (what constrained decoding may choose)."""
         node, legal = self.roots[mod], []
         for t in range(self.levels):
-            legal.append((self.children[node.clamp(min=0)] >= 0) & (node >= 0)[:, None])
-            code = (id_tokens[:, t] - self.token_start[mod, t]).clamp(0, self.width - 1)
-            node = torch.where(node >= 0, self.children[node.clamp(min=0), code], -1)
+            legal.append(self.trie.edges_of(node) >= 0)
+            node = self.trie.child_node(self.trie.edge(node, id_tokens[:, t] - self.token_start[mod, t]))
         return torch.stack(legal, 1)
 
     def log_prior(self, row_weights: torch.Tensor) -> torch.Tensor:
         """``log P(code | node)`` of the item distribution ``row_weights`` (one weight > 0 per catalogue
-        row, e.g. training interactions + 1) on each trie: float [n_nodes, width], 0 where no child.
+        row, e.g. training interactions + 1) on each trie, one value per trie *edge*: float [n_edges].
 
         Summed along an ID it is ``log P(item)`` (the share of its leaf), so subtracting a multiple of it
         per decoding step turns beam scores into PMI-style scores ``log p(item | history) - a log P(item)``.
         """
-        weights = torch.as_tensor(row_weights, dtype=torch.float64, device=self.children.device)
-        if weights.ndim != 1 or weights.numel() <= int(self.leaf_rows.max()) or bool((weights <= 0).any()):
+        trie = self.trie
+        weights = torch.as_tensor(row_weights, dtype=torch.float64, device=trie.edge_keys.device)
+        if weights.ndim != 1 or weights.numel() <= int(trie.leaf_rows.max()) or bool((weights <= 0).any()):
             raise GenRecError(
-                f"row_weights must be one positive weight per catalogue row (> {int(self.leaf_rows.max())} rows); "
+                f"row_weights must be one positive weight per catalogue row (> {int(trie.leaf_rows.max())} rows); "
                 f"got shape {tuple(weights.shape)}, min {weights.min().item() if weights.numel() else None}"
             )
-        n_leaves = len(self.leaf_offsets) - 1
-        leaf_of_row = torch.repeat_interleave(torch.arange(n_leaves, device=weights.device), self.leaf_offsets.diff())
-        leaf_w = torch.zeros(n_leaves, dtype=torch.float64, device=weights.device).index_add_(
-            0, leaf_of_row, weights[self.leaf_rows])
-        frontier = [self.roots]
-        for _ in range(self.levels - 1):
-            child = self.children[frontier[-1]]
-            frontier.append(child[child >= 0])
-        node_w = torch.zeros(len(self.children), dtype=torch.float64, device=weights.device)
-        child_w = torch.zeros(self.children.shape, dtype=torch.float64, device=weights.device)
-        for depth in reversed(range(self.levels)):  # bottom-up: a node weighs what its subtree does
-            nodes = frontier[depth]
-            child = self.children[nodes]
-            below = leaf_w if depth == self.levels - 1 else node_w
-            child_w[nodes] = torch.where(child >= 0, below[child.clamp(min=0)], 0.0)
-            node_w[nodes] = child_w[nodes].sum(1)
-        prior = torch.where(child_w > 0, child_w.log() - node_w.clamp(min=1e-300).log()[:, None], 0.0)
-        return prior.float()
+        leaf_of_row = torch.repeat_interleave(torch.arange(trie.n_leaves, device=weights.device), trie.leaf_offsets.diff())
+        node_w = torch.zeros(trie.n_nodes, dtype=torch.float64, device=weights.device)
+        node_w[trie.first_leaf:].index_add_(0, leaf_of_row, weights[trie.leaf_rows])
+        parent = trie.edge_keys // trie.width
+        for d in reversed(range(self.levels)):  # bottom-up: a node weighs what its subtree does
+            edges = torch.arange(trie.level_edges[d], trie.level_edges[d + 1], device=weights.device)
+            node_w.index_add_(0, parent[edges], node_w[edges + trie.n_roots])
+        return (node_w[trie.n_roots:].log() - node_w[parent].log()).float()
 
     def rows_of_leaf(self, leaf: int) -> list[int]:
         """Catalogue rows carrying global leaf ``leaf``, in catalogue row order (ties of collided IDs)."""
-        return self.leaf_rows[self.leaf_offsets[leaf] : self.leaf_offsets[leaf + 1]].tolist()
+        return self.trie.rows_of_leaf(leaf)
 
     def to(self, device) -> "IDConstraint":
-        for name in ("children", "roots", "token_start", "leaf_offsets", "leaf_rows"):
-            setattr(self, name, getattr(self, name).to(device))
+        self.trie.to(device)
+        self.roots, self.token_start = self.roots.to(device), self.token_start.to(device)
         return self
 
 
@@ -219,7 +189,7 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         c = self.constraint
-        if c.children.device != scores.device:
+        if c.roots.device != scores.device:
             c.to(scores.device)
         generated = input_ids[:, self.prefix_length :]
         depth = generated.shape[1]
@@ -228,7 +198,7 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
         if depth < c.levels:
             mod = self._row_modalities(n, scores.device)
             node = c.walk(generated, mod)
-            codes_ok = (c.children[node.clamp(min=0)] >= 0) & (node >= 0)[:, None]
+            codes_ok = c.trie.edges_of(node) >= 0
             allowed.scatter_(1, c.code_tokens(mod, depth), codes_ok)
             stuck = node < 0
         else:
