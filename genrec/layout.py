@@ -3,7 +3,9 @@ demo; read by the pipeline, the Hub publisher and the model card).
 
     config.json, model.safetensors, generation_config.json   the generator (transformers)
     adapter_config.json, adapter_model.safetensors           instead, for a LoRA adapter (PEFT)
-    tokenizer_config.json, catalog.json[, spiece.model]      the tokenizer and its item catalogue
+    tokenizer_config.json, catalog.json, catalog_codes.safetensors[, spiece.model]
+                               the tokenizer: item ids and codebook sizes (JSON), semantic IDs (binary;
+                               folders written before it hold the codes inline in catalog.json)
     genrec_train_config.json   what training ran: data, tasks, arguments, tokenizer fingerprint, log
     item_prior.json            {"counts": training interactions per catalogue row}
     metrics.json               the last `genrec evaluate` (or demo) figures, for the model card
@@ -13,6 +15,7 @@ demo; read by the pipeline, the Hub publisher and the model card).
 MODEL_CONFIG_FILE = "config.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 CATALOG_FILE = "catalog.json"
+CATALOG_CODES_FILE = "catalog_codes.safetensors"
 TRAIN_CONFIG_FILE = "genrec_train_config.json"
 ITEM_PRIOR_FILE = "item_prior.json"
 METRICS_FILE = "metrics.json"

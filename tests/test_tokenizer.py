@@ -93,6 +93,26 @@ def test_save_load_and_autotokenizer_identical(tok, tmp_path):
         text = "<seqrec>" + "".join(tok.convert_ids_to_tokens(tok.encode_items(tok.item_ids[:5], "text")))
         assert loaded(text)["input_ids"] == tok(text)["input_ids"]
         assert loaded.encode_items(tok.item_ids[10:20], "image") == tok.encode_items(tok.item_ids[10:20], "image")
+    # the codes are stored in binary beside the JSON of item ids
+    catalog = json.loads((tmp_path / "catalog.json").read_text())
+    assert "codes" not in json.dumps(catalog) and (tmp_path / "catalog_codes.safetensors").is_file()
+
+
+def test_folders_with_inline_codes_still_load(tok, tmp_path):
+    """Tokenizer folders written before the binary codes file: the codes sit in catalog.json."""
+    tok.save_pretrained(tmp_path)
+    (tmp_path / "catalog_codes.safetensors").unlink()
+    (tmp_path / "catalog.json").write_text(json.dumps({"item_ids": tok.item_ids, "modalities": {
+        m: {"codebook_size": tok.codebook_size(m), "codes": tok.catalog.codes[m].tolist()} for m in tok.modalities}}))
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.get_vocab() == tok.get_vocab() and loaded.catalog.fingerprint() == tok.catalog.fingerprint()
+
+
+def test_a_corrupt_codes_file_is_named(tok, tmp_path):
+    tok.save_pretrained(tmp_path)
+    (tmp_path / "catalog_codes.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(DataError, match="catalog_codes.safetensors: not a readable safetensors file"):
+        SemanticIDTokenizer.from_pretrained(tmp_path)
 
 
 def test_batch_call_pads_and_keeps_last_items(tok):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import DataError, UnknownItemError
+from ..errors import DataError, UnknownItemError, read_json_file
 
 
 @dataclass
@@ -240,22 +241,44 @@ class ItemCatalog:
             self._index[str(item)] = start + n
         self._tries.clear()
 
-    def to_dict(self) -> dict:
-        return {
-            "item_ids": self.item_ids,
-            "modalities": {
-                m: {"codebook_size": self.codebook_sizes[m], "codes": self.codes[m].tolist()} for m in self.codes
-            },
-        }
+    def save(self, catalog_file: str, codes_file: str) -> None:
+        """Item ids and codebook sizes to JSON, the codes to safetensors (smallest int type that holds
+        them): a 1M-item catalogue loads in about a second instead of parsing 8M JSON integers."""
+        from safetensors.numpy import save_file
+
+        with open(catalog_file, "w", encoding="utf-8") as fh:
+            json.dump({"item_ids": self.item_ids, "modalities": {
+                m: {"codebook_size": self.codebook_sizes[m], "levels": self.levels(m)} for m in self.codes}}, fh)
+        save_file({m: c.astype(np.int16 if self.codebook_sizes[m] <= np.iinfo(np.int16).max else np.int32)
+                   for m, c in self.codes.items()}, codes_file)
+
+    @classmethod
+    def load(cls, catalog_file: str, codes_file: str | None = None) -> "ItemCatalog":
+        """What ``save`` wrote, or a catalogue with inline codes (``catalog.json`` of older folders)."""
+        d = read_json_file(catalog_file, "the item catalogue object")
+        if codes_file is not None and os.path.isfile(codes_file):
+            from safetensors import SafetensorError
+            from safetensors.numpy import load_file
+
+            try:
+                arrays = load_file(codes_file)
+            except (SafetensorError, OSError) as e:
+                raise DataError(f"{codes_file}: not a readable safetensors file ({e})") from None
+            try:
+                d["modalities"] = {m: {**v, "codes": arrays[m]} for m, v in d["modalities"].items()}
+            except (KeyError, TypeError, AttributeError) as e:
+                raise DataError(f"{codes_file}: no codes for modality {e} of {catalog_file}") from None
+        return cls.from_dict(d, catalog_file)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "catalogue") -> "ItemCatalog":
         try:
             mods = d["modalities"]
+            sizes = {m: int(v["codebook_size"]) for m, v in mods.items()}
             return cls(
                 d["item_ids"],
                 {m: np.asarray(v["codes"], dtype=np.int64).reshape(len(d["item_ids"]), -1) for m, v in mods.items()},
-                {m: int(v["codebook_size"]) for m, v in mods.items()},
+                sizes,
             )
         except DataError as e:
             raise DataError(f"{where}: {e}") from None

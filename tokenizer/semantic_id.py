@@ -8,7 +8,6 @@ sentencepiece model is attached, its pieces for natural-language text.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,8 +18,8 @@ import torch
 from transformers import BatchEncoding, PreTrainedTokenizer
 
 from .. import DEFAULT_MAX_HISTORY, SEQUENTIAL_TASK, TASKS
-from ..errors import DataError, MalformedIDError, read_json_file
-from ..layout import CATALOG_FILE
+from ..errors import DataError, MalformedIDError
+from ..layout import CATALOG_CODES_FILE, CATALOG_FILE
 from .catalog import ItemCatalog, PrefixTrie
 
 SP_MODEL_FILE = "spiece.model"
@@ -32,12 +31,13 @@ def modality_prefix(modality: str) -> str:
 
 
 class SemanticIDTokenizer(PreTrainedTokenizer):
-    vocab_files_names = {"catalog_file": CATALOG_FILE, "sp_model_file": SP_MODEL_FILE}
+    vocab_files_names = {"catalog_file": CATALOG_FILE, "codes_file": CATALOG_CODES_FILE, "sp_model_file": SP_MODEL_FILE}
     model_input_names = ["input_ids", "attention_mask"]
 
     def __init__(
         self,
         catalog_file: str | None = None,
+        codes_file: str | None = None,
         sp_model_file: str | None = None,
         tasks: Sequence[str] = TASKS,
         catalog: ItemCatalog | None = None,
@@ -49,7 +49,7 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
         if catalog is None:
             if catalog_file is None:
                 raise DataError("SemanticIDTokenizer needs a catalogue (catalog= or catalog_file=)")
-            catalog = ItemCatalog.from_dict(read_json_file(catalog_file, "the item catalogue object"), catalog_file)
+            catalog = ItemCatalog.load(catalog_file, codes_file)
         self.catalog = catalog
         self.tasks = list(tasks)
         prefixes = [modality_prefix(m) for m in catalog.modalities]
@@ -149,9 +149,9 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         path = os.path.join(save_directory, prefix + CATALOG_FILE)
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.catalog.to_dict(), fh)
-        files = [path]
+        codes = os.path.join(save_directory, prefix + CATALOG_CODES_FILE)
+        self.catalog.save(path, codes)
+        files = [path, codes]
         if self.sp_model_file is not None:
             sp_path = os.path.join(save_directory, prefix + SP_MODEL_FILE)
             if os.path.abspath(sp_path) != os.path.abspath(self.sp_model_file):
