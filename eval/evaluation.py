@@ -46,15 +46,18 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     """Metrics dict (flat, numeric: ready for metrics.json and the model card) and the rankings.
 
     ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
+    Under ``accelerate launch`` / ``torchrun`` the users are sharded across the processes and gathered
+    (``genrec.distributed.rank_sharded``): every process returns the same, complete result.
     """
+    from ..distributed import rank_sharded
     from . import catalogue_extras, ranking_metrics
 
     rows = evaluation_rows(data, split, max_users)
     check_catalogue(pipe, data)
     histories, targets = rows["history"], rows["target"]
     logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
-    res = pipe.rank(histories, modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
-                    exclude_history=exclude_history, batch_size=batch_size, progress=True)
+    res = rank_sharded(pipe, histories, modality=modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
+                       exclude_history=exclude_history, batch_size=batch_size, progress=True)
     # coverage over what was ranked: the model's catalogue may extend the dataset's (items added later)
     extras = {**catalogue_extras(data), "n_items": len(pipe.tokenizer.item_ids)}
     metrics = ranking_metrics(res.rows, targets, ks=KS, **extras, invalid=sum(res.invalid.values()),

@@ -72,6 +72,19 @@ class RankResult:
     invalid: dict[str, int]
     beams: dict[str, int]
 
+    @classmethod
+    def concat(cls, parts: Sequence["RankResult"]) -> "RankResult":
+        """The results of consecutive shards of users as one (counts summed)."""
+        mods = list(parts[0].per_modality)
+        return cls(
+            rows=[r for p in parts for r in p.rows],
+            scores=[s for p in parts for s in p.scores],
+            per_modality={m: ([r for p in parts for r in p.per_modality[m][0]],
+                              [s for p in parts for s in p.per_modality[m][1]]) for m in mods},
+            invalid={m: sum(p.invalid[m] for p in parts) for m in mods},
+            beams={m: sum(p.beams[m] for p in parts) for m in mods},
+        )
+
     def sources(self, user: int) -> list[list[str]]:
         """For each item of ``rows[user]``, the modalities whose beams proposed it."""
         proposed = {m: set(rows[user]) for m, (rows, _) in self.per_modality.items()}

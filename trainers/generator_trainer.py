@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections import defaultdict
@@ -357,6 +358,9 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
         kwargs.setdefault("greater_is_better", True)
     kwargs.setdefault("bf16", auto_bf16())
     kwargs.setdefault("dataloader_pin_memory", torch.cuda.is_available())  # CPU: pinning only warns
+    # Several processes on a machine without CUDA (accelerate launch / torchrun): join them over gloo;
+    # accelerate only does that for a state created for the CPU.
+    kwargs.setdefault("use_cpu", not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1)
     kwargs.setdefault("data_seed", kwargs.get("seed", 42))
     check_tasks(kwargs.get("tasks", TASKS))
     if kwargs.get("max_steps", -1) > 0 and "save_steps" in kwargs:

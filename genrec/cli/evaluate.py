@@ -34,11 +34,17 @@ def run(args):
     from ..eval.evaluation import evaluate_pipeline, evaluation_rows
     from ..pipeline import GenRecPipeline
 
-    pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
+    from ..distributed import process_state
+
+    state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
+    device = args.device or (str(state.device) if state.num_processes > 1 else None)
+    pipe = GenRecPipeline.from_pretrained(args.model, device=device)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
     metrics, res = evaluate_pipeline(pipe, data, split=args.split, modality=args.modality, fusion=args.fusion,
                                    num_beams=args.num_beams, exclude_history=args.exclude_history,
                                    batch_size=args.batch_size, max_users=args.max_users)
+    if not state.is_main_process:
+        return 0
     print(f"{args.split} split, {args.modality}" + (f" ({args.fusion})" if args.modality == "fused" else "")
           + f", {args.num_beams} beams")
     width = max(len(k) for k in metrics)

@@ -114,5 +114,8 @@ def run(args):
         model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
         bf16=None if args.bf16 == "auto" else args.bf16 == "yes",
     )
-    print(f"wrote {out}")
+    from ..distributed import is_main_process
+
+    if is_main_process():
+        print(f"wrote {out}")
     return 0
