@@ -272,3 +272,27 @@ def test_ids_only_modality_errors(text_and_image_ids, synth_dir, tmp_path):
         CrossModalRQVAEConfig(modalities=["text", "image"], id_modalities=["image"])
     assert run_genrec("quantize", "--data", str(data_dir), "--out", str(tmp_path / "c"), "--id-modalities", "image",
                       "--id-label-levels", "0", check=False).returncode == 2
+
+
+def test_kmeans_on_large_inputs_fits_a_sample_and_labels_every_row(monkeypatch):
+    from genrec.quantizer import kmeans as km
+
+    rng = np.random.default_rng(0)
+    centres_true = rng.normal(size=(4, 3)).astype(np.float32) * 10
+    x = centres_true[rng.integers(0, 4, 2000)] + rng.normal(size=(2000, 3)).astype(np.float32) * 0.1
+    monkeypatch.setattr(km, "MAX_FIT_ROWS", 300)
+    monkeypatch.setattr(km, "ASSIGN_CHUNK", 128)
+    centres, labels = km.kmeans(x, 4, seed=1)
+    assert labels.shape == (2000,)
+    np.testing.assert_array_equal(labels, ((x[:, None] - centres[None]) ** 2).sum(-1).argmin(1))
+    # the four well-separated clusters are recovered from the 300-row sample
+    assert len({tuple(np.round(c)) for c in centres}) == 4 and adjusted_rand(labels, x, centres_true) == 1.0
+    again, labels2 = km.kmeans(x, 4, seed=1)
+    np.testing.assert_array_equal(labels, labels2)
+    assert len(km.sample_rows(2000, 1)) == 300 and km.sample_rows(200, 1).tolist() == list(range(200))
+
+
+def adjusted_rand(labels, x, centres_true):
+    from sklearn.metrics import adjusted_rand_score
+
+    return adjusted_rand_score(((x[:, None] - centres_true[None]) ** 2).sum(-1).argmin(1), labels)

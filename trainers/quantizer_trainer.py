@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..data.loading import ITEM_CODES_FILE, SID_FILES, GenRecData, load_dataset_dir
 from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
-from ..quantizer.kmeans import PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels
+from ..quantizer.kmeans import ASSIGN_CHUNK, PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels, sample_rows
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
 from ..utils import atomic_output_dir, check_output_dir, set_seed
 
@@ -157,10 +157,7 @@ class QuantizerTrainer:
         if cfg.kmeans_init:
             for m, net in model.rqvae.items():
                 if not net.initialized:
-                    rows = x[m][train_idx]
-                    rows = rows[~torch.isnan(rows).any(-1)]
-                    with torch.no_grad():
-                        net.init_codebooks(net.encoder(rows), args.seed, cfg.kmeans_iters)
+                    net.init_codebooks(self._latents(m, train_idx), args.seed, cfg.kmeans_iters)
 
         bar = tqdm(range(start, args.epochs), desc="quantize", disable=not args.progress, initial=start,
                    total=args.epochs)
@@ -186,7 +183,7 @@ class QuantizerTrainer:
                         counts[m][lv] += torch.bincount(c[:, lv], minlength=cfg.codebook_size)
             record = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
             if cfg.dead_code_restart:
-                record["dead_codes"] = self._restart_dead_codes(x, train_idx, counts, gen)
+                record["dead_codes"] = self._restart_dead_codes(train_idx, counts, gen)
             if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
                 for m, (coll, val) in self._evaluate(val_idx).items():
                     record[f"{m}_collision_rate"], record[f"{m}_valid_recon"] = coll, val
@@ -223,12 +220,21 @@ class QuantizerTrainer:
         return {m: torch.from_numpy(v).to(self.device) for m, v in labels.items()}
 
     @torch.no_grad()
-    def _restart_dead_codes(self, x, train_idx, counts, gen) -> int:
+    def _latents(self, modality: str, train_idx: np.ndarray) -> torch.Tensor:
+        """Encoder outputs of (a seeded sample of at most ``MAX_FIT_ROWS`` of) the training items that have
+        ``modality``: what k-means initialisation and dead-code restarts draw on, in bounded memory."""
+        x = self.embeddings[modality]
+        rows = train_idx[~np.isnan(x[train_idx]).any(axis=1)]
+        rows = rows[sample_rows(len(rows), self.args.seed)]
+        net = self.model.rqvae[modality]
+        return torch.cat([net.encoder(torch.from_numpy(x[chunk]).to(self.device))
+                          for chunk in np.array_split(rows, max(1, -(-len(rows) // ASSIGN_CHUNK)))])
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, train_idx, counts, gen) -> int:
         dead = 0
         for m, net in self.model.rqvae.items():
-            rows = x[m][train_idx]
-            rows = rows[~torch.isnan(rows).any(-1)]
-            q = net.quantize(net.encoder(rows))
+            q = net.quantize(self._latents(m, train_idx))
             dead += net.restart_dead_codes(counts[m], [r.cpu() for r in q.residuals], gen)
         return dead
 
