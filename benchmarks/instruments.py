@@ -64,8 +64,8 @@ PUBLISHED = {
     "SASRec (MACRec paper)": (0.0318, 0.0946, 0.1233, 0.0654, 0.0746),
     "MQL4GRec reproduction, fused (xym0601)": (0.0718, 0.1119, 0.1383, 0.0920, 0.1006),
 }
-DETAIL_KEYS = ("coverage@10", "long_tail@10", "invalid_id_rate", "cold_start/n_users", "cold_start/HR@10",
-               "cold_start/NDCG@10")
+DETAIL_KEYS = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10", "long_tail@10",
+               "invalid_id_rate", "cold_start/n_users", "cold_start/HR@10", "cold_start/NDCG@10")
 
 logger = logging.getLogger("instruments")
 

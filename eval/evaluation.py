@@ -59,7 +59,9 @@ def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", 
     res = rank_sharded(pipe, histories, modality=modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
                        exclude_history=exclude_history, batch_size=batch_size, progress=True)
     # coverage over what was ranked: the model's catalogue may extend the dataset's (items added later)
-    extras = {**catalogue_extras(data), "n_items": len(pipe.tokenizer.item_ids)}
+    codes = pipe.tokenizer.catalog.codes
+    extras = {**catalogue_extras(data), "n_items": len(pipe.tokenizer.item_ids),
+              "item_groups": codes[pipe.tokenizer.modalities[0]][:, 0]}  # the model's own IDs, new items too
     metrics = ranking_metrics(res.rows, targets, ks=KS, **extras, invalid=sum(res.invalid.values()),
                               generated=sum(res.beams.values()))
     return metrics, res

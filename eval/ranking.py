@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import GenRecError
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
-METRIC_NAMES = ("hit_rate", "ndcg")
+METRIC_NAMES = ("hit_rate", "ndcg", "beyond_accuracy")
 DEFAULT_KS = (1, 5, 10)  # MACRec / MQL4GRec report HR@1/5/10 and NDCG@5/10
 TOP_K = 10  # cut-off of the extras (coverage, long tail), as the headline HR/NDCG@10
 HEAD_SHARE = 0.2  # long tail = items outside the most popular 20% (the usual 80/20 Pareto split; our choice)
@@ -26,7 +26,8 @@ MAIN_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")
 
 
 def load_metric(name: str, **kwargs):
-    """Load a genrec metric (``hit_rate`` or ``ndcg``) with ``evaluate.load`` from the installed package.
+    """Load a genrec metric (``hit_rate``, ``ndcg``, ``beyond_accuracy``) with ``evaluate.load`` from the
+    installed package.
 
     The path is a local script, so ``evaluate`` never contacts the Hub (it works with HF_HUB_OFFLINE=1).
     ``keep_in_memory`` defaults to True: the inputs are small and need no Arrow cache files on disk.
@@ -75,7 +76,8 @@ def long_tail_mask(item_counts: np.ndarray, head_share: float = HEAD_SHARE) -> n
 def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int],
                     ks: Iterable[int] = DEFAULT_KS, *, n_items: int | None = None,
                     item_counts: np.ndarray | None = None, train_items: Iterable[int] | None = None,
-                    invalid: int | None = None, generated: int | None = None, top_k: int = TOP_K) -> dict:
+                    invalid: int | None = None, generated: int | None = None, top_k: int = TOP_K,
+                    item_groups: Sequence[int] | None = None, item_embeddings: np.ndarray | None = None) -> dict:
     """HR@k for every k in ``ks``, NDCG@k for every k > 1, and ``n_users``; extras when their inputs are given.
 
     ``predictions``: ranked catalogue row indices per user (best first, any length); ``targets``: the
@@ -83,7 +85,9 @@ def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int]
 
     * ``n_items`` -> ``coverage@10``: distinct items over all top-10 lists / catalogue size;
     * ``item_counts`` (training interactions per row, see ``train_item_counts``) -> ``long_tail@10``:
-      share of the recommended top-10 slots holding a long-tail item (see ``long_tail_mask``);
+      share of the recommended top-10 slots holding a long-tail item (see ``long_tail_mask``), and the
+      ``beyond_accuracy`` module's ``gini@10``, ``novelty@10``, ``popularity_percentile@10`` (plus
+      ``diversity@10`` with ``item_groups``, ``embedding_diversity@10`` with ``item_embeddings``);
     * ``invalid``/``generated`` (counts from the decoder) -> ``invalid_id_rate``: share of generated
       candidates that map to no item;
     * ``train_items`` (rows seen in any training sequence) -> the core metrics again, prefixed
@@ -101,6 +105,11 @@ def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int]
         # rows past the counts (items added to the catalogue after training) were never trained on: tail
         slots = [bool(tail[i]) if i < len(tail) else True for p in top for i in p]
         metrics[f"long_tail@{top_k}"] = float(np.mean(slots)) if slots else 0.0
+        size = max(n_items or 0, len(item_counts), 1 + max((i for p in top for i in p), default=-1))
+        counts = np.pad(np.asarray(item_counts, dtype=np.int64), (0, size - len(item_counts)))
+        extra = _metric("beyond_accuracy").compute(predictions=top, item_counts=counts, k=top_k,
+                                                   item_groups=item_groups, item_embeddings=item_embeddings)
+        metrics.update({k: v for k, v in extra.items() if not k.startswith("coverage")})  # coverage: above
     if generated is not None:
         metrics["invalid_id_rate"] = (invalid or 0) / generated if generated else 0.0
     if train_items is not None:
@@ -136,10 +145,16 @@ def train_item_counts(data) -> np.ndarray:
 
 
 def catalogue_extras(data) -> dict:
-    """The ``ranking_metrics`` extras that depend on the dataset only: ``n_items``, ``item_counts``
-    and ``train_items`` (rows with at least one training interaction)."""
+    """The ``ranking_metrics`` extras that depend on the dataset only: ``n_items``, ``item_counts``,
+    ``train_items`` (rows with at least one training interaction), ``item_groups`` (first level of the
+    dataset's first semantic IDs, when it has some) and ``item_embeddings`` (its first embeddings)."""
     counts = train_item_counts(data)
-    return dict(n_items=data.n_items, item_counts=counts, train_items=set(np.flatnonzero(counts).tolist()))
+    extras = dict(n_items=data.n_items, item_counts=counts, train_items=set(np.flatnonzero(counts).tolist()))
+    if data.semantic_ids:
+        extras["item_groups"] = next(iter(data.semantic_ids.values()))[:, 0]
+    if data.embeddings:
+        extras["item_embeddings"] = next(iter(data.embeddings.values()))
+    return extras
 
 
 def metrics_table(results: Mapping[str, Mapping], keys: Sequence[str] | None = None) -> str:

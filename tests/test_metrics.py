@@ -142,3 +142,33 @@ def test_load_metric_offline_without_network(tmp_path):
                          cwd=tempfile.gettempdir())
     assert res.returncode == 0, res.stderr[-2000:]
     assert float(res.stdout.strip().splitlines()[-1]) == pytest.approx(g(1))
+
+
+def test_beyond_accuracy_module_against_hand_computed_values():
+    ba = load_metric("beyond_accuracy")
+    preds = [[0, 1, 2], [0, 1, 3]]
+    counts = np.array([6, 2, 0, 0])  # 8 interactions, 4 items
+    groups = [0, 0, 1, 1]
+    emb = np.array([[1.0, 0], [1, 0], [0, 1], [np.nan, np.nan]])
+    m = ba.compute(predictions=preds, item_counts=counts, k=3, item_groups=groups, item_embeddings=emb)
+    assert m["coverage@3"] == pytest.approx(4 / 4)
+    # exposure 2, 2, 1, 1: Gini = sum_i (2i - n - 1) x_(i) / (n sum x) over x sorted = (1, 1, 2, 2)
+    assert m["gini@3"] == pytest.approx((-3 * 1 - 1 * 1 + 1 * 2 + 3 * 2) / (4 * 6))
+    p = (counts + 1) / (8 + 4)
+    assert m["novelty@3"] == pytest.approx(np.mean(-np.log2(p[[0, 1, 2, 0, 1, 3]])))
+    # percentiles by training count, ties share their mean rank: items 2, 3 -> 0.5/3, item 1 -> 2/3, item 0 -> 1
+    assert m["popularity_percentile@3"] == pytest.approx(np.mean([1, 2 / 3, 0.5 / 3, 1, 2 / 3, 0.5 / 3]))
+    assert m["diversity@3"] == pytest.approx(2 / 3)  # two first-level groups in each list of three
+    # list 1: pairs (0,1) cos 1, (0,2) 0, (1,2) 0 -> mean distance 2/3; list 2: item 3 has no embedding -> 0
+    assert m["embedding_diversity@3"] == pytest.approx((2 / 3 + 0) / 2)
+    even = ba.compute(predictions=[[0], [1], [2], [3]], item_counts=counts, k=1)
+    assert even["gini@1"] == pytest.approx(0.0) and "diversity@1" not in even
+    with pytest.raises(ValueError, match="must be in 0..3"):
+        ba.compute(predictions=[[7]], item_counts=counts, k=1)
+
+
+def test_ranking_metrics_report_beyond_accuracy():
+    counts = np.array([50, 40, 30, 20, 10, 5, 1, 0, 0, 0])
+    m = ranking_metrics([[0, 1, 2], [0, 1, 2]], [1, 9], n_items=10, item_counts=counts, item_groups=[0, 0, 1] + [2] * 7)
+    assert m["gini@10"] > 0.5 and m["diversity@10"] == pytest.approx(2 / 3)
+    assert {"novelty@10", "popularity_percentile@10"} <= set(m) and m["coverage@10"] == pytest.approx(0.3)
