@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
 DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
+# Share of the top-k slots that items added after training (add_items) may take, by shared ID prefix
+# with the generated beams (see GenRecPipeline.rank). Our choice, pending the cold-start benchmark:
+# one slot in ten; it has no effect on a catalogue without added items.
+DEFAULT_COLD_START_SHARE = 0.1
 
 
 @dataclass
@@ -71,6 +76,7 @@ class RankResult:
     per_modality: dict[str, tuple[list[list[int]], list[list[float]]]]
     invalid: dict[str, int]
     beams: dict[str, int]
+    cold_start: list[list[int]] = field(default_factory=list)  # per user: rows placed by the cold-start rule
 
     @classmethod
     def concat(cls, parts: Sequence["RankResult"]) -> "RankResult":
@@ -83,12 +89,15 @@ class RankResult:
                               [s for p in parts for s in p.per_modality[m][1]]) for m in mods},
             invalid={m: sum(p.invalid[m] for p in parts) for m in mods},
             beams={m: sum(p.beams[m] for p in parts) for m in mods},
+            cold_start=[c for p in parts for c in (p.cold_start or [[] for _ in p.rows])],
         )
 
     def sources(self, user: int) -> list[list[str]]:
         """For each item of ``rows[user]``, the modalities whose beams proposed it."""
         proposed = {m: set(rows[user]) for m, (rows, _) in self.per_modality.items()}
-        return [[m for m, found in proposed.items() if r in found] for r in self.rows[user]]
+        added = set(self.cold_start[user]) if self.cold_start else set()
+        return [["cold_start"] if r in added else [m for m, found in proposed.items() if r in found]
+                for r in self.rows[user]]
 
 
 def _check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> None:
@@ -101,6 +110,9 @@ def _check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> No
     if trained_on is None:  # folders written before the fingerprint was recorded
         return
     found = tok.fingerprint()
+    if "trained_rows" in trained_on:  # items added after training (add_items): the trained rows must match
+        found = {**found, "catalogue": tok.catalog.fingerprint(trained_on["trained_rows"]),
+                 "trained_rows": trained_on["trained_rows"]}
     if found != trained_on:
         raise GenRecError(f"{path}: the generator was trained with tokenizer {trained_on} but the folder holds "
                           f"{found} (another quantizer or catalogue); save the tokenizer the model was trained with")
@@ -223,13 +235,22 @@ class GenRecPipeline:
     def rank(self, histories: Sequence[Sequence[int]], modality: str = "fused", k: int = 10,
              num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
-             popularity_correction: float | None = None) -> RankResult:
+             popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE
+             ) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
         ``popularity_correction`` a (default: ``item_prior["popularity_correction"]``, else 0) scores
         an ID ``log p(ID | history) - a log P(ID)``, ``P`` the training-interaction share of its items
         (+1 each): beam search left alone proposes the same few popular items to everyone.
+
+        ``cold_start_share`` s: items added after training (``add_items``) were never a training target,
+        so beam search rarely reaches them. The last ``round(s * k)`` slots of each list go to the added
+        items whose IDs share the longest prefix (as a share of the ID) with a generated beam or, after
+        the beams, with an item of the history (most recent first); ties go to the better-ranked anchor,
+        then the row. Each carries its anchor's score (a history anchor: the lowest beam score). A list
+        keeps its generated items when no added item shares at least the first code. 0 switches it off;
+        without added items it changes nothing.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -265,10 +286,47 @@ class GenRecPipeline:
             bar.update(len(chunk))
         bar.close()
         rows, scores = self._combine(per_mod, fusion, k)
-        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams))
+        added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
+        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams), added)
+
+    def _cold_start(self, per_mod, rows, scores, k, slots, histories, exclude_history) -> list[list[int]]:
+        """Replace the tail of each list by added items sharing the longest ID prefix with its beams, or
+        else with the history's items (most recent first): in place."""
+        first_new = self.trained_rows
+        catalog = self.tokenizer.catalog
+        if slots <= 0 or first_new >= len(catalog):
+            return [[] for _ in rows]
+        added = []
+        for u in range(len(rows)):
+            best: dict[int, tuple] = {}  # new row -> (-shared share of the ID, anchor rank, score)
+            for m, (beam_rows, beam_scores) in per_mod.items():
+                new = catalog.codes[m][first_new:]
+                anchors = list(beam_rows[u]) + list(reversed(histories[u]))
+                if not anchors:
+                    continue
+                floor = min(beam_scores[u]) if beam_scores[u] else 0.0
+                anchor_scores = list(beam_scores[u]) + [floor] * len(histories[u])
+                codes = catalog.codes[m][anchors]  # [A, L]
+                same = np.cumprod(codes[:, None, :] == new[None, :, :], axis=2).sum(2)  # shared prefix [A, N]
+                same[:, (new < 0).any(1)] = 0
+                rank = same.argmax(0)  # best-ranked anchor among those with the longest shared prefix
+                depth = same[rank, np.arange(len(new))]
+                for j in np.flatnonzero(depth > 0):
+                    key = (-int(depth[j]) / codes.shape[1], int(rank[j]), float(anchor_scores[rank[j]]))
+                    row = first_new + int(j)
+                    if row not in best or key < best[row]:
+                        best[row] = key
+            kept = k - slots  # generated items that keep their place (an added item among them stays too)
+            skip = set(rows[u][:kept]) | (set(histories[u]) if exclude_history else set())
+            picks = sorted((key, row) for row, key in best.items() if row not in skip)[:slots]
+            kept = max(kept, k - len(picks))  # fewer candidates than slots: generated items fill the rest
+            scores[u] = scores[u][:kept] + [key[2] for key, _ in picks]
+            rows[u] = rows[u][:kept] + [row for _, row in picks]
+            added.append([row for _, row in picks])
+        return added
 
     def without_history(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10,
-                        fusion: str = "macrec") -> RankResult:
+                        fusion: str = "macrec", cold_start_share: float = DEFAULT_COLD_START_SHARE) -> RankResult:
         """``res`` with each user's history items dropped from every modality's list, fused again: what
         ``rank(..., exclude_history=True)`` returns, without decoding a second time."""
         seen = [set(h) for h in histories]
@@ -277,7 +335,8 @@ class GenRecPipeline:
             kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
             per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
         rows, scores = self._combine(per_mod, fusion, k)
-        return RankResult(rows, scores, per_mod, res.invalid, res.beams)
+        added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, True)
+        return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
 
     def _combine(self, per_mod: dict, fusion: str, k: int) -> tuple[list[list[int]], list[list[float]]]:
         """Final top-``k`` per user: the one modality's list, or the modalities' lists fused."""
@@ -376,6 +435,64 @@ class GenRecPipeline:
                     "add new items with tokenizer.add_items)"
                 ) from None
         return rows
+
+    @property
+    def trained_rows(self) -> int:
+        """Catalogue rows the generator was trained on; rows past it were added later (``add_items``)."""
+        return self.train_config.get("fingerprint", {}).get("trained_rows", len(self.item_prior.get("counts") or [])
+                                                            or len(self.tokenizer.catalog))
+
+    def add_items(self, item_ids: Sequence[Any], embeddings: dict[str, np.ndarray] | None = None,
+                  semantic_ids: dict[str, np.ndarray] | None = None) -> None:
+        """Put new items in the catalogue and the decoding constraints without changing any weight.
+
+        ``embeddings`` (modality -> [n_new, d], NaN rows = the item lacks it): the model's quantizer gives
+        them IDs, unique against the catalogue and among themselves. Or ``semantic_ids`` (modality ->
+        [n_new, levels], a row of -1 = lacking it): checked against the codebooks and the IDs already
+        taken. Every modality of the catalogue must be given; nothing changes when anything is refused.
+        """
+        item_ids = list(item_ids)
+        if (embeddings is None) == (semantic_ids is None):
+            raise GenRecError("add_items: give either embeddings or semantic_ids")
+        catalog = self.tokenizer.catalog
+        given = embeddings if embeddings is not None else semantic_ids
+        missing = [m for m in catalog.modalities if m not in given]
+        unknown = [m for m in given if m not in catalog.modalities]
+        if missing or unknown:
+            raise GenRecError(f"add_items: the catalogue has modalities {catalog.modalities}; "
+                              + (f"missing {missing}" if missing else f"unknown {unknown}"))
+        if embeddings is not None:
+            if self.quantizer is None:
+                raise GenRecError("add_items: this model folder has no quantizer to encode embeddings with; pass "
+                                  "semantic IDs instead")
+            try:
+                codes = self.quantizer.encode({m: np.asarray(embeddings[m], dtype=np.float32) for m in given},
+                                              existing={m: catalog.codes[m] for m in given})
+            except ValueError as e:
+                raise GenRecError(f"add_items: {e}") from None
+        else:
+            codes = {m: np.asarray(v, dtype=np.int64) for m, v in semantic_ids.items()}
+            for m, new in codes.items():
+                if new.ndim != 2 or len(new) != len(item_ids):
+                    raise GenRecError(f"add_items: {m} IDs have shape {new.shape}, expected [{len(item_ids)}, levels]")
+                size = catalog.codebook_sizes[m]
+                bad = np.flatnonzero(((new >= size) | (new < -1)).any(axis=1))
+                if len(bad):
+                    raise GenRecError(f"add_items: item {item_ids[bad[0]]!r}: {m} ID {new[bad[0]].tolist()} has codes "
+                                      f"outside 0..{size - 1}")
+                old = catalog.codes[m]
+                taken = {tuple(r) for r in old[(old >= 0).all(axis=1)].tolist()}
+                for n, row in enumerate(new.tolist()):
+                    if min(row) >= 0 and tuple(row) in taken:
+                        raise GenRecError(f"add_items: item {item_ids[n]!r}: {m} ID {row} is already taken")
+                    taken.add(tuple(row))
+        trained = self.trained_rows
+        self.tokenizer.add_items(item_ids, codes)  # validates ids, duplicates, levels and codebook ranges
+        fingerprint = self.train_config.get("fingerprint")
+        if fingerprint is not None:
+            fingerprint.setdefault("trained_rows", trained)
+        self._constraints.clear()
+        self._penalties.clear()
 
     def popular(self, k: int = 10) -> Recommendation:
         """The ``k`` items with the most training interactions (``item_prior.json``), scored by their share;

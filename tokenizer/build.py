@@ -109,9 +109,11 @@ def build_tokenizer(
     if shape is not None:
         size, levels = shape
         for modality, c in codes.items():
-            if c.shape[1] != levels:
+            # levels + 1: collision resolution appended a disambiguation level (a prefix had no free code)
+            if c.shape[1] not in (levels, levels + 1):
                 raise DataError(f"{quantizer_dir}: {SID_FILES[modality]} has {c.shape[1]} levels but the quantizer's "
-                                f"config.json says num_levels={levels}; re-run `genrec quantize`")
+                                f"config.json says num_levels={levels} (+1 with a disambiguation level); re-run "
+                                "`genrec quantize`")
         kwargs.setdefault("codebook_size", size)
     if text_vocab_size <= 0:
         return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)

@@ -175,13 +175,15 @@ class ItemCatalog:
     def modalities(self) -> list[str]:
         return list(self.codes)
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, n_rows: int | None = None) -> str:
         """Short hash of the item ids, their codes and the codebook sizes: two catalogues with the same
-        fingerprint give a generator the same vocabulary and the same items behind every ID."""
-        h = hashlib.sha256(json.dumps([str(i) for i in self.item_ids]).encode())
+        fingerprint give a generator the same vocabulary and the same items behind every ID. ``n_rows``:
+        of the first rows only (a catalogue grown by ``add_items`` keeps its trained part's fingerprint)."""
+        n = len(self.item_ids) if n_rows is None else n_rows
+        h = hashlib.sha256(json.dumps([str(i) for i in self.item_ids[:n]]).encode())
         for m in sorted(self.codes):
-            h.update(f"{m}:{self.codebook_sizes[m]}:{self.codes[m].shape}".encode())
-            h.update(np.ascontiguousarray(self.codes[m], dtype=np.int64).tobytes())
+            h.update(f"{m}:{self.codebook_sizes[m]}:{self.codes[m][:n].shape}".encode())
+            h.update(np.ascontiguousarray(self.codes[m][:n], dtype=np.int64).tobytes())
         return h.hexdigest()[:16]
 
     def __len__(self) -> int:

@@ -21,6 +21,7 @@ COMMANDS = [
     ("train", "train", "train the T5 generator on the six MACRec tasks"),
     ("evaluate", "evaluate", "rank the whole catalogue for each user and report HR/NDCG"),
     ("recommend", "recommend", "recommend next items for a history"),
+    ("add-items", "add_items", "add new items to a trained model's catalogue (cold start, no retraining)"),
     ("push", "push", "publish a trained model folder to the Hugging Face Hub"),
     ("demo", "demo", "synth -> quantize -> tokenize -> train -> evaluate, end to end"),
 ]
