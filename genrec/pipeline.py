@@ -22,6 +22,7 @@ MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; the lists a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -100,6 +101,19 @@ class RankResult:
                 for r in self.rows[user]]
 
 
+@contextlib.contextmanager
+def _no_progress_bars():
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> None:
     """Refuse a tokenizer other than the one the generator was trained with: its IDs would decode to
     other items (another catalogue) or index other embedding rows (another vocabulary)."""
@@ -153,10 +167,11 @@ class GenRecPipeline:
                               "`genrec train` first)")
         # genrec's classes are registered; code shipped inside a folder or repo is never run
         try:
-            if adapter:  # a LoRA folder: its base with the adapter merged in (plain weights decode fastest)
-                model = load_generator(path).merge_and_unload()
-            else:
-                model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
+            with _no_progress_bars():  # a small model loads in a blink: no "Loading weights" bar
+                if adapter:  # a LoRA folder: its base with the adapter merged in (plain weights decode fastest)
+                    model = load_generator(path).merge_and_unload()
+                else:
+                    model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=False)
             tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated weights, malformed configs
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
