@@ -375,3 +375,22 @@ def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir,
     nosid = run_genrec("train", "--data", synth_dir, "--out", tmp_path / "y", "--profile", "tiny", check=False)
     assert nosid.returncode == 2 and "sid_text.npy" in nosid.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_train_uses_the_tokenizer_stage_output_byte_for_byte(synth_dir, quantizer_dir, tmp_path):
+    """`genrec train --tokenizer DIR`: the tokenize stage's folder (here with sentencepiece text pieces) is
+    what the model is trained with and ships; a tokenizer of other items or other IDs is refused."""
+    tok_dir = tmp_path / "tok"
+    run_genrec("tokenize", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tok_dir, "--text-vocab", "120")
+    run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--tokenizer", tok_dir, "--out",
+               tmp_path / "m", "--profile", "tiny", "--max-steps", "4")
+    for name in ("catalog.json", "catalog_codes.safetensors", "spiece.model"):
+        assert (tmp_path / "m" / name).read_bytes() == (tok_dir / name).read_bytes()
+    assert AutoTokenizer.from_pretrained(tmp_path / "m").get_vocab() == AutoTokenizer.from_pretrained(tok_dir).get_vocab()
+    other = tmp_path / "other_ids"
+    other.mkdir()
+    for m in ("text", "image"):
+        np.save(other / f"sid_{m}.npy", np.load(quantizer_dir / f"sid_{m}.npy")[::-1].copy())
+    proc = run_genrec("train", "--data", synth_dir, "--quantizer", other, "--tokenizer", tok_dir, "--out",
+                      tmp_path / "m2", "--profile", "tiny", "--max-steps", "4", check=False)
+    assert proc.returncode == 2 and "the tokenizer's text IDs differ from" in proc.stderr

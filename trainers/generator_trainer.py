@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainerState, TrainingArguments
@@ -436,6 +437,29 @@ def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool) -> No
     path.write_text(json.dumps(record), encoding="utf-8")
 
 
+def given_tokenizer(tokenizer, data, quantizer=None):
+    """The tokenizer stage's output, checked against the dataset (and the quantizer's IDs)."""
+    from ..data.loading import SID_FILES
+    from ..tokenizer import SemanticIDTokenizer
+    from ..tokenizer.build import load_codes
+
+    if not isinstance(tokenizer, SemanticIDTokenizer):
+        path = Path(tokenizer)
+        if not path.is_dir():
+            raise GenRecError(f"{path}: no tokenizer folder (write one with `genrec tokenize`)")
+        tokenizer = SemanticIDTokenizer.from_pretrained(path)
+    ids = [str(i) for i in tokenizer.item_ids]
+    if ids != [str(i) for i in data.item_ids]:
+        raise GenRecError(f"the tokenizer's catalogue ({len(ids)} items) does not list the {data.n_items} items of "
+                          f"{data.path} in their order; build it with `genrec tokenize --data {data.path}`")
+    if quantizer is not None:
+        for m, codes in load_codes(data, quantizer).items():
+            if m not in tokenizer.catalog.codes or not np.array_equal(tokenizer.catalog.codes[m], codes):
+                raise GenRecError(f"the tokenizer's {m} IDs differ from {Path(quantizer) / SID_FILES[m]}; "
+                                  "build the tokenizer from that quantizer")
+    return tokenizer
+
+
 def train_generator(
     data_dir: str | Path,
     out: str | Path,
@@ -449,6 +473,7 @@ def train_generator(
     lora: dict | None = None,
     ranking_metrics: RankingMetrics | None = None,
     overwrite: bool = False,
+    tokenizer: str | Path | None = None,
     **training_overrides,
 ) -> Path:
     """Train a generator and write the pipeline folder ``out`` (atomically, on the main process).
@@ -456,6 +481,9 @@ def train_generator(
     Trainer checkpoints go to ``checkpoint_dir`` (default: ``<out>.checkpoints`` beside ``out``);
     ``resume`` = True resumes from the last checkpoint there, or give a checkpoint path.
     ``peft="lora"`` fine-tunes ``base`` (a generator folder or Hub repo) with LoRA instead.
+    ``tokenizer``: the tokenizer stage's output (a folder or a ``SemanticIDTokenizer``), used as it is
+    (e.g. with its ``--text-vocab`` pieces); it must list the dataset's items in order, and agree with
+    ``quantizer``'s IDs when both are given. Default: built from ``quantizer`` or the dataset's IDs.
     An existing ``out`` is replaced only when it is a genrec generator folder, or with ``overwrite``
     (checked before training starts).
     """
@@ -465,13 +493,15 @@ def train_generator(
     from ..tokenizer.build import build_tokenizer
     from ..utils import atomic_output_dir, check_output_dir
 
-    out = check_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite)
+    out = check_output_dir(out, "generator", inputs=[data_dir, quantizer, base,
+                                                     tokenizer if isinstance(tokenizer, (str, Path)) else None],
+                           overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     args = make_training_args(checkpoint_dir, profile, **training_overrides)
     if resume is True:
         resume = str(last_complete_checkpoint(checkpoint_dir))
     data = load_dataset_dir(data_dir, max_history=args.max_history)
-    tokenizer = build_tokenizer(data, quantizer)
+    tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
     check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume))
     model_cfg = {**PROFILES[profile]["model"], **(model_overrides or {})}
     if not args.implicit:

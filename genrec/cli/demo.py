@@ -73,8 +73,8 @@ def run(args):
 
     t = step(4, "T5 generator: six MACRec tasks + implicit alignment loss (profile cpu)")
     # all six tasks (the method in full; the cpu profile's own default drops the explicit ones)
-    model_dir = train_generator(data_dir, out / "model", quantizer=out / "quantizer", profile="cpu",
-                                tasks=list(TASKS), seed=args.seed, num_train_epochs=args.epochs,
+    model_dir = train_generator(data_dir, out / "model", quantizer=out / "quantizer", tokenizer=out / "tokenizer",
+                                profile="cpu", tasks=list(TASKS), seed=args.seed, num_train_epochs=args.epochs,
                                 disable_tqdm=False, overwrite=args.overwrite)
     print(f"generator: {time.perf_counter() - t:.0f} s")
 

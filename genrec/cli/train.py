@@ -23,6 +23,8 @@ def add_arguments(p):
                    help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
                    "(default: the dataset's own sid_*.npy)")
+    p.add_argument("--tokenizer", help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
+                   "pieces); default: built from --quantizer or the dataset's IDs")
     p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
                    help="tiny: tests (seconds); cpu: fits a 2-core CPU; paper: MACRec's settings")
     p.add_argument("--tasks", help=f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; "
@@ -91,6 +93,7 @@ def run(args):
         args.data,
         args.out,
         quantizer=args.quantizer,
+        tokenizer=args.tokenizer,
         profile=args.profile,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
