@@ -130,6 +130,30 @@ def measure_quantize(n_items: int, epochs: int, seed: int = 0) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)}
 
 
+REFERENCE = REPO / "benchmarks" / "results" / "instruments-top20-dense-reference.json"
+
+
+def instruments_check(model_dir: Path, data_dir: Path) -> str:
+    """Top-20 of the Instruments model now against the reference the dense-table implementation wrote."""
+    from genrec.data import load_dataset_dir
+    from genrec.pipeline import GenRecPipeline
+
+    ref = json.loads(REFERENCE.read_text())
+    if not model_dir.is_dir():
+        return f"Instruments check skipped: no model folder {model_dir} (train it with benchmarks/instruments.py)."
+    pipe = GenRecPipeline.from_pretrained(model_dir)
+    histories = load_dataset_dir(data_dir).splits["test"]["history"][: len(ref["rankings"]["0.0"]["rows"])]
+    same, worst = 0, 0.0
+    for corr, want in ref["rankings"].items():
+        res = pipe.rank(histories, "fused", k=ref["k"], num_beams=ref["num_beams"], popularity_correction=float(corr))
+        same += sum(a == b for a, b in zip(res.rows, want["rows"]))
+        worst = max([worst] + [abs(x - y) for a, b in zip(res.scores, want["scores"]) for x, y in zip(a, b)])
+    total = sum(len(v["rows"]) for v in ref["rankings"].values())
+    return (f"Instruments model (`{ref['model']}`), {ref['users']}, fused top-{ref['k']} with popularity correction "
+            f"{' and '.join(ref['rankings'])}: {same}/{total} lists identical to the {ref['implementation']} "
+            f"(commit {ref['commit']}); largest score difference {worst:.1e}.")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--items", default="6250,100000,1000000", help="comma-separated catalogue sizes")
@@ -141,6 +165,10 @@ def main() -> None:
                    help="instead: train the quantizer on this many items x 2 modalities (--quantize-epochs) and "
                         "report seconds and peak RSS (written to benchmarks/results/scale-quantize.md)")
     p.add_argument("--quantize-epochs", type=int, default=1)
+    p.add_argument("--instruments-model", type=Path, default=REPO / "runs" / "instruments-budget" / "no_explicit",
+                   help="trained Instruments model whose top-20 is compared with the dense-table reference")
+    p.add_argument("--instruments-data", type=Path,
+                   default=REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec")
     args = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     if args.one:
@@ -170,10 +198,10 @@ def main() -> None:
         row["wall_s"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    write_report(rows, args)
+    write_report(rows, args, instruments_check(args.instruments_model, args.instruments_data))
 
 
-def write_report(rows: list[dict], args) -> None:
+def write_report(rows: list[dict], args, check: str) -> None:
     keys = ["items", "build_s", "constraint_mb", "users_per_s", "peak_rss_mb", "tokenizer_save_s", "tokenizer_load_s",
             "tokenizer_mb", "wall_s"]
     table = ["| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys)]
@@ -195,7 +223,7 @@ def write_report(rows: list[dict], args) -> None:
                   f"(IDs unique: {largest['encode_ids_unique']}).", ""]
     base = rows[0]["users_per_s"]
     lines += [f"Ranking speed at {largest['items']:,} items: {largest['users_per_s'] / base:.2f} x the "
-              f"{rows[0]['items']:,}-item figure.", ""]
+              f"{rows[0]['items']:,}-item figure.", "", check, ""]
     text = "\n".join(lines)
     print(text)
     write_atomic(REPO / "benchmarks" / "results" / "scale.md", text)
