@@ -433,6 +433,16 @@ class GenRecPipeline:
         ]
 
     # ---- user-facing -----------------------------------------------------------------------------
+    def _known_items(self, history: Sequence[Any]) -> list[Any]:
+        """``history`` without the ids the catalogue does not know (logged as a warning)."""
+        catalog = self.tokenizer.catalog
+        unknown = [item for item in history if item not in catalog]
+        if unknown:
+            logger.warning("ignoring %d item id(s) not in the catalogue: %s", len(unknown),
+                           ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else ""))
+            return [item for item in history if item in catalog]
+        return list(history)
+
     def history_rows(self, history: Sequence[Any]) -> list[int]:
         """Catalogue rows of user-facing item ids; unknown ids and empty histories are errors."""
         if len(history) == 0:
@@ -523,17 +533,21 @@ class GenRecPipeline:
 
     def recommend(self, history: Sequence[Any] | Sequence[Sequence[Any]], k: int = 10, modality: str = "fused",
                   fusion: str = "macrec", exclude_history: bool = True, num_beams: int = DEFAULT_NUM_BEAMS,
-                  batch_size: int = DEFAULT_BATCH_SIZE) -> Recommendation | list[Recommendation]:
+                  batch_size: int = DEFAULT_BATCH_SIZE, strict: bool = False) -> Recommendation | list[Recommendation]:
         """Next items for one history (list of item ids, oldest first) or a list of histories.
 
         Items of the history are left out unless ``exclude_history=False`` (``genrec evaluate`` keeps them,
-        as the papers' protocol does); an empty history gets the most popular items (see ``popular``).
+        as the papers' protocol does). Item ids the catalogue does not know are dropped with a warning
+        (``strict=True``: an error); a history that is empty, or holds only unknown ids, gets the most
+        popular items (see ``popular``).
         """
         if isinstance(history, (str, bytes)):
             raise GenRecError(f"history must be a list of item ids, got the string {history!r}; "
                               f"for one item write [{history!r}]")
         many = len(history) > 0 and all(isinstance(h, (list, tuple)) for h in history)
         histories = list(history) if many else [history]
+        if not strict:
+            histories = [self._known_items(h) for h in histories]
         known = [u for u, h in enumerate(histories) if len(h)]
         rows = [self.history_rows(histories[u]) for u in known]
         recs = [None if len(h) else self.popular(k) for h in histories]

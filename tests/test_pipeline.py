@@ -1,6 +1,7 @@
 """GenRecPipeline and the recommend/evaluate CLIs on real (tiny, random) generators saved to disk."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -160,7 +161,9 @@ def test_history_items_are_left_out_and_an_empty_history_gets_popular_items(pipe
 
 def test_bad_requests_are_clear_errors(pipe, tmp_path):
     with pytest.raises(UnknownItemError, match=r"history\[1\]: unknown item id 'nope'"):
-        pipe.recommend([100, "nope"])
+        pipe.recommend([100, "nope"], strict=True)
+    # by default unknown ids are dropped (with a warning)
+    assert pipe.recommend([100, "nope"]).item_ids == pipe.recommend([100]).item_ids
     with pytest.raises(GenRecError, match="history is empty and this pipeline has no item_prior.json"):
         pipe.recommend([])
     with pytest.raises(GenRecError, match="k=30 must be between 1 and num_beams=20"):
@@ -188,7 +191,7 @@ def test_a_truncated_weight_file_is_reported_as_such(model_dir, tmp_path):
         GenRecPipeline.from_pretrained(broken)
 
 
-def test_recommend_cli_json_and_table(model_dir, pipe, capsys):
+def test_recommend_cli_json_and_table(model_dir, pipe, capsys, tmp_path):
     assert cli(["recommend", "--model", str(model_dir), "--history", "112", "107", "103", "--k", "5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     expect = pipe.recommend([112, 107, 103], k=5)
@@ -197,8 +200,14 @@ def test_recommend_cli_json_and_table(model_dir, pipe, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["rank", "item_id", "score", "from"] and len(lines) == 4
     assert lines[1].split()[3] == "text"
-    assert cli(["recommend", "--model", str(model_dir), "--history", "999"]) == 2
+    assert cli(["recommend", "--model", str(model_dir), "--history", "999", "--strict"]) == 2
     assert "unknown item id '999'" in capsys.readouterr().err
+    with_prior = tmp_path / "with_prior"
+    shutil.copytree(model_dir, with_prior)
+    (with_prior / "item_prior.json").write_text(json.dumps({"counts": list(range(N_ITEMS))}))
+    assert cli(["recommend", "--model", str(with_prior), "--history", "999", "--k", "3"]) == 0  # only unknown ids
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 4 and all(line.split()[3] == "popular" for line in out[1:])
 
 
 @pytest.fixture(scope="module")

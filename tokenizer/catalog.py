@@ -192,6 +192,9 @@ class ItemCatalog:
     def levels(self, modality: str) -> int:
         return self.codes[modality].shape[1]
 
+    def __contains__(self, item_id: Any) -> bool:
+        return str(item_id) in self._index
+
     def row(self, item_id: Any) -> int:
         try:
             return self._index[str(item_id)]

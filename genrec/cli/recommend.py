@@ -25,6 +25,10 @@ def add_arguments(p):
     p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS, help="beams per modality (MACRec: 20)")
     p.add_argument("--include-history", action="store_true",
                    help="allow items of the history in the list (default: left out)")
+    p.add_argument("--strict", action="store_true",
+                   help="--history: an item id the catalogue does not know is an error (default: dropped with a "
+                        "warning; a history of only unknown ids gets the popular items). --histories files are "
+                        "always checked strictly, naming the line")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     add_push_arguments(p)
@@ -49,7 +53,7 @@ def run(args):
         raise GenRecError("--push-rankings publishes a file of histories: use it with --histories FILE")
     # Ids on the command line are strings; the catalogue compares ids as text, so 12 and "12" agree.
     rec = pipe.recommend(args.history, k=args.k, modality=args.modality, fusion=args.fusion,
-                         exclude_history=not args.include_history, num_beams=args.num_beams)
+                         exclude_history=not args.include_history, num_beams=args.num_beams, strict=args.strict)
     if args.json:
         print(json.dumps({"history": args.history, "k": args.k, "modality": args.modality, "fusion": args.fusion,
                           "num_beams": args.num_beams, **rec.to_dict()}))
