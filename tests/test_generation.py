@@ -236,3 +236,38 @@ def test_popularity_penalty_subtracts_a_times_log_prior_from_every_id_score():
             assert math.isclose(score, base[leaf] - 0.5 * math.log(share), rel_tol=1e-4, abs_tol=1e-4)
         ranked = list(got.values())
         assert ranked == sorted(ranked, reverse=True)
+
+
+def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
+    """Against a plain dict of prefixes: every node's children, every leaf's rows, for two roots with
+    different codebook sizes, collided IDs and rows lacking a modality."""
+    from genrec.tokenizer import PrefixTrie
+
+    rng = np.random.default_rng(5)
+    text = rng.integers(0, 6, (300, 3))
+    image = rng.integers(0, 4, (300, 3))
+    image[rng.choice(300, 30, replace=False)] = -1
+    trie = PrefixTrie.build([text, image], width=6)
+    for root, codes in enumerate((text, image)):
+        expected: dict[tuple, set] = {}
+        rows_of: dict[tuple, list] = {}
+        for row, code in enumerate(codes.tolist()):
+            if min(code) < 0:
+                continue
+            for d in range(3):
+                expected.setdefault(tuple(code[:d]), set()).add(code[d])
+            rows_of.setdefault(tuple(code), []).append(row)
+        frontier = {(): torch.tensor(root)}
+        for d in range(3):
+            nxt = {}
+            for prefix, node in frontier.items():
+                edges = trie.edges_of(node)
+                assert set(torch.flatnonzero(edges >= 0).tolist()) == expected[prefix]
+                for c in expected[prefix]:
+                    nxt[prefix + (c,)] = trie.child_node(edges[c])
+            frontier = nxt
+        assert set(frontier) == set(rows_of)
+        for code, node in frontier.items():
+            assert trie.rows_of_leaf(int(trie.leaf_of(node))) == rows_of[code]
+            assert trie.lookup(list(code), root=root) == int(trie.leaf_of(node))
+    assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len({tuple(c) for c in image.tolist() if min(c) >= 0})
