@@ -262,7 +262,7 @@ def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
             nxt = {}
             for prefix, node in frontier.items():
                 edges = trie.edges_of(node)
-                assert set(torch.flatnonzero(edges >= 0).tolist()) == expected[prefix]
+                assert set(torch.nonzero(edges >= 0).flatten().tolist()) == expected[prefix]
                 for c in expected[prefix]:
                     nxt[prefix + (c,)] = trie.child_node(edges[c])
             frontier = nxt
