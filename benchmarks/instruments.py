@@ -92,11 +92,12 @@ def make_scorer(data):
     return scorer
 
 
-def run_generator(name: str, data, args, scorer) -> dict:
-    """Train (or resume) one variant, rank the test split, return its metrics per ranking."""
+def run_generator(name: str, data, args, scorer, out: Path | None = None, **train_overrides) -> dict:
+    """Train (or resume) one variant (into ``out``, default run_dir/name), rank the test split, return its
+    metrics per ranking."""
     tasks, implicit, _ = VARIANTS[name]
-    out = args.run_dir / name
-    overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+    out = out or args.run_dir / name
+    overrides = {**train_overrides, **({"max_steps": args.max_steps} if args.max_steps else {})}
     if args.epochs:
         overrides["num_train_epochs"] = args.epochs
     if args.max_train_minutes:
@@ -105,7 +106,7 @@ def run_generator(name: str, data, args, scorer) -> dict:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
     train_generator(args.data, out, profile=args.profile, tasks=tasks, implicit=implicit, seed=args.seed,
-                    resume=args.resume and any((args.run_dir / f"{name}.checkpoints").glob("checkpoint-*")),
+                    resume=args.resume and any(out.with_name(out.name + ".checkpoints").glob("checkpoint-*")),
                     **overrides)
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config

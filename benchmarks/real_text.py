@@ -11,7 +11,9 @@
 4. Downstream at the same budget (epochs) and seed, the image IDs the released ones in all three: TIGER-style
    (text IDs, seqrec) and genrec (``cpu`` profile tasks seqrec + seqimage + implicit loss, fused ranking) with
    (i) the released, (ii) our independent, (iii) our cross-modal text IDs. Test split ranked once per model;
-   the checkpoint kept is the best on validation (loss, per epoch).
+   the checkpoint kept is the best on validation (loss, per epoch). One more genrec run, with (iii) and its
+   semantic-ID token embeddings started at the cross-modal quantizer's codebook vectors
+   (``--id-embedding-init``; the image IDs are the released ones, so only text rows have codebooks).
 
 Writes benchmarks/results/real-text.md and .json
 (``{"quantizer": {name: {...}}, "downstream": {name: {"ndcg@10", ...}}, "downstream_tiger": {...}}``).
@@ -43,6 +45,7 @@ ID_SETS = ("released", "ours_independent", "ours_crossmodal")
 MODELS = {"no_explicit": "genrec", "tiger": "tiger"}
 DATA_FILES = ("items.jsonl", "sequences.jsonl", "sid_image.npy")
 CODEBOOK = 256
+CODEBOOK_RUN = "ours_crossmodal_codebook_init"  # the same IDs, ID embeddings started at the codebooks
 
 logger = logging.getLogger("real_text")
 
@@ -128,30 +131,35 @@ def main() -> None:
         logger.info("%s: %s", name, json.dumps(quant[name]))
 
     downstream: dict[str, dict] = {m: {} for m in MODELS.values()}
-    for variant, model in MODELS.items():
+    # (variant, ID set, name in the report, extra training settings); the codebook run: genrec only
+    runs = [(v, ids, ids, {}) for v in MODELS for ids in ID_SETS]
+    runs.insert(len(ID_SETS), ("no_explicit", "ours_crossmodal", CODEBOOK_RUN,
+                                {"id_embedding_init": str(work / "quantizer-ours_crossmodal")}))
+    for variant, name, label, overrides in runs:
+        model = MODELS[variant]
         if variant not in args.models.split(","):
             continue
-        for name in ID_SETS:
-            done = work / name / variant / "benchmark_metrics.json"
-            if args.resume and done.is_file():
-                downstream[model][name] = json.loads(done.read_text())
-                continue
-            ids = args.data / "sid_text.npy" if name == "released" else work / f"quantizer-{name}" / "sid_text.npy"
-            ddir = id_dataset(args.data, work, name, ids)
-            data = load_dataset_dir(ddir)
-            epochs = args.genrec_epochs if model == "genrec" else args.tiger_epochs
-            run_args = argparse.Namespace(
-                data=ddir, run_dir=work / name, profile="cpu", seed=args.seed, epochs=epochs, max_train_minutes=None,
-                max_steps=args.max_steps, max_users=args.max_users, resume=args.resume, num_beams=20,
-                eval_batch_size=64, device="cuda" if torch.cuda.is_available() else "cpu")
-            t0 = time.perf_counter()
-            res = run_generator(variant, data, run_args, make_scorer(data))
-            res["timing"]["wall_s"] = round(time.perf_counter() - t0, 1)
-            res["commit"] = git_commit()
-            downstream[model][name] = res
-            if not (args.max_users or args.max_steps):
-                done.write_text(json.dumps(res, indent=1))
-            logger.info("%s / %s: %s", model, name, json.dumps(headline(res)))
+        out = work / name / (variant + ("_codebook_init" if overrides else ""))
+        done = out / "benchmark_metrics.json"
+        if args.resume and done.is_file():
+            downstream[model][label] = json.loads(done.read_text())
+            continue
+        ids = args.data / "sid_text.npy" if name == "released" else work / f"quantizer-{name}" / "sid_text.npy"
+        ddir = id_dataset(args.data, work, name, ids)
+        data = load_dataset_dir(ddir)
+        epochs = args.genrec_epochs if model == "genrec" else args.tiger_epochs
+        run_args = argparse.Namespace(
+            data=ddir, run_dir=work / name, profile="cpu", seed=args.seed, epochs=epochs, max_train_minutes=None,
+            max_steps=args.max_steps, max_users=args.max_users, resume=args.resume, num_beams=20,
+            eval_batch_size=64, device="cuda" if torch.cuda.is_available() else "cpu")
+        t0 = time.perf_counter()
+        res = run_generator(variant, data, run_args, make_scorer(data), out=out, **overrides)
+        res["timing"]["wall_s"] = round(time.perf_counter() - t0, 1)
+        res["commit"] = git_commit()
+        downstream[model][label] = res
+        if not (args.max_users or args.max_steps):
+            done.write_text(json.dumps(res, indent=1))
+        logger.info("%s / %s: %s", model, label, json.dumps(headline(res)))
     write_report(args, quant, downstream, time.time() - started, data_dir)
 
 
@@ -204,6 +212,10 @@ def write_report(args, quant: dict, downstream: dict, total_s: float, data_dir: 
         f"Same seed and budget for the three ID sets: genrec {args.genrec_epochs:g} epochs (cpu profile: seqrec + "
         f"seqimage + implicit loss, fused ranking, 20 beams per modality), TIGER-style {args.tiger_epochs:g} epochs "
         "(text IDs, seqrec only, text ranking). Checkpoint kept: best validation loss per epoch.", "",
+        f"`{CODEBOOK_RUN}`: the `ours_crossmodal` IDs with the text code tokens' embeddings started at the "
+        "quantizer's codebook vectors (projected to d_model by a fixed random matrix, rescaled per level; "
+        "`genrec train --id-embedding-init`); the image code tokens keep the random init (the released image IDs "
+        "come without codebooks).", "",
         *tables,
     ])
     payload = {"quantizer": quant,

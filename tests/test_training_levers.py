@@ -264,3 +264,37 @@ def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
     assert torch.allclose(again.get_encoder()(input_ids=x).last_hidden_state, got, atol=1e-6)
     with pytest.raises(ValueError, match="item_continuation_ranges"):
         GenRecT5Config(item_pooled_encoder=True)
+
+
+def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_dir, tmp_path):
+    from genrec.tokenizer.build import build_tokenizer
+    from genrec.trainers import QuantizerTrainingArguments, train_quantizer
+    from genrec.trainers.generator_trainer import build_generator, init_id_embeddings_from_codebooks
+
+    qdir = tmp_path / "q"
+    quantizer, _ = train_quantizer(synth_dir, qdir, dict(num_levels=3, codebook_size=16, latent_dim=8,
+                                                         hidden_dims=[32], n_clusters=16),
+                                   QuantizerTrainingArguments(epochs=3, batch_size=128, eval_every=3, progress=False))
+    data = load_dataset_dir(synth_dir)
+    tok = build_tokenizer(data, qdir)
+    model = build_generator(tok, d_model=32, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2)
+    before = model.get_input_embeddings().weight.detach().clone()
+    assert init_id_embeddings_from_codebooks(model, tok, qdir, seed=0) == ["text", "image"]
+    after = model.get_input_embeddings().weight.detach()
+    start, size = tok.level_token_start("text", 0), tok.codebook_size("text")
+    rows, old = after[start:start + size], before[start:start + size]
+    assert not torch.equal(rows, old) and rows.std().item() == pytest.approx(old.std().item(), rel=1e-4)
+    assert torch.equal(after[: tok.level_token_start("text", 0)], before[: tok.level_token_start("text", 0)])
+    # distances between the codes' vectors follow their codebook distances (a random projection keeps them)
+    cb = quantizer.rqvae["text"].codebooks[0].detach()
+    rank = lambda d: d.flatten().argsort().argsort().float()  # noqa: E731
+    corr = torch.corrcoef(torch.stack([rank(torch.cdist(cb, cb)), rank(torch.cdist(rows, rows))]))[0, 1]
+    assert corr > 0.8
+    with pytest.raises(GenRecError, match="precomputed semantic-ID files have no codebooks"):
+        init_id_embeddings_from_codebooks(model, tok, quantizer_dir)
+    other = tmp_path / "other"
+    train_quantizer(synth_dir, other, dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32],
+                                           n_clusters=16),
+                    QuantizerTrainingArguments(epochs=1, batch_size=128, eval_every=1, progress=False, seed=3))
+    with pytest.raises(GenRecError, match="not the tokenizer's text IDs"):
+        init_id_embeddings_from_codebooks(model, tok, other)

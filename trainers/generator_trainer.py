@@ -125,6 +125,10 @@ class GenRecTrainingArguments(TrainingArguments):
     task_weights: dict[str, float] | None = field(default=None, metadata={
         "help": "task -> share of its rows drawn afresh each epoch (0 < w <= 1, default 1): a task schedule that "
                 "spends fewer steps on some tasks (length_buckets batching only)"})
+    id_embedding_init: str | None = field(default=None, metadata={
+        "help": "semantic-ID token embeddings: None = random (T5's init); 'codebook' = the --quantizer's codebook "
+                "vectors, or a quantizer folder's (whose IDs the tokenizer must carry), projected to d_model "
+                "(init_id_embeddings_from_codebooks)"})
     remove_unused_columns: bool = False
     # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
     dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
@@ -437,6 +441,47 @@ def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool) -> No
     path.write_text(json.dumps(record), encoding="utf-8")
 
 
+@torch.no_grad()
+def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Path, seed: int = 42) -> list[str]:
+    """Start the code tokens' embeddings at the quantizer's codebook vectors: code ``c`` of level ``l`` of
+    modality ``m`` gets ``codebook[m][l, c] @ P`` with ``P`` a fixed random [latent, d_model] projection
+    (Johnson-Lindenstrauss: distances between codes are kept up to a common scale), rescaled per level to
+    the std the random init gives those rows. Codes that are close in the quantizer's latent space then
+    start close for the generator. Returns the modalities initialised; only a `genrec quantize` folder has
+    codebooks, and its IDs must be the tokenizer's (precomputed ID files have no codebook to start from).
+    """
+    from transformers import AutoModel
+
+    from .. import quantizer as _registers_the_quantizer  # noqa: F401
+
+    qdir = Path(quantizer_dir)
+    if not (qdir / "config.json").is_file():
+        raise GenRecError(f"{qdir}: no quantizer model (config.json); codebook initialisation needs a `genrec "
+                          "quantize` output, precomputed semantic-ID files have no codebooks")
+    quantizer = AutoModel.from_pretrained(qdir, trust_remote_code=False)
+    weight = model.get_input_embeddings().weight
+    gen = torch.Generator().manual_seed(seed)
+    done = []
+    for m in quantizer.config.modalities:
+        if m not in tokenizer.modalities:
+            continue
+        sid = qdir / f"sid_{m}.npy"
+        ids = np.load(sid) if sid.is_file() else None
+        if ids is not None and not np.array_equal(ids, tokenizer.catalog.codes[m][: len(ids)]):
+            raise GenRecError(f"{sid}: these are not the tokenizer's {m} IDs; its codebooks would start other codes")
+        codebooks = quantizer.rqvae[m].codebooks.detach().float()  # [L, M, latent]
+        proj = torch.randn(codebooks.shape[-1], weight.shape[1], generator=gen) / codebooks.shape[-1] ** 0.5
+        for level in range(min(codebooks.shape[0], tokenizer.num_levels(m))):
+            start, size = tokenizer.level_token_start(m, level), min(codebooks.shape[1], tokenizer.codebook_size(m))
+            rows = weight[start:start + size]
+            vecs = codebooks[level, :size] @ proj
+            vecs = vecs - vecs.mean(0)
+            vecs = vecs / vecs.std().clamp(min=1e-12) * rows.std()
+            rows.copy_(vecs.to(rows.dtype))
+        done.append(m)
+    return done
+
+
 def given_tokenizer(tokenizer, data, quantizer=None):
     """The tokenizer stage's output, checked against the dataset (and the quantizer's IDs)."""
     from ..data.loading import SID_FILES
@@ -508,6 +553,12 @@ def train_generator(
         model_cfg["implicit_weight"] = 0.0
     if peft is None:
         model = build_generator(tokenizer, seed=args.seed, **model_cfg)
+        if args.id_embedding_init:
+            source = quantizer if args.id_embedding_init == "codebook" else args.id_embedding_init
+            if source is None:
+                raise GenRecError("id_embedding_init='codebook' needs --quantizer (a `genrec quantize` output)")
+            logger.info("ID embeddings initialised from the codebooks of %s: %s", source,
+                        init_id_embeddings_from_codebooks(model, tokenizer, source, seed=args.seed))
     elif peft == "lora":
         if base is None:
             raise GenRecError("--peft lora needs --base (a trained generator folder or Hub repo)")

@@ -23,6 +23,9 @@ def add_arguments(p):
                    help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
                    "(default: the dataset's own sid_*.npy)")
+    p.add_argument("--id-embedding-init", metavar="codebook|DIR",
+                   help="start the semantic-ID token embeddings at the codebook vectors of --quantizer ('codebook') or "
+                        "of a quantizer folder DIR whose IDs the dataset carries (default: random, T5's init)")
     p.add_argument("--tokenizer", help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
                    "pieces); default: built from --quantizer or the dataset's IDs")
     p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
@@ -112,6 +115,7 @@ def run(args):
         early_stopping_patience=args.patience,
         max_eval_samples=args.max_eval_samples,
         max_history=args.max_history,
+        id_embedding_init=args.id_embedding_init,
         batching=args.batching,
         task_weights=args.task_weights,
         model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
