@@ -77,3 +77,13 @@ def test_model_card_python_examples_run_against_the_hub(hub, tmp_path, kind):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     run_blocks(python_blocks(card), elsewhere, env={**os.environ, **hub_env(hub.url, tmp_path / "hf_home_reader")})
+
+
+def test_every_cli_flag_has_help_text():
+    from genrec.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    missing = {name: [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
+               for name, sub in commands.items()}
+    assert not {k: v for k, v in missing.items() if v}

@@ -25,7 +25,8 @@ def add_arguments(p):
     p.add_argument("--items", type=int, default=DEMO["n_items"], help="synthetic catalogue size")
     p.add_argument("--users", type=int, default=DEMO["n_users"], help="synthetic users")
     p.add_argument("--epochs", type=float, default=DEMO["epochs"], help="generator epochs")
-    p.add_argument("--quantizer-epochs", type=int, default=DEMO["quantizer_epochs"])
+    p.add_argument("--quantizer-epochs", type=int, default=DEMO["quantizer_epochs"],
+                   help="quantizer training epochs")
 
 
 def step(n: int, text: str) -> float:

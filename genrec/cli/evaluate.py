@@ -14,8 +14,9 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--data", required=True, help="dataset directory the model was trained on")
     p.add_argument("--split", default="test", help="test (default), valid or train")
-    p.add_argument("--modality", choices=["text", "image", "fused"], default="fused")
-    p.add_argument("--fusion", choices=FUSION_RULES, default="macrec")
+    p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
+                   help="which semantic IDs to generate (default: both, fused)")
+    p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
     p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS,
                    help=f"beams per modality (MACRec: {DEFAULT_NUM_BEAMS})")
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")

@@ -22,9 +22,10 @@ def add_arguments(p):
     p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")
     p.add_argument("--independent", action="store_true",
                    help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)")
-    p.add_argument("--lambda-con", type=float, default=0.1)
-    p.add_argument("--lambda-align", type=float, default=0.001)
-    p.add_argument("--tau", type=float, default=0.1)
+    p.add_argument("--lambda-con", type=float, default=0.1, help="weight of the contrastive loss (MACRec: 0.1)")
+    p.add_argument("--lambda-align", type=float, default=0.001,
+                   help="weight of the reconstruction-alignment loss (MACRec: 0.001)")
+    p.add_argument("--tau", type=float, default=0.1, help="contrastive temperature (MACRec: 0.1)")
     p.add_argument("--contrastive-levels", default="0",
                    help="comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
                         "output (default), MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)")
@@ -36,12 +37,12 @@ def add_arguments(p):
                         "existing image IDs")
     p.add_argument("--id-label-levels", type=int, default=1,
                    help="ID prefix length that defines an IDs-only modality's pseudo-label (default 1: first level)")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=300, help="training epochs (our CPU choice; MACRec runs 1000)")
+    p.add_argument("--batch-size", type=int, default=1024, help="items per step (MACRec / MQL4GRec: 1024)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (MACRec / MQL4GRec: 1e-3)")
     p.add_argument("--valid-fraction", type=float, default=0.05, help="items held out of training for validation")
     p.add_argument("--eval-every", type=int, default=10, help="epochs between catalogue evaluations")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of initialisation, k-means and batch order")
     p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
 

@@ -33,7 +33,7 @@ def add_arguments(p):
     p.add_argument("--tasks", help=f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; "
                    "cpu: seqrec,seqimage, tiny and paper: all six)")
     p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of the model initialisation and the data order")
     p.add_argument("--epochs", type=_positive(float), help="override the profile's number of epochs")
     p.add_argument("--max-steps", type=_positive(int), help="stop after this many optimizer steps")
     p.add_argument("--max-train-minutes", type=_positive(float),
@@ -60,7 +60,7 @@ def add_arguments(p):
     p.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto", help="bf16 (auto: when the GPU has it)")
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
-    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (alpha = 2 r) with --peft lora")
 
 
 def _positive(kind):
