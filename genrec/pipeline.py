@@ -311,11 +311,13 @@ class GenRecPipeline:
         catalog = self.tokenizer.catalog
         if slots <= 0 or first_new >= len(catalog):
             return [[] for _ in rows]
+        new_codes = {m: catalog.codes[m][first_new:] for m in per_mod}
+        lacking = {m: (c < 0).any(1) for m, c in new_codes.items()}
         added = []
         for u in range(len(rows)):
             best: dict[int, tuple] = {}  # new row -> (-shared share of the ID, anchor rank, score)
             for m, (beam_rows, beam_scores) in per_mod.items():
-                new = catalog.codes[m][first_new:]
+                new = new_codes[m]
                 anchors = list(beam_rows[u]) + list(reversed(histories[u]))
                 if not anchors:
                     continue
@@ -323,7 +325,7 @@ class GenRecPipeline:
                 anchor_scores = list(beam_scores[u]) + [floor] * len(histories[u])
                 codes = catalog.codes[m][anchors]  # [A, L]
                 same = np.cumprod(codes[:, None, :] == new[None, :, :], axis=2).sum(2)  # shared prefix [A, N]
-                same[:, (new < 0).any(1)] = 0
+                same[:, lacking[m]] = 0
                 rank = same.argmax(0)  # best-ranked anchor among those with the longest shared prefix
                 depth = same[rank, np.arange(len(new))]
                 for j in np.flatnonzero(depth > 0):
@@ -500,19 +502,9 @@ class GenRecPipeline:
             for m, new in codes.items():
                 if new.ndim != 2 or len(new) != len(item_ids):
                     raise GenRecError(f"add_items: {m} IDs have shape {new.shape}, expected [{len(item_ids)}, levels]")
-                size = catalog.codebook_sizes[m]
-                bad = np.flatnonzero(((new >= size) | (new < -1)).any(axis=1))
-                if len(bad):
-                    raise GenRecError(f"add_items: item {item_ids[bad[0]]!r}: {m} ID {new[bad[0]].tolist()} has codes "
-                                      f"outside 0..{size - 1}")
-                old = catalog.codes[m]
-                taken = {tuple(r) for r in old[(old >= 0).all(axis=1)].tolist()}
-                for n, row in enumerate(new.tolist()):
-                    if min(row) >= 0 and tuple(row) in taken:
-                        raise GenRecError(f"add_items: item {item_ids[n]!r}: {m} ID {row} is already taken")
-                    taken.add(tuple(row))
         trained = self.trained_rows
-        self.tokenizer.add_items(item_ids, codes)  # validates ids, duplicates, levels and codebook ranges
+        # validates ids, duplicates, levels, codebook ranges and IDs already taken; changes nothing if refused
+        self.tokenizer.add_items(item_ids, codes)
         fingerprint = self.train_config.get("fingerprint")
         if fingerprint is not None:
             fingerprint.setdefault("trained_rows", trained)

@@ -236,6 +236,7 @@ class ItemCatalog:
                 if arr.shape[1] != self.levels(m):
                     raise DataError(f"add_items: {m} codes have {arr.shape[1]} levels, the catalogue {self.levels(m)}")
                 self._validate(m, arr, start)
+                self._refuse_taken_ids(m, arr, new_ids)
                 arrays[m] = arr
         except DataError:
             del self.item_ids[start:]
@@ -245,6 +246,16 @@ class ItemCatalog:
         for n, item in enumerate(new_ids):
             self._index[str(item)] = start + n
         self._tries.clear()
+
+    def _refuse_taken_ids(self, modality: str, new: np.ndarray, new_ids: list) -> None:
+        """An added item must not take an ID the catalogue (or another added item) already has: the two
+        would be indistinguishable to the generator."""
+        old = self.codes[modality]
+        taken = {tuple(r) for r in old[(old >= 0).all(axis=1)].tolist()}
+        for n, row in enumerate(new.tolist()):
+            if min(row) >= 0 and tuple(row) in taken:
+                raise DataError(f"add_items: item {new_ids[n]!r}: {modality} ID {row} is already taken")
+            taken.add(tuple(row))
 
     def save(self, catalog_file: str, codes_file: str) -> None:
         """Item ids and codebook sizes to JSON, the codes to safetensors (smallest int type that holds

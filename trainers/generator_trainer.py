@@ -454,8 +454,11 @@ def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Pat
 
     from .. import quantizer as _registers_the_quantizer  # noqa: F401
 
+    from ..layout import MODEL_CONFIG_FILE
+    from .quantizer_trainer import sid_file
+
     qdir = Path(quantizer_dir)
-    if not (qdir / "config.json").is_file():
+    if not (qdir / MODEL_CONFIG_FILE).is_file():
         raise GenRecError(f"{qdir}: no quantizer model (config.json); codebook initialisation needs a `genrec "
                           "quantize` output, precomputed semantic-ID files have no codebooks")
     quantizer = AutoModel.from_pretrained(qdir, trust_remote_code=False)
@@ -465,7 +468,7 @@ def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Pat
     for m in quantizer.config.modalities:
         if m not in tokenizer.modalities:
             continue
-        sid = qdir / f"sid_{m}.npy"
+        sid = qdir / sid_file(m)
         ids = np.load(sid) if sid.is_file() else None
         if ids is not None and not np.array_equal(ids, tokenizer.catalog.codes[m][: len(ids)]):
             raise GenRecError(f"{sid}: these are not the tokenizer's {m} IDs; its codebooks would start other codes")
