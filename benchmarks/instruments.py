@@ -120,7 +120,7 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     for m, (rows, _) in res.per_modality.items():
         if m not in result:
             result[m] = scorer([r[:10] for r in rows], test["target"], res, modality=m)
-    excluded = pipe.without_history(res, test["history"], k=10)
+    excluded = pipe.recombine(res, test["history"], k=10, exclude_history=True)
     result["history_excluded"] = scorer(excluded.rows, test["target"])
     result["curve"] = learning_curve(record["log_history"])
     train_s = record["train_metrics"]["train_runtime"]

@@ -250,8 +250,8 @@ class GenRecPipeline:
     def rank(self, histories: Sequence[Sequence[int]], modality: str = "fused", k: int = 10,
              num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
-             popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE
-             ) -> RankResult:
+             popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE,
+             impute_missing: bool = True) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
@@ -266,6 +266,10 @@ class GenRecPipeline:
         then the row. Each carries its anchor's score (a history anchor: the lowest beam score). A list
         keeps its generated items when no added item shares at least the first code. 0 switches it off;
         without added items it changes nothing.
+
+        ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if
+        that modality's list had found it too, with its own score (``genrec.generation.fusion``); False
+        leaves it the score of the lists it is in. A modality no item has IDs in is not decoded.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -282,8 +286,10 @@ class GenRecPipeline:
         n = len(histories)
         per_mod = {m: ([[] for _ in range(n)], [[] for _ in range(n)]) for m in modalities}
         invalid = dict.fromkeys(modalities, 0)
-        requests = [(u, m) for m in modalities for u in range(n)]
-        groups = self._groups(modalities)
+        codes = self.tokenizer.catalog.codes
+        decoded = [m for m in modalities if (codes[m] >= 0).all(1).any()]
+        requests = [(u, m) for m in decoded for u in range(n)]
+        groups = self._groups(decoded)
         group_of = {m: g for g in groups for m in g}
         # Requests sorted by (group, input length) so padding stays small; results land by (user, m).
         inputs = {
@@ -300,9 +306,8 @@ class GenRecPipeline:
                              correction)
             bar.update(len(chunk))
         bar.close()
-        rows, scores = self._combine(per_mod, fusion, k)
-        added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
-        return RankResult(rows, scores, per_mod, invalid, dict.fromkeys(modalities, n * num_beams), added)
+        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
+        return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing)
 
     def _cold_start(self, per_mod, rows, scores, k, slots, histories, exclude_history) -> list[list[int]]:
         """Replace the tail of each list by added items sharing the longest ID prefix with its beams, or
@@ -342,22 +347,31 @@ class GenRecPipeline:
             added.append([row for _, row in picks])
         return added
 
-    def without_history(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10,
-                        fusion: str = "macrec", cold_start_share: float = DEFAULT_COLD_START_SHARE) -> RankResult:
-        """``res`` with each user's history items dropped from every modality's list, fused again: what
-        ``rank(..., exclude_history=True)`` returns, without decoding a second time."""
-        seen = [set(h) for h in histories]
-        per_mod = {}
-        for m, (rows, scores) in res.per_modality.items():
-            kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
-            per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
-        rows, scores = self._combine(per_mod, fusion, k)
-        added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, True)
+    def recombine(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10, fusion: str = "macrec",
+                  exclude_history: bool = False, cold_start_share: float = DEFAULT_COLD_START_SHARE,
+                  impute_missing: bool = True) -> RankResult:
+        """The final lists of ``res`` made again from its per-modality lists with other settings (``rank``'s
+        arguments of the same names), without decoding again. ``exclude_history`` drops each user's history
+        items from every modality's list first."""
+        per_mod = res.per_modality
+        if exclude_history:
+            seen = [set(h) for h in histories]
+            per_mod = {}
+            for m, (rows, scores) in res.per_modality.items():
+                kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
+                per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
+        rows, scores = self._combine(per_mod, fusion, k, impute_missing)
+        added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
         return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
 
-    def _combine(self, per_mod: dict, fusion: str, k: int) -> tuple[list[list[int]], list[list[float]]]:
+    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool
+                 ) -> tuple[list[list[int]], list[list[float]]]:
         """Final top-``k`` per user: the one modality's list, or the modalities' lists fused."""
         rows, scores = [], []
+        lacking = None
+        if impute_missing and len(per_mod) > 1:
+            count = sum((self.tokenizer.catalog.codes[m] < 0).any(1).astype(np.int64) for m in per_mod)
+            lacking = {int(r): int(count[r]) for r in np.flatnonzero(count)}
         for u in range(len(next(iter(per_mod.values()))[0])):
             if len(per_mod) == 1:
                 (r, s), = per_mod.values()
@@ -370,7 +384,7 @@ class GenRecPipeline:
                 if fusion == "macrec":  # MACRec fused HF sequences_scores = sum / ID length (+ EOS)
                     s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
                 lists.append((r[u], s))
-            r, s = fuse(lists, fusion, k)
+            r, s = fuse(lists, fusion, k, lacking)
             rows.append(r)
             scores.append(s)
         return rows, scores
@@ -508,6 +522,13 @@ class GenRecPipeline:
         fingerprint = self.train_config.get("fingerprint")
         if fingerprint is not None:
             fingerprint.setdefault("trained_rows", trained)
+        self._constraints.clear()
+        self._penalties.clear()
+
+    def drop_ids(self, modality: str, item_ids: Sequence[Any]) -> None:
+        """The items lose their ``modality`` IDs (their image went missing, say): no weight changes; they
+        leave that modality's beams and are ranked through the other modalities (see ``impute_missing``)."""
+        self.tokenizer.catalog.drop_ids(modality, self.tokenizer.catalog.rows(item_ids))
         self._constraints.clear()
         self._penalties.clear()
 

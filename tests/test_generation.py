@@ -139,6 +139,10 @@ def test_fusion_worked_examples():
     assert fuse([([9, 2], [-1.0, -1.0])], "rrf") == ([2, 9], [1 / 61, 1 / 61])
     with pytest.raises(ValueError, match="unknown fusion rule"):
         fuse([text], "max")
+    # row 1 has no image ID: it counts as found by the image list too, with its own score / rank
+    assert fuse([text, image], "macrec", lacking={1: 1, 7: 1}) == ([4, 1, 3, 5], [-0.75, -1.0, -1.0, -2.5])
+    rows, scores = fuse([text, image], "rrf", lacking={1: 1})
+    assert rows[:2] == [4, 1] and scores[1] == pytest.approx(2 / 62)
 
 
 # ---- id_softmax="prefix": training loss and decoding share one normalisation ----------------------

@@ -97,18 +97,43 @@ def test_recommend_ranks_catalogue_items(pipe, modality):
 
 
 def test_fused_is_macrec_of_the_modality_lists(pipe):
-    res = pipe.rank([[3, 17, 25]], "fused", k=10)
+    res = pipe.rank([[0, 1, 2]], "fused", k=10)
     text_rows, text_scores = res.per_modality["text"][0][0], res.per_modality["text"][1][0]
     image_rows, image_scores = res.per_modality["image"][0][0], res.per_modality["image"][1][0]
-    expect = {}
+    vals = {}
     for rows, scores in ((text_rows, text_scores), (image_rows, image_scores)):
         for r, s in zip(rows, scores):
-            expect.setdefault(r, []).append(s / 4)  # 3 levels + EOS: MACRec's length-normalised score
-    expect = {r: sum(v) / len(v) + len(v) - 1 for r, v in expect.items()}
-    best = sorted(expect, key=lambda r: (-expect[r], r))[:10]
-    assert res.rows[0] == best
-    assert res.scores[0] == pytest.approx([expect[r] for r in best])
+            vals.setdefault(r, []).append(s / 4)  # 3 levels + EOS: MACRec's length-normalised score
+    assert 4 in text_rows  # the item without an image ID, found by the text beams
+    for impute in (False, True):
+        # imputation: item 4 (no image ID) counts as found by the image list too, with its own score
+        expect = {r: sum(v) / len(v) + len(v) - 1 + (impute and r == 4) for r, v in vals.items()}
+        best = sorted(expect, key=lambda r: (-expect[r], r))[:10]
+        got = pipe.rank([[0, 1, 2]], "fused", k=10, impute_missing=impute)
+        assert got.rows[0] == best
+        assert got.scores[0] == pytest.approx([expect[r] for r in best])
+        assert (4 in got.rows[0]) == impute  # only in one list, it needs the imputed +1 to make the top 10
+    assert res.rows == got.rows  # imputation is the default
     assert res.invalid == {"text": 0, "image": 0} and res.beams == {"text": 20, "image": 20}
+
+
+def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
+    pipe = GenRecPipeline.from_pretrained(model_dir)
+    histories = [[3, 17, 25], [0, 1]]
+    text = pipe.rank(histories, "text", k=10)
+    lost = [100 + r for r in range(0, N_ITEMS, 2)]
+    pipe.drop_ids("image", lost)
+    half = pipe.rank(histories, "fused", k=10)
+    assert not {r for rows in half.per_modality["image"][0] for r in rows} & {r - 100 for r in lost}
+    assert half.per_modality["text"][0] == text.per_modality["text"][0]  # the text side is untouched
+    pipe.drop_ids("image", range(100, 100 + N_ITEMS))  # no item has an image ID: nothing to decode there
+    none = pipe.rank(histories, "fused", k=10)
+    assert none.rows == text.rows and none.beams["image"] == 0 and none.per_modality["image"][0] == [[], []]
+    assert pipe.recommend([103, 117], k=5).item_ids == pipe.recommend([103, 117], k=5, modality="text").item_ids
+    with pytest.raises(UnknownItemError, match="999"):
+        pipe.drop_ids("text", [999])
+    with pytest.raises(GenRecError, match="unknown modality 'audio'"):
+        pipe.drop_ids("audio", [100])
 
 
 def test_collided_items_come_together_in_row_order(pipe):
@@ -140,7 +165,7 @@ def test_exclude_history(pipe):
     rows = [pipe.history_rows(history), pipe.history_rows([100, 101, 102])]
     for modality in ("fused", "text"):
         decoded = pipe.rank(rows, modality, k=10, exclude_history=True)
-        after = pipe.without_history(pipe.rank(rows, modality, k=10), rows, k=10)
+        after = pipe.recombine(pipe.rank(rows, modality, k=10), rows, k=10, exclude_history=True)
         assert after.rows == decoded.rows
         assert all(a == pytest.approx(d) for a, d in zip(after.scores, decoded.scores))
         assert after.per_modality.keys() == decoded.per_modality.keys()

@@ -247,6 +247,17 @@ class ItemCatalog:
             self._index[str(item)] = start + n
         self._tries.clear()
 
+    def drop_ids(self, modality: str, rows: Iterable[int]) -> None:
+        """The items at ``rows`` lose their ``modality`` IDs (a row of -1, as for an item added without
+        that content): they leave that modality's constraints and stay rankable through the others."""
+        if modality not in self.codes:
+            raise DataError(f"drop_ids: unknown modality {modality!r}; the catalogue has {self.modalities}")
+        rows = np.asarray(list(rows), dtype=np.int64)
+        if rows.size and not ((rows >= 0).all() and (rows < len(self.item_ids)).all()):
+            raise DataError(f"drop_ids: rows must be between 0 and {len(self.item_ids) - 1}")
+        self.codes[modality][rows] = -1
+        self._tries.pop(modality, None)
+
     def _refuse_taken_ids(self, modality: str, new: np.ndarray, new_ids: list) -> None:
         """An added item must not take an ID the catalogue (or another added item) already has: the two
         would be indistinguishable to the generator."""

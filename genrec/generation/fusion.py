@@ -9,12 +9,17 @@ broken by catalogue row (ascending), so rankings are deterministic.
 - ``rrf``: reciprocal-rank fusion, sum over lists of 1 / (60 + rank), rank 1-based with equal
   scores sharing a rank (collided IDs); 60 is the constant of Cormack et al., SIGIR 2009.
 - ``sum``: CombSUM of probabilities, sum over lists of exp(log-prob score); absent counts 0.
+
+An item without an ID in some modality (``lacking``) could never appear in that modality's list; every
+rule would count the absence against it (MACRec's +1 goes only to items both lists found). With
+``lacking[row] = n`` the item counts as found in ``n`` more lists with the mean of its own values: it is
+judged by the modalities it has.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 RRF_K = 60
 FUSION_RULES = ("macrec", "rrf", "sum")
@@ -30,8 +35,10 @@ def _competition_ranks(scores: Sequence[float]) -> list[int]:
     return ranks
 
 
-def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None) -> tuple[list[int], list[float]]:
-    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items."""
+def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None,
+         lacking: Mapping[int, int] | None = None) -> tuple[list[int], list[float]]:
+    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items; ``lacking``: row -> the
+    number of fused modalities it has no ID in."""
     if rule not in FUSION_RULES:
         raise ValueError(f"unknown fusion rule {rule!r}; choose from {FUSION_RULES}")
     seen: dict[int, list[float]] = {}
@@ -39,6 +46,9 @@ def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None) ->
         values = _competition_ranks(scores) if rule == "rrf" else scores
         for row, v in zip(rows, values):
             seen.setdefault(int(row), []).append(float(v))
+    if lacking:
+        for row, vals in seen.items():
+            vals += [sum(vals) / len(vals)] * lacking.get(row, 0)
     fused = {}
     for row, vals in seen.items():
         if rule == "macrec":
