@@ -221,6 +221,16 @@ def _hub_errors(action: str, repo_id: str):
         raise
 
 
+def _create_repo(api, repo_id: str, private: bool, hub_wait: float) -> str:
+    """Create the repository when missing (making an existing one private if asked); returns its full id."""
+    with _hub_errors("create the repository", repo_id):
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        if private and not api.repo_info(repo_id, timeout=hub_wait).private:
+            api.update_repo_settings(repo_id, private=True)
+            logger.info("made the existing repository %s private", repo_id)
+    return repo_id
+
+
 def push_to_hub(
     model_dir: str | Path,
     repo_id: str,
@@ -259,11 +269,7 @@ def push_to_hub(
     facts = _portable(facts)
     api = HfApi(token=token)
     with hub_timeouts() as hub_wait:
-        with _hub_errors("create the repository", repo_id):
-            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-            if private and not api.repo_info(repo_id, timeout=hub_wait).private:
-                api.update_repo_settings(repo_id, private=True)
-                logger.info("made the existing repository %s private", repo_id)
+        repo_id = _create_repo(api, repo_id, private, hub_wait)
         card = render_card(kind, repo_id=repo_id, rankings_repo_id=rankings_repo_id, **facts)
         operations = [CommitOperationAdd(rel, _upload_content(p, replace.get(rel)))
                       for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)]

@@ -273,15 +273,7 @@ class GenRecPipeline:
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
-        if not 1 <= k <= num_beams:
-            raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
-        n_items = len(self.tokenizer.catalog)
-        for u, history in enumerate(histories):
-            bad = [r for r in history if not 0 <= r < n_items]
-            if bad:
-                raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")
-        if fusion not in FUSION_RULES:
-            raise GenRecError(f"unknown fusion rule {fusion!r}; choose from {list(FUSION_RULES)}")
+        self._check_request(histories, k, num_beams, fusion)
         modalities = self.modalities_for(modality)
         n = len(histories)
         per_mod = {m: ([[] for _ in range(n)], [[] for _ in range(n)]) for m in modalities}
@@ -308,6 +300,18 @@ class GenRecPipeline:
         bar.close()
         res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing)
+
+    def _check_request(self, histories, k: int, num_beams: int, fusion: str) -> None:
+        """Refuse a ranking request before any decoding."""
+        if not 1 <= k <= num_beams:
+            raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
+        n_items = len(self.tokenizer.catalog)
+        for u, history in enumerate(histories):
+            bad = [r for r in history if not 0 <= r < n_items]
+            if bad:
+                raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")
+        if fusion not in FUSION_RULES:
+            raise GenRecError(f"unknown fusion rule {fusion!r}; choose from {list(FUSION_RULES)}")
 
     def _cold_start(self, per_mod, rows, scores, k, slots, histories, exclude_history) -> list[list[int]]:
         """Replace the tail of each list by added items sharing the longest ID prefix with its beams, or

@@ -85,22 +85,17 @@ def build_task_dataset(
     for col in ("history", "target"):
         if col not in split.column_names:
             raise TaskConfigError(f"split has no {col!r} column (columns: {split.column_names})")
+    units = _unit_names(tasks, pair_views)
+    recipes = _recipe_table(split, tokenizer, units, max_history, item_rows)
+    return recipes.with_transform(_token_transform(split, tokenizer, units, max_history))
+
+
+def _recipe_table(split: Dataset, tokenizer, units: list[str], max_history: int,
+                  item_rows: Sequence[int] | None) -> Dataset:
+    """The recipe rows: per unit, the split or catalogue rows it trains on and their input length in items."""
     codes = tokenizer.catalog.codes
     has = {m: np.asarray(codes[m])[:, 0] >= 0 for m in tokenizer.modalities}
-    units = _unit_names(tasks, pair_views)
     histories = split["history"]
-
-    def history_rows(task_names: list[str]) -> np.ndarray:
-        """Split rows on which every one of ``task_names`` has an input and a target."""
-        ok = np.ones(len(split), dtype=bool)
-        targets = np.asarray(split["target"], dtype=np.int64)
-        for t in task_names:
-            src, dst = TASK_MODALITIES[t]
-            ok &= has[dst][targets]
-            if not has[src].all():
-                ok &= np.array([bool(has[src][h].any()) for h in histories], dtype=bool)
-        return np.flatnonzero(ok)
-
     if item_rows is None:
         item_rows = np.flatnonzero(np.logical_and.reduce([has[m] for m in ("text", "image") if m in has]))
     history_items = np.minimum([len(h) for h in histories], max_history)
@@ -108,14 +103,30 @@ def build_task_dataset(
     for u, name in enumerate(units):
         task_names = name.split("+")
         item_task = task_names[0] in ITEM_TASKS
-        rows = np.asarray(item_rows, dtype=np.int64) if item_task else history_rows(task_names)
+        rows = np.asarray(item_rows, dtype=np.int64) if item_task else _history_rows(split, histories, has, task_names)
         unit_col.append(np.full(len(rows), u, dtype=np.int64))
         index_col.append(rows)
         length_col.append(np.ones(len(rows), dtype=np.int64) if item_task else history_items[rows])
-    recipes = Dataset.from_dict(
+    return Dataset.from_dict(
         {"unit": np.concatenate(unit_col), "index": np.concatenate(index_col), "length": np.concatenate(length_col)},
         features=Features({"unit": ClassLabel(names=units), "index": Value("int64"), "length": Value("int64")}),
     )
+
+
+def _history_rows(split: Dataset, histories: list, has: dict[str, np.ndarray], task_names: list[str]) -> np.ndarray:
+    """Split rows on which every one of ``task_names`` has an input and a target."""
+    ok = np.ones(len(split), dtype=bool)
+    targets = np.asarray(split["target"], dtype=np.int64)
+    for t in task_names:
+        src, dst = TASK_MODALITIES[t]
+        ok &= has[dst][targets]
+        if not has[src].all():
+            ok &= np.array([bool(has[src][h].any()) for h in histories], dtype=bool)
+    return np.flatnonzero(ok)
+
+
+def _token_transform(split: Dataset, tokenizer, units: list[str], max_history: int):
+    """The ``with_transform`` function: turns a batch of recipes into token ids when it is read."""
 
     def encode(task: str, history: list[int] | None, item: int) -> tuple[list[int], list[int]]:
         src, dst = TASK_MODALITIES[task]
@@ -137,4 +148,4 @@ def build_task_dataset(
             out["paired"].append(len(names) == 2)
         return out
 
-    return recipes.with_transform(transform)
+    return transform

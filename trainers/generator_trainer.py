@@ -536,8 +536,6 @@ def train_generator(
     (checked before training starts).
     """
     from ..data import load_dataset_dir
-    from ..eval import train_item_counts
-    from ..layout import ITEM_PRIOR_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
     from ..tokenizer.build import build_tokenizer
     from ..utils import atomic_output_dir, check_output_dir
 
@@ -551,9 +549,36 @@ def train_generator(
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
     check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume))
+    model_cfg = _model_config(profile, model_overrides, args.implicit)
+    model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
+    # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
+    # through genrec.hub once, not Trainer's bare checkpoint pushes.
+    push, args.push_to_hub = args.push_to_hub, False
+    trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
+    result, wall = _timed_train(trainer, resume)
+    if trainer.is_world_process_zero():
+        with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
+            _save_model_files(tmp, trainer, tokenizer, quantizer)
+            record = _run_record(trainer, tokenizer, result, wall, data_dir=data_dir, quantizer=quantizer,
+                                 profile=profile, peft=peft, base=base, lora=lora, model_cfg=model_cfg)
+            _write_run_files(tmp, data, record)
+    trainer.accelerator.wait_for_everyone()
+    if push and trainer.is_world_process_zero():
+        _publish(out, args)
+    return out
+
+
+def _model_config(profile: str, model_overrides: dict | None, implicit: bool) -> dict:
+    """The profile's model settings under the caller's overrides; the implicit loss weighs 0 when it is off."""
     model_cfg = {**PROFILES[profile]["model"], **(model_overrides or {})}
-    if not args.implicit:
+    if not implicit:
         model_cfg["implicit_weight"] = 0.0
+    return model_cfg
+
+
+def _initial_model(tokenizer, args: GenRecTrainingArguments, model_cfg: dict, quantizer, peft: str | None,
+                   base: str | None, lora: dict | None):
+    """What training starts from: a fresh generator (ID embeddings from codebooks if asked) or LoRA on ``base``."""
     if peft is None:
         model = build_generator(tokenizer, seed=args.seed, **model_cfg)
         if args.id_embedding_init:
@@ -562,24 +587,26 @@ def train_generator(
                 raise GenRecError("id_embedding_init='codebook' needs --quantizer (a `genrec quantize` output)")
             logger.info("ID embeddings initialised from the codebooks of %s: %s", source,
                         init_id_embeddings_from_codebooks(model, tokenizer, source, seed=args.seed))
-    elif peft == "lora":
+        return model
+    if peft == "lora":
         if base is None:
             raise GenRecError("--peft lora needs --base (a trained generator folder or Hub repo)")
         from ..modeling.lora import build_lora_model
 
-        model = build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
-    else:
-        raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
+        return build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
+    raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
+
+
+def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
+                  ranking_metrics: RankingMetrics | None) -> GenRecTrainer:
+    """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
     train, valid = build_datasets(data, tokenizer, args)
     if ranking_metrics is None and args.max_train_minutes is not None:
         ranking_metrics = validation_ranker(data, args)
-    # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
-    # through genrec.hub once, not Trainer's bare checkpoint pushes.
-    push, args.push_to_hub = args.push_to_hub, False
     callbacks = []
     if args.early_stopping_patience and args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
-    trainer = GenRecTrainer(
+    return GenRecTrainer(
         model=model,
         args=args,
         train_dataset=train,
@@ -589,42 +616,64 @@ def train_generator(
         callbacks=callbacks,
         ranking_metrics=ranking_metrics,
     )
-    logger.info("training on %d units (%s), validating on %d", len(train), ", ".join(args.tasks), len(valid))
+
+
+def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
+    """Train (resuming from ``resume`` when given); returns Trainer's result and the wall-clock seconds it took."""
+    logger.info("training on %d units (%s), validating on %d", len(trainer.train_dataset),
+                ", ".join(trainer.args.tasks), len(trainer.eval_dataset))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume or None)
-    wall = time.time() - start
-    if trainer.is_world_process_zero():
-        with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
-            trainer.model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            if quantizer is not None:
-                shutil.copytree(quantizer, tmp / QUANTIZER_DIR)
-            record = {
-                "genrec_version": __version__,
-                "profile": profile,
-                "data": str(Path(data_dir).resolve()),
-                "quantizer": str(Path(quantizer).resolve()) if quantizer else None,
-                "tasks": list(args.tasks),
-                "implicit": args.implicit,
-                "seed": args.seed,
-                "fingerprint": tokenizer.fingerprint(),
-                "peft": {"method": peft, "base": base, **(lora or {})} if peft else None,
-                "model_config": trainer.model.config.to_diff_dict() if peft is None else model_cfg,
-                "training_args": json.loads(args.to_json_string()),
-                "train_metrics": result.metrics,
-                "best_metric": trainer.state.best_metric,
-                "best_checkpoint": trainer.state.best_model_checkpoint,
-                "log_history": trainer.state.log_history,
-                "wall_time_s": round(wall, 1),
-                "train_minutes": round(trainer.clock.minutes(), 2) if trainer.clock else round(wall / 60, 2),
-            }
-            (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
-            # What GenRecPipeline.rank(popularity_correction=a) divides out.
-            (tmp / ITEM_PRIOR_FILE).write_text(json.dumps({"counts": train_item_counts(data).tolist()}))
-    trainer.accelerator.wait_for_everyone()
-    if push and trainer.is_world_process_zero():
-        from ..hub import push_to_hub
+    return result, time.time() - start
 
-        push_to_hub(out, args.hub_model_id or out.name, private=bool(args.hub_private_repo), token=args.hub_token,
-                    revision=args.hub_revision)
-    return out
+
+def _save_model_files(folder: Path, trainer: GenRecTrainer, tokenizer, quantizer) -> None:
+    """The trained weights, the tokenizer and a copy of the quantizer the IDs came from, as the pipeline loads them."""
+    from ..layout import QUANTIZER_DIR
+
+    trainer.model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if quantizer is not None:
+        shutil.copytree(quantizer, folder / QUANTIZER_DIR)
+
+
+def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_dir, quantizer, profile: str,
+                peft: str | None, base: str | None, lora: dict | None, model_cfg: dict) -> dict:
+    """The train config record: what the run trained on and with, and how training went (after the model is saved)."""
+    args = trainer.args
+    return {
+        "genrec_version": __version__,
+        "profile": profile,
+        "data": str(Path(data_dir).resolve()),
+        "quantizer": str(Path(quantizer).resolve()) if quantizer else None,
+        "tasks": list(args.tasks),
+        "implicit": args.implicit,
+        "seed": args.seed,
+        "fingerprint": tokenizer.fingerprint(),
+        "peft": {"method": peft, "base": base, **(lora or {})} if peft else None,
+        "model_config": trainer.model.config.to_diff_dict() if peft is None else model_cfg,
+        "training_args": json.loads(args.to_json_string()),
+        "train_metrics": result.metrics,
+        "best_metric": trainer.state.best_metric,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "log_history": trainer.state.log_history,
+        "wall_time_s": round(wall, 1),
+        "train_minutes": round(trainer.clock.minutes(), 2) if trainer.clock else round(wall / 60, 2),
+    }
+
+
+def _write_run_files(folder: Path, data, record: dict) -> None:
+    """The run record and the training item counts (what GenRecPipeline.rank(popularity_correction=a) divides out)."""
+    from ..eval import train_item_counts
+    from ..layout import ITEM_PRIOR_FILE, TRAIN_CONFIG_FILE
+
+    (folder / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
+    (folder / ITEM_PRIOR_FILE).write_text(json.dumps({"counts": train_item_counts(data).tolist()}))
+
+
+def _publish(out: Path, args: GenRecTrainingArguments) -> None:
+    """push_to_hub=True: the finished pipeline folder goes to the Hub through genrec.hub, in one commit."""
+    from ..hub import push_to_hub
+
+    push_to_hub(out, args.hub_model_id or out.name, private=bool(args.hub_private_repo), token=args.hub_token,
+                revision=args.hub_revision)

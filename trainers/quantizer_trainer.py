@@ -137,21 +137,7 @@ class QuantizerTrainer:
         start = 0
         ckpt = ckpt_dir / CHECKPOINT_FILE if ckpt_dir else None
         if args.resume and ckpt is not None and ckpt.is_file():
-            try:  # tensors and plain data only: a crafted checkpoint cannot run code
-                state = torch.load(ckpt, map_location=self.device, weights_only=True)
-            except Exception as e:  # noqa: BLE001  (pickle refusals, truncation: all mean "not ours")
-                raise GenRecError(f"{ckpt}: not a readable genrec quantizer checkpoint ({type(e).__name__}: "
-                                  f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere") from e
-            if state["config"] != _shape_keys(cfg):
-                raise GenRecError(f"{ckpt}: checkpoint was trained with {state['config']}, not {_shape_keys(cfg)}")
-            if state.get("data", self.data_fingerprint) != self.data_fingerprint:
-                raise GenRecError(f"{ckpt}: checkpoint was trained on other embeddings (fingerprint {state['data']}, "
-                                  f"these are {self.data_fingerprint}); resume on the same dataset or start afresh")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"])
-            start, best, self.history = state["epoch"], state["best"], state["history"]
-            logger.info("resumed from %s at epoch %d", ckpt, start)
+            start, best = self._resume(ckpt, optimizer, gen)
         elif args.resume:
             logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
         if cfg.kmeans_init:
@@ -162,50 +148,84 @@ class QuantizerTrainer:
         bar = tqdm(range(start, args.epochs), desc="quantize", disable=not args.progress, initial=start,
                    total=args.epochs)
         for epoch in bar:
-            model.train()
-            order = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
-            counts = {m: torch.zeros(cfg.num_levels, cfg.codebook_size, dtype=torch.long) for m in cfg.modalities}
-            sums, steps = {}, 0
-            for b in order.split(args.batch_size):
-                b = b.to(self.device)
-                out = model({m: v[b] for m, v in x.items()}, {m: v[b] for m, v in labels.items()} if labels else None)
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                if args.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                steps += 1
-                for k in ("loss", "recon_loss", "vq_loss", "contrastive_loss", "alignment_loss"):
-                    sums[k] = sums.get(k, 0.0) + getattr(out, k).item()
-                for m, c in out.codes.items():
-                    c = c[(c >= 0).all(-1)].cpu()
-                    for lv in range(cfg.num_levels):
-                        counts[m][lv] += torch.bincount(c[:, lv], minlength=cfg.codebook_size)
-            record = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
+            record, counts = self._train_epoch(epoch, train_idx, x, labels, optimizer, gen)
             if cfg.dead_code_restart:
                 record["dead_codes"] = self._restart_dead_codes(train_idx, counts, gen)
             if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-                for m, (coll, val) in self._evaluate(val_idx).items():
-                    record[f"{m}_collision_rate"], record[f"{m}_valid_recon"] = coll, val
-                    if m not in best or (coll, val) < (best[m]["collision_rate"], best[m]["valid_recon"]):
-                        best[m] = {"collision_rate": coll, "valid_recon": val, "epoch": epoch + 1,
-                                   "state": copy.deepcopy(model.rqvae[m].state_dict())}
-                bar.set_postfix(loss=f"{record['loss']:.4f}", **{
-                    f"coll_{m}": f"{record[f'{m}_collision_rate']:.3f}" for m in cfg.modalities})
-                logger.debug("epoch %d: %s", epoch + 1, record)
+                self._evaluate_epoch(epoch, val_idx, record, best, bar)
             self.history.append(record)
             if ckpt is not None and ((epoch + 1) % args.save_every == 0 or epoch + 1 == args.epochs):
-                ckpt_dir.mkdir(parents=True, exist_ok=True)
-                tmp = ckpt.with_suffix(".tmp")
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                            "best": best, "generator": gen.get_state(), "history": self.history,
-                            "config": _shape_keys(cfg), "data": self.data_fingerprint}, tmp)
-                os.replace(tmp, ckpt)
+                self._save_checkpoint(ckpt, epoch, optimizer, gen, best)
         for m, b in best.items():
             model.rqvae[m].load_state_dict(b["state"])
         self.best = {m: {k: v for k, v in b.items() if k != "state"} for m, b in best.items()}
         self.pseudo_labels = {m: v.cpu().numpy() for m, v in labels.items()} if labels else None
         return model
+
+    def _resume(self, ckpt: Path, optimizer, gen: torch.Generator) -> tuple[int, dict[str, dict]]:
+        """Continue from a checkpoint of this config and these embeddings; returns (epochs done, best so far)."""
+        try:  # tensors and plain data only: a crafted checkpoint cannot run code
+            state = torch.load(ckpt, map_location=self.device, weights_only=True)
+        except Exception as e:  # noqa: BLE001  (pickle refusals, truncation: all mean "not ours")
+            raise GenRecError(f"{ckpt}: not a readable genrec quantizer checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere") from e
+        if state["config"] != _shape_keys(self.config):
+            raise GenRecError(f"{ckpt}: checkpoint was trained with {state['config']}, not {_shape_keys(self.config)}")
+        if state.get("data", self.data_fingerprint) != self.data_fingerprint:
+            raise GenRecError(f"{ckpt}: checkpoint was trained on other embeddings (fingerprint {state['data']}, "
+                              f"these are {self.data_fingerprint}); resume on the same dataset or start afresh")
+        self.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        self.history = state["history"]
+        logger.info("resumed from %s at epoch %d", ckpt, state["epoch"])
+        return state["epoch"], state["best"]
+
+    def _train_epoch(self, epoch: int, train_idx: np.ndarray, x: dict[str, torch.Tensor],
+                     labels: dict[str, torch.Tensor] | None, optimizer,
+                     gen: torch.Generator) -> tuple[dict, dict[str, torch.Tensor]]:
+        """One pass over the training items in seeded order; returns its record (mean losses) and code use counts."""
+        args, cfg, model = self.args, self.config, self.model
+        model.train()
+        order = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
+        counts = {m: torch.zeros(cfg.num_levels, cfg.codebook_size, dtype=torch.long) for m in cfg.modalities}
+        sums, steps = {}, 0
+        for b in order.split(args.batch_size):
+            b = b.to(self.device)
+            out = model({m: v[b] for m, v in x.items()}, {m: v[b] for m, v in labels.items()} if labels else None)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if args.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            optimizer.step()
+            steps += 1
+            for k in ("loss", "recon_loss", "vq_loss", "contrastive_loss", "alignment_loss"):
+                sums[k] = sums.get(k, 0.0) + getattr(out, k).item()
+            for m, c in out.codes.items():
+                c = c[(c >= 0).all(-1)].cpu()
+                for lv in range(cfg.num_levels):
+                    counts[m][lv] += torch.bincount(c[:, lv], minlength=cfg.codebook_size)
+        return {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}, counts
+
+    def _evaluate_epoch(self, epoch: int, val_idx: np.ndarray, record: dict, best: dict[str, dict], bar) -> None:
+        """Add validation figures to ``record``; keep each modality's best state (fewest collisions, then recon)."""
+        for m, (coll, val) in self._evaluate(val_idx).items():
+            record[f"{m}_collision_rate"], record[f"{m}_valid_recon"] = coll, val
+            if m not in best or (coll, val) < (best[m]["collision_rate"], best[m]["valid_recon"]):
+                best[m] = {"collision_rate": coll, "valid_recon": val, "epoch": epoch + 1,
+                           "state": copy.deepcopy(self.model.rqvae[m].state_dict())}
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **{
+            f"coll_{m}": f"{record[f'{m}_collision_rate']:.3f}" for m in self.config.modalities})
+        logger.debug("epoch %d: %s", epoch + 1, record)
+
+    def _save_checkpoint(self, ckpt: Path, epoch: int, optimizer, gen: torch.Generator, best: dict[str, dict]) -> None:
+        """Everything ``_resume`` needs after ``epoch``, written atomically (a kill never leaves half a file)."""
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                    "best": best, "generator": gen.get_state(), "history": self.history,
+                    "config": _shape_keys(self.config), "data": self.data_fingerprint}, tmp)
+        os.replace(tmp, ckpt)
 
     def _pseudo_labels(self, cache_dir: Path | None) -> dict[str, torch.Tensor] | None:
         """K-means clusters of the embedded modalities (when two or more) and ID prefixes of the IDs-only ones."""

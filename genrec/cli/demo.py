@@ -37,26 +37,38 @@ def step(n: int, text: str) -> float:
 def run(args):
     from pathlib import Path
 
-    from .. import TASKS
-    from ..baselines import popularity_rank
+    out = Path(args.out)
+    begin = time.perf_counter()
+    data_dir, data = _synthetic_data(args, out)
+    _quantize(args, out, data)
+    _tokenize(args, out, data)
+    model_dir = _train(args, out, data_dir)
+    pipe, metrics, popular = _evaluate(model_dir, data)
+    history = _recommend(pipe, data)
+    print(f"\nall artifacts under {out}/ ({(time.perf_counter() - begin) / 60:.1f} min); try "
+          f"`genrec recommend --model {model_dir} --history {' '.join(map(str, history[-3:]))}`")
+    print(f"demo HR@10={metrics['HR@10']:.4f} NDCG@10={metrics['NDCG@10']:.4f} "
+          f"popularity_HR@10={popular['HR@10']:.4f}")
+    return 0
+
+
+def _synthetic_data(args, out):
+    """Step 1: the synthetic catalogue every later step reads; returns its folder and the loaded dataset."""
     from ..data import load_dataset_dir
     from ..data.synth import SynthConfig, write_synthetic_dataset
-    from ..eval import ranking_metrics, write_metrics
-    from ..eval.evaluation import evaluate_pipeline
-    from ..layout import METRICS_FILE
-    from ..pipeline import GenRecPipeline
-    from ..quantizer.metrics import format_table
-    from ..tokenizer.build import build_tokenizer
-    from ..trainers import train_generator
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
-    from ..utils import atomic_output_dir
 
-    out = Path(args.out)
-    begin = step(1, f"synthetic catalogue ({args.items} items, {args.users} users) -> {out / 'data'}")
+    step(1, f"synthetic catalogue ({args.items} items, {args.users} users) -> {out / 'data'}")
     data_dir = write_synthetic_dataset(out / "data", SynthConfig(n_items=args.items, n_users=args.users,
                                                                  seed=args.seed), overwrite=args.overwrite)
     data = load_dataset_dir(data_dir)
     print(f"SYNTHETIC data: {data.summary_line()}")
+    return data_dir, data
+
+
+def _quantize(args, out, data) -> None:
+    """Step 2: the items' semantic IDs, from the cross-modal quantizer written to <out>/quantizer."""
+    from ..quantizer.metrics import format_table
+    from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
 
     t = step(2, "cross-modal RQ-VAE quantizer (MACRec losses) -> semantic IDs")
     qargs = QuantizerTrainingArguments(epochs=args.quantizer_epochs, seed=args.seed)
@@ -66,11 +78,23 @@ def run(args):
     print(format_table(qmetrics))
     print(f"quantizer: {time.perf_counter() - t:.0f} s")
 
+
+def _tokenize(args, out, data) -> None:
+    """Step 3: the tokenizer stage's folder, which the generator trains with."""
+    from ..tokenizer.build import build_tokenizer
+    from ..utils import atomic_output_dir
+
     step(3, "semantic-ID tokenizer with the item catalogue")
     tok = build_tokenizer(data, out / "quantizer")
     with atomic_output_dir(out / "tokenizer", "tokenizer", overwrite=args.overwrite) as tmp:
         tok.save_pretrained(tmp)
     print(f"vocabulary {len(tok)} tokens, {len(tok.item_ids)} items, tasks {', '.join(tok.tasks)}")
+
+
+def _train(args, out, data_dir):
+    """Step 4: the generator pipeline folder; returns its path."""
+    from .. import TASKS
+    from ..trainers import train_generator
 
     t = step(4, "T5 generator: six MACRec tasks + implicit alignment loss (profile cpu)")
     # all six tasks (the method in full; the cpu profile's own default drops the explicit ones)
@@ -78,25 +102,35 @@ def run(args):
                                 profile="cpu", tasks=list(TASKS), seed=args.seed, num_train_epochs=args.epochs,
                                 disable_tqdm=False, overwrite=args.overwrite)
     print(f"generator: {time.perf_counter() - t:.0f} s")
+    return model_dir
+
+
+def _evaluate(model_dir, data):
+    """Step 5: test metrics, saved beside the model, against popularity's; returns the pipeline and both."""
+    from ..baselines import popularity_rank
+    from ..eval import ranking_metrics, write_metrics
+    from ..eval.evaluation import evaluate_pipeline
+    from ..layout import METRICS_FILE
+    from ..pipeline import GenRecPipeline
 
     t = step(5, "evaluation: test split, whole catalogue, 20 beams per modality, MACRec fusion")
     pipe = GenRecPipeline.from_pretrained(model_dir)
     metrics, _ = evaluate_pipeline(pipe, data, split="test")
-    test = data.splits["test"]
-    popular = ranking_metrics(popularity_rank(data, "test"), test["target"])
+    popular = ranking_metrics(popularity_rank(data, "test"), data.splits["test"]["target"])
     write_metrics(metrics, model_dir / METRICS_FILE, echo=False)
     print(f"{'metric':<8} {'genrec':>8} {'popularity':>10}")
     for key in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"):
         print(f"{key:<8} {metrics[key]:>8.4f} {popular[key]:>10.4f}")
     print(f"evaluation of {metrics['n_users']} users: {time.perf_counter() - t:.0f} s")
+    return pipe, metrics, popular
 
+
+def _recommend(pipe, data) -> list:
+    """Step 6: a few test users' recommendations, printed; returns the last user's history (item ids)."""
     step(6, "recommendations for three test users")
+    test = data.splits["test"]
     for row in range(3):
         history = [data.item_ids[i] for i in test[row]["history"]]
         rec = pipe.recommend(history, k=5)
         print(f"history {history[-5:]} -> {rec.item_ids} (next was {data.item_ids[test[row]['target']]})")
-    print(f"\nall artifacts under {out}/ ({(time.perf_counter() - begin) / 60:.1f} min); try "
-          f"`genrec recommend --model {model_dir} --history {' '.join(map(str, history[-3:]))}`")
-    print(f"demo HR@10={metrics['HR@10']:.4f} NDCG@10={metrics['NDCG@10']:.4f} "
-          f"popularity_HR@10={popular['HR@10']:.4f}")
-    return 0
+    return history

@@ -290,15 +290,33 @@ def prepare_amazon(
     if not len(u):
         raise DataError(f"{source}: no interactions")
 
-    # Item filters, applied before k-core so that the core is computed on usable items only.
     item_asin = np.array(list(inter.item_index), dtype=object)
-    has_meta = np.array([a in items for a in item_asin], dtype=bool)
-    has_title = np.array([bool(items[a]["title"]) if a in items else False for a in item_asin], dtype=bool)
-    filters = [("item has metadata", has_meta), ("item has title text", has_title)]
-    if config.require_image:
-        has_image = np.array([a in items and "image_url" in items[a] for a in item_asin], dtype=bool)
-        filters.append(("item has image URL", has_image))
-    for step, ok_item in filters:
+    u, i, t = _filter_interactions(u, i, t, items, item_asin, config, steps)
+    if not len(u):
+        raise DataError(
+            f"no interactions left after filtering {source} (steps: "
+            + "; ".join(f"{s['step']}: {s['interactions']}" for s in steps)
+            + f"); try a smaller --min-core than {config.min_core}"
+            + (" or drop --require-image" if config.require_image else "")
+        )
+
+    user_ids = np.array(list(inter.user_index), dtype=object)
+    u, i, t = _by_user_then_time(user_ids, u, i, t)
+    kept_items = sorted(item_asin[np.unique(i)])
+    report = _report(config, "reviews" if reviews is not None else "ratings", inter_stats, meta_stats, steps)
+
+    out = Path(out)
+    with atomic_output_dir(out, "dataset", inputs=[meta, reviews, ratings], overwrite=overwrite) as tmp:
+        _write_dataset(tmp, [items[asin] for asin in kept_items], zip(user_ids[u], item_asin[i], t.tolist()), report)
+    logger.info("wrote %s", out)
+    return report
+
+
+def _filter_interactions(u, i, t, items: dict[str, dict], item_asin: np.ndarray, config: PrepareConfig,
+                         steps: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Protocol steps 1-3 (usable items, earliest of repeated pairs, k-core); appends each one's counts to ``steps``."""
+    # Item filters, applied before k-core so that the core is computed on usable items only.
+    for step, ok_item in _item_filters(items, item_asin, config.require_image):
         keep = ok_item[i]
         u, i, t = u[keep], i[keep], t[keep]
         steps.append(_counts(step, u, i))
@@ -310,43 +328,51 @@ def prepare_amazon(
     keep, rounds = k_core(u, i, config.min_core)
     u, i, t = u[keep], i[keep], t[keep]
     steps.append(_counts(f"{config.min_core}-core", u, i, rounds=rounds))
-    if not len(u):
-        raise DataError(
-            f"no interactions left after filtering {source} (steps: "
-            + "; ".join(f"{s['step']}: {s['interactions']}" for s in steps)
-            + f"); try a smaller --min-core than {config.min_core}"
-            + (" or drop --require-image" if config.require_image else "")
-        )
+    return u, i, t
 
-    user_ids = np.array(list(inter.user_index), dtype=object)
+
+def _item_filters(items: dict[str, dict], item_asin: np.ndarray, require_image: bool) -> list[tuple[str, np.ndarray]]:
+    """(step name, per-item mask) of the item conditions of protocol step 1, in the order they apply."""
+    has_meta = np.array([a in items for a in item_asin], dtype=bool)
+    has_title = np.array([bool(items[a]["title"]) if a in items else False for a in item_asin], dtype=bool)
+    filters = [("item has metadata", has_meta), ("item has title text", has_title)]
+    if require_image:
+        has_image = np.array([a in items and "image_url" in items[a] for a in item_asin], dtype=bool)
+        filters.append(("item has image URL", has_image))
+    return filters
+
+
+def _by_user_then_time(user_ids: np.ndarray, u, i, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Protocol step 4: rows by user id, then time, then file position (rows are still in file order here)."""
     user_rank = np.empty(len(user_ids), dtype=np.int64)
     user_rank[np.argsort(user_ids, kind="stable")] = np.arange(len(user_ids))
-    # By user id, then time, then file position (rows are still in file order here).
     order = np.lexsort((np.arange(len(u)), t, user_rank[u]))
-    u, i, t = u[order], i[order], t[order]
-    kept_items = sorted(item_asin[np.unique(i)])
+    return u[order], i[order], t[order]
 
-    report = {
+
+def _report(config: PrepareConfig, interactions_kind: str, inter_stats: dict, meta_stats: dict,
+            steps: list[dict]) -> dict:
+    """The prepare_report.json record: settings, what was read from each file, and the counts after every step."""
+    return {
         "source": "Amazon Reviews 2018",
         "settings": asdict(config)
         | {
             "repeated_pairs": "keep the earliest (user, item) interaction by timestamp; ties keep file order",
             "text_filter": "items need a non-empty title after HTML cleaning",
         },
-        "files": {"reviews" if reviews is not None else "ratings": inter_stats, "meta": meta_stats},
+        "files": {interactions_kind: inter_stats, "meta": meta_stats},
         "steps": steps,
         "final": {k: v for k, v in steps[-1].items() if k != "step"},
     }
 
-    out = Path(out)
-    with atomic_output_dir(out, "dataset", inputs=[meta, reviews, ratings], overwrite=overwrite) as tmp:
-        with open(tmp / ITEMS_FILE, "w", encoding="utf-8") as fh:
-            for asin in kept_items:
-                fh.write(json.dumps(items[asin], ensure_ascii=False) + "\n")
-        with open(tmp / INTERACTIONS_FILE, "w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["user_id", "item_id", "timestamp"])
-            w.writerows(zip(user_ids[u], item_asin[i], t.tolist()))
-        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    logger.info("wrote %s", out)
-    return report
+
+def _write_dataset(folder: Path, items: list[dict], interactions, report: dict) -> None:
+    """The dataset files: items.jsonl, interactions.csv (rows of user, item, timestamp) and the report."""
+    with open(folder / ITEMS_FILE, "w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+    with open(folder / INTERACTIONS_FILE, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user_id", "item_id", "timestamp"])
+        w.writerows(interactions)
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -79,74 +79,98 @@ def generate(config: SynthConfig) -> dict:
     if c.n_types % c.types_per_supertype or c.n_brands % c.brands_per_tier:
         raise ValueError("n_types / n_brands must be multiples of types_per_supertype / brands_per_tier")
     rng = np.random.default_rng(c.seed)
-    n_super, n_tiers = c.n_types // c.types_per_supertype, c.n_brands // c.brands_per_tier
 
     item_type = rng.integers(0, c.n_types, c.n_items)
     item_brand = rng.integers(0, c.n_brands, c.n_items)
-    supertype, tier = item_type // c.types_per_supertype, item_brand // c.brands_per_tier
+    supertype = item_type // c.types_per_supertype
+    text_latent, image_latent = _view_latents(c, rng, item_type, item_brand, supertype)
+    text_emb, image_emb = _view(rng, text_latent, c.text_dim, c.noise), _view(rng, image_latent, c.image_dim, c.noise)
+    if c.missing_image_rate > 0:
+        image_emb[rng.random(c.n_items) < c.missing_image_rate] = np.nan
+    sequences = _sequences(c, rng, item_type, item_brand)
+    items = _item_records(c, item_type, item_brand, supertype)
+    return {"items": items, "sequences": sequences, "text_emb": text_emb, "image_emb": image_emb}
+
+
+def _view_latents(c: SynthConfig, rng, item_type, item_brand, supertype) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's latent factors as the text and image views weigh them: what one blurs, the other resolves."""
+    n_super, n_tiers = c.n_types // c.types_per_supertype, c.n_brands // c.brands_per_tier
+    tier = item_brand // c.brands_per_tier
 
     def factors(n):
         return rng.normal(size=(n, c.latent_dim)) / np.sqrt(c.latent_dim)
 
     f_super, f_type, f_tier, f_brand = factors(n_super), factors(c.n_types), factors(n_tiers), factors(c.n_brands)
     f_item = factors(c.n_items)
-    text_item = f_item
-    if c.twin_text_rate > 0:
-        # Generic titles: the text says no more than a sibling's, while the photo still shows the type.
-        text_item = f_item.copy()
-        for i in np.flatnonzero(rng.random(c.n_items) < c.twin_text_rate):
-            siblings = np.flatnonzero((item_brand == item_brand[i]) & (supertype == supertype[i]))
-            text_item[i] = text_item[rng.choice(siblings)]
-    # Each view weights the latent factors differently: what one view blurs the other resolves.
+    text_item = _twin_texts(c, rng, f_item, item_brand, supertype) if c.twin_text_rate > 0 else f_item
     text_latent = np.concatenate(
         [f_brand[item_brand] * 1.0, f_super[supertype] * 1.0, f_type[item_type] * 0.15, text_item * 0.5], axis=1
     )
     image_latent = np.concatenate(
         [f_tier[tier] * 0.8, f_brand[item_brand] * 0.15, f_type[item_type] * 1.0, f_item * 0.5], axis=1
     )
+    return text_latent, image_latent
 
-    def view(latent, dim):
-        proj = rng.normal(size=(latent.shape[1], dim)) / np.sqrt(latent.shape[1])
-        x = latent @ proj * np.sqrt(latent.shape[1] / 4)
-        x += rng.normal(size=x.shape) * c.noise / np.sqrt(dim) * np.sqrt(dim / 4)
-        return x.astype(np.float32)
 
-    text_emb, image_emb = view(text_latent, c.text_dim), view(image_latent, c.image_dim)
-    if c.missing_image_rate > 0:
-        image_emb[rng.random(c.n_items) < c.missing_image_rate] = np.nan
+def _twin_texts(c: SynthConfig, rng, f_item, item_brand, supertype) -> np.ndarray:
+    """Generic titles: the text says no more than a sibling's, while the photo still shows the type."""
+    text_item = f_item.copy()
+    for i in np.flatnonzero(rng.random(c.n_items) < c.twin_text_rate):
+        siblings = np.flatnonzero((item_brand == item_brand[i]) & (supertype == supertype[i]))
+        text_item[i] = text_item[rng.choice(siblings)]
+    return text_item
 
-    # Zipf-like popularity inside each type.
+
+def _view(rng, latent, dim, noise) -> np.ndarray:
+    """One modality's embeddings: a random projection of its latent factors plus isotropic noise."""
+    proj = rng.normal(size=(latent.shape[1], dim)) / np.sqrt(latent.shape[1])
+    x = latent @ proj * np.sqrt(latent.shape[1] / 4)
+    x += rng.normal(size=x.shape) * noise / np.sqrt(dim) * np.sqrt(dim / 4)
+    return x.astype(np.float32)
+
+
+def _sequences(c: SynthConfig, rng, item_type, item_brand) -> list[list[int]]:
+    """Every user's history, drawn from Zipf-like popularity inside each type."""
     popularity = 1.0 / (1.0 + rng.permutation(c.n_items)) ** 0.6
     by_type = [np.flatnonzero(item_type == t) for t in range(c.n_types)]
     type_weight = np.array([popularity[ix].sum() for ix in by_type])
+    return [_user_sequence(c, rng, by_type, type_weight, popularity, item_brand) for _ in range(c.n_users)]
 
-    sequences = []
-    for _ in range(c.n_users):
-        length = min(c.max_len, c.min_len + int(rng.poisson(c.mean_extra_len)))
-        brand_pref = rng.integers(0, c.n_brands)
-        t = int(rng.choice(c.n_types, p=type_weight / type_weight.sum()))
-        seen, seq = set(), []
-        while len(seq) < length:
-            cand = [i for i in by_type[t] if i not in seen]
-            if cand:
-                cand = np.array(cand)
-                w = popularity[cand] * np.where(
-                    item_brand[cand] == brand_pref, c.p_preferred_brand * c.n_brands, 1 - c.p_preferred_brand
-                )
-                item = int(rng.choice(cand, p=w / w.sum()))
-                seen.add(item)
-                seq.append(item)
-            u = rng.random()
-            if u < c.p_same_type:
-                pass
-            elif u < c.p_same_type + c.p_same_supertype:
-                s = t // c.types_per_supertype
-                t = int(s * c.types_per_supertype + rng.integers(0, c.types_per_supertype))
-            else:
-                t = int(rng.integers(0, c.n_types))
-        sequences.append(seq)
 
-    items = [
+def _user_sequence(c: SynthConfig, rng, by_type, type_weight, popularity, item_brand) -> list[int]:
+    """One user's distinct items: each picked in the current type by popularity and brand preference."""
+    length = min(c.max_len, c.min_len + int(rng.poisson(c.mean_extra_len)))
+    brand_pref = rng.integers(0, c.n_brands)
+    t = int(rng.choice(c.n_types, p=type_weight / type_weight.sum()))
+    seen, seq = set(), []
+    while len(seq) < length:
+        cand = [i for i in by_type[t] if i not in seen]
+        if cand:
+            cand = np.array(cand)
+            w = popularity[cand] * np.where(
+                item_brand[cand] == brand_pref, c.p_preferred_brand * c.n_brands, 1 - c.p_preferred_brand
+            )
+            item = int(rng.choice(cand, p=w / w.sum()))
+            seen.add(item)
+            seq.append(item)
+        t = _next_type(c, rng, t)
+    return seq
+
+
+def _next_type(c: SynthConfig, rng, t: int) -> int:
+    """Where a user moves after an item: the same type, a type of the same super-type, or anywhere."""
+    u = rng.random()
+    if u < c.p_same_type:
+        return t
+    if u < c.p_same_type + c.p_same_supertype:
+        s = t // c.types_per_supertype
+        return int(s * c.types_per_supertype + rng.integers(0, c.types_per_supertype))
+    return int(rng.integers(0, c.n_types))
+
+
+def _item_records(c: SynthConfig, item_type, item_brand, supertype) -> list[dict]:
+    """The items.jsonl rows: titles name the brand and super-type only; the latents are kept for analysis."""
+    return [
         {
             "item_id": i,
             "title": f"brand{item_brand[i]:02d} supertype{supertype[i]:02d} item {i}",
@@ -157,7 +181,6 @@ def generate(config: SynthConfig) -> dict:
         }
         for i in range(c.n_items)
     ]
-    return {"items": items, "sequences": sequences, "text_emb": text_emb, "image_emb": image_emb}
 
 
 README = """# Synthetic genrec dataset (NOT real data)

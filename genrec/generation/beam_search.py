@@ -110,12 +110,7 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
         log_probs = logits if prefix_softmax else torch.log_softmax(logits, dim=-1)
         beams = node.shape[1]
         if depth == levels:  # every beam holds a full ID: close it with EOS and rank
-            eos = 0.0 if prefix_softmax else log_probs[:, constraint.eos_token_id].view(batch, beams)
-            final = beam_scores + eos
-            scores, order = final.topk(min(k_out, beams), dim=1)
-            leaves = torch.where(scores > float("-inf"), trie.leaf_of(node.gather(1, order)), -1)
-            out_tokens = tokens.gather(1, order[..., None].expand(-1, -1, levels))
-            return _pad_to(BeamSearchOutput(leaves, scores, out_tokens), k_out)
+            return _close_with_eos(log_probs, beam_scores, node, tokens, constraint, prefix_softmax, k_out)
 
         # candidates: every beam x every code of this level, scored by gathered log-probs
         code_tok = constraint.code_tokens(mod, depth)  # [batch, width]
@@ -134,17 +129,33 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
         new_tok = code_tok.gather(1, code)
         tokens = torch.cat([tokens.gather(1, src_beam[..., None].expand(-1, -1, depth)), new_tok[..., None]], dim=2)
 
-        # Keep the decoder cache in step with the surviving beams. After the first step the
-        # cross-attention cache is identical for all beams of a request, so only self-attention moves.
-        rows = (torch.arange(batch, device=device)[:, None] * beams + src_beam).view(-1)
-        if depth == 0 and not shares_cross_cache:  # one row per request -> one row per beam
-            cache.reorder_cache(rows)
-            encoder_states = encoder_states.index_select(0, rows)
-            attention_mask = attention_mask.index_select(0, rows)
-        else:
-            cache.self_attention_cache.reorder_cache(rows)
+        encoder_states, attention_mask = _follow_beams(cache, encoder_states, attention_mask, src_beam, beams,
+                                                       first_step=depth == 0 and not shares_cross_cache)
         step_tokens = new_tok.view(-1, 1)
     raise AssertionError("unreachable")
+
+
+def _close_with_eos(log_probs, beam_scores, node, tokens, constraint, prefix_softmax, k_out) -> BeamSearchOutput:
+    """The last step: add each full ID's EOS score and keep the best ``k_out`` IDs per request."""
+    batch, beams = node.shape
+    eos = 0.0 if prefix_softmax else log_probs[:, constraint.eos_token_id].view(batch, beams)
+    final = beam_scores + eos
+    scores, order = final.topk(min(k_out, beams), dim=1)
+    leaves = torch.where(scores > float("-inf"), constraint.trie.leaf_of(node.gather(1, order)), -1)
+    out_tokens = tokens.gather(1, order[..., None].expand(-1, -1, constraint.levels))
+    return _pad_to(BeamSearchOutput(leaves, scores, out_tokens), k_out)
+
+
+def _follow_beams(cache, encoder_states, attention_mask, src_beam, beams, first_step):
+    """Keep the decoder cache (and, at the first step, the encoder rows) in step with the surviving beams."""
+    # After the first step the cross-attention cache is identical for all beams of a request, so only
+    # self-attention moves.
+    rows = (torch.arange(src_beam.shape[0], device=src_beam.device)[:, None] * beams + src_beam).view(-1)
+    if first_step:  # one row per request -> one row per beam
+        cache.reorder_cache(rows)
+        return encoder_states.index_select(0, rows), attention_mask.index_select(0, rows)
+    cache.self_attention_cache.reorder_cache(rows)
+    return encoder_states, attention_mask
 
 
 _SHARED_PREFIX = "genrec_shared_cross_"

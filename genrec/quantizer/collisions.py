@@ -33,43 +33,11 @@ def resolve_collisions(
     items avoid them. Returns (ids [n, L or L+1], report).
     """
     codes = np.asarray(codes, dtype=np.int64).copy()
-    n, levels = codes.shape
+    levels = codes.shape[1]
     present = (codes >= 0).all(axis=1)
-    taken: set[tuple] = set()
-    used_extra: dict[tuple, set[int]] = defaultdict(set)
-    has_extra = False
-    if existing is not None:
-        existing = np.asarray(existing, dtype=np.int64)
-        if existing.shape[1] not in (levels, levels + 1):
-            raise GenRecError(f"existing IDs have {existing.shape[1]} levels; expected {levels} or {levels + 1}")
-        has_extra = existing.shape[1] == levels + 1
-        for row in existing[(existing >= 0).all(axis=1)]:
-            key = tuple(row[:levels].tolist())
-            taken.add(key)
-            used_extra[key].add(int(row[levels]) if has_extra else 0)
-
-    rows = np.flatnonzero(present)
-    own = last_dists[rows, codes[rows, -1]]
-    order = rows[np.lexsort((rows, own))]  # closest to its own code first; row index breaks ties
-    movers = []
-    for i in order:
-        key = tuple(codes[i].tolist())
-        if key in taken:
-            movers.append(i)
-        else:
-            taken.add(key)
-
-    moved, overflow = [], []
-    for i in movers:
-        prefix = tuple(codes[i, :-1].tolist())
-        for c in np.argsort(last_dists[i], kind="stable"):
-            if prefix + (int(c),) not in taken:
-                moved.append([int(i), int(codes[i, -1]), int(c)])
-                codes[i, -1] = c
-                taken.add(prefix + (int(c),))
-                break
-        else:
-            overflow.append(int(i))
+    taken, used_extra, has_extra = _taken_ids(existing, levels)
+    order, movers = _keep_closest_holders(codes, last_dists, present, taken)
+    moved, overflow = _move_to_free_codes(codes, last_dists, movers, taken)
 
     report = {
         "n_items": int(present.sum()),
@@ -85,15 +53,70 @@ def resolve_collisions(
             "existing IDs have no disambiguation level to extend; re-run `genrec quantize` on the full catalogue"
         )
     if overflow or has_extra:
-        extra = np.full((n, 1), -1, dtype=np.int64)
-        m = last_dists.shape[1]
-        for i in order:
-            key = tuple(codes[i].tolist())
-            e = next(v for v in range(len(used_extra[key]) + 1) if v not in used_extra[key])
-            if e >= m:
-                raise GenRecError(f"more than {m} items share the ID {key}; the disambiguation level cannot hold them "
-                                  "(use more levels or a larger codebook, or train longer)")
-            used_extra[key].add(e)
-            extra[i, 0] = e
-        codes = np.concatenate([codes, extra], axis=1)
+        codes = np.concatenate([codes, _disambiguation_level(codes, order, used_extra, last_dists.shape[1])], axis=1)
     return codes, report
+
+
+def _taken_ids(existing: np.ndarray | None, levels: int) -> tuple[set[tuple], dict[tuple, set[int]], bool]:
+    """What existing IDs reserve: their codes, the extra-level values used under each, and whether they have one."""
+    taken: set[tuple] = set()
+    used_extra: dict[tuple, set[int]] = defaultdict(set)
+    has_extra = False
+    if existing is not None:
+        existing = np.asarray(existing, dtype=np.int64)
+        if existing.shape[1] not in (levels, levels + 1):
+            raise GenRecError(f"existing IDs have {existing.shape[1]} levels; expected {levels} or {levels + 1}")
+        has_extra = existing.shape[1] == levels + 1
+        for row in existing[(existing >= 0).all(axis=1)]:
+            key = tuple(row[:levels].tolist())
+            taken.add(key)
+            used_extra[key].add(int(row[levels]) if has_extra else 0)
+    return taken, used_extra, has_extra
+
+
+def _keep_closest_holders(codes: np.ndarray, last_dists: np.ndarray, present: np.ndarray,
+                          taken: set[tuple]) -> tuple[np.ndarray, list]:
+    """Hand each free ID to its closest item; returns the items in that order and those left to move."""
+    rows = np.flatnonzero(present)
+    own = last_dists[rows, codes[rows, -1]]
+    order = rows[np.lexsort((rows, own))]  # closest to its own code first; row index breaks ties
+    movers = []
+    for i in order:
+        key = tuple(codes[i].tolist())
+        if key in taken:
+            movers.append(i)
+        else:
+            taken.add(key)
+    return order, movers
+
+
+def _move_to_free_codes(codes: np.ndarray, last_dists: np.ndarray, movers: list,
+                        taken: set[tuple]) -> tuple[list[list[int]], list[int]]:
+    """Move each mover, in place, to its nearest free last-level code; returns the moves and the prefix-full items."""
+    moved, overflow = [], []
+    for i in movers:
+        prefix = tuple(codes[i, :-1].tolist())
+        for c in np.argsort(last_dists[i], kind="stable"):
+            if prefix + (int(c),) not in taken:
+                moved.append([int(i), int(codes[i, -1]), int(c)])
+                codes[i, -1] = c
+                taken.add(prefix + (int(c),))
+                break
+        else:
+            overflow.append(int(i))
+    return moved, overflow
+
+
+def _disambiguation_level(codes: np.ndarray, order: np.ndarray, used_extra: dict[tuple, set[int]],
+                          m: int) -> np.ndarray:
+    """The extra last column: per ID, the smallest value its earlier holders (existing ones first) left free."""
+    extra = np.full((len(codes), 1), -1, dtype=np.int64)
+    for i in order:
+        key = tuple(codes[i].tolist())
+        e = next(v for v in range(len(used_extra[key]) + 1) if v not in used_extra[key])
+        if e >= m:
+            raise GenRecError(f"more than {m} items share the ID {key}; the disambiguation level cannot hold them "
+                              "(use more levels or a larger codebook, or train longer)")
+        used_extra[key].add(e)
+        extra[i, 0] = e
+    return extra

@@ -100,20 +100,25 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         self.use_alignment = use_alignment
         self.lambda_align = lambda_align
         self.align_tau = align_tau
+        self._check_settings()
+        super().__init__(**kwargs)
+
+    def _check_settings(self) -> None:
+        """Refuse settings no model can be built from (before ``PretrainedConfig`` stores the rest)."""
         if not self.modalities or len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"modalities must be >= 1 distinct names, got {self.modalities}")
         if len(self.input_dims) != len(self.modalities):
             raise ValueError(f"input_dims {self.input_dims} must have one entry per modality {self.modalities}")
-        if num_levels < 1 or codebook_size < 2 or latent_dim < 1:
+        if self.num_levels < 1 or self.codebook_size < 2 or self.latent_dim < 1:
             raise ValueError("num_levels >= 1, codebook_size >= 2 and latent_dim >= 1 are required")
         if set(self.id_modalities) & set(self.modalities):
             raise ValueError(f"id_modalities {self.id_modalities} must differ from the embedded modalities "
                              f"{self.modalities}")
         if self.id_label_levels < 1:
             raise ValueError(f"id_label_levels must be >= 1, got {self.id_label_levels}")
-        if any(not 0 <= lv < num_levels for lv in self.contrastive_levels):
-            raise ValueError(f"contrastive_levels {self.contrastive_levels} must be level indices in [0, {num_levels})")
-        super().__init__(**kwargs)
+        if any(not 0 <= lv < self.num_levels for lv in self.contrastive_levels):
+            raise ValueError(f"contrastive_levels {self.contrastive_levels} must be level indices in "
+                             f"[0, {self.num_levels})")
 
     @property
     def cross_modal(self) -> bool:
