@@ -16,8 +16,9 @@ whose validation target is held out (cold) and a sample of the others (warm), hi
 
 Missing modality. On the same model with the complete catalogue, a seeded p = 0/25/50/75/100% of the items
 lose their image IDs (separately: their text IDs) at test time. Such an item can only come from the other
-modality's beams; fusion counts it as present in the list it cannot appear in (``impute_missing``) or not.
-The rule is chosen on validation at p = 50%; fused and single-modality NDCG@10 are reported for every p.
+modality's beams; fusion counts it as present in the list it cannot appear in and weighs each list by the
+share of the user's history it could read, to a power (``impute_missing``), or not. The power is chosen on
+validation at p = 50% (mean of both directions); fused and single-modality NDCG@10 for every p.
 The same on the synthetic catalogue with embeddings, where the quantizer itself meets NaN rows.
 
 Writes benchmarks/results/coldstart.md and .json.
@@ -43,6 +44,7 @@ from genrec.data import load_dataset_dir
 from genrec.data.loading import SEQUENCES_FILE, read_items
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
+from genrec import pipeline as pipeline_module
 from genrec.pipeline import GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.trainers import train_generator
@@ -225,11 +227,13 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
             "valid_users": {"cold": int(v_cold.sum()), "warm": int((~v_cold).sum())}}
 
 
-def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None) -> dict:
+def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None,
+                           powers=()) -> dict:
     """Per modality that goes missing and p: fused NDCG@10 (with and without imputation) and each modality's
     own list's, when a seeded p% of the items (nested samples) lose that modality's IDs. No cold-start slots,
     so that fused and single-modality lists compare like for like. ``drop(pipe, modality, rows)`` takes the
-    IDs away (default: ``GenRecPipeline.drop_ids``). Each point is cached in ``cache`` (a folder)."""
+    IDs away (default: ``GenRecPipeline.drop_ids``). ``powers``: also fused with these history-coverage
+    powers instead of the default (0: imputation alone). Each point is cached in ``cache`` (a folder)."""
 
     def drop_ids(pipe, modality, rows):
         pipe.drop_ids(modality, [pipe.tokenizer.item_ids[r] for r in rows])
@@ -249,6 +253,12 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                        "fused_no_imputation": ranking_metrics(plain.rows, target, (10,))["NDCG@10"]}
                 for m, (mrows, _) in res.per_modality.items():
                     row[f"{m}_only"] = ranking_metrics([r[:10] for r in mrows], target, (10,))["NDCG@10"]
+                default = pipeline_module.HISTORY_COVERAGE_POWER
+                for g in powers:
+                    pipeline_module.HISTORY_COVERAGE_POWER = g
+                    alt = pipe.recombine(res, hist, 10, cold_start_share=0)
+                    row[f"fused_power{g}"] = ranking_metrics(alt.rows, target, (10,))["NDCG@10"]
+                pipeline_module.HISTORY_COVERAGE_POWER = default
                 done.write_text(json.dumps(row))
                 logger.info("missing %s p=%d: %s", lost, p, row)
             out.setdefault(lost, {})[str(p)] = json.loads(done.read_text())
@@ -314,7 +324,7 @@ def main() -> None:
     if args.max_users:
         valid, test = (d.select(range(min(args.max_users, len(d)))) for d in (valid, test))
     missing_valid = missing_modality_study(model, list(valid["history"]), list(valid["target"]), args.seed,
-                                           work / "missing-valid", ps=(0, 50))
+                                           work / "missing-valid", ps=(0, 50), powers=(0, 1, 2, 4))
     missing = missing_modality_study(model, list(test["history"]), list(test["target"]), args.seed,
                                      work / "missing-test")
     synthetic = synthetic_missing(work, args.seed, args.max_users, bool(args.max_steps))
@@ -375,11 +385,13 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         "## Missing modality", "",
         "The same model and complete catalogue; at test time a seeded p% of the items (nested samples) lose their "
         "image IDs, or their text IDs. Such items leave that modality's constraints and are found by the other "
-        "modality's beams. `fused`: imputation on (the default: an item lacking a modality is fused as if that "
-        "list had found it with its own score); `fused_no_imputation`: MACRec's rule as it is (an item in one "
+        "modality's beams. `fused`: the default (`impute_missing`): an item lacking a modality is fused as if that "
+        "list had found it with its own score, and each modality's list is weighted by the share of the user's "
+        f"history items it could read, to the power {pipeline_module.HISTORY_COVERAGE_POWER} (`fused_powerG`: "
+        "other powers, 0 = imputation alone); `fused_no_imputation`: MACRec's rule as it is (an item in one "
         "list never gets the +1 of items in both); `*_only`: one modality's list. No cold-start slots here, so "
         "that the fused and single-modality lists compare like for like.", "",
-        "### Validation (the sampled warm validation users), choosing the rule", "", *missing_table(missing_valid),
+        "### Validation (the sampled warm validation users), choosing the power: 4 configurations tried", "", *missing_table(missing_valid),
         "### Test, Instruments", "", *missing_table(missing),
         "### Synthetic catalogue with embeddings (`genrec demo`, seed "
         f"{args.seed}): the items' embeddings turn NaN and the model's quantizer gives them no ID", "",

@@ -48,9 +48,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
 DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
 # Share of the top-k slots that items added after training (add_items) may take, by shared ID prefix
-# with the generated beams (see GenRecPipeline.rank). Our choice, pending the cold-start benchmark:
-# one slot in ten; it has no effect on a catalogue without added items.
-DEFAULT_COLD_START_SHARE = 0.1
+# with the generated beams (see GenRecPipeline.rank): chosen on Instruments validation users, among 0.1,
+# 0.2, 0.3 and 0.5, as the largest cold-item hit rate costing at most 3% of the other users' NDCG@10
+# (benchmarks/results/coldstart.md); it has no effect on a catalogue without added items.
+DEFAULT_COLD_START_SHARE = 0.2
+
+# Fusion where items lack a modality (impute_missing): each modality's list is weighted by the share of the
+# user's history it could read, to this power. Chosen on Instruments validation users with half the items
+# stripped of one modality's IDs, among the powers 1, 2 and 4 (benchmarks/results/coldstart.md).
+HISTORY_COVERAGE_POWER = 4
 
 
 @dataclass
@@ -268,8 +274,10 @@ class GenRecPipeline:
         without added items it changes nothing.
 
         ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if
-        that modality's list had found it too, with its own score (``genrec.generation.fusion``); False
-        leaves it the score of the lists it is in. A modality no item has IDs in is not decoded.
+        that modality's list had found it too, with its own score, and each list is weighted by the share
+        of the user's history items that have IDs in its modality (to the power ``HISTORY_COVERAGE_POWER``;
+        ``genrec.generation.fusion``). Without missing IDs this is the plain rule; False keeps the plain
+        rule always. A modality no item has IDs in is not decoded.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -300,6 +308,16 @@ class GenRecPipeline:
         bar.close()
         res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing)
+
+    def _missing_ids(self, per_mod: dict) -> tuple[dict[int, list[int]], list[np.ndarray]]:
+        """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists), and per
+        modality whether each row has IDs; an empty dict when every item has them all."""
+        present = [(self.tokenizer.catalog.codes[m] >= 0).all(1) for m in per_mod]
+        lacking: dict[int, list[int]] = {}
+        for j, p in enumerate(present):
+            for r in np.flatnonzero(~p).tolist():
+                lacking.setdefault(r, []).append(j)
+        return lacking, present
 
     def _check_request(self, histories, k: int, num_beams: int, fusion: str) -> None:
         """Refuse a ranking request before any decoding."""
@@ -364,18 +382,15 @@ class GenRecPipeline:
             for m, (rows, scores) in res.per_modality.items():
                 kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
                 per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
-        rows, scores = self._combine(per_mod, fusion, k, impute_missing)
+        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories)
         added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
         return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
 
-    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool
+    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories
                  ) -> tuple[list[list[int]], list[list[float]]]:
         """Final top-``k`` per user: the one modality's list, or the modalities' lists fused."""
         rows, scores = [], []
-        lacking = None
-        if impute_missing and len(per_mod) > 1:
-            count = sum((self.tokenizer.catalog.codes[m] < 0).any(1).astype(np.int64) for m in per_mod)
-            lacking = {int(r): int(count[r]) for r in np.flatnonzero(count)}
+        lacking, present = self._missing_ids(per_mod) if impute_missing and len(per_mod) > 1 else (None, None)
         for u in range(len(next(iter(per_mod.values()))[0])):
             if len(per_mod) == 1:
                 (r, s), = per_mod.values()
@@ -388,7 +403,12 @@ class GenRecPipeline:
                 if fusion == "macrec":  # MACRec fused HF sequences_scores = sum / ID length (+ EOS)
                     s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
                 lists.append((r[u], s))
-            r, s = fuse(lists, fusion, k, lacking)
+            weights = None
+            if lacking:  # a list is as good as the history it could read
+                seen = list(histories[u])[-self.max_history:] if self.max_history > 0 else []
+                weights = [float(p[seen].mean()) ** HISTORY_COVERAGE_POWER if seen else 1.0 for p in present]
+                weights = weights if any(weights) else None
+            r, s = fuse(lists, fusion, k, lacking, weights)
             rows.append(r)
             scores.append(s)
         return rows, scores

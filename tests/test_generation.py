@@ -140,9 +140,13 @@ def test_fusion_worked_examples():
     with pytest.raises(ValueError, match="unknown fusion rule"):
         fuse([text], "max")
     # row 1 has no image ID: it counts as found by the image list too, with its own score / rank
-    assert fuse([text, image], "macrec", lacking={1: 1, 7: 1}) == ([4, 1, 3, 5], [-0.75, -1.0, -1.0, -2.5])
-    rows, scores = fuse([text, image], "rrf", lacking={1: 1})
+    assert fuse([text, image], "macrec", lacking={1: [1], 7: [1]}) == ([4, 1, 3, 5], [-0.75, -1.0, -1.0, -2.5])
+    rows, scores = fuse([text, image], "rrf", lacking={1: [1]})
     assert rows[:2] == [4, 1] and scores[1] == pytest.approx(2 / 62)
+    # weights: the image list at 1/4. Row 4: (-3 - 0.5/4) / 1.25 + 1.25 - 1; row 5: -2.5 + 0.25 - 1
+    rows, scores = fuse([text, image], "macrec", weights=[1.0, 0.25])
+    assert rows == [3, 1, 4, 5] and scores == pytest.approx([-1.0, -2.0, -3.125 / 1.25 + 0.25, -3.25])
+    assert fuse([text, image], "sum", weights=[1.0, 0.0]) == fuse([text], "sum")  # weight 0: the list is ignored
 
 
 # ---- id_softmax="prefix": training loss and decoding share one normalisation ----------------------

@@ -126,6 +126,10 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     half = pipe.rank(histories, "fused", k=10)
     assert not {r for rows in half.per_modality["image"][0] for r in rows} & {r - 100 for r in lost}
     assert half.per_modality["text"][0] == text.per_modality["text"][0]  # the text side is untouched
+    fresh = GenRecPipeline.from_pretrained(model_dir)
+    fresh.drop_ids("image", [103, 117, 125])  # the first user's whole history: its image list reads nothing
+    blind = fresh.rank(histories, "fused", k=10)
+    assert blind.rows[0] == text.rows[0] and blind.rows[1] != text.rows[1]  # weight 0 for that user's image list
     pipe.drop_ids("image", range(100, 100 + N_ITEMS))  # no item has an image ID: nothing to decode there
     none = pipe.rank(histories, "fused", k=10)
     assert none.rows == text.rows and none.beams["image"] == 0 and none.per_modality["image"][0] == [[], []]

@@ -10,10 +10,13 @@ broken by catalogue row (ascending), so rankings are deterministic.
   scores sharing a rank (collided IDs); 60 is the constant of Cormack et al., SIGIR 2009.
 - ``sum``: CombSUM of probabilities, sum over lists of exp(log-prob score); absent counts 0.
 
-An item without an ID in some modality (``lacking``) could never appear in that modality's list; every
-rule would count the absence against it (MACRec's +1 goes only to items both lists found). With
-``lacking[row] = n`` the item counts as found in ``n`` more lists with the mean of its own values: it is
-judged by the modalities it has.
+Missing modalities. An item without an ID in some modality could never appear in that modality's list;
+every rule would count the absence against it (MACRec's +1 goes only to items both lists found). With
+``lacking[row]`` = the indices of the lists it cannot appear in, it counts as found there too, with the
+mean of its own values. ``weights`` (one per list, default 1) scale each list's part: in ``macrec`` a
+weighted mean plus the found lists' summed weight over the largest weight, minus 1 (equal weights: the
+rule above); in ``rrf`` and ``sum`` each term. A list of weight 0 is ignored. The pipeline weighs a
+list by how much of the user's history it could read (``GenRecPipeline.rank``, ``impute_missing``).
 """
 
 from __future__ import annotations
@@ -36,26 +39,33 @@ def _competition_ranks(scores: Sequence[float]) -> list[int]:
 
 
 def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None,
-         lacking: Mapping[int, int] | None = None) -> tuple[list[int], list[float]]:
-    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items; ``lacking``: row -> the
-    number of fused modalities it has no ID in."""
+         lacking: Mapping[int, Sequence[int]] | None = None,
+         weights: Sequence[float] | None = None) -> tuple[list[int], list[float]]:
+    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items."""
     if rule not in FUSION_RULES:
         raise ValueError(f"unknown fusion rule {rule!r}; choose from {FUSION_RULES}")
-    seen: dict[int, list[float]] = {}
-    for rows, scores in lists:
-        values = _competition_ranks(scores) if rule == "rrf" else scores
-        for row, v in zip(rows, values):
-            seen.setdefault(int(row), []).append(float(v))
+    weights = [1.0] * len(lists) if weights is None else [float(w) for w in weights]
+    top = max(weights, default=1.0)
+    seen: dict[int, dict[int, float]] = {}  # row -> list index -> value
+    for j, (rows, scores) in enumerate(lists):
+        if weights[j] > 0:
+            values = _competition_ranks(scores) if rule == "rrf" else scores
+            for row, v in zip(rows, values):
+                seen.setdefault(int(row), {})[j] = float(v)
     if lacking:
-        for row, vals in seen.items():
-            vals += [sum(vals) / len(vals)] * lacking.get(row, 0)
+        for row, found in seen.items():
+            own = sum(found.values()) / len(found)
+            for j in lacking.get(row, ()):
+                if weights[j] > 0:
+                    found.setdefault(j, own)
     fused = {}
-    for row, vals in seen.items():
+    for row, found in seen.items():
         if rule == "macrec":
-            fused[row] = sum(vals) / len(vals) + (len(vals) - 1)
+            total = sum(weights[j] for j in found)
+            fused[row] = sum(weights[j] * v for j, v in found.items()) / total + total / top - 1
         elif rule == "rrf":
-            fused[row] = sum(1.0 / (RRF_K + r) for r in vals)
+            fused[row] = sum(weights[j] / (RRF_K + r) for j, r in found.items())
         else:
-            fused[row] = sum(math.exp(v) for v in vals)
+            fused[row] = sum(weights[j] * math.exp(v) for j, v in found.items())
     order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     return order, [fused[r] for r in order]
