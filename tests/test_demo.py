@@ -12,11 +12,15 @@ from genrec.eval import ranking_metrics
 from genrec.pipeline import GenRecPipeline
 
 
-def test_demo_runs_every_step_and_ends_with_its_summary_line(tmp_path, capsys):
+def test_demo_runs_every_step_and_ends_with_its_summary_line(tmp_path, capsys, recwarn):
     out = tmp_path / "demo"
     assert cli(["demo", "--out", str(out), "--items", "200", "--users", "300", "--epochs", "0.3",
                 "--quantizer-epochs", "3", "--seed", "1"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    # quiet: no warning raised on the way (pytest collects them: recwarn) and no "Warning" line printed
+    assert not [f"{w.category.__name__}: {w.message}" for w in recwarn]
+    assert "Warning" not in printed + captured.err
     assert [f"[{n}/6]" in printed for n in range(1, 7)] == [True] * 6
     last = printed.strip().splitlines()[-1]
     match = re.fullmatch(r"demo HR@10=(\d\.\d{4}) NDCG@10=(\d\.\d{4}) popularity_HR@10=(\d\.\d{4})", last)

@@ -9,6 +9,7 @@ from conftest import run_genrec
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
+from genrec.errors import GenRecError
 from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
@@ -162,6 +163,18 @@ def test_resolve_collisions_nearest_free_code_then_extra_level():
     assert ids.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0]]
     again, _ = resolve_collisions(full, np.array([[0.1, 1], [0.2, 1], [1, 0.1], [0, 1]]))
     np.testing.assert_array_equal(ids, again)
+
+
+def test_a_crowded_id_spreads_over_its_prefix_before_giving_up():
+    """M=2: one prefix holds M * M = 4 items (2 last-level codes x 2 disambiguation values), however
+    many of them the quantizer put under one ID."""
+    crowd = np.zeros((4, 2), dtype=np.int64)
+    dists = np.tile([0.0, 1.0], (4, 1))
+    ids, rep = resolve_collisions(crowd, dists)
+    assert ids.tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1]]
+    assert rep["n_moved"] == 1 and rep["n_spread"] == 1 and len(rep["moved"]) == 2
+    with pytest.raises(GenRecError, match=r"more than 4 items share the ID prefix \(0,\)"):
+        resolve_collisions(np.zeros((5, 2), dtype=np.int64), np.tile([0.0, 1.0], (5, 1)))
 
 
 def test_cold_start_keeps_existing_ids_unique(artifact, missing_dir):

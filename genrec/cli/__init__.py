@@ -9,6 +9,7 @@ import sys
 
 from .. import __version__
 from ..errors import GenRecError
+from .arguments import OneLineErrorParser
 
 # (subcommand, module, one-line help); modules are imported lazily so `genrec --help` is fast.
 COMMANDS = [
@@ -28,7 +29,7 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genrec", description="Multimodal generative recommendation.")
+    parser = OneLineErrorParser(prog="genrec", description="Multimodal generative recommendation.")
     parser.add_argument("--version", action="version", version=f"genrec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

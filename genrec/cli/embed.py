@@ -1,5 +1,7 @@
 """genrec embed: text/image embeddings for a dataset directory with local encoders (works offline)."""
 
+from .arguments import positive
+
 
 def add_arguments(p):
     from ..data.embed import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH, MINILM_SHORTCUT
@@ -16,9 +18,9 @@ def add_arguments(p):
         "--images-dir", help="folder with <item_id>.jpg (or .jpeg/.png/.webp); items without one get a NaN row"
     )
     p.add_argument(
-        "--max-length", type=int, default=DEFAULT_MAX_LENGTH, help=f"text tokens per item (default {DEFAULT_MAX_LENGTH})"
+        "--max-length", type=positive(int), default=DEFAULT_MAX_LENGTH, help=f"text tokens per item (default {DEFAULT_MAX_LENGTH})"
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"(default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--batch-size", type=positive(int), default=DEFAULT_BATCH_SIZE, help=f"(default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..generation.fusion import FUSION_RULES
 from ..layout import METRICS_FILE
 from ..pipeline import DEFAULT_NUM_BEAMS
+from .arguments import positive
 from .rankings_flags import add_push_arguments, push_if_asked
 
 
@@ -17,11 +18,11 @@ def add_arguments(p):
     p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
                    help="which semantic IDs to generate (default: both, fused)")
     p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
-    p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS,
+    p.add_argument("--num-beams", type=positive(int), default=DEFAULT_NUM_BEAMS,
                    help=f"beams per modality (MACRec: {DEFAULT_NUM_BEAMS})")
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
-    p.add_argument("--batch-size", type=int, default=64, help="requests (user x modality) per forward pass")
-    p.add_argument("--max-users", type=int, default=None, help="only the first N users of the split")
+    p.add_argument("--batch-size", type=positive(int), default=64, help="requests (user x modality) per forward pass")
+    p.add_argument("--max-users", type=positive(int), default=None, help="only the first N users of the split")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--output", default=None,
                    help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
@@ -31,11 +32,10 @@ def add_arguments(p):
 
 def run(args):
     from ..data import load_dataset_dir
+    from ..distributed import process_state
     from ..eval import write_metrics
     from ..eval.evaluation import evaluate_pipeline, evaluation_rows
     from ..pipeline import GenRecPipeline
-
-    from ..distributed import process_state
 
     state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
     device = args.device or (str(state.device) if state.num_processes > 1 else None)

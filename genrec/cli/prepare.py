@@ -1,5 +1,7 @@
 """genrec prepare amazon: raw Amazon Reviews 2018 files -> a dataset directory (5-core, time-ordered)."""
 
+from .arguments import positive
+
 
 def add_arguments(p):
     from ..data.prepare_amazon import DEFAULT_MIN_CORE
@@ -21,7 +23,7 @@ def add_arguments(p):
     a.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     a.add_argument("--require-image", action="store_true", help="also drop items without an image URL")
     a.add_argument(
-        "--min-core", type=int, default=DEFAULT_MIN_CORE,
+        "--min-core", type=positive(int), default=DEFAULT_MIN_CORE,
         help=f"every user and item keeps >= this many interactions (default {DEFAULT_MIN_CORE}, MQL4GRec/MACRec)",
     )
     a.add_argument("--skip-malformed", action="store_true", help="count and skip malformed lines instead of failing")

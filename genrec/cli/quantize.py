@@ -8,40 +8,42 @@ Checkpoints go to --checkpoint-dir (default OUT.checkpoints); --resume continues
 
 from __future__ import annotations
 
+from .arguments import fraction, non_negative, positive
+
 
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
     p.add_argument("--out", required=True, help="quantizer folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--modalities", help="comma-separated modalities (default: every *_emb.npy present)")
-    p.add_argument("--levels", type=int, default=4, help="code levels L (MACRec: 4)")
-    p.add_argument("--codebook-size", type=int, default=256, help="codes per level M (MACRec: 256)")
-    p.add_argument("--latent-dim", type=int, default=32, help="latent / code dimension (MQL4GRec: 32)")
+    p.add_argument("--levels", type=positive(int), default=4, help="code levels L (MACRec: 4)")
+    p.add_argument("--codebook-size", type=positive(int), default=256, help="codes per level M (MACRec: 256)")
+    p.add_argument("--latent-dim", type=positive(int), default=32, help="latent / code dimension (MQL4GRec: 32)")
     p.add_argument("--hidden-dims", default="512,256,128", help="encoder MLP hidden sizes (MACRec default)")
     p.add_argument("--no-contrastive", action="store_true", help="switch the cross-modal InfoNCE off")
     p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")
     p.add_argument("--independent", action="store_true",
                    help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)")
-    p.add_argument("--lambda-con", type=float, default=0.1, help="weight of the contrastive loss (MACRec: 0.1)")
-    p.add_argument("--lambda-align", type=float, default=0.001,
+    p.add_argument("--lambda-con", type=non_negative(float), default=0.1, help="weight of the contrastive loss (MACRec: 0.1)")
+    p.add_argument("--lambda-align", type=non_negative(float), default=0.001,
                    help="weight of the reconstruction-alignment loss (MACRec: 0.001)")
-    p.add_argument("--tau", type=float, default=0.1, help="contrastive temperature (MACRec: 0.1)")
+    p.add_argument("--tau", type=positive(float), default=0.1, help="contrastive temperature (MACRec: 0.1)")
     p.add_argument("--contrastive-levels", default="0",
                    help="comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
                         "output (default), MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)")
-    p.add_argument("--n-clusters", type=int, default=512, help="K of the K-means pseudo-labels")
+    p.add_argument("--n-clusters", type=positive(int), default=512, help="K of the K-means pseudo-labels")
     p.add_argument("--id-modalities",
                    help="comma-separated modalities given as semantic IDs only (sid_<m>.npy in --data, no embeddings): "
                         "their first --id-label-levels codes are the contrastive pseudo-labels of the trained "
                         "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
                         "existing image IDs")
-    p.add_argument("--id-label-levels", type=int, default=1,
+    p.add_argument("--id-label-levels", type=positive(int), default=1,
                    help="ID prefix length that defines an IDs-only modality's pseudo-label (default 1: first level)")
-    p.add_argument("--epochs", type=int, default=300, help="training epochs (our CPU choice; MACRec runs 1000)")
-    p.add_argument("--batch-size", type=int, default=1024, help="items per step (MACRec / MQL4GRec: 1024)")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (MACRec / MQL4GRec: 1e-3)")
-    p.add_argument("--valid-fraction", type=float, default=0.05, help="items held out of training for validation")
-    p.add_argument("--eval-every", type=int, default=10, help="epochs between catalogue evaluations")
+    p.add_argument("--epochs", type=positive(int), default=300, help="training epochs (our CPU choice; MACRec runs 1000)")
+    p.add_argument("--batch-size", type=positive(int), default=1024, help="items per step (MACRec / MQL4GRec: 1024)")
+    p.add_argument("--lr", type=positive(float), default=1e-3, help="AdamW learning rate (MACRec / MQL4GRec: 1e-3)")
+    p.add_argument("--valid-fraction", type=fraction, default=0.05, help="items held out of training for validation")
+    p.add_argument("--eval-every", type=positive(int), default=10, help="epochs between catalogue evaluations")
     p.add_argument("--seed", type=int, default=42, help="seed of initialisation, k-means and batch order")
     p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")

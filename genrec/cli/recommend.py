@@ -7,6 +7,7 @@ import json
 
 from ..generation.fusion import FUSION_RULES
 from ..pipeline import DEFAULT_NUM_BEAMS
+from .arguments import positive
 from .rankings_flags import add_push_arguments, push_if_asked
 
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
@@ -18,11 +19,11 @@ def add_arguments(p):
     which.add_argument("--history", nargs="+", metavar="ITEM_ID", help="item ids, oldest first")
     which.add_argument("--histories", metavar="FILE",
                        help='JSON lines {"user_id": ..., "history": [item ids, oldest first]}, one user a line')
-    p.add_argument("--k", type=int, default=10, help="items to return (default 10, at most --num-beams)")
+    p.add_argument("--k", type=positive(int), default=10, help="items to return (default 10, at most --num-beams)")
     p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
                    help="which semantic IDs to generate (default: both, fused)")
     p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
-    p.add_argument("--num-beams", type=int, default=DEFAULT_NUM_BEAMS, help="beams per modality (MACRec: 20)")
+    p.add_argument("--num-beams", type=positive(int), default=DEFAULT_NUM_BEAMS, help="beams per modality (MACRec: 20)")
     p.add_argument("--include-history", action="store_true",
                    help="allow items of the history in the list (default: left out)")
     p.add_argument("--strict", action="store_true",

@@ -1,12 +1,14 @@
 """genrec tokenize: build and save the semantic-ID tokenizer with its item catalogue."""
 
+from .arguments import non_negative
+
 
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument("--quantizer", help="a `genrec quantize` output folder (default: the dataset's sid_*.npy)")
     p.add_argument("--out", required=True, help="output folder (loads with AutoTokenizer.from_pretrained)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
-    p.add_argument("--text-vocab", type=int, default=0,
+    p.add_argument("--text-vocab", type=non_negative(int), default=0,
                    help="also train a sentencepiece vocabulary of this size on item text (default 0: off)")
 
 

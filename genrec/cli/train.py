@@ -12,6 +12,7 @@ import argparse
 import logging
 
 from .. import TASKS
+from .arguments import positive
 
 logger = logging.getLogger("genrec.train")
 
@@ -34,14 +35,14 @@ def add_arguments(p):
                    "cpu: seqrec,seqimage, tiny and paper: all six)")
     p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
     p.add_argument("--seed", type=int, default=42, help="seed of the model initialisation and the data order")
-    p.add_argument("--epochs", type=_positive(float), help="override the profile's number of epochs")
-    p.add_argument("--max-steps", type=_positive(int), help="stop after this many optimizer steps")
-    p.add_argument("--max-train-minutes", type=_positive(float),
+    p.add_argument("--epochs", type=positive(float), help="override the profile's number of epochs")
+    p.add_argument("--max-steps", type=positive(int), help="stop after this many optimizer steps")
+    p.add_argument("--max-train-minutes", type=positive(float),
                    help="wall-clock budget: the schedule is planned for N minutes, validation ranking (NDCG@10) is "
                         "measured every N/10 minutes and the best checkpoint is kept")
-    p.add_argument("--batch-size", type=_positive(int), help="per-device batch size in task units (a paired unit = 2 sequences)")
-    p.add_argument("--lr", type=_positive(float), help="peak learning rate")
-    p.add_argument("--patience", type=_positive(int), help="early stopping: evaluations without improvement")
+    p.add_argument("--batch-size", type=positive(int), help="per-device batch size in task units (a paired unit = 2 sequences)")
+    p.add_argument("--lr", type=positive(float), help="peak learning rate")
+    p.add_argument("--patience", type=positive(int), help="early stopping: evaluations without improvement")
     p.add_argument("--batching", choices=["length_buckets", "group_by_length", "random"],
                    help="training batch order (profile default; see GenRecTrainingArguments.batching)")
     p.add_argument("--task-weights", type=_task_weights, metavar="TASK=SHARE,...",
@@ -50,8 +51,8 @@ def add_arguments(p):
     p.add_argument("--id-softmax", choices=["full", "prefix"],
                    help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
                         "may follow each prefix (profile default)")
-    p.add_argument("--max-eval-samples", type=_positive(int), help="validation users (profile default)")
-    p.add_argument("--max-history", type=_positive(int),
+    p.add_argument("--max-eval-samples", type=positive(int), help="validation users (profile default)")
+    p.add_argument("--max-history", type=positive(int),
                    help="last N history items the model reads (default 20, MACRec); evaluate and recommend use the "
                         "same N")
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
@@ -60,22 +61,7 @@ def add_arguments(p):
     p.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto", help="bf16 (auto: when the GPU has it)")
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
-    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (alpha = 2 r) with --peft lora")
-
-
-def _positive(kind):
-    """argparse type: a number > 0 (``--max-steps 0`` or ``--batch-size -1`` are refused, not reinterpreted)."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
+    p.add_argument("--lora-r", type=positive(int), default=8, help="LoRA rank (alpha = 2 r) with --peft lora")
 
 
 def _task_weights(text: str) -> dict[str, float]:

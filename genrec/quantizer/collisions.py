@@ -39,21 +39,24 @@ def resolve_collisions(
     order, movers = _keep_closest_holders(codes, last_dists, present, taken)
     moved, overflow = _move_to_free_codes(codes, last_dists, movers, taken)
 
-    report = {
-        "n_items": int(present.sum()),
-        "n_missing": int((~present).sum()),
-        "n_moved": len(moved),
-        "n_prefix_full": len(overflow),
-        "extra_level_appended": bool(overflow) and not has_extra,
-        "moved": moved,
-    }
     if overflow and existing is not None and not has_extra:
         raise GenRecError(
             f"{len(overflow)} new item(s) fall under an ID prefix whose last-level codes are all taken, and the "
             "existing IDs have no disambiguation level to extend; re-run `genrec quantize` on the full catalogue"
         )
+    spread = []
     if overflow or has_extra:
-        codes = np.concatenate([codes, _disambiguation_level(codes, order, used_extra, last_dists.shape[1])], axis=1)
+        extra, spread = _disambiguation_level(codes, order, used_extra, last_dists)
+        codes = np.concatenate([codes, extra], axis=1)
+    report = {
+        "n_items": int(present.sum()),
+        "n_missing": int((~present).sum()),
+        "n_moved": len(moved),
+        "n_prefix_full": len(overflow),
+        "n_spread": len(spread),  # moved again because their ID's disambiguation values were all taken
+        "extra_level_appended": bool(overflow) and not has_extra,
+        "moved": moved + spread,
+    }
     return codes, report
 
 
@@ -108,15 +111,28 @@ def _move_to_free_codes(codes: np.ndarray, last_dists: np.ndarray, movers: list,
 
 
 def _disambiguation_level(codes: np.ndarray, order: np.ndarray, used_extra: dict[tuple, set[int]],
-                          m: int) -> np.ndarray:
-    """The extra last column: per ID, the smallest value its earlier holders (existing ones first) left free."""
+                          last_dists: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+    """The extra last column: per ID, the smallest value its earlier holders (existing ones first) left free.
+    An item whose ID has all ``M`` values taken moves, in place, to its nearest last-level code that still
+    has one, so a prefix holds ``M * M`` items (a poorly trained quantizer can put thousands under one ID).
+    Returns the column and those moves."""
+    m = last_dists.shape[1]
     extra = np.full((len(codes), 1), -1, dtype=np.int64)
+    spread = []
     for i in order:
         key = tuple(codes[i].tolist())
+        if len(used_extra[key]) >= m:
+            for c in np.argsort(last_dists[i], kind="stable"):
+                if len(used_extra[key[:-1] + (int(c),)]) < m:
+                    spread.append([int(i), key[-1], int(c)])
+                    codes[i, -1] = c
+                    key = key[:-1] + (int(c),)
+                    break
+            else:
+                raise GenRecError(f"more than {m * m} items share the ID prefix {key[:-1]}; the last level and the "
+                                  "disambiguation level cannot hold them (use more levels or a larger codebook, or "
+                                  "train longer)")
         e = next(v for v in range(len(used_extra[key]) + 1) if v not in used_extra[key])
-        if e >= m:
-            raise GenRecError(f"more than {m} items share the ID {key}; the disambiguation level cannot hold them "
-                              "(use more levels or a larger codebook, or train longer)")
         used_extra[key].add(e)
         extra[i, 0] = e
-    return extra
+    return extra, spread
