@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from instruments import DEFAULT_DATA, REPO
-from machine import describe, git_commit, write_atomic
+from machine import describe, git_commit, write_results
 
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
@@ -410,9 +410,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         "missing_detail": missing, "missing_validation": missing_valid, "synthetic_missing": synthetic,
     }
     out = REPO / "benchmarks" / "results" / "coldstart"
-    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(out.with_suffix(suffix), content)
-    print(f"wrote {out}.md and .json")
+    write_results(out, text, payload)
 
 
 if __name__ == "__main__":

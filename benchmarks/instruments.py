@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from machine import describe, git_commit, write_atomic
+from machine import describe, git_commit, write_results
 
 import genrec
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
@@ -285,9 +285,7 @@ def write_report(results: dict, args, data, total_s: float) -> None:
                         for n, r in results.items()},
                "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")}}
     plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
-    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(out.with_suffix(suffix), content)
-    print(f"wrote {out}.md and .json")
+    write_results(out, text, payload)
 
 
 def curve_table(results: dict) -> list[str]:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe, git_commit, write_atomic
+from machine import describe, git_commit, write_results
 
 import genrec
 from genrec.layout import TRAIN_CONFIG_FILE
@@ -187,9 +187,7 @@ def write_report(results: dict, args) -> None:
     ])
     out = REPO / "benchmarks" / "results" / args.name
     payload = {name: {"arm": arm, "change": arm_settings(arm)[0], **r} for name, (arm, r) in results.items()}
-    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(out.with_suffix(suffix), content)
-    print(f"wrote {out}.md and .json")
+    write_results(out, text, payload)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,12 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def write_results(out: Path, text: str, payload) -> None:
+    """``out``.md (the report) and ``out``.json (the figures), each written atomically."""
+    import json
+
+    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
+        write_atomic(out.with_suffix(suffix), content)
+    print(f"wrote {out}.md and .json")

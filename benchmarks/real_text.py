@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from instruments import DEFAULT_DATA, REPO, make_scorer, run_generator
-from machine import describe, git_commit, write_atomic
+from machine import describe, git_commit, write_results
 
 from genrec.data import load_dataset_dir
 from genrec.data.embed import embed_dataset
@@ -231,9 +231,7 @@ def write_report(args, quant: dict, downstream: dict, total_s: float, data_dir: 
                                     | {"train_minutes": r["timing"]["train_minutes"]}
                                     for n, r in downstream.get("tiger", {}).items()}}
     out = REPO / "benchmarks" / "results" / "real-text"
-    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(out.with_suffix(suffix), content)
-    print(f"wrote {out}.md and .json")
+    write_results(out, text, payload)
 
 
 if __name__ == "__main__":
