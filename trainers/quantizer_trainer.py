@@ -1,9 +1,10 @@
 """Quantizer training: ``QuantizerTrainer`` and ``train_quantizer`` (``genrec quantize``).
 
 A plain loop rather than ``transformers.Trainer``: the quantizer needs k-means codebook
-initialisation, per-epoch dead-code restarts and a best checkpoint chosen *per modality* by the
-collision rate over the whole catalogue, then the loss (as MACRec keeps best_{text,image}_collision_model);
-none of these fit Trainer's callbacks without fighting it. Full-catalogue passes are cheap (6k items).
+initialisation, dead-code restarts (per epoch, and every ``RESTART_EVERY_STEPS`` in a long one) and a
+best checkpoint chosen *per modality* by the collision rate over the whole catalogue, then the loss (as
+MACRec keeps best_{text,image}_collision_model); none of these fit Trainer's callbacks without fighting
+it. Full-catalogue passes are cheap (6k items).
 """
 
 from __future__ import annotations

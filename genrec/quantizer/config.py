@@ -18,7 +18,8 @@ class CrossModalRQVAEConfig(PretrainedConfig):
     * ``quant_loss_weight`` 1.0: MACRec / MQL4GRec ``--quant_loss_weight``.
     * ``kmeans_init`` / ``kmeans_iters`` 100: MQL4GRec / MACRec defaults (codebooks start at k-means
       centres of the first batch of residuals; we use all training items, which is as cheap on 6k items).
-    * ``dead_code_restart``: codes no training item chose during an epoch are moved onto random
+    * ``dead_code_restart``: codes no training item chose during an epoch (or, in a long epoch, during
+      the last ``RESTART_EVERY_STEPS`` steps of trainers/quantizer_trainer.py) are moved onto random
       residuals (our choice, as in Jukebox / SoundStream; MACRec has none) to keep utilisation high.
 
     Cross-modal losses (MACRec defaults; with both off the model is MQL4GRec's independent quantizers):
