@@ -198,7 +198,10 @@ class QuantizerTrainer:
         counts = {m: torch.zeros(cfg.num_levels, cfg.codebook_size, dtype=torch.long) for m in cfg.modalities}
         sums, steps, restarted = {}, 0, 0
         batches = order.split(args.batch_size)
-        for b in batches:
+        # a long epoch (a million items: ~1,000 steps, minutes on a CPU) shows its own progress
+        steps_bar = tqdm(batches, desc=f"epoch {epoch + 1}", unit="step", leave=False,
+                         disable=not args.progress or len(batches) < RESTART_EVERY_STEPS)
+        for b in steps_bar:
             b = b.to(self.device)
             out = model({m: v[b] for m, v in x.items()}, {m: v[b] for m, v in labels.items()} if labels else None)
             optimizer.zero_grad(set_to_none=True)
