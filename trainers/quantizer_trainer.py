@@ -155,9 +155,7 @@ class QuantizerTrainer:
         bar = tqdm(range(start, args.epochs), desc="quantize", disable=not args.progress, initial=start,
                    total=args.epochs)
         for epoch in bar:
-            record, counts = self._train_epoch(epoch, train_idx, x, labels, optimizer, gen)
-            if cfg.dead_code_restart:
-                record["dead_codes"] = self._restart_dead_codes(train_idx, counts, gen)
+            record = self._train_epoch(epoch, train_idx, x, labels, optimizer, gen)
             if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
                 self._evaluate_epoch(epoch, val_idx, record, best, bar)
             self.history.append(record)
@@ -190,8 +188,9 @@ class QuantizerTrainer:
 
     def _train_epoch(self, epoch: int, train_idx: np.ndarray, x: dict[str, torch.Tensor],
                      labels: dict[str, torch.Tensor] | None, optimizer,
-                     gen: torch.Generator) -> tuple[dict, dict[str, torch.Tensor]]:
-        """One pass over the training items in seeded order; returns its record (mean losses) and code use counts."""
+                     gen: torch.Generator) -> dict:
+        """One pass over the training items in seeded order, restarting dead codes at the end of every window
+        of ``RESTART_EVERY_STEPS`` steps and of the epoch; returns its record (mean losses, codes restarted)."""
         args, cfg, model = self.args, self.config, self.model
         model.train()
         order = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
@@ -216,14 +215,14 @@ class QuantizerTrainer:
                 c = c[(c >= 0).all(-1)].cpu()
                 for lv in range(cfg.num_levels):
                     counts[m][lv] += torch.bincount(c[:, lv], minlength=cfg.codebook_size)
-            if cfg.dead_code_restart and steps % RESTART_EVERY_STEPS == 0 and steps < len(batches):
+            if cfg.dead_code_restart and (steps % RESTART_EVERY_STEPS == 0 or steps == len(batches)):
                 restarted += self._restart_dead_codes(train_idx, counts, gen)
                 for c in counts.values():
                     c.zero_()
         record = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
-        if restarted:
-            record["dead_codes_within_epoch"] = restarted
-        return record, counts
+        if cfg.dead_code_restart:
+            record["dead_codes"] = restarted
+        return record
 
     def _evaluate_epoch(self, epoch: int, val_idx: np.ndarray, record: dict, best: dict[str, dict], bar) -> None:
         """Add validation figures to ``record``; keep each modality's best state (fewest collisions, then recon)."""
