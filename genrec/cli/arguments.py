@@ -13,36 +13,30 @@ def _number(kind, text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
 
 
-def positive(kind):
-    """A number > 0."""
+def _bounded(kind, test, rule: str, name: str):
+    """An argparse type: a ``kind`` number for which ``test`` holds, else the error "must be ``rule``"."""
     def parse(text: str):
         value = _number(kind, text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
         return value
 
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = f"{name} {kind.__name__}"
     return parse
+
+
+def positive(kind):
+    """A number > 0."""
+    return _bounded(kind, lambda v: v > 0, "> 0", "positive")
 
 
 def non_negative(kind):
     """A number >= 0."""
-    def parse(text: str):
-        value = _number(kind, text)
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-        return value
-
-    parse.__name__ = f"non-negative {kind.__name__}"
-    return parse
+    return _bounded(kind, lambda v: v >= 0, ">= 0", "non-negative")
 
 
-def fraction(text: str) -> float:
-    """A share in [0, 1)."""
-    value = _number(float, text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+# a share in [0, 1)
+fraction = _bounded(float, lambda v: 0 <= v < 1, "in [0, 1)", "fraction")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
