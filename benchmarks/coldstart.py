@@ -42,7 +42,7 @@ from machine import describe, git_commit, write_results
 
 from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
 from genrec.data import load_dataset_dir
-from genrec.data.loading import SEQUENCES_FILE, read_items
+from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
 from genrec import pipeline as pipeline_module
@@ -82,7 +82,7 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
     order = np.concatenate([kept, held])  # catalogue rows after add-items: training items, then the new ones
     ids = [items[r]["item_id"] for r in range(n)]
 
-    sequences = [json.loads(line) for line in (src / SEQUENCES_FILE).read_text().splitlines() if line.strip()]
+    sequences = [s for _, s in read_jsonl(src / SEQUENCES_FILE)]
     train_seqs, eval_seqs, cold_valid = [], [], []
     index = {str(i): r for r, i in enumerate(ids)}
     for s in sequences:
@@ -185,7 +185,7 @@ def content_rank(codes: dict[str, np.ndarray], histories, counts: np.ndarray, k:
 def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     """Validation picks the share; the test split is ranked once and every setting re-fused from it."""
     n_trained = pipe.trained_rows
-    cold_valid = [json.loads(x) for x in (work / "new-items" / "cold_valid.jsonl").read_text().splitlines()]
+    cold_valid = [u for _, u in read_jsonl(work / "new-items" / "cold_valid.jsonl")]
     valid = data.splits["valid"].shuffle(seed=args.seed).select(range(min(VALID_WARM_USERS, len(data.splits["valid"]))))
     v_hist = [pipe.history_rows(u["history"]) for u in cold_valid] + list(valid["history"])
     v_target = [pipe.tokenizer.catalog.row(u["target"]) for u in cold_valid] + list(valid["target"])
