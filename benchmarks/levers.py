@@ -55,6 +55,8 @@ LEVERS = {
     "no_implicit": ("no implicit (contrastive) alignment loss", {}, {"implicit": False}),
     "item_encoder": ("item-pooled encoder: one encoder position per history item (4x shorter inputs)",
                      {"item_pooled_encoder": True}, {}),
+    "item_embeddings": ("a learned vector per item added to its ID tokens in the encoder (item identity beside "
+                        "the content codes)", {"item_embeddings": True}, {}),
 }
 
 

@@ -25,7 +25,8 @@ from genrec.data import load_dataset_dir
 from genrec.modeling import GenRecT5Config
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
-from genrec.trainers.generator_trainer import PROFILES, GenRecCollator, build_generator
+from genrec.trainers import PROFILES
+from genrec.trainers.generator_trainer import GenRecCollator, build_generator
 from genrec.trainers.sampling import LengthBucketSampler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"

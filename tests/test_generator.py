@@ -15,8 +15,8 @@ from genrec.modeling import GenRecT5ForConditionalGeneration
 from genrec.modeling.lora import load_generator
 from genrec.tasks import TaskConfigError, build_task_dataset
 from genrec.tokenizer import SemanticIDTokenizer
+from genrec.trainers import PROFILES
 from genrec.trainers.generator_trainer import (
-    PROFILES,
     GenRecCollator,
     GenRecTrainer,
     VocabMismatchError,
@@ -142,6 +142,33 @@ def test_vocab_mismatch_and_bad_profile_fail_clearly(tok, data, tmp_path):
         make_training_args(tmp_path, "huge")
     with pytest.raises(TaskConfigError, match="unknown task"):
         make_training_args(tmp_path, "tiny", tasks=["seqrec", "nexttweet"])
+
+
+def test_profiles_are_yaml_data_files_and_a_users_file_works_like_a_bundled_one(tmp_path):
+    from genrec.trainers import bundled_profiles, load_profile
+    from genrec.trainers.profiles import PROFILE_DIR
+
+    assert bundled_profiles() == ["cpu", "paper", "tiny"]
+    assert PROFILES["cpu"]["model"]["num_layers"] == 2 and PROFILES["cpu"]["args"]["learning_rate"] == 2e-3
+    assert PROFILES["cpu"]["args"]["tasks"] == ["seqrec", "seqimage"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((PROFILE_DIR / "tiny.yaml").read_text().replace("learning_rate: 5.0e-3", "learning_rate: 1.0e-4"))
+    assert load_profile(mine)["model"] == PROFILES["tiny"]["model"]
+    assert make_training_args(tmp_path / "o", str(mine)).learning_rate == 1e-4
+    assert make_training_args(tmp_path / "o", str(mine), learning_rate=3e-3).learning_rate == 3e-3  # flags win
+    bad = {"broken.yaml": "model: [1, 2", "list.yaml": "- 1\n- 2\n", "section.yaml": "trainer: {}\n",
+           "model_key.yaml": "model: {d_modle: 64}\n"}
+    messages = {"broken.yaml": "not valid YAML", "list.yaml": "sections 'model' and 'args'",
+                "section.yaml": "sections 'model' and 'args'", "model_key.yaml": r"unknown model settings \['d_modle'\]"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(GenRecError, match=messages[name]):
+            load_profile(tmp_path / name)
+    (tmp_path / "args_key.yaml").write_text("args: {learning_rat: 0.1}\n")
+    with pytest.raises(GenRecError, match=r"unknown training arguments \['learning_rat'\]"):
+        make_training_args(tmp_path / "o", str(tmp_path / "args_key.yaml"))
+    with pytest.raises(GenRecError, match="unknown profile 'nowhere.yaml'"):
+        load_profile("nowhere.yaml")
 
 
 # ---- training -------------------------------------------------------------------------------------

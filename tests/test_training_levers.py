@@ -266,6 +266,47 @@ def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
         GenRecT5Config(item_pooled_encoder=True)
 
 
+def test_item_embeddings_add_one_vector_per_item_to_its_id_tokens_in_every_modality(tmp_path):
+    from genrec.modeling.modeling import ItemAwareT5Stack
+    from genrec.tokenizer import SemanticIDTokenizer
+    from genrec.trainers.generator_trainer import build_generator
+
+    r = np.arange(30)
+    codes = {"text": np.stack([r // 8, r % 8, r % 3], 1), "image": np.stack([r % 8, r // 8], 1)}  # two ID widths
+    codes["image"][4] = -1  # item 4 has no image ID
+    tok = SemanticIDTokenizer.from_codes([f"i{r}" for r in range(30)], codes, codebook_size=8)
+    kw = dict(seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2)
+    model = build_generator(tok, item_embeddings=True, **kw).eval()
+    enc = model.get_encoder()
+    assert isinstance(enc, ItemAwareT5Stack) and enc.embed_tokens.weight is model.shared.weight
+    assert model.config.num_items == 30 and model.config.num_item_keys == 59
+    assert torch.count_nonzero(enc.item_embed.weight) == 0  # starts as plain T5
+    with torch.no_grad():
+        enc.item_embed.weight.copy_(torch.arange(30.0)[:, None].expand(30, 16))
+    text = tok.encode_task_input("seqrec", [3, 7], "text")
+    image = tok.encode_task_input("seqimage", [7, 4, 9], "image")  # item 4 is skipped: no image ID
+    batch = tok.pad([{"input_ids": text}, {"input_ids": image}], return_tensors="pt")
+    got = enc.item_vectors(batch["input_ids"])[..., 0]
+    # <task> ID ID </s> (pad): every token of an ID carries its item's row; task, EOS and pad carry none
+    assert got[0].tolist() == [0, 3, 3, 3, 7, 7, 7, 0]
+    assert got[1].tolist() == [0, 7, 7, 9, 9, 0, 0, 0]
+    # an ID no item has (an item added after training) gets no vector
+    unknown = [tok.task_token_id("seqrec"), *[tok.level_token_start("text", lv) + 7 for lv in range(3)]]
+    assert enc.item_vectors(torch.tensor([unknown]))[0, :, 0].tolist() == [0, 0, 0, 0]
+    # the encoder reads the vectors, the switch travels with the saved model, the decoder is untouched
+    plain = build_generator(tok, **kw).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
+    x = torch.tensor([text])
+    assert not torch.allclose(enc(input_ids=x).last_hidden_state, plain.get_encoder()(input_ids=x).last_hidden_state)
+    model.save_pretrained(tmp_path / "m")
+    again = GenRecT5ForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
+    assert isinstance(again.get_encoder(), ItemAwareT5Stack)
+    assert torch.equal(again.get_encoder().item_vectors(batch["input_ids"]), enc.item_vectors(batch["input_ids"]))
+    assert torch.allclose(again.get_encoder()(input_ids=x).last_hidden_state, enc(input_ids=x).last_hidden_state)
+    with pytest.raises(ValueError, match="choose one"):
+        GenRecT5Config(num_items=3, item_pooled_encoder=True, item_continuation_ranges=[[1, 2]])
+
+
 def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_dir, tmp_path):
     from genrec.tokenizer.build import build_tokenizer
     from genrec.trainers import QuantizerTrainingArguments, train_quantizer

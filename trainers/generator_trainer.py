@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,6 +32,7 @@ from ..pipeline import DEFAULT_NUM_BEAMS
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
 from .id_loss import prefix_softmax_loss
+from .profiles import load_profile
 from .sampling import LengthBucketSampler
 
 logger = logging.getLogger("genrec.train")
@@ -42,52 +43,6 @@ RUN_FINGERPRINT_FILE = "genrec_run.json"
 # A callable (model, tokenizer) -> {"ndcg@10": x, ...} evaluated after each evaluation; its keys are
 # logged as eval_<key> and may drive early stopping (metric_for_best_model="eval_ndcg@10").
 RankingMetrics = Callable[[Any, Any], dict[str, float]]
-
-# Every profile normalises the loss, and so the beam scores, over the codes that may follow each prefix
-# (id_softmax="prefix"): +9% validation NDCG@10 at identical settings (benchmarks/results/parity-macrec.md).
-# A model config without the key (saved before) keeps T5's full softmax, in training and in decoding.
-ID_SOFTMAX_DEFAULT = {"id_softmax": "prefix"}
-
-# Profiles: model-config and training-argument defaults; explicit CLI/kwargs values override them.
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    # tests: a 1+1-layer model and 60 steps, seconds on the 300-item synthetic catalogue
-    "tiny": {
-        "model": dict(d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
-                      **ID_SOFTMAX_DEFAULT),
-        "args": dict(
-            max_steps=60, save_steps=20, per_device_train_batch_size=32, per_device_eval_batch_size=64,
-            learning_rate=5e-3, warmup_steps=0.0, logging_steps=5, max_eval_samples=128,
-            early_stopping_patience=None, disable_tqdm=True,
-        ),
-    },
-    # Sized for a 2-core CPU (our choice, measured in benchmarks/results/instruments-cpu.md): MACRec's
-    # width (d_model 128, 6 heads) with 2+2 layers, d_kv 32 and d_ff 512, which trains ~5x faster than
-    # the MACRec model on 2 cores (attention at d_kv 64 alone halves throughput); 3 epochs at batch 256
-    # and lr 2e-3 (larger steps for a short run), evaluated and checkpointed per epoch: about an hour
-    # for the four Instruments variants (1 epoch: 34 min, clearly under-trained).
-    # Tasks: next item in each modality (+ the implicit loss), no explicit cross-modal tasks: at an equal
-    # wall-clock budget their steps do more for ranking (issue 14: validation NDCG@10 +8.6% at 12 min,
-    # benchmarks/results/levers-budget12.md; test fused NDCG@10 .0870 vs .0805 at 60 min, instruments-budget.md).
-    "cpu": {
-        "model": dict(num_layers=2, num_decoder_layers=2, d_ff=512, d_kv=32, **ID_SOFTMAX_DEFAULT),
-        "args": dict(
-            tasks=["seqrec", "seqimage"], num_train_epochs=3, per_device_train_batch_size=256,
-            per_device_eval_batch_size=512, learning_rate=2e-3, warmup_steps=0.02, logging_steps=50,
-            max_eval_samples=1000, early_stopping_patience=2,
-        ),
-    },
-    # MACRec's settings: batch 1024/device, lr 1e-3, 200 epochs, early stopping patience 10.
-    # Cosine schedule, 1% warmup and weight decay 0.01 are our choice (not stated in the issue).
-    "paper": {
-        "model": dict(ID_SOFTMAX_DEFAULT),
-        "args": dict(
-            num_train_epochs=200, per_device_train_batch_size=1024, per_device_eval_batch_size=1024,
-            learning_rate=1e-3, warmup_steps=0.01, weight_decay=0.01, logging_steps=50,
-            max_eval_samples=None, early_stopping_patience=10,
-        ),
-    },
-}
-
 
 BATCHINGS = ("length_buckets", "group_by_length", "random")
 
@@ -198,7 +153,8 @@ def check_vocab(model, tokenizer) -> None:
 def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5ForConditionalGeneration:
     """A fresh generator whose vocabulary and special ids come from ``tokenizer`` (never hard-coded).
 
-    ``embedding_init_rows="ids"`` stands for the rows of the semantic-ID code tokens.
+    ``embedding_init_rows="ids"`` stands for the rows of the semantic-ID code tokens;
+    ``item_embeddings=True`` sizes and keys the encoder's per-item vectors (``GenRecT5Config.num_items``).
     """
     if config_overrides.get("embedding_init_rows") == "ids":
         first = tokenizer.level_token_start(tokenizer.modalities[0], 0)
@@ -209,6 +165,11 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
         config_overrides = {**config_overrides, "item_continuation_ranges": [
             [tokenizer.level_token_start(m, level), tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m)]
             for m in tokenizer.modalities for level in range(1, tokenizer.num_levels(m))]}
+    item_embeddings = config_overrides.pop("item_embeddings", False)
+    tables = [tokenizer.item_token_ids(m) for m in tokenizer.modalities]
+    if item_embeddings:
+        config_overrides = {**config_overrides, "num_items": len(tokenizer.catalog),
+                            "num_item_keys": sum(int((t[:, 0] >= 0).sum()) for t in tables)}
     config = GenRecT5Config(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -218,6 +179,10 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
     )
     torch.manual_seed(seed)
     model = GenRecT5ForConditionalGeneration(config)
+    if item_embeddings:
+        model.encoder.set_item_keys(tables, [(tokenizer.level_token_start(m, 0),
+                                              tokenizer.level_token_start(m, 0) + tokenizer.codebook_size(m))
+                                             for m in tokenizer.modalities])
     set_generation_defaults(model, tokenizer)
     return model
 
@@ -350,9 +315,11 @@ def auto_bf16() -> bool:
 
 def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides) -> GenRecTrainingArguments:
     """Profile defaults + overrides (None values are ignored, so CLI flags can be passed straight)."""
-    if profile not in PROFILES:
-        raise GenRecError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-    kwargs = {**PROFILES[profile]["args"], **{k: v for k, v in overrides.items() if v is not None}}
+    defaults = load_profile(profile)["args"]
+    unknown = sorted(set(defaults) - {f.name for f in fields(GenRecTrainingArguments)})
+    if unknown:
+        raise GenRecError(f"profile {str(profile)!r}: unknown training arguments {unknown} (GenRecTrainingArguments fields)")
+    kwargs = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
     if kwargs.get("max_train_minutes") is not None:
         # The budget, not the profile's epoch count or patience, ends the run; the best checkpoint is
         # chosen on validation ranking (validation_ranker), not on loss.
@@ -570,7 +537,7 @@ def train_generator(
 
 def _model_config(profile: str, model_overrides: dict | None, implicit: bool) -> dict:
     """The profile's model settings under the caller's overrides; the implicit loss weighs 0 when it is off."""
-    model_cfg = {**PROFILES[profile]["model"], **(model_overrides or {})}
+    model_cfg = {**load_profile(profile)["model"], **(model_overrides or {})}
     if not implicit:
         model_cfg["implicit_weight"] = 0.0
     return model_cfg

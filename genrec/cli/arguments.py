@@ -44,3 +44,15 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def profile(text: str) -> str:
+    """A bundled training profile's name or a YAML profile file that loads (``genrec.trainers.profiles``)."""
+    from genrec.errors import GenRecError
+    from genrec.trainers.profiles import load_profile
+
+    try:
+        load_profile(text)
+    except GenRecError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text

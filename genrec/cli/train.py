@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from .. import TASKS
-from .arguments import positive
+from .arguments import positive, profile
 
 logger = logging.getLogger("genrec.train")
 
@@ -29,8 +29,9 @@ def add_arguments(p):
                         "of a quantizer folder DIR whose IDs the dataset carries (default: random, T5's init)")
     p.add_argument("--tokenizer", help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
                    "pieces); default: built from --quantizer or the dataset's IDs")
-    p.add_argument("--profile", choices=["tiny", "cpu", "paper"], default="cpu",
-                   help="tiny: tests (seconds); cpu: fits a 2-core CPU; paper: MACRec's settings")
+    p.add_argument("--profile", type=profile, default="cpu", metavar="NAME|FILE.yaml",
+                   help="model and training defaults: tiny (tests, seconds), cpu (fits a 2-core CPU), paper (MACRec's "
+                        "settings), or a YAML file of the same shape (genrec/trainers/profile_files/*.yaml)")
     p.add_argument("--tasks", help=f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; "
                    "cpu: seqrec,seqimage, tiny and paper: all six)")
     p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")

@@ -26,6 +26,10 @@ class GenRecT5Config(T5Config):
     item's tokens, so masks, decoding and the implicit loss see T5's usual shapes. Which tokens continue
     an item (codes of levels >= 2) is ``item_continuation_ranges``, [start, end) token-id ranges that
     ``build_generator`` fills from the tokenizer. Our lever (issue 14), not MACRec's.
+
+    ``num_items`` > 0: the encoder adds a learned vector per catalogue item (``num_items`` rows) to the
+    tokens of each history item's ID, found among ``num_item_keys`` IDs (``ItemAwareT5Stack``);
+    ``build_generator(item_embeddings=True)`` fills both from the tokenizer. Our lever (issue 14).
     """
 
     model_type = "genrec_t5"
@@ -48,12 +52,18 @@ class GenRecT5Config(T5Config):
         id_softmax: str = "full",
         item_pooled_encoder: bool = False,
         item_continuation_ranges: list[list[int]] | None = None,
+        num_items: int = 0,
+        num_item_keys: int = 0,
         **kwargs,
     ):
         if id_softmax not in ID_SOFTMAX:
             raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {id_softmax!r}")
         if item_pooled_encoder and not item_continuation_ranges:
             raise ValueError("item_pooled_encoder needs item_continuation_ranges (build_generator sets them)")
+        if num_items and item_pooled_encoder:
+            raise ValueError("num_items (item embeddings) and item_pooled_encoder are two encoders; choose one")
+        self.num_items = num_items
+        self.num_item_keys = num_item_keys
         self.id_softmax = id_softmax
         self.item_pooled_encoder = item_pooled_encoder
         self.item_continuation_ranges = item_continuation_ranges
