@@ -60,13 +60,18 @@ LEVERS = {
 }
 
 
+# Every arm ran against the cpu profile with MACRec's dropout 0.1; the profile has since dropped it
+# (the dropout0 arm), so the arms pin it to stay reproducible.
+ARM_BASE_MODEL = {"dropout_rate": 0.1}
+
+
 def arm_settings(arm: str) -> tuple[str, dict, dict]:
     """(description, model overrides, training overrides) of an arm such as ``item_encoder+no_explicit``."""
     levers = arm.split("+")
     unknown = [lever for lever in levers if lever not in LEVERS]
     if unknown:
         raise SystemExit(f"unknown levers {unknown} in arm {arm!r}; choose from {list(LEVERS)}")
-    model, train = {}, {}
+    model, train = dict(ARM_BASE_MODEL), {}
     for lever in levers:
         model.update(LEVERS[lever][1])
         train.update(LEVERS[lever][2])
@@ -175,7 +180,8 @@ def write_report(results: dict, args) -> None:
         f"Machine: {describe('cpu')}; genrec {genrec.__version__}.", "",
         "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
         "or several (`a+b`) to the `cpu` profile "
-        f"({json.dumps(PROFILES['cpu']['model'])}, {json.dumps(PROFILES['cpu']['args'])}), trained for "
+        f"({json.dumps(PROFILES['cpu']['model'])}, {json.dumps(PROFILES['cpu']['args'])}) with "
+        f"{json.dumps(ARM_BASE_MODEL)} pinned (what the profile had when the arms ran), trained for "
         f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
         "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
         "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "

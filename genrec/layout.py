@@ -7,7 +7,8 @@ demo; read by the pipeline, the Hub publisher and the model card).
                                the tokenizer: item ids and codebook sizes (JSON), semantic IDs (binary;
                                folders written before it hold the codes inline in catalog.json)
     genrec_train_config.json   what training ran: data, tasks, arguments, tokenizer fingerprint, log
-    item_prior.json            {"counts": training interactions per catalogue row}
+    item_prior.json            {"counts": training interactions per catalogue row, "popularity_correction":
+                               the default ranking correction a (training argument; absent = 0)}
     metrics.json               the last `genrec evaluate` (or demo) figures, for the model card
     quantizer/                 the quantizer that made the semantic IDs, when it was ours
 """

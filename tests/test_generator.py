@@ -383,10 +383,15 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
 def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
     out = tmp_path / "gen"
     r = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", out, "--profile", "tiny",
-                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image", "--max-history", "10")
+                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image", "--max-history", "10",
+                   "--weight-decay", "0.05", "--save-total-limit", "1", "--lr", "1e-3")  # any TrainingArguments field
     assert r.stdout.strip().splitlines()[-1] == f"wrote {out}" and "implicit_loss" in r.stdout
     assert (out / "model.safetensors").is_file() and (out / "quantizer" / "sid_text.npy").is_file()
-    assert json.loads((out / "genrec_train_config.json").read_text())["tasks"] == ["seqrec", "seqimage", "item2image"]
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert record["tasks"] == ["seqrec", "seqimage", "item2image"]
+    assert {k: record["training_args"][k] for k in ("weight_decay", "save_total_limit", "learning_rate", "max_steps")} \
+        == {"weight_decay": 0.05, "save_total_limit": 1, "learning_rate": 1e-3, "max_steps": 8}
+    assert record["training_args"]["per_device_train_batch_size"] == 32  # unset: the tiny profile's
     # served with the history length it was trained with: recommend() and evaluate read the last 10 items
     from genrec.pipeline import GenRecPipeline
 

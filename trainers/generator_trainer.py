@@ -84,6 +84,9 @@ class GenRecTrainingArguments(TrainingArguments):
         "help": "semantic-ID token embeddings: None = random (T5's init); 'codebook' = the --quantizer's codebook "
                 "vectors, or a quantizer folder's (whose IDs the tokenizer must carry), projected to d_model "
                 "(init_id_embeddings_from_codebooks)"})
+    popularity_correction: float = field(default=0.0, metadata={
+        "help": "the trained model's default ranking correction a (saved in item_prior.json): beams are scored "
+                "log p(ID | history) - a log P(ID), P the training-interaction share (GenRecPipeline.rank); 0 = off"})
     remove_unused_columns: bool = False
     # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
     dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
@@ -528,7 +531,7 @@ def train_generator(
             _save_model_files(tmp, trainer, tokenizer, quantizer)
             record = _run_record(trainer, tokenizer, result, wall, data_dir=data_dir, quantizer=quantizer,
                                  profile=profile, peft=peft, base=base, lora=lora, model_cfg=model_cfg)
-            _write_run_files(tmp, data, record)
+            _write_run_files(tmp, data, record, args.popularity_correction)
     trainer.accelerator.wait_for_everyone()
     if push and trainer.is_world_process_zero():
         _publish(out, args)
@@ -629,13 +632,15 @@ def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_
     }
 
 
-def _write_run_files(folder: Path, data, record: dict) -> None:
-    """The run record and the training item counts (what GenRecPipeline.rank(popularity_correction=a) divides out)."""
+def _write_run_files(folder: Path, data, record: dict, popularity_correction: float) -> None:
+    """The run record, the training item counts (what GenRecPipeline.rank(popularity_correction=a) divides out)
+    and the default a."""
     from ..eval import train_item_counts
     from ..layout import ITEM_PRIOR_FILE, TRAIN_CONFIG_FILE
 
     (folder / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
-    (folder / ITEM_PRIOR_FILE).write_text(json.dumps({"counts": train_item_counts(data).tolist()}))
+    prior = {"counts": train_item_counts(data).tolist(), "popularity_correction": popularity_correction}
+    (folder / ITEM_PRIOR_FILE).write_text(json.dumps(prior))
 
 
 def _publish(out: Path, args: GenRecTrainingArguments) -> None:

@@ -24,38 +24,14 @@ def add_arguments(p):
                    help="replace OUT even when genrec did not write it (never the input or the current directory)")
     p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
                    "(default: the dataset's own sid_*.npy)")
-    p.add_argument("--id-embedding-init", metavar="codebook|DIR",
-                   help="start the semantic-ID token embeddings at the codebook vectors of --quantizer ('codebook') or "
-                        "of a quantizer folder DIR whose IDs the dataset carries (default: random, T5's init)")
     p.add_argument("--tokenizer", help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
                    "pieces); default: built from --quantizer or the dataset's IDs")
     p.add_argument("--profile", type=profile, default="cpu", metavar="NAME|FILE.yaml",
                    help="model and training defaults: tiny (tests, seconds), cpu (fits a 2-core CPU), paper (MACRec's "
                         "settings), or a YAML file of the same shape (genrec/trainers/profile_files/*.yaml)")
-    p.add_argument("--tasks", help=f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; "
-                   "cpu: seqrec,seqimage, tiny and paper: all six)")
-    p.add_argument("--no-implicit", action="store_true", help="switch the implicit alignment loss off (ablation)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the model initialisation and the data order")
-    p.add_argument("--epochs", type=positive(float), help="override the profile's number of epochs")
-    p.add_argument("--max-steps", type=positive(int), help="stop after this many optimizer steps")
-    p.add_argument("--max-train-minutes", type=positive(float),
-                   help="wall-clock budget: the schedule is planned for N minutes, validation ranking (NDCG@10) is "
-                        "measured every N/10 minutes and the best checkpoint is kept")
-    p.add_argument("--batch-size", type=positive(int), help="per-device batch size in task units (a paired unit = 2 sequences)")
-    p.add_argument("--lr", type=positive(float), help="peak learning rate")
-    p.add_argument("--patience", type=positive(int), help="early stopping: evaluations without improvement")
-    p.add_argument("--batching", choices=["length_buckets", "group_by_length", "random"],
-                   help="training batch order (profile default; see GenRecTrainingArguments.batching)")
-    p.add_argument("--task-weights", type=_task_weights, metavar="TASK=SHARE,...",
-                   help="share of a task's rows drawn each epoch, e.g. item2image=0.25,seqitem2image=0.25 "
-                        "(others: 1)")
     p.add_argument("--id-softmax", choices=["full", "prefix"],
                    help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
                         "may follow each prefix (profile default)")
-    p.add_argument("--max-eval-samples", type=positive(int), help="validation users (profile default)")
-    p.add_argument("--max-history", type=positive(int),
-                   help="last N history items the model reads (default 20, MACRec); evaluate and recommend use the "
-                        "same N")
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint")
@@ -63,6 +39,11 @@ def add_arguments(p):
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
     p.add_argument("--lora-r", type=positive(int), default=8, help="LoRA rank (alpha = 2 r) with --peft lora")
+    add_training_arguments(p)
+
+
+def _comma_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _task_weights(text: str) -> dict[str, float]:
@@ -74,6 +55,52 @@ def _task_weights(text: str) -> dict[str, float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r}: expected TASK=SHARE, e.g. item2image=0.25") from None
     return weights
+
+
+# GenRecTrainingArguments fields set otherwise: the folder (--checkpoint-dir), resuming (--resume), bf16 (--bf16 auto)
+NOT_FLAGS = {"output_dir", "resume_from_checkpoint", "bf16"}
+# Short names genrec has always had, kept as first spelling beside the field's own
+SHORT_NAMES = {"num_train_epochs": "--epochs", "per_device_train_batch_size": "--batch-size", "learning_rate": "--lr",
+               "early_stopping_patience": "--patience"}
+# Value checks and CLI syntax the generated flags lack (a negative --max-steps once meant "train 3 epochs")
+TYPES = {"num_train_epochs": positive(float), "max_steps": positive(int), "max_train_minutes": positive(float),
+         "per_device_train_batch_size": positive(int), "per_device_eval_batch_size": positive(int),
+         "learning_rate": positive(float), "early_stopping_patience": positive(int), "max_eval_samples": positive(int),
+         "max_history": positive(int), "eval_every_minutes": positive(float), "rank_eval_users": positive(int)}
+CLI_SYNTAX = {
+    "tasks": (_comma_list, "TASK,...",
+              f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; cpu: seqrec,seqimage, "
+              "tiny and paper: all six)"),
+    "task_weights": (_task_weights, "TASK=SHARE,...", "share of a task's rows drawn each epoch, e.g. "
+                     "item2image=0.25,seqitem2image=0.25 (others: 1; length_buckets batching only)"),
+}
+
+
+def add_training_arguments(p) -> None:
+    """Every ``GenRecTrainingArguments`` field (TrainingArguments' too: --report-to, --save-total-limit, ...) as
+    a flag, generated by ``HfArgumentParser`` with the field's help. A flag left out leaves the profile's value."""
+    from transformers import HfArgumentParser
+
+    from ..trainers.generator_trainer import GenRecTrainingArguments
+
+    group = p.add_argument_group("training arguments (GenRecTrainingArguments; unset: the profile's value)")
+    fields = []
+    for action in HfArgumentParser(GenRecTrainingArguments, add_help=False)._actions:
+        if action.dest in NOT_FLAGS:
+            continue
+        # one spelling, with dashes as every other genrec flag (HfArgumentParser adds the underscore one too)
+        action.option_strings = [o for o in action.option_strings if "_" not in o]
+        if action.dest in SHORT_NAMES:
+            action.option_strings.insert(0, SHORT_NAMES[action.dest])
+        action.type = TYPES.get(action.dest, action.type)
+        if action.dest in CLI_SYNTAX:
+            action.type, action.metavar, action.help = CLI_SYNTAX[action.dest]
+            action.nargs = None
+        action.help = action.help or f"TrainingArguments.{action.dest}"
+        action.default = argparse.SUPPRESS
+        group._add_action(action)  # argparse's own route for an action built elsewhere
+        fields.append(action.dest)
+    p.set_defaults(_training_fields=sorted(set(fields)))
 
 
 def run(args):
@@ -91,22 +118,9 @@ def run(args):
         base=args.base,
         overwrite=args.overwrite,
         lora={"r": args.lora_r, "alpha": 2 * args.lora_r} if args.peft else None,
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
-        implicit=not args.no_implicit,
-        seed=args.seed,
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        max_train_minutes=args.max_train_minutes,
-        per_device_train_batch_size=args.batch_size,
-        learning_rate=args.lr,
-        early_stopping_patience=args.patience,
-        max_eval_samples=args.max_eval_samples,
-        max_history=args.max_history,
-        id_embedding_init=args.id_embedding_init,
-        batching=args.batching,
-        task_weights=args.task_weights,
         model_overrides={"id_softmax": args.id_softmax} if args.id_softmax else None,
         bf16=None if args.bf16 == "auto" else args.bf16 == "yes",
+        **{name: getattr(args, name) for name in args._training_fields if hasattr(args, name)},
     )
     from ..distributed import is_main_process
 
