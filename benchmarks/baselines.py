@@ -18,9 +18,10 @@ import evaluate
 import torch
 from machine import describe, write_atomic
 
-from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
+from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender
 from genrec.data import load_dataset_dir
-from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metrics
+from genrec.eval import MAIN_KEYS, metrics_table
+from genrec.eval.evaluation import evaluate_ranker
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -48,32 +49,31 @@ def main() -> None:
     config = SASRecConfig(seed=args.seed, max_epochs=args.max_epochs, device=args.device)
     data = load_dataset_dir(args.data, max_history=config.max_len)
     test = data.splits["test"]
-    extras = catalogue_extras(data)
 
-    def score(ranked):
-        return ranking_metrics(ranked, test["target"], **extras)
+    def score(ranker, exclude_history=False):
+        return evaluate_ranker(ranker, data, "test", exclude_history=exclude_history)[0]
 
     results, notes = {}, []
+    popularity = PopularityRecommender().fit(data)
     for exclude in (False, True):
         tag = " (history excluded)" if exclude else ""
-        results[f"popularity{tag}"] = score(popularity_rank(data, "test", exclude_history=exclude))
+        results[f"popularity{tag}"] = score(popularity, exclude)
 
     runs = []
     for dropout in (float(x) for x in args.dropouts.split(",")):
         cfg = SASRecConfig(**{**config.__dict__, "dropout": dropout})
         t0 = time.perf_counter()
-        model, log = train_sasrec(data, cfg)
-        seconds = time.perf_counter() - t0
+        sasrec = SASRecRecommender(cfg).fit(data)
+        seconds, log = time.perf_counter() - t0, sasrec.log
         best = max(log, key=lambda r: r["valid_NDCG@10"])
-        runs.append((best["valid_NDCG@10"], dropout, model))
+        runs.append((best["valid_NDCG@10"], dropout, sasrec))
         notes.append(f"- SASRec dropout {dropout}: best validation NDCG@10 {best['valid_NDCG@10']:.4f} at epoch "
                      f"{best['epoch']} of {len(log)} (early stopping, patience {cfg.patience}), {seconds:.0f} s")
         if len(args.dropouts.split(",")) > 1:
-            results[f"SASRec dropout {dropout}"] = score(sasrec_rank(model, data, "test"))
-    _, dropout, model = max(runs, key=lambda r: r[0])
-    results[f"SASRec (dropout {dropout}, best on valid)"] = score(sasrec_rank(model, data, "test"))
-    results[f"SASRec (dropout {dropout}, history excluded)"] = score(
-        sasrec_rank(model, data, "test", exclude_history=True))
+            results[f"SASRec dropout {dropout}"] = score(sasrec)
+    _, dropout, sasrec = max(runs, key=lambda r: r[0])
+    results[f"SASRec (dropout {dropout}, best on valid)"] = score(sasrec)
+    results[f"SASRec (dropout {dropout}, history excluded)"] = score(sasrec, exclude_history=True)
     results["SASRec, MACRec paper Table 2"] = dict(PAPER_SASREC)
 
     main_table = metrics_table(results, list(MAIN_KEYS) + ["n_users"])

@@ -40,7 +40,7 @@ import numpy as np
 from instruments import DEFAULT_DATA, REPO
 from machine import describe, git_commit, write_results
 
-from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
+from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender
 from genrec.data import load_dataset_dir
 from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
@@ -216,13 +216,14 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     for share in (0, *SHARES):
         res = pipe.recombine(decoded, hist, 10, cold_start_share=share)
         models["genrec_no_coldstart" if share == 0 else f"genrec share={share:g}"] = slice_metrics(res.rows, target, cold, extras)
-    models["popularity"] = slice_metrics(popularity_rank(data, "test")[: len(target)], target, cold, extras)
+    models["popularity"] = slice_metrics(PopularityRecommender().fit(data).rank(hist), target, cold, extras)
     models["content (ID prefix overlap)"] = slice_metrics(
         content_rank(pipe.tokenizer.catalog.codes, hist, extras["item_counts"]), target, cold, extras)
     sdata = load_dataset_dir(work / "train-data", max_history=SASRecConfig.max_len)
     assert sdata.splits["test"]["user_id"][: len(target)] == list(test["user_id"]), "user order differs"
-    sasrec, _ = train_sasrec(sdata, SASRecConfig(seed=args.seed, **({"max_epochs": 1} if args.max_steps else {})))
-    models["sasrec"] = slice_metrics(sasrec_rank(sasrec, sdata, "test")[: len(target)], target, cold, extras)
+    sasrec = SASRecRecommender(SASRecConfig(seed=args.seed, **({"max_epochs": 1} if args.max_steps else {})))
+    s_hist = sdata.splits["test"]["history"][: len(target)]  # the same users, SASRec's own history length (50)
+    models["sasrec"] = slice_metrics(sasrec.fit(sdata).rank(s_hist), target, cold, extras)
     return {"validation": validation, "chosen_share": chosen, "models": models, "rank_s": round(rank_s, 1),
             "test_users": {"all": len(target), "cold": int(cold.sum()), "warm": int((~cold).sum())},
             "valid_users": {"cold": int(v_cold.sum()), "warm": int((~v_cold).sum())}}

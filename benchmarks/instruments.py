@@ -36,10 +36,10 @@ import transformers
 from machine import describe, git_commit, write_results
 
 import genrec
-from genrec.baselines import SASRecConfig, popularity_rank, sasrec_rank, train_sasrec
+from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender
 from genrec.data import load_dataset_dir
 from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metrics
-from genrec.eval.evaluation import evaluation_rows
+from genrec.eval.evaluation import evaluate_ranker, evaluation_rows
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
 from genrec.trainers import PROFILES, train_generator
@@ -91,6 +91,12 @@ def make_scorer(data):
         return ranking_metrics(rows, targets, **extras, **gen)
 
     return scorer
+
+
+def baseline_rankings(ranker, data) -> dict:
+    """A baseline's test metrics as the papers rank (history items may come back) and with them excluded."""
+    return {"ranking": evaluate_ranker(ranker, data)[0],
+            "history_excluded": evaluate_ranker(ranker, data, exclude_history=True)[0]}
 
 
 def run_generator(name: str, data, args, scorer, out: Path | None = None, **train_overrides) -> dict:
@@ -180,17 +186,13 @@ def main() -> None:
         if name in VARIANTS:
             results[name] = run_generator(name, data, args, scorer)
         elif name == "popularity":
-            test = data.splits["test"]
-            results[name] = {"ranking": scorer(popularity_rank(data, "test"), test["target"]),
-                             "history_excluded": scorer(popularity_rank(data, "test", exclude_history=True),
-                                                        test["target"])}
+            results[name] = baseline_rankings(PopularityRecommender().fit(data), data)
         else:  # sasrec: its own history length (50, the paper's), same split and targets
             sdata = load_dataset_dir(args.data, max_history=SASRecConfig.max_len)
-            model, log = train_sasrec(sdata, SASRecConfig(seed=args.seed, device=args.device))
-            test = sdata.splits["test"]
+            sasrec = SASRecRecommender(SASRecConfig(seed=args.seed, device=args.device)).fit(sdata)
+            log = sasrec.log
             results[name] = {
-                "ranking": scorer(sasrec_rank(model, sdata, "test"), test["target"]),
-                "history_excluded": scorer(sasrec_rank(model, sdata, "test", exclude_history=True), test["target"]),
+                **baseline_rankings(sasrec, sdata),
                 "curve": [{"minutes": e["train_minutes"], "valid_ndcg@10": e["valid_NDCG@10"]} for e in log],
                 "timing": {"epochs": len(log), "train_s": round(time.perf_counter() - t0, 1),
                            "train_minutes": log[-1]["train_minutes"]}}

@@ -1,7 +1,11 @@
-"""Evaluate a ``GenRecPipeline`` on a leave-one-out split: every user, the whole catalogue ranked.
+"""Evaluate a ranker on a leave-one-out split: every user, the whole catalogue ranked.
 
-Protocol (MACRec / MQL4GRec): each user's history (last 20 items) -> constrained beam search with 20
-beams per modality -> fused top-10 -> HR@1/5/10, NDCG@5/10 from ``genrec.eval.ranking_metrics``.
+``evaluate_ranker`` scores anything with ``rank(histories, k=, exclude_history=)`` (the baselines'
+``Recommender`` and ``GenRecPipeline``); ``evaluate_pipeline`` is the generator's evaluation, the same
+scoring plus a generator's own checks and extras.
+
+The generator's protocol (MACRec / MQL4GRec): each user's history (last 20 items) -> constrained beam
+search with 20 beams per modality -> fused top-10 -> HR@1/5/10, NDCG@5/10 from ``genrec.eval.ranking_metrics``.
 No user is dropped (a user whose history lacks a modality's IDs still gets that modality's task
 token) and the beam width is what the caller asked for. Extras (``genrec.eval.ranking_metrics``):
 coverage@10, long-tail share of the top 10, invalid-ID rate (beams mapping to no item), and the same
@@ -31,7 +35,7 @@ def check_catalogue(pipe, data) -> None:
 
 
 def evaluation_rows(data, split: str = "test", max_users: int | None = None):
-    """The rows of ``split`` that ``evaluate_pipeline`` scores: all, or the first ``max_users``."""
+    """The rows of ``split`` an evaluation scores: all, or the first ``max_users``."""
     from ..errors import GenRecError
 
     if split not in data.splits:
@@ -40,28 +44,55 @@ def evaluation_rows(data, split: str = "test", max_users: int | None = None):
     return rows if max_users is None else rows.select(range(min(max_users, len(rows))))
 
 
+def _score(ranked, targets, data, **extras) -> dict:
+    """``ranking_metrics`` at ``KS`` with ``data``'s catalogue extras (``extras`` add to or override them):
+    every evaluation here scores through this one call, so a baseline's figures compare with a generator's."""
+    from . import catalogue_extras, ranking_metrics
+
+    return ranking_metrics(ranked, targets, ks=KS, **{**catalogue_extras(data), **extras})
+
+
+def evaluate_ranker(ranker, data, split: str = "test", k: int = TOP_K, exclude_history: bool = False,
+                    max_users: int | None = None, **rank_kwargs) -> tuple[dict, list[list[int]]]:
+    """Metrics dict and ranked rows for anything with ``rank(histories, k=, exclude_history=)``: a
+    ``genrec.baselines.Recommender``, or a ``GenRecPipeline`` (its ``RankResult``'s ``.rows``; ``rank_kwargs``
+    such as ``modality`` and ``num_beams`` pass through). ``max_users``: the first N users of the split only.
+
+    A ranker with an ``n_items`` (a fitted ``Recommender``) must have been fit on a catalogue of the dataset's
+    size: the splits hold row indices. ``evaluate_pipeline`` adds a generator's own checks and extras.
+    """
+    from ..errors import GenRecError
+
+    fitted = getattr(ranker, "n_items", None)
+    if fitted is not None and fitted != data.n_items:
+        raise GenRecError(f"the {type(ranker).__name__} scores {fitted} items but {data.path} has {data.n_items}; "
+                          "evaluate it on the dataset it was fit on")
+    rows = evaluation_rows(data, split, max_users)
+    ranked = ranker.rank(rows["history"], k=k, exclude_history=exclude_history, **rank_kwargs)
+    ranked = getattr(ranked, "rows", ranked)
+    return _score(ranked, rows["target"], data), ranked
+
+
 def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", fusion: str = "macrec",
                       num_beams: int = 20, exclude_history: bool = False, batch_size: int = 64,
                       max_users: int | None = None) -> tuple[dict, "RankResult"]:  # noqa: F821
     """Metrics dict (flat, numeric: ready for metrics.json and the model card) and the rankings.
 
-    ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
-    Under ``accelerate launch`` / ``torchrun`` the users are sharded across the processes and gathered
+    ``evaluate_ranker``'s scoring plus what only a generator has: its catalogue checked against the
+    dataset's, coverage and ID groups over the model's own catalogue (items added after training too), the
+    invalid-ID rate, and users sharded across processes under ``accelerate launch`` / ``torchrun``
     (``genrec.distributed.rank_sharded``): every process returns the same, complete result.
+    ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
     """
     from ..distributed import rank_sharded
-    from . import catalogue_extras, ranking_metrics
 
     rows = evaluation_rows(data, split, max_users)
     check_catalogue(pipe, data)
-    histories, targets = rows["history"], rows["target"]
-    logger.info("ranking %d users of %s/%s (%s, %d beams)", len(targets), data.path.name, split, modality, num_beams)
-    res = rank_sharded(pipe, histories, modality=modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
+    logger.info("ranking %d users of %s/%s (%s, %d beams)", len(rows), data.path.name, split, modality, num_beams)
+    res = rank_sharded(pipe, rows["history"], modality=modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
                        exclude_history=exclude_history, batch_size=batch_size, progress=True)
-    # coverage over what was ranked: the model's catalogue may extend the dataset's (items added later)
-    codes = pipe.tokenizer.catalog.codes
-    extras = {**catalogue_extras(data), "n_items": len(pipe.tokenizer.item_ids),
-              "item_groups": codes[pipe.tokenizer.modalities[0]][:, 0]}  # the model's own IDs, new items too
-    metrics = ranking_metrics(res.rows, targets, ks=KS, **extras, invalid=sum(res.invalid.values()),
-                              generated=sum(res.beams.values()))
+    tok = pipe.tokenizer
+    metrics = _score(res.rows, rows["target"], data, n_items=len(tok.item_ids),
+                     item_groups=tok.catalog.codes[tok.modalities[0]][:, 0],  # the model's own IDs, new items too
+                     invalid=sum(res.invalid.values()), generated=sum(res.beams.values()))
     return metrics, res

@@ -43,6 +43,7 @@ from .generation.fusion import FUSION_RULES
 from .layout import ADAPTER_CONFIG_FILE, ITEM_PRIOR_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 from .modeling import embedding_rows
 from .modeling.lora import is_adapter_folder, load_generator
+from .utils import check_history_rows
 
 logger = logging.getLogger(__name__)
 
@@ -326,11 +327,7 @@ class GenRecPipeline:
         """Refuse a ranking request before any decoding."""
         if not 1 <= k <= num_beams:
             raise GenRecError(f"k={k} must be between 1 and num_beams={num_beams} (the beam width is not widened)")
-        n_items = len(self.tokenizer.catalog)
-        for u, history in enumerate(histories):
-            bad = [r for r in history if not 0 <= r < n_items]
-            if bad:
-                raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")
+        check_history_rows(histories, len(self.tokenizer.catalog))
         if fusion not in FUSION_RULES:
             raise GenRecError(f"unknown fusion rule {fusion!r}; choose from {list(FUSION_RULES)}")
 

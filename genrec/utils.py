@@ -102,3 +102,11 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def check_history_rows(histories: Sequence[Sequence[int]], n_items: int) -> None:
+    """Refuse a history holding a row outside the catalogue before any ranking (one message for every ranker)."""
+    for u, history in enumerate(histories):
+        bad = [r for r in history if not 0 <= r < n_items]
+        if bad:
+            raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")

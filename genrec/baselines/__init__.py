@@ -1,10 +1,12 @@
 """Non-generative reference baselines, scored by the same ``genrec.eval`` code as the generator.
 
-Every baseline takes a ``genrec.data.GenRecData`` and returns, per user of a split, a ranked list of
-catalogue row indices (best first).
+Each is a ``Recommender``: ``fit(data)`` on a ``genrec.data.GenRecData``, then ``rank(histories, k,
+exclude_history)`` returns the top-``k`` catalogue rows per history (best first), the calling convention
+of ``GenRecPipeline.rank``; ``genrec.eval.evaluation.evaluate_ranker`` scores any of them on a split.
 """
 
-from .popularity import popularity_rank
-from .sasrec import SASRec, SASRecConfig, sasrec_rank, train_sasrec
+from .base import Recommender
+from .popularity import PopularityRecommender
+from .sasrec import SASRec, SASRecConfig, SASRecRecommender
 
-__all__ = ["SASRec", "SASRecConfig", "popularity_rank", "sasrec_rank", "train_sasrec"]
+__all__ = ["PopularityRecommender", "Recommender", "SASRec", "SASRecConfig", "SASRecRecommender"]

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..errors import GenRecError
 from ..eval.ranking import ranking_metrics, train_sequences
 from ..trainers.sampling import LengthBucketSampler
+from .base import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -122,22 +123,28 @@ def _rank_histories(model: SASRec, histories, k: int, exclude_history: bool, bat
     return ranked
 
 
-def sasrec_rank(model: SASRec, data, split: str = "test", k: int = 10, exclude_history: bool = False,
-                batch_size: int = 512) -> list[list[int]]:
-    """Top-``k`` catalogue rows per user of ``split``, scored over the whole catalogue."""
-    if split not in data.splits:
-        raise GenRecError(f"no split {split!r} in {data.path}; it has {list(data.splits)}")
-    if model.n_items != data.n_items:
-        raise GenRecError(f"the SASRec model scores {model.n_items} items but {data.path} has {data.n_items}")
-    return _rank_histories(model, data.splits[split]["history"], k, exclude_history, batch_size)
+class SASRecRecommender(Recommender):
+    """SASRec as a ``Recommender``: ``fit`` trains on the train split and keeps the epoch with the best
+    validation NDCG@10 (``.model``; ``.log`` holds one record per epoch: ``epoch``, ``loss``,
+    ``valid_NDCG@10``, ``train_minutes`` since the start, for learning curves). ``rank`` scores the whole
+    catalogue from each history's last ``config.max_len`` items; ``exclude_history`` masks its items."""
+
+    def __init__(self, config: SASRecConfig | None = None, progress: bool = True):
+        self.config = config or SASRecConfig()
+        self.progress = progress
+        self.model: SASRec | None = None
+        self.log: list[dict] = []
+
+    def _fit(self, data) -> None:
+        self.model, self.log = _train(data, self.config, self.progress)
+
+    def _rank(self, histories: list[list[int]], k: int, exclude_history: bool) -> list[list[int]]:
+        return _rank_histories(self.model, histories, k, exclude_history, self.config.eval_batch_size)
 
 
-def train_sasrec(data, config: SASRecConfig | None = None, progress: bool = True) -> tuple[SASRec, list[dict]]:
-    """Train on the train split's sequences; return the model at its best validation NDCG@10 and the
-    per-epoch log (``epoch``, ``loss``, ``valid_NDCG@10``, ``train_minutes`` since the start, for learning
-    curves). Deterministic per ``config.seed``: the
-    global torch RNG is forked, seeded and restored."""
-    config = config or SASRecConfig()
+def _train(data, config: SASRecConfig, progress: bool) -> tuple[SASRec, list[dict]]:
+    """The model at its best validation NDCG@10 and the per-epoch log. Deterministic per ``config.seed``:
+    the global torch RNG is forked, seeded and restored."""
     windows = _windows([s for s in train_sequences(data).values() if len(s) >= 2], config.max_len)
     if not windows:
         raise GenRecError(f"{data.path}: the train split has no sequence with two items to learn from")

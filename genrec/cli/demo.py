@@ -109,16 +109,16 @@ def _train(args, out, data_dir):
 
 def _evaluate(model_dir, data):
     """Step 5: test metrics, saved beside the model, against popularity's; returns the pipeline and both."""
-    from ..baselines import popularity_rank
-    from ..eval import ranking_metrics, write_metrics
-    from ..eval.evaluation import evaluate_pipeline
+    from ..baselines import PopularityRecommender
+    from ..eval import write_metrics
+    from ..eval.evaluation import evaluate_pipeline, evaluate_ranker
     from ..layout import METRICS_FILE
     from ..pipeline import GenRecPipeline
 
     t = step(5, "evaluation: test split, whole catalogue, 20 beams per modality, MACRec fusion")
     pipe = GenRecPipeline.from_pretrained(model_dir)
     metrics, _ = evaluate_pipeline(pipe, data, split="test")
-    popular = ranking_metrics(popularity_rank(data, "test"), data.splits["test"]["target"])
+    popular, _ = evaluate_ranker(PopularityRecommender().fit(data), data, split="test")
     write_metrics(metrics, model_dir / METRICS_FILE, echo=False)
     print(f"{'metric':<8} {'genrec':>8} {'popularity':>10}")
     for key in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"):
