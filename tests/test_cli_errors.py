@@ -22,7 +22,7 @@ BAD = [
     (["add-items", "--model", "{tmp}/missing", "--items", "{tmp}/new.jsonl", "--out", "{tmp}/m2", "--sid-text",
       "{tmp}/s.npy"], "new.jsonl: missing file"),
     (["push", "--model", "{tmp}/missing", "--repo-id", "me/m"], "missing does not exist"),
-    (["demo", "--out", "{tmp}/demo", "--users", "0"], "--users: must be > 0, got 0"),
+    (["demo", "--out", "{tmp}/demo", "--n-users", "0"], "--n-users: must be > 0, got 0"),
 ]
 
 

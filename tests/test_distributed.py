@@ -50,8 +50,8 @@ def test_two_process_training_matches_one_process(two_runs):
 
 def test_sharded_evaluation_equals_one_process(two_runs, synth_dir):
     out, _ = two_runs
-    run_genrec("evaluate", "--model", out / "two", "--data", synth_dir, "--output", out / "m1.json")
-    proc = launch("evaluate", "--model", out / "two", "--data", synth_dir, "--output", out / "m2.json")
+    run_genrec("evaluate", "--model", out / "two", "--data", synth_dir, "--out", out / "m1.json")
+    proc = launch("evaluate", "--model", out / "two", "--data", synth_dir, "--out", out / "m2.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "m1.json").read_text()) == json.loads((out / "m2.json").read_text())
     assert proc.stdout.count("NDCG@10") == 1  # printed once

@@ -140,6 +140,8 @@ def test_vocab_mismatch_and_bad_profile_fail_clearly(tok, data, tmp_path):
                       data_collator=GenRecCollator(tok), processing_class=tok)
     with pytest.raises(GenRecError, match="unknown profile"):
         make_training_args(tmp_path, "huge")
+    with pytest.raises(GenRecError, match="training arguments: .*load_best_model_at_end"):  # TrainingArguments' check
+        make_training_args(tmp_path, "tiny", load_best_model_at_end=True, eval_strategy="steps", save_strategy="epoch")
     with pytest.raises(TaskConfigError, match="unknown task"):
         make_training_args(tmp_path, "tiny", tasks=["seqrec", "nexttweet"])
 

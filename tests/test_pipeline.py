@@ -264,7 +264,7 @@ def test_evaluate_cli_writes_all_users_metrics(model_dir, pipe, dataset_dir, tmp
     from genrec.data import load_dataset_dir
 
     out = tmp_path / "m.json"
-    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--output", str(out)]) == 0
+    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--out", str(out)]) == 0
     assert "HR@10" in capsys.readouterr().out
     metrics = json.loads(out.read_text())
     assert {"HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "n_users"} <= set(metrics)
@@ -285,7 +285,7 @@ def test_evaluate_pushes_rankings_that_load_dataset_reads_back(hub, model_dir, p
 
     from genrec.data import load_dataset_dir
 
-    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--output",
+    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--out",
                 str(tmp_path / "m.json"), "--push-rankings", "tester/eval-rankings"]) == 0
     back = datasets.load_dataset("tester/eval-rankings", cache_dir=str(tmp_path / "ds"))
     assert list(back) == ["test"]

@@ -218,11 +218,15 @@ def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
     ids = np.load(out / "sid_text.npy")
     assert ids.shape[0] == 300 and ids.shape[1] in (2, 3)
     for argv, needle in [(["--data", str(tmp_path / "nope")], "does not exist"),
-                         (["--data", str(synth_dir), "--hidden-dims", "a,b"], "--hidden-dims"),
-                         (["--data", str(synth_dir), "--contrastive-levels", "4"], "--contrastive-levels"),
+                         (["--data", str(synth_dir), "--contrastive-levels", "4"],  # the config's own check
+                          "quantizer settings: contrastive_levels [4] must be level indices in [0, 4)"),
                          (["--data", str(synth_dir), "--modalities", "audio"], "audio_emb.npy")]:
         assert main(["quantize", "--out", str(tmp_path / "x"), *argv]) == 2
         assert needle in capsys.readouterr().err
+    with pytest.raises(SystemExit) as parse_error:  # refused while parsing, one line
+        main(["quantize", "--out", str(tmp_path / "x"), "--data", str(synth_dir), "--hidden-dims", "a,b"])
+    assert parse_error.value.code == 2
+    assert "--hidden-dims: expected comma-separated integers, got 'a,b'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -222,7 +222,7 @@ def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
     from transformers.models.t5.modeling_t5 import T5Stack
 
     from genrec.generation import IDConstraint, TrieConstrainedLogitsProcessor, constrained_beam_search
-    from genrec.modeling.modeling import ItemPooledT5Stack
+    from genrec.modeling.modeling_genrec_t5 import ItemPooledT5Stack
     from genrec.tokenizer import SemanticIDTokenizer
     from genrec.trainers.generator_trainer import build_generator
 
@@ -269,7 +269,7 @@ def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
 
 
 def test_item_embeddings_add_one_vector_per_item_to_its_id_tokens_in_every_modality(tmp_path):
-    from genrec.modeling.modeling import ItemAwareT5Stack
+    from genrec.modeling.modeling_genrec_t5 import ItemAwareT5Stack
     from genrec.tokenizer import SemanticIDTokenizer
     from genrec.trainers.generator_trainer import build_generator
 

@@ -2,7 +2,7 @@
 
 from transformers import AutoTokenizer
 
-from ..modeling.configuration import GenRecT5Config
+from ..modeling.configuration_genrec_t5 import GenRecT5Config
 from .catalog import ItemCatalog, PrefixTrie
 from .semantic_id import SemanticIDTokenizer
 

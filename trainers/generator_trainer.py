@@ -342,7 +342,10 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
         kwargs.setdefault("eval_strategy", "steps")
         kwargs.setdefault("save_strategy", "steps")
         kwargs.setdefault("eval_steps", kwargs["save_steps"])
-    return GenRecTrainingArguments(output_dir=str(output_dir), **kwargs)
+    try:
+        return GenRecTrainingArguments(output_dir=str(output_dir), **kwargs)
+    except ValueError as e:  # TrainingArguments' own checks (e.g. --eval-strategy steps without eval steps)
+        raise GenRecError(f"training arguments: {e}") from None
 
 
 def build_datasets(data, tokenizer, args: GenRecTrainingArguments):

@@ -356,8 +356,11 @@ def train_quantizer(
                           "compute them with `genrec embed`")
     emb = {m: data.embeddings[m] for m in modalities}
     if not isinstance(config, CrossModalRQVAEConfig):
-        config = CrossModalRQVAEConfig(modalities=modalities, input_dims=[emb[m].shape[1] for m in modalities],
-                                       **{"id_modalities": id_modalities or [], **(config or {})})
+        try:
+            config = CrossModalRQVAEConfig(modalities=modalities, input_dims=[emb[m].shape[1] for m in modalities],
+                                           **{"id_modalities": id_modalities or [], **(config or {})})
+        except ValueError as e:  # a setting no model can be built from: a user error, not a crash
+            raise GenRecError(f"quantizer settings: {e}") from None
     no_ids = [m for m in config.id_modalities if m not in data.semantic_ids]
     if no_ids:
         raise GenRecError(f"{data.path}: IDs-only modalities {no_ids} need "

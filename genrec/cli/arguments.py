@@ -39,6 +39,14 @@ def non_negative(kind):
 fraction = _bounded(float, lambda v: 0 <= v < 1, "in [0, 1)", "fraction")
 
 
+def int_list(text: str) -> list[int]:
+    """Comma-separated integers, e.g. ``512,256,128``."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """A usage error is one line naming the problem (and where to read more), exit code 2."""
 

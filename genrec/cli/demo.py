@@ -24,8 +24,8 @@ def add_arguments(p):
     p.add_argument("--overwrite", action="store_true",
                    help="replace folders under --out that genrec did not write (e.g. left by an older version)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the quantizer and the generator")
-    p.add_argument("--items", type=positive(int), default=DEMO["n_items"], help="synthetic catalogue size")
-    p.add_argument("--users", type=positive(int), default=DEMO["n_users"], help="synthetic users")
+    p.add_argument("--n-items", type=positive(int), default=DEMO["n_items"], help="synthetic catalogue size (as in `genrec synth`)")
+    p.add_argument("--n-users", type=positive(int), default=DEMO["n_users"], help="synthetic users (as in `genrec synth`)")
     p.add_argument("--epochs", type=positive(float), default=DEMO["epochs"], help="generator epochs")
     p.add_argument("--quantizer-epochs", type=positive(int), default=DEMO["quantizer_epochs"],
                    help="quantizer training epochs")
@@ -59,8 +59,8 @@ def _synthetic_data(args, out):
     from ..data import load_dataset_dir
     from ..data.synth import SynthConfig, write_synthetic_dataset
 
-    step(1, f"synthetic catalogue ({args.items} items, {args.users} users) -> {out / 'data'}")
-    data_dir = write_synthetic_dataset(out / "data", SynthConfig(n_items=args.items, n_users=args.users,
+    step(1, f"synthetic catalogue ({args.n_items} items, {args.n_users} users) -> {out / 'data'}")
+    data_dir = write_synthetic_dataset(out / "data", SynthConfig(n_items=args.n_items, n_users=args.n_users,
                                                                  seed=args.seed), overwrite=args.overwrite)
     data = load_dataset_dir(data_dir)
     print(f"SYNTHETIC data: {data.summary_line()}")

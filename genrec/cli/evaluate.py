@@ -8,7 +8,7 @@ from ..generation.fusion import FUSION_RULES
 from ..layout import METRICS_FILE
 from ..pipeline import DEFAULT_NUM_BEAMS
 from .arguments import positive
-from .rankings_flags import add_push_arguments, push_if_asked
+from .push_rankings import add_push_arguments, push_if_asked
 
 
 def add_arguments(p):
@@ -24,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=positive(int), default=64, help="requests (user x modality) per forward pass")
     p.add_argument("--max-users", type=positive(int), default=None, help="only the first N users of the split")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
-    p.add_argument("--output", default=None,
+    p.add_argument("--out", default=None,
                    help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
                         f"else ./{METRICS_FILE})")
     add_push_arguments(p)
@@ -51,7 +51,7 @@ def run(args):
     width = max(len(k) for k in metrics)
     for name, value in metrics.items():
         print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")
-    out = Path(args.output) if args.output else (
+    out = Path(args.out) if args.out else (
         Path(args.model) / METRICS_FILE if Path(args.model).is_dir() else Path(METRICS_FILE))
     write_metrics(metrics, out, echo=False)
     print(f"wrote {out}")

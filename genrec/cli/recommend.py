@@ -8,7 +8,7 @@ import json
 from ..generation.fusion import FUSION_RULES
 from ..pipeline import DEFAULT_NUM_BEAMS
 from .arguments import positive
-from .rankings_flags import add_push_arguments, push_if_asked
+from .push_rankings import add_push_arguments, push_if_asked
 
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
 

@@ -2,8 +2,8 @@
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from .configuration import GenRecT5Config
-from .modeling import GenRecSeq2SeqLMOutput, GenRecT5ForConditionalGeneration
+from .configuration_genrec_t5 import GenRecT5Config
+from .modeling_genrec_t5 import GenRecSeq2SeqLMOutput, GenRecT5ForConditionalGeneration
 
 AutoConfig.register(GenRecT5Config.model_type, GenRecT5Config, exist_ok=True)
 AutoModelForSeq2SeqLM.register(GenRecT5Config, GenRecT5ForConditionalGeneration, exist_ok=True)

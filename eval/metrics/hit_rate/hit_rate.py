@@ -4,7 +4,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from genrec.eval.ranks import parse_ks, target_ranks
+from genrec.eval.target_positions import parse_ks, target_ranks
 
 _DESCRIPTION = """\
 Hit rate at K (HR@K): the share of users whose single held-out target item is among the first K items

@@ -4,7 +4,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from genrec.eval.ranks import parse_ks, target_ranks
+from genrec.eval.target_positions import parse_ks, target_ranks
 
 _DESCRIPTION = """\
 Normalised discounted cumulative gain at K (NDCG@K) with one relevant item per user (leave-one-out):

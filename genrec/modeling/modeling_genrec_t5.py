@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from .configuration import GenRecT5Config
+from .configuration_genrec_t5 import GenRecT5Config
 
 
 @dataclass
