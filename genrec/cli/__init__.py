@@ -28,7 +28,9 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; ``only``: build just that command's arguments (``main`` passes the command it was given,
+    or "" for none: building `train`'s flags imports the trainer, seconds that `genrec --help` need not pay)."""
     parser = OneLineErrorParser(prog="genrec", description="Multimodal generative recommendation.")
     parser.add_argument("--version", action="version", version=f"genrec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -36,12 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_ in COMMANDS:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
-        importlib.import_module(f"genrec.cli.{module}").add_arguments(p)
+        if only is None or only == name:
+            importlib.import_module(f"genrec.cli.{module}").add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(only=next((a for a in argv if not a.startswith("-")), ""))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
