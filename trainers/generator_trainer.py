@@ -169,7 +169,7 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
             [tokenizer.level_token_start(m, level), tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m)]
             for m in tokenizer.modalities for level in range(1, tokenizer.num_levels(m))]}
     item_embeddings = config_overrides.pop("item_embeddings", False)
-    tables = [tokenizer.item_token_ids(m) for m in tokenizer.modalities]
+    tables = [tokenizer.item_token_ids(m) for m in tokenizer.modalities] if item_embeddings else []
     if item_embeddings:
         config_overrides = {**config_overrides, "num_items": len(tokenizer.catalog),
                             "num_item_keys": sum(int((t[:, 0] >= 0).sum()) for t in tables)}

@@ -39,6 +39,11 @@ def non_negative(kind):
 fraction = _bounded(float, lambda v: 0 <= v < 1, "in [0, 1)", "fraction")
 
 
+def name_list(text: str) -> list[str]:
+    """Comma-separated names, e.g. ``text,image`` (blanks dropped)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def int_list(text: str) -> list[int]:
     """Comma-separated integers, e.g. ``512,256,128``."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .arguments import fraction, int_list, non_negative, positive
+from .arguments import fraction, int_list, name_list, non_negative, positive
 
 # flag -> (CrossModalRQVAEConfig field, argparse type, help); defaults and where they come from live on the config
 MODEL_FLAGS = {
@@ -46,12 +46,12 @@ def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
     p.add_argument("--out", required=True, help="quantizer folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
-    p.add_argument("--modalities", help="comma-separated modalities (default: every *_emb.npy present)")
+    p.add_argument("--modalities", type=name_list, help="comma-separated modalities (default: every *_emb.npy present)")
     p.add_argument("--no-contrastive", action="store_true", help="switch the cross-modal InfoNCE off")
     p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")
     p.add_argument("--independent", action="store_true",
                    help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)")
-    p.add_argument("--id-modalities",
+    p.add_argument("--id-modalities", type=name_list,
                    help="comma-separated modalities given as semantic IDs only (sid_<m>.npy in --data, no embeddings): "
                         "their first --id-label-levels codes are the contrastive pseudo-labels of the trained "
                         "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
@@ -80,12 +80,8 @@ def run(args):
         checkpoint_dir=args.checkpoint_dir, resume=args.resume,
         **{field: getattr(args, flag) for flag, (field, _, _) in TRAINING_FLAGS.items() if getattr(args, flag) is not None},
     )
-    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=_names(args.modalities),
-                                 overwrite=args.overwrite, id_modalities=_names(args.id_modalities))
+    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=args.modalities or None,
+                                 overwrite=args.overwrite, id_modalities=args.id_modalities or None)
     print(format_table(metrics))
     print(f"wrote {args.out}")
     return 0
-
-
-def _names(text: str | None) -> list[str] | None:
-    return [m.strip() for m in text.split(",") if m.strip()] if text else None

@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from .. import TASKS
-from .arguments import positive, profile
+from .arguments import name_list, positive, profile
 
 logger = logging.getLogger("genrec.train")
 
@@ -42,10 +42,6 @@ def add_arguments(p):
     add_training_arguments(p)
 
 
-def _comma_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _task_weights(text: str) -> dict[str, float]:
     weights = {}
     for part in filter(None, (x.strip() for x in text.split(","))):
@@ -68,7 +64,7 @@ TYPES = {"num_train_epochs": positive(float), "max_steps": positive(int), "max_t
          "learning_rate": positive(float), "early_stopping_patience": positive(int), "max_eval_samples": positive(int),
          "max_history": positive(int), "eval_every_minutes": positive(float), "rank_eval_users": positive(int)}
 CLI_SYNTAX = {
-    "tasks": (_comma_list, "TASK,...",
+    "tasks": (name_list, "TASK,...",
               f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; cpu: seqrec,seqimage, "
               "tiny and paper: all six)"),
     "task_weights": (_task_weights, "TASK=SHARE,...", "share of a task's rows drawn each epoch, e.g. "
