@@ -16,6 +16,16 @@ if not _os.path.isdir(_os.path.join(__path__[0], "trainers")) and _os.path.isfil
 # MACRec's generator tasks: next item in one modality from a history in one modality, and one
 # item's ID translated between modalities (explicit cross-modal alignment).
 TASKS = ("seqrec", "seqimage", "item2image", "image2item", "seqitem2image", "seqimage2item")
+# task -> (modality of the input IDs, modality of the target ID)
+TASK_MODALITIES = {
+    "seqrec": ("text", "text"),
+    "seqimage": ("image", "image"),
+    "item2image": ("text", "image"),
+    "image2item": ("image", "text"),
+    "seqitem2image": ("text", "image"),
+    "seqimage2item": ("image", "text"),
+}
+ITEM_TASKS = ("item2image", "image2item")  # one item's ID translated; the others read a history
 # The next-item task of each modality (history in m -> next item's ID in m): what ranking decodes.
 SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}
 DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: the model reads a user's last 20 items

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import DEFAULT_MAX_HISTORY, SEQUENTIAL_TASK
+from . import DEFAULT_MAX_HISTORY, ITEM_TASKS, SEQUENTIAL_TASK, TASK_MODALITIES
 from .errors import GenRecError, UnknownItemError, read_json_file
 from .generation import IDConstraint, constrained_beam_search, fuse
 from .generation.fusion import FUSION_RULES
@@ -261,7 +261,7 @@ class GenRecPipeline:
              num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
              popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE,
-             impute_missing: bool = True) -> RankResult:
+             impute_missing: bool = True, modality_weights: dict[str, float] | None = None) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
@@ -282,6 +282,9 @@ class GenRecPipeline:
         of the user's history items that have IDs in its modality (to the power ``HISTORY_COVERAGE_POWER``,
         infinite: a list only counts for a user whose whole history has its IDs; ``genrec.generation.fusion``).
         Without missing IDs this is the plain rule; False keeps the plain rule always. A modality no item has IDs in is not decoded.
+
+        ``modality_weights`` (modality -> weight >= 0, default ``item_prior["modality_weights"]``, else 1 each):
+        each modality's part in the fusion (``genrec.generation.fusion``); 0 leaves a list out.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -311,7 +314,8 @@ class GenRecPipeline:
             bar.update(len(chunk))
         bar.close()
         res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
-        return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing)
+        return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
+                              modality_weights)
 
     def _missing_ids(self, per_mod: dict) -> tuple[dict[int, list[int]], list[np.ndarray]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists), and per
@@ -371,7 +375,7 @@ class GenRecPipeline:
 
     def recombine(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10, fusion: str = "macrec",
                   exclude_history: bool = False, cold_start_share: float = DEFAULT_COLD_START_SHARE,
-                  impute_missing: bool = True) -> RankResult:
+                  impute_missing: bool = True, modality_weights: dict[str, float] | None = None) -> RankResult:
         """The final lists of ``res`` made again from its per-modality lists with other settings (``rank``'s
         arguments of the same names), without decoding again. ``exclude_history`` drops each user's history
         items from every modality's list first."""
@@ -382,13 +386,21 @@ class GenRecPipeline:
             for m, (rows, scores) in res.per_modality.items():
                 kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
                 per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
-        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories)
+        if modality_weights is None:
+            modality_weights = self.item_prior.get("modality_weights") or {}
+        weights = [modality_weights.get(m, 1.0) for m in per_mod]
+        if set(modality_weights) - set(self.tokenizer.modalities) or not all(
+                isinstance(w, (int, float)) and 0 <= w < math.inf for w in weights) or not any(weights):
+            raise GenRecError(f"modality_weights {modality_weights}: finite weights >= 0 for modalities of "
+                              f"{self.tokenizer.modalities}, at least one of {list(per_mod)} above 0")
+        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights)
         added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
         return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
 
-    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories
+    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories, base: list[float]
                  ) -> tuple[list[list[int]], list[list[float]]]:
-        """Final top-``k`` per user: the one modality's list, or the modalities' lists fused."""
+        """Final top-``k`` per user: the one modality's list, or the modalities' lists fused (``base``: each
+        list's weight)."""
         rows, scores = [], []
         lacking, present = self._missing_ids(per_mod) if impute_missing and len(per_mod) > 1 else (None, None)
         for u in range(len(next(iter(per_mod.values()))[0])):
@@ -403,11 +415,12 @@ class GenRecPipeline:
                 if fusion == "macrec":  # MACRec fused HF sequences_scores = sum / ID length (+ EOS)
                     s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
                 lists.append((r[u], s))
-            weights = None
+            weights = base
             if lacking:  # a list is as good as the history it could read
                 seen = list(histories[u])[-self.max_history:] if self.max_history > 0 else []
-                weights = [float(p[seen].mean()) ** HISTORY_COVERAGE_POWER if seen else 1.0 for p in present]
-                weights = weights if any(weights) else None
+                cover = [w * float(p[seen].mean()) ** HISTORY_COVERAGE_POWER if seen else w
+                         for w, p in zip(base, present)]
+                weights = cover if any(cover) else base
             r, s = fuse(lists, fusion, k, lacking, weights)
             rows.append(r)
             scores.append(s)
@@ -555,6 +568,61 @@ class GenRecPipeline:
         self.tokenizer.catalog.drop_ids(modality, self.tokenizer.catalog.rows(item_ids))
         self._constraints.clear()
         self._penalties.clear()
+
+    def _item_task(self, modality: str) -> tuple[str, str]:
+        """The item task that predicts ``modality`` IDs, and the modality it reads."""
+        task = next((t for t in ITEM_TASKS if TASK_MODALITIES[t][1] == modality), None)
+        if task is None or not set(TASK_MODALITIES[task]) <= set(self.tokenizer.modalities):
+            raise GenRecError(f"no item task predicts {modality!r} IDs from this catalogue's modalities "
+                              f"{self.tokenizer.modalities}")
+        return task, TASK_MODALITIES[task][0]
+
+    @torch.no_grad()
+    def predict_ids(self, modality: str, rows: Sequence[int], num_beams: int = DEFAULT_NUM_BEAMS,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """``modality`` IDs [len(rows), levels] for catalogue ``rows``, read from their other modality's IDs
+        by the generator's item-translation task (``item2image`` / ``image2item``, MACRec's explicit
+        alignment): the best of a beam search over the IDs catalogue items hold in ``modality``, so every
+        prediction is the ID of the item the model finds most alike. Needs a model trained on that task."""
+        task, source = self._item_task(modality)
+        trained = self.train_config.get("tasks")
+        if trained is not None and task not in trained:
+            raise GenRecError(f"predicting {modality} IDs needs a generator trained on {task!r}; this one learned "
+                              f"{trained} (train with --tasks ...,{task})")
+        codes = self.tokenizer.catalog.codes
+        rows = [int(r) for r in rows]
+        lacking = [r for r in rows if (codes[source][r] < 0).any()]
+        if lacking:
+            raise GenRecError(f"rows {lacking[:5]} have no {source} IDs to predict {modality} IDs from")
+        if not (codes[modality] >= 0).all(1).any():
+            raise GenRecError(f"no catalogue item has {modality} IDs: there is no ID to predict")
+        constraint = self._constraint((modality,))
+        out = np.empty((len(rows), self.tokenizer.num_levels(modality)), dtype=np.int64)
+        for start in range(0, len(rows), batch_size):
+            part = rows[start:start + batch_size]
+            batch = self.tokenizer.pad([{"input_ids": self.tokenizer.encode_task_input(task, [r], source)}
+                                        for r in part], return_tensors="pt")
+            found = constrained_beam_search(self.model, batch["input_ids"].to(self.model.device),
+                                            batch["attention_mask"].to(self.model.device), constraint,
+                                            num_beams=min(num_beams, constraint.n_leaves), num_return_sequences=1)
+            for j, leaf in enumerate(found.leaves[:, 0].tolist()):
+                if leaf < 0:  # every continuation scored -inf (a model that never learned the task, say)
+                    raise GenRecError(f"row {part[j]}: the generator found no {modality} ID")
+                out[start + j] = codes[modality][constraint.rows_of_leaf(leaf)[0]]
+        return out
+
+    def fill_missing_ids(self, modality: str, num_beams: int = DEFAULT_NUM_BEAMS) -> list[Any]:
+        """Items lacking ``modality`` IDs (but not the other modality's) get predicted ones (``predict_ids``):
+        their history entries feed that modality's task again and its beams can reach them. Returns the
+        item ids filled. No weight changes; the IDs may be shared with the items they resemble."""
+        source = self._item_task(modality)[1]
+        codes = self.tokenizer.catalog.codes
+        rows = np.flatnonzero((codes[modality] < 0).any(1) & (codes[source] >= 0).all(1)).tolist()
+        if rows:
+            self.tokenizer.catalog.set_ids(modality, rows, self.predict_ids(modality, rows, num_beams))
+            self._constraints.clear()
+            self._penalties.clear()
+        return [self.tokenizer.item_ids[r] for r in rows]
 
     def popular(self, k: int = 10) -> Recommendation:
         """The ``k`` items with the most training interactions (``item_prior.json``), scored by their share;

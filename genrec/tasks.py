@@ -17,20 +17,10 @@ from typing import Sequence
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
-from . import TASKS
+from . import ITEM_TASKS, TASK_MODALITIES, TASKS
 from .data.loading import DEFAULT_MAX_HISTORY
 from .errors import GenRecError
 
-# task -> (modality of the input IDs, modality of the target ID)
-TASK_MODALITIES = {
-    "seqrec": ("text", "text"),
-    "seqimage": ("image", "image"),
-    "item2image": ("text", "image"),
-    "image2item": ("image", "text"),
-    "seqitem2image": ("text", "image"),
-    "seqimage2item": ("image", "text"),
-}
-ITEM_TASKS = ("item2image", "image2item")  # one item's ID translated; the others read a history
 PAIRED_TASKS = ("seqrec", "seqimage")  # the two views the implicit loss aligns
 PAIR_UNIT = "+".join(PAIRED_TASKS)
 

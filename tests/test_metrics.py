@@ -11,15 +11,8 @@ import numpy as np
 import pytest
 
 from genrec.errors import GenRecError
-from genrec.eval import (
-    load_metric,
-    long_tail_mask,
-    metrics_table,
-    ranking_metrics,
-    train_item_counts,
-    train_sequences,
-    write_metrics,
-)
+from genrec.eval import load_metric, long_tail_mask, metrics_table, ranking_metrics
+from genrec.eval import train_item_counts, train_sequences, write_metrics
 
 # user 0: target at rank 0; user 1: rank 9; user 2: absent; user 3: rank 4; user 4: rank 1, short list
 PREDS = [list(range(10)), list(range(10, 20)), list(range(20, 30)), [30, 31, 32, 33, 34, 35], [40, 41]]

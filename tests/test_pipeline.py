@@ -140,6 +140,46 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
         pipe.drop_ids("audio", [100])
 
 
+def id_log_likelihood(pipe, task, row, source, target_codes, modality):
+    """log p(ID | item task input) by teacher forcing: the sum over its code tokens and the closing EOS."""
+    tok = pipe.tokenizer
+    inputs = torch.tensor([tok.encode_task_input(task, [row], source)])
+    labels = torch.tensor([[tok.code_token_id(modality, lv, int(c)) for lv, c in enumerate(target_codes)]
+                           + [tok.eos_token_id]])
+    logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
+    return float(logp[0].gather(1, labels[0][:, None]).sum())
+
+
+def test_missing_ids_are_predicted_by_the_item_task(model_dir):
+    pipe = GenRecPipeline.from_pretrained(model_dir)
+    image = pipe.tokenizer.catalog.codes["image"].copy()
+    pipe.drop_ids("image", [100, 101])
+    with_image = [r for r in range(2, N_ITEMS) if image[r, 0] >= 0]
+    # 40 beams over at most 37 image IDs: the search is exhaustive, so it must find the likeliest ID
+    predicted = pipe.predict_ids("image", [0, 4, 7], num_beams=40)
+    for row, got in zip([0, 4, 7], predicted):
+        with torch.no_grad():
+            scores = {r: id_log_likelihood(pipe, "item2image", row, "text", image[r], "image") for r in with_image}
+        assert got.tolist() == image[max(scores, key=scores.get)].tolist()
+    before = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
+    filled = pipe.fill_missing_ids("image", num_beams=40)
+    assert filled == [100, 101, 104]  # the two dropped and item 4, which never had an image ID
+    codes = pipe.tokenizer.catalog.codes["image"]
+    assert codes[0].tolist() == predicted[0].tolist() and codes[4].tolist() == predicted[1].tolist()
+    assert {tuple(codes[r]) for r in (0, 1, 4)} <= {tuple(image[r]) for r in with_image}  # IDs of real items
+    kept = [r for r in range(2, N_ITEMS) if r != 4]
+    assert (codes[kept] == image[kept]).all()
+    assert pipe.fill_missing_ids("image") == []  # nothing lacks an image ID any more
+    after = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
+    assert len(before) == 1 + 3 + 1 and len(after) == 1 + 3 * 3 + 1  # the history is read through filled IDs
+    assert 4 in pipe.rank([[2, 3]], "image", k=20, num_beams=40).per_modality["image"][0][0]  # and beams reach it
+    pipe.train_config = {"tasks": ["seqrec", "seqimage"]}
+    with pytest.raises(GenRecError, match="trained on 'item2image'"):
+        pipe.predict_ids("image", [0])
+    with pytest.raises(GenRecError, match="no item task predicts 'audio' IDs"):
+        pipe.predict_ids("audio", [0])
+
+
 def test_collided_items_come_together_in_row_order(pipe):
     res = pipe.rank([[10], [0, 1, 2]], "text", k=20)
     for rows, scores in zip(*res.per_modality["text"]):

@@ -250,12 +250,25 @@ class ItemCatalog:
     def drop_ids(self, modality: str, rows: Iterable[int]) -> None:
         """The items at ``rows`` lose their ``modality`` IDs (a row of -1, as for an item added without
         that content): they leave that modality's constraints and stay rankable through the others."""
+        self.set_ids(modality, rows, -1)
+
+    def set_ids(self, modality: str, rows: Iterable[int], codes: np.ndarray | int) -> None:
+        """The items at ``rows`` get these ``modality`` IDs ([len(rows), levels]; a row of -1, or -1 for
+        all, drops the modality). Unlike ``add_items``, an ID may be one another item has: a predicted ID
+        names the item the prediction resembles, and the trie serves both."""
         if modality not in self.codes:
-            raise DataError(f"drop_ids: unknown modality {modality!r}; the catalogue has {self.modalities}")
+            raise DataError(f"unknown modality {modality!r}; the catalogue has {self.modalities}")
         rows = np.asarray(list(rows), dtype=np.int64)
         if rows.size and not ((rows >= 0).all() and (rows < len(self.item_ids)).all()):
-            raise DataError(f"drop_ids: rows must be between 0 and {len(self.item_ids) - 1}")
-        self.codes[modality][rows] = -1
+            raise DataError(f"rows must be between 0 and {len(self.item_ids) - 1}")
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim and codes.shape != (len(rows), self.levels(modality)):
+            raise DataError(f"{modality} IDs of shape {codes.shape} for {len(rows)} rows; expected "
+                            f"[{len(rows)}, {self.levels(modality)}]")
+        updated = self.codes[modality].copy()
+        updated[rows] = codes
+        self._validate(modality, updated, 0)
+        self.codes[modality] = updated
         self._tries.pop(modality, None)
 
     def _refuse_taken_ids(self, modality: str, new: np.ndarray, new_ids: list) -> None:

@@ -244,11 +244,13 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
         return out
 
     def _token_table(self, modality: str) -> list[list[int]]:
+        # The catalogue replaces its code arrays when items are added or their IDs change: a table is valid
+        # for the array it was built from.
         cache = self.__dict__.setdefault("_token_tables", {})
-        key = (modality, len(self.catalog))
-        if key not in cache:
-            cache[key] = self.item_token_ids(modality).tolist()
-        return cache[key]
+        codes = self.catalog.codes[modality]
+        if modality not in cache or cache[modality][0] is not codes:
+            cache[modality] = (codes, self.item_token_ids(modality).tolist())
+        return cache[modality][1]
 
     def parse_id(self, token_ids: Sequence[int], modality: str) -> tuple[int, ...]:
         """Codes of one full semantic ID; ``MalformedIDError`` names the first bad position."""

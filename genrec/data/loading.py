@@ -326,16 +326,8 @@ def load_dataset_dir(
             f"{src}: no user has >= {MIN_INTERACTIONS} interactions ({dropped} users dropped), so there is "
             "nothing to train or evaluate on"
         )
-    data = GenRecData(
-        path=path,
-        item_ids=[it["item_id"] for it in items],
-        items=items,
-        sequences=kept,
-        splits=splits,
-        embeddings=embeddings,
-        semantic_ids=sids,
-        dropped_users=dropped,
-        max_history=max_history,
-    )
+    data = GenRecData(path=path, item_ids=[it["item_id"] for it in items], items=items, sequences=kept,
+                      splits=splits, embeddings=embeddings, semantic_ids=sids, dropped_users=dropped,
+                      max_history=max_history)
     logger.info(data.summary_line())
     return data

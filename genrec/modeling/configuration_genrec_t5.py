@@ -34,52 +34,30 @@ class GenRecT5Config(T5Config):
 
     model_type = "genrec_t5"
 
-    def __init__(
-        self,
-        vocab_size: int = 32128,
-        d_model: int = 128,
-        d_kv: int = 64,
-        d_ff: int = 1024,
-        num_layers: int = 4,
-        num_decoder_layers: int = 4,
-        num_heads: int = 6,
-        dropout_rate: float = 0.1,
-        feed_forward_proj: str = "relu",
-        implicit_weight: float = 0.01,
-        implicit_tau: float = 0.07,
-        embedding_init_std: float | None = None,
-        embedding_init_rows: list[int] | None = None,
-        id_softmax: str = "full",
-        item_pooled_encoder: bool = False,
-        item_continuation_ranges: list[list[int]] | None = None,
-        num_items: int = 0,
-        num_item_keys: int = 0,
-        **kwargs,
-    ):
-        if id_softmax not in ID_SOFTMAX:
-            raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {id_softmax!r}")
-        if item_pooled_encoder and not item_continuation_ranges:
+    # transformers >= 5.4 makes every config subclass a dataclass: these fields override T5's defaults.
+    d_model: int = 128
+    d_kv: int = 64
+    d_ff: int = 1024
+    num_layers: int = 4
+    num_decoder_layers: int | None = 4
+    num_heads: int = 6
+    dropout_rate: float | int = 0.1
+    implicit_weight: float | int = 0.01
+    implicit_tau: float | int = 0.07
+    embedding_init_std: float | int | None = None
+    embedding_init_rows: list[int] | None = None
+    id_softmax: str = "full"
+    item_pooled_encoder: bool = False
+    item_continuation_ranges: list[list[int]] | None = None
+    num_items: int = 0
+    num_item_keys: int = 0
+
+    def __post_init__(self, **kwargs):
+        if self.id_softmax not in ID_SOFTMAX:
+            raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {self.id_softmax!r}")
+        if self.item_pooled_encoder and not self.item_continuation_ranges:
             raise ValueError("item_pooled_encoder needs item_continuation_ranges (build_generator sets them)")
-        if num_items and item_pooled_encoder:
+        if self.num_items and self.item_pooled_encoder:
             raise ValueError("num_items (item embeddings) and item_pooled_encoder are two encoders; choose one")
-        self.num_items = num_items
-        self.num_item_keys = num_item_keys
-        self.id_softmax = id_softmax
-        self.item_pooled_encoder = item_pooled_encoder
-        self.item_continuation_ranges = item_continuation_ranges
-        self.implicit_weight = implicit_weight
-        self.implicit_tau = implicit_tau
-        self.embedding_init_std = embedding_init_std
-        self.embedding_init_rows = embedding_init_rows
-        super().__init__(
-            vocab_size=vocab_size,
-            d_model=d_model,
-            d_kv=d_kv,
-            d_ff=d_ff,
-            num_layers=num_layers,
-            num_decoder_layers=num_decoder_layers,
-            num_heads=num_heads,
-            dropout_rate=dropout_rate,
-            feed_forward_proj=feed_forward_proj,
-            **kwargs,
-        )
+        super().__post_init__(**kwargs)
+        self.validate()  # T5's own checks (feed_forward_proj, token ids), as its __init__ ran them

@@ -50,59 +50,42 @@ class CrossModalRQVAEConfig(PretrainedConfig):
 
     model_type = "genrec_quantizer"
 
-    def __init__(
-        self,
-        modalities: list[str] | tuple[str, ...] = ("text", "image"),
-        input_dims: list[int] | tuple[int, ...] = (768, 768),
-        num_levels: int = 4,
-        codebook_size: int = 256,
-        latent_dim: int = 32,
-        hidden_dims: list[int] | tuple[int, ...] = (512, 256, 128),
-        dropout: float = 0.0,
-        beta: float = 0.25,
-        quant_loss_weight: float = 1.0,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 100,
-        dead_code_restart: bool = True,
-        use_contrastive: bool = True,
-        lambda_con: float = 0.1,
-        tau: float = 0.1,
-        contrastive_levels: list[int] | tuple[int, ...] = (0,),
-        n_clusters: int = 512,
-        id_modalities: list[str] | tuple[str, ...] = (),
-        id_label_levels: int = 1,
-        use_alignment: bool = True,
-        lambda_align: float = 0.001,
-        align_tau: float = 0.1,
-        **kwargs,
-    ):
-        begin = kwargs.pop("begin_cross_level", None)  # MACRec's spelling: levels begin..L-1
-        if begin is not None:
-            contrastive_levels = range(begin, num_levels)
-        self.modalities = list(modalities)
-        self.input_dims = [int(d) for d in input_dims]
-        self.num_levels = num_levels
-        self.codebook_size = codebook_size
-        self.latent_dim = latent_dim
-        self.hidden_dims = [int(d) for d in hidden_dims]
-        self.dropout = dropout
-        self.beta = beta
-        self.quant_loss_weight = quant_loss_weight
-        self.kmeans_init = kmeans_init
-        self.kmeans_iters = kmeans_iters
-        self.dead_code_restart = dead_code_restart
-        self.use_contrastive = use_contrastive
-        self.lambda_con = lambda_con
-        self.tau = tau
-        self.contrastive_levels = sorted({int(lv) for lv in contrastive_levels})
-        self.n_clusters = n_clusters
-        self.id_modalities = list(id_modalities)
-        self.id_label_levels = int(id_label_levels)
-        self.use_alignment = use_alignment
-        self.lambda_align = lambda_align
-        self.align_tau = align_tau
+    # A dataclass field list (transformers >= 5.4 configs); sequences default to tuples, stored as lists.
+    modalities: list[str] | tuple[str, ...] = ("text", "image")
+    input_dims: list[int] | tuple[int, ...] = (768, 768)
+    num_levels: int = 4
+    codebook_size: int = 256
+    latent_dim: int = 32
+    hidden_dims: list[int] | tuple[int, ...] = (512, 256, 128)
+    dropout: float = 0.0
+    beta: float = 0.25
+    quant_loss_weight: float = 1.0
+    kmeans_init: bool = True
+    kmeans_iters: int = 100
+    dead_code_restart: bool = True
+    use_contrastive: bool = True
+    lambda_con: float = 0.1
+    tau: float = 0.1
+    contrastive_levels: list[int] | tuple[int, ...] | range = (0,)
+    n_clusters: int = 512
+    id_modalities: list[str] | tuple[str, ...] = ()
+    id_label_levels: int = 1
+    use_alignment: bool = True
+    lambda_align: float = 0.001
+    align_tau: float = 0.1
+
+    def __post_init__(self, begin_cross_level: int | None = None, **kwargs):
+        if begin_cross_level is not None:  # MACRec's spelling: levels begin..L-1
+            self.contrastive_levels = range(begin_cross_level, self.num_levels)
+        self.modalities = list(self.modalities)
+        self.input_dims = [int(d) for d in self.input_dims]
+        self.hidden_dims = [int(d) for d in self.hidden_dims]
+        self.contrastive_levels = sorted({int(lv) for lv in self.contrastive_levels})
+        self.id_modalities = list(self.id_modalities)
+        self.id_label_levels = int(self.id_label_levels)
         self._check_settings()
-        super().__init__(**kwargs)
+        super().__post_init__(**kwargs)
+        self.validate()  # PretrainedConfig's own checks, as its __init__ ran them
 
     def _check_settings(self) -> None:
         """Refuse settings no model can be built from (before ``PretrainedConfig`` stores the rest)."""
