@@ -117,6 +117,17 @@ def test_fused_is_macrec_of_the_modality_lists(pipe):
     assert res.invalid == {"text": 0, "image": 0} and res.beams == {"text": 20, "image": 20}
 
 
+def test_modality_weights_scale_each_list(pipe):
+    res = pipe.rank([[0, 1, 2], [5]], "fused", k=10)
+    text_only = pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights={"text": 1.0, "image": 0.0})
+    assert text_only.rows == [r[:10] for r in res.per_modality["text"][0]]  # weight 0 leaves a list out
+    half = pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights={"text": 0.5})
+    assert half.rows != res.rows  # both found: mean weighted 1:2, bonus 0.5 instead of 1
+    for bad in ({"text": -1.0}, {"audio": 1.0}, {"text": 0.0, "image": 0.0}, {"text": float("inf")}):
+        with pytest.raises(GenRecError, match="modality_weights"):
+            pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights=bad)
+
+
 def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     pipe = GenRecPipeline.from_pretrained(model_dir)
     histories = [[3, 17, 25], [0, 1]]
