@@ -313,7 +313,7 @@ def test_lora_on_a_catalogue_with_new_items_trains_serves_and_pushes(trained, sy
         np.save(q / f"sid_{m}.npy", np.vstack([codes, np.array(free)]))
     monkeypatch.chdir(tmp_path)
     out = train_generator(d, tmp_path / "lora", quantizer=q, profile="tiny", seed=3, peft="lora", base=str(trained),
-                          max_steps=60, save_steps=60, learning_rate=3e-2)
+                          max_steps=100, save_steps=100, learning_rate=3e-2)
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(trained.resolve())
     monkeypatch.chdir(synth_dir)  # elsewhere
     pipe = GenRecPipeline.from_pretrained(out)
