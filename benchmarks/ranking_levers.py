@@ -17,7 +17,6 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 from instruments import DEFAULT_DATA, REPO
 from machine import describe, git_commit, write_results
 
@@ -121,7 +120,6 @@ def main() -> None:
     p.add_argument("--test", action="store_true", help="rank the test split once with the chosen setting")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.manual_seed(args.seed)
     pipe = GenRecPipeline.from_pretrained(args.model)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
     valid = data.splits["valid"].shuffle(seed=args.seed).select(range(min(args.users, len(data.splits["valid"]))))

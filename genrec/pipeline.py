@@ -283,8 +283,8 @@ class GenRecPipeline:
         infinite: a list only counts for a user whose whole history has its IDs; ``genrec.generation.fusion``).
         Without missing IDs this is the plain rule; False keeps the plain rule always. A modality no item has IDs in is not decoded.
 
-        ``modality_weights`` (modality -> weight >= 0, default ``item_prior["modality_weights"]``, else 1 each):
-        each modality's part in the fusion (``genrec.generation.fusion``); 0 leaves a list out.
+        ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
+        (``genrec.generation.fusion``); 0 leaves a list out.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -386,8 +386,7 @@ class GenRecPipeline:
             for m, (rows, scores) in res.per_modality.items():
                 kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
                 per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
-        if modality_weights is None:
-            modality_weights = self.item_prior.get("modality_weights") or {}
+        modality_weights = modality_weights or {}
         weights = [modality_weights.get(m, 1.0) for m in per_mod]
         if set(modality_weights) - set(self.tokenizer.modalities) or not all(
                 isinstance(w, (int, float)) and 0 <= w < math.inf for w in weights) or not any(weights):
@@ -559,13 +558,16 @@ class GenRecPipeline:
         fingerprint = self.train_config.get("fingerprint")
         if fingerprint is not None:
             fingerprint.setdefault("trained_rows", trained)
-        self._constraints.clear()
-        self._penalties.clear()
+        self._ids_changed()
 
     def drop_ids(self, modality: str, item_ids: Sequence[Any]) -> None:
         """The items lose their ``modality`` IDs (their image went missing, say): no weight changes; they
         leave that modality's beams and are ranked through the other modalities (see ``impute_missing``)."""
         self.tokenizer.catalog.drop_ids(modality, self.tokenizer.catalog.rows(item_ids))
+        self._ids_changed()
+
+    def _ids_changed(self) -> None:
+        """The catalogue's IDs changed: the decoding constraints and popularity penalties built from them go."""
         self._constraints.clear()
         self._penalties.clear()
 
@@ -620,8 +622,7 @@ class GenRecPipeline:
         rows = np.flatnonzero((codes[modality] < 0).any(1) & (codes[source] >= 0).all(1)).tolist()
         if rows:
             self.tokenizer.catalog.set_ids(modality, rows, self.predict_ids(modality, rows, num_beams))
-            self._constraints.clear()
-            self._penalties.clear()
+            self._ids_changed()
         return [self.tokenizer.item_ids[r] for r in rows]
 
     def popular(self, k: int = 10) -> Recommendation:
