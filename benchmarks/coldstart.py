@@ -55,6 +55,12 @@ MODALITIES = ("text", "image")
 SHARES = (0.1, 0.2, 0.3, 0.5)  # cold-start shares tried on validation (1, 2, 3, 5 of 10 slots)
 MAX_WARM_LOSS = 0.03  # the issue's bound on the warm-slice NDCG@10 the mechanism may cost
 MISSING_P = (0, 25, 50, 75, 100)
+# The generator also learns MACRec's item tasks (text IDs -> image IDs and back), but only on the half of the
+# items that no missing-modality sample up to 50% takes a modality from: the items whose IDs it predicts at
+# p <= 50% never had their (text, image) pair in training (our protocol; at p = 75% some would have, so the
+# predicted IDs are not measured there).
+TRAIN_TASKS = ["seqrec", "seqimage", "item2image", "image2item"]
+ITEM_TASK_SHARE = 0.5
 VALID_WARM_USERS = 4000
 CONTENT_DECAY = 0.9  # content baseline: weight of a history item per step back (our choice, not tuned)
 KS = (1, 5, 10)
@@ -66,6 +72,11 @@ def write_jsonl(path: Path, rows) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
+
+
+def missing_rows(seed: int, n: int, p: float) -> np.ndarray:
+    """The seeded p% of ``n`` catalogue rows that lose a modality (nested: a larger p adds rows)."""
+    return np.random.default_rng(seed).permutation(n)[: round(p / 100 * n)]
 
 
 def split_catalogue(src: Path, work: Path, seed: int) -> dict:
@@ -108,6 +119,9 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
         for m in MODALITIES:
             np.save(out / f"sid_{m}.npy", sids[m][rows_])
 
+    never_dropped = np.setdiff1d(np.arange(n), missing_rows(seed, n, 100 * (1 - ITEM_TASK_SHARE)))
+    (work / "item-task-items.txt").write_text("".join(f"{ids[order[r]]}\n" for r in never_dropped
+                                                      if not is_held[order[r]]))
     new = work / "new-items"
     new.mkdir(parents=True, exist_ok=True)
     write_jsonl(new / "items.jsonl", ({"item_id": ids[r]} for r in held))
@@ -133,7 +147,8 @@ def train(work: Path, seed: int, resume: bool, max_steps: int | None) -> Path:
     if not (model / "config.json").is_file() or not resume:
         smoke = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no",
                      load_best_model_at_end=False) if max_steps else {}
-        train_generator(work / "train-data", model, profile="cpu", seed=seed, overwrite=True,
+        train_generator(work / "train-data", model, profile="cpu", seed=seed, overwrite=True, tasks=TRAIN_TASKS,
+                        item_task_items=str(work / "item-task-items.txt"),
                         resume=resume and any(model.with_name(model.name + ".checkpoints").glob("checkpoint-*")),
                         **smoke)
     new = work / "new-items"
@@ -230,12 +245,15 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
 
 
 def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None,
-                           powers=()) -> dict:
+                           powers=(), predict=True) -> dict:
     """Per modality that goes missing and p: fused NDCG@10 (with and without imputation) and each modality's
     own list's, when a seeded p% of the items (nested samples) lose that modality's IDs. No cold-start slots,
     so that fused and single-modality lists compare like for like. ``drop(pipe, modality, rows)`` takes the
     IDs away (default: ``GenRecPipeline.drop_ids``). ``powers``: also fused with these history-coverage
-    powers instead of the default (0: imputation alone). Each point is cached in ``cache`` (a folder)."""
+    powers instead of the default (0: imputation alone). ``predict``: also fused after the missing IDs are
+    predicted from the other modality's (``fill_missing_ids``), with how often the prediction has the item's
+    own first-level code and its own prefix (all levels but the last; a dropped item's full ID is held by no
+    other item, so it cannot be predicted exactly). Each point is cached in ``cache`` (a folder)."""
 
     def drop_ids(pipe, modality, rows):
         pipe.drop_ids(modality, [pipe.tokenizer.item_ids[r] for r in rows])
@@ -248,7 +266,8 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
             if not done.is_file():
                 pipe = GenRecPipeline.from_pretrained(model)
                 n = len(pipe.tokenizer.item_ids)
-                (drop or drop_ids)(pipe, lost, np.random.default_rng(seed).permutation(n)[: round(p / 100 * n)])
+                complete = pipe.tokenizer.catalog.codes[lost].copy()
+                (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
                 res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
                 plain = pipe.recombine(res, hist, 10, cold_start_share=0, impute_missing=False)
                 row = {"fused": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
@@ -261,10 +280,25 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                     alt = pipe.recombine(res, hist, 10, cold_start_share=0)
                     row[f"fused_power{g:g}"] = ranking_metrics(alt.rows, target, (10,))["NDCG@10"]
                 pipeline_module.HISTORY_COVERAGE_POWER = default
+                if predict and 0 < p <= 100 * (1 - ITEM_TASK_SHARE):
+                    row.update(predicted_ids_point(pipe, lost, complete, hist, target))
                 done.write_text(json.dumps(row))
                 logger.info("missing %s p=%d: %s", lost, p, row)
             out.setdefault(lost, {})[str(p)] = json.loads(done.read_text())
     return out
+
+
+def predicted_ids_point(pipe: GenRecPipeline, lost: str, complete: np.ndarray, hist, target) -> dict:
+    """Fused NDCG@10 once the items lacking ``lost`` IDs get predicted ones, and how right the predictions are."""
+    t0 = time.perf_counter()
+    rows = [pipe.tokenizer.catalog.row(i) for i in pipe.fill_missing_ids(lost)]
+    fill_s = time.perf_counter() - t0
+    predicted, own = pipe.tokenizer.catalog.codes[lost][rows], complete[rows]
+    res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
+    return {"fused_predicted_ids": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
+            "predicted_first_level_right": float((predicted[:, 0] == own[:, 0]).mean()),
+            "predicted_prefix_right": float((predicted[:, :-1] == own[:, :-1]).all(1).mean()),
+            "predicted_items": len(rows), "predict_s": round(fill_s, 1)}
 
 
 def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool) -> dict:
@@ -289,7 +323,7 @@ def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool)
     if max_users:
         test = test.select(range(min(max_users, len(test))))
     return missing_modality_study(out / "model", list(test["history"]), list(test["target"]), seed,
-                                  work / "missing-synthetic", drop=drop_by_quantizer)
+                                  work / "missing-synthetic", drop=drop_by_quantizer, predict=False)
 
 
 def main() -> None:

@@ -84,6 +84,9 @@ class GenRecTrainingArguments(TrainingArguments):
         "help": "semantic-ID token embeddings: None = random (T5's init); 'codebook' = the --quantizer's codebook "
                 "vectors, or a quantizer folder's (whose IDs the tokenizer must carry), projected to d_model "
                 "(init_id_embeddings_from_codebooks)"})
+    item_task_items: str | None = field(default=None, metadata={
+        "help": "a file of item ids, one per line: the item tasks (item2image, image2item) train on these items "
+                "only (default: every item with both modalities), e.g. to keep some items' text-image pairs unseen"})
     popularity_correction: float = field(default=0.0, metadata={
         "help": "the trained model's default ranking correction a (saved in item_prior.json): beams are scored "
                 "log p(ID | history) - a log P(ID), P the training-interaction share (GenRecPipeline.rank); 0 = off"})
@@ -350,12 +353,38 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
 
 def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
     """Train units for every selected task; validation: the seqrec/seqimage views of (a sample of) users."""
-    train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views)
+    item_rows = read_item_task_rows(args.item_task_items, tokenizer) if args.item_task_items else None
+    train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
+                               item_rows)
     valid = data.splits["valid"]
     if args.max_eval_samples is not None and args.max_eval_samples < len(valid):
         valid = valid.shuffle(seed=args.seed).select(range(args.max_eval_samples))
     eval_tasks = [t for t in args.tasks if t in PAIRED_TASKS] or list(args.tasks)
     return train, build_task_dataset(valid, tokenizer, eval_tasks, args.max_history, args.pair_views)
+
+
+def read_item_task_rows(path: str | Path, tokenizer) -> list[int]:
+    """Catalogue rows of the item ids listed in ``path`` (one per line; blank lines skipped); each must be a
+    catalogue item with both modalities' IDs, as the item tasks read one and predict the other."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenRecError(f"item_task_items: no file {path}")
+    codes = tokenizer.catalog.codes
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = tokenizer.catalog.row(line.strip())
+        except GenRecError as e:
+            raise GenRecError(f"{path}:{n}: {e}") from None
+        lacking = [m for m in tokenizer.modalities if (codes[m][row] < 0).any()]
+        if lacking:
+            raise GenRecError(f"{path}:{n}: item {line.strip()!r} has no {' or '.join(lacking)} IDs for the item tasks")
+        rows.append(row)
+    if not rows:
+        raise GenRecError(f"item_task_items: {path} lists no item")
+    return rows
 
 
 def ranked_modality(tasks: Sequence[str]) -> str:
