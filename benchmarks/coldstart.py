@@ -4,8 +4,8 @@
 
 Cold start. A seeded random 5% of the items are *held out*: their interactions are dropped from every
 sequence except as a test target (histories and training sequences keep the rest, in order). A generator
-is trained on the remaining 95% of the catalogue (``cpu`` profile, its 3 epochs, no held-out item in its
-vocabulary of IDs), the held-out items are added with ``genrec add-items`` (their released IDs; an ID that
+is trained on the remaining 95% of the catalogue (``cpu`` profile, its 3 epochs, plus the item2image and
+image2item tasks on a seeded half of the items; no held-out item in its vocabulary of IDs), the held-out items are added with ``genrec add-items`` (their released IDs; an ID that
 a training item already has moves to the first free last-level code under its prefix, the rule of the
 quantizer's collision resolution, counted in the report), and the test split is ranked over the whole
 catalogue. Cold slice: users whose test target is a held-out item; warm slice: the others.
@@ -19,6 +19,8 @@ lose their image IDs (separately: their text IDs) at test time. Such an item can
 modality's beams; fusion counts it as present in the list it cannot appear in and weighs each list by the
 share of the user's history it could read, to a power (``impute_missing``), or not. The power is chosen on
 validation (p = 25/50/75% of the images, 50% of the texts); fused and single-modality NDCG@10 for every p.
+Or the missing IDs are predicted from the other modality's by the generator's own item tasks
+(``fill_missing_ids``), which learned them only on the half of the items no sample up to p = 50% touches.
 The same on the synthetic catalogue with embeddings, where the quantizer itself meets NaN rows.
 
 Writes benchmarks/results/coldstart.md and .json.
@@ -55,6 +57,8 @@ MODALITIES = ("text", "image")
 SHARES = (0.1, 0.2, 0.3, 0.5)  # cold-start shares tried on validation (1, 2, 3, 5 of 10 slots)
 MAX_WARM_LOSS = 0.03  # the issue's bound on the warm-slice NDCG@10 the mechanism may cost
 MISSING_P = (0, 25, 50, 75, 100)
+# History-coverage powers of the missing-modality fusion tried on validation (0: imputation alone).
+POWERS = (0, 0.5, 1, 2, 4, math.inf)
 # The generator also learns MACRec's item tasks (text IDs -> image IDs and back), but only on the half of the
 # items that no missing-modality sample up to 50% takes a modality from: the items whose IDs it predicts at
 # p <= 50% never had their (text, image) pair in training (our protocol; at p = 75% some would have, so the
@@ -245,12 +249,12 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
 
 
 def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None,
-                           powers=(), predict=True) -> dict:
-    """Per modality that goes missing and p: fused NDCG@10 (with and without imputation) and each modality's
-    own list's, when a seeded p% of the items (nested samples) lose that modality's IDs. No cold-start slots,
-    so that fused and single-modality lists compare like for like. ``drop(pipe, modality, rows)`` takes the
-    IDs away (default: ``GenRecPipeline.drop_ids``). ``powers``: also fused with these history-coverage
-    powers instead of the default (0: imputation alone). ``predict``: also fused after the missing IDs are
+                           predict=True) -> dict:
+    """Per modality that goes missing and p: fused NDCG@10 (with imputation at each of ``POWERS``, and
+    without) and each modality's own list's, when a seeded p% of the items (nested samples) lose that
+    modality's IDs. No cold-start slots, so that fused and single-modality lists compare like for like.
+    ``drop(pipe, modality, rows)`` takes the IDs away (default: ``GenRecPipeline.drop_ids``).
+    ``predict``: also fused after the missing IDs are
     predicted from the other modality's (``fill_missing_ids``), with how often the prediction has the item's
     own first-level code and its own prefix (all levels but the last; a dropped item's full ID is held by no
     other item, so it cannot be predicted exactly). Each point is cached in ``cache`` (a folder)."""
@@ -270,12 +274,11 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
                 res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
                 plain = pipe.recombine(res, hist, 10, cold_start_share=0, impute_missing=False)
-                row = {"fused": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
-                       "fused_no_imputation": ranking_metrics(plain.rows, target, (10,))["NDCG@10"]}
+                row = {"fused_no_imputation": ranking_metrics(plain.rows, target, (10,))["NDCG@10"]}
                 for m, (mrows, _) in res.per_modality.items():
                     row[f"{m}_only"] = ranking_metrics([r[:10] for r in mrows], target, (10,))["NDCG@10"]
                 default = pipeline_module.HISTORY_COVERAGE_POWER
-                for g in powers:
+                for g in POWERS:
                     pipeline_module.HISTORY_COVERAGE_POWER = g
                     alt = pipe.recombine(res, hist, 10, cold_start_share=0)
                     row[f"fused_power{g:g}"] = ranking_metrics(alt.rows, target, (10,))["NDCG@10"]
@@ -355,22 +358,21 @@ def main() -> None:
         done.write_text(json.dumps(cold_start_study(work, pipe, data, args)))
     cold = json.loads(done.read_text())
 
-    valid = data.splits["valid"].shuffle(seed=args.seed).select(range(min(VALID_WARM_USERS, len(data.splits["valid"]))))
-    test = data.splits["test"]
+    valid, test = data.splits["valid"], data.splits["test"]  # every user: the powers differ by little
     if args.max_users:
         valid, test = (d.select(range(min(args.max_users, len(d)))) for d in (valid, test))
     missing_valid = missing_modality_study(model, list(valid["history"]), list(valid["target"]), args.seed,
-                                           work / "missing-valid", ps=(0, 25, 50, 75), powers=(0, 1, 2, 4, math.inf))
+                                           work / "missing-valid", ps=(0, 25, 50, 75))
     missing = missing_modality_study(model, list(test["history"]), list(test["target"]), args.seed,
                                      work / "missing-test")
     synthetic = synthetic_missing(work, args.seed, args.max_users, bool(args.max_steps))
-    write_report(args, facts, cold, missing_valid, missing, synthetic, time.time() - started)
+    write_report(args, facts, cold, missing_valid, missing, synthetic, len(valid), time.time() - started)
 
 
 DETAIL = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10")
 
 
-def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: float) -> None:
+def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: int, total_s: float) -> None:
     chosen = f"genrec share={cold['chosen_share']:g}" if cold["chosen_share"] else "genrec_no_coldstart"
     models = cold["models"]
     rows = {name: {"cold HR@10": m["cold"]["HR@10"], "cold NDCG@10": m["cold"]["NDCG@10"],
@@ -385,8 +387,16 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         out = []
         for lost, by_p in study.items():
             t = {f"{lost} missing, p={p}%": r for p, r in by_p.items()}
-            out += [metrics_table(t, list(next(iter(t.values())))), ""]
+            out += [metrics_table(t), ""]
         return out
+
+    # `fused` is the library's default power; validation's choice is the best mean over its p > 0 points
+    default = f"fused_power{pipeline_module.HISTORY_COVERAGE_POWER:g}"
+    missing_valid, missing, synthetic = ({lost: {p: {"fused": r[default], **r} for p, r in by_p.items()}
+                                          for lost, by_p in study.items()} for study in (missing_valid, missing, synthetic))
+    points = [r for by_p in missing_valid.values() for p, r in by_p.items() if p != "0"]
+    power_means = {g: float(np.mean([r[f"fused_power{g:g}"] for r in points])) for g in POWERS}
+    best_power = max(POWERS, key=lambda g: power_means[g])
 
     tables = [metrics_table(rows, list(next(iter(rows.values())))), ""]
     print(*tables, *missing_table(missing), sep="\n")
@@ -401,7 +411,9 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "
         "and validation sequence and from every history, kept only as test targets; "
         f"{facts['users_dropped']} users fell under 3 interactions and left the split. The generator (cpu profile: "
-        "2+2-layer T5, seqrec + seqimage + implicit loss, its 3 epochs, best validation loss checkpoint) never saw "
+        "2+2-layer T5, seqrec + seqimage + implicit loss, its 3 epochs, best validation loss checkpoint; plus "
+        f"MACRec's item2image and image2item tasks on the {ITEM_TASK_SHARE:.0%} of the items no missing-modality "
+        "sample up to 50% touches, see below) never saw "
         "a held-out item; they join with `genrec add-items --sid-text --sid-image` (the released IDs; "
         f"{facts['held_out_ids_moved']} of them had an ID a training item already had and moved to the first free "
         "last-level code under its prefix). Test: leave-one-out over the whole catalogue, history items not excluded "
@@ -426,8 +438,18 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         f"history items it could read, to the power {pipeline_module.HISTORY_COVERAGE_POWER:g} (inf: a list counts only "
         "for users whose whole history has its IDs; `fused_powerG`: other powers, 0 = imputation alone); `fused_no_imputation`: MACRec's rule as it is (an item in one "
         "list never gets the +1 of items in both); `*_only`: one modality's list. No cold-start slots here, so "
-        "that the fused and single-modality lists compare like for like.", "",
-        "### Validation (the sampled warm validation users), choosing the power: 5 configurations tried", "", *missing_table(missing_valid),
+        "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
+        "missing IDs are first predicted from the item's other modality by the generator's own item2image / "
+        "image2item task (`GenRecPipeline.fill_missing_ids`: constrained beam search over the IDs catalogue items "
+        "hold, so an item takes the ID of the item the model finds most alike), then ranked as a complete "
+        "catalogue. The generator learned those tasks only on items outside the 50% sample, so no predicted item's "
+        "(text, image) pair was seen in training; `predicted_first_level_right` / `predicted_prefix_right`: share "
+        "of the predicted IDs with the item's own first-level code / own prefix (all levels but the last).", "",
+        f"### Validation (all {n_valid} validation users), choosing the power", "",
+        f"Mean fused NDCG@10 over the p > 0 points per power: "
+        + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
+        + f" -> best {best_power:g}; the library's default (`fused`) is {pipeline_module.HISTORY_COVERAGE_POWER:g}. "
+        f"{len(POWERS) + 1} fusion rules tried in all (the powers, no imputation).", "", *missing_table(missing_valid),
         "### Test, Instruments", "", *missing_table(missing),
         "### Synthetic catalogue with embeddings (`genrec demo`, seed "
         f"{args.seed}): the items' embeddings turn NaN and the model's quantizer gives them no ID", "",
@@ -444,6 +466,8 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, total_s: 
         "missing_image": {p: r["fused"] for p, r in missing["image"].items()},
         "missing_text": {p: r["fused"] for p, r in missing["text"].items()},
         "missing_detail": missing, "missing_validation": missing_valid, "synthetic_missing": synthetic,
+        "coverage_power": {"default": f"{pipeline_module.HISTORY_COVERAGE_POWER:g}", "validation_best": f"{best_power:g}",
+                           "validation_means": {f"{g:g}": v for g, v in power_means.items()}},
     }
     out = REPO / "benchmarks" / "results" / "coldstart"
     write_results(out, text, payload)
