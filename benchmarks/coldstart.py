@@ -1,6 +1,6 @@
 """New items and missing modalities on Amazon Instruments: the cold-start protocol and the SiBraR question.
 
-    python benchmarks/coldstart.py            # 2-core CPU, about 40 minutes; resumable (--resume)
+    python benchmarks/coldstart.py            # 2-core CPU, about 45 minutes; resumable (--resume)
 
 Cold start. A seeded random 5% of the items are *held out*: their interactions are dropped from every
 sequence except as a test target (histories and training sequences keep the rest, in order). A generator
@@ -18,7 +18,8 @@ Missing modality. On the same model with the complete catalogue, a seeded p = 0/
 lose their image IDs (separately: their text IDs) at test time. Such an item can only come from the other
 modality's beams; fusion counts it as present in the list it cannot appear in and weighs each list by the
 share of the user's history it could read, to a power (``impute_missing``), or not. The power is chosen on
-validation (p = 25/50/75% of the images, 50% of the texts); fused and single-modality NDCG@10 for every p.
+validation (every validation user; the mean over p = 25/50/75% of either modality); fused and
+single-modality NDCG@10 for every p.
 Or the missing IDs are predicted from the other modality's by the generator's own item tasks
 (``fill_missing_ids``), which learned them only on the half of the items no sample up to p = 50% touches.
 The same on the synthetic catalogue with embeddings, where the quantizer itself meets NaN rows.
@@ -446,7 +447,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "(text, image) pair was seen in training; `predicted_first_level_right` / `predicted_prefix_right`: share "
         "of the predicted IDs with the item's own first-level code / own prefix (all levels but the last).", "",
         f"### Validation (all {n_valid} validation users), choosing the power", "",
-        f"Mean fused NDCG@10 over the p > 0 points per power: "
+        "Mean fused NDCG@10 over the p > 0 points per power: "
         + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
         + f" -> best {best_power:g}; the library's default (`fused`) is {pipeline_module.HISTORY_COVERAGE_POWER:g}. "
         f"{len(POWERS) + 1} fusion rules tried in all (the powers, no imputation).", "", *missing_table(missing_valid),

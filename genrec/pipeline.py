@@ -137,7 +137,7 @@ def _check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> No
     if "trained_rows" in trained_on:  # items added after training (add_items): the trained rows must match
         found = {**found, "catalogue": tok.catalog.fingerprint(trained_on["trained_rows"]),
                  "trained_rows": trained_on["trained_rows"]}
-    if found != trained_on:
+    if found != {k: v for k, v in trained_on.items() if k != "ids_edited"}:
         raise GenRecError(f"{path}: the generator was trained with tokenizer {trained_on} but the folder holds "
                           f"{found} (another quantizer or catalogue); save the tokenizer the model was trained with")
 
@@ -564,12 +564,22 @@ class GenRecPipeline:
         """The items lose their ``modality`` IDs (their image went missing, say): no weight changes; they
         leave that modality's beams and are ranked through the other modalities (see ``impute_missing``)."""
         self.tokenizer.catalog.drop_ids(modality, self.tokenizer.catalog.rows(item_ids))
-        self._ids_changed()
+        self._trained_ids_edited()
 
     def _ids_changed(self) -> None:
         """The catalogue's IDs changed: the decoding constraints and popularity penalties built from them go."""
         self._constraints.clear()
         self._penalties.clear()
+
+    def _trained_ids_edited(self) -> None:
+        """IDs of items the generator trained on were changed on purpose (``drop_ids``, ``fill_missing_ids``):
+        the training record's catalogue fingerprint follows, so the saved folder loads again (the weights are
+        the same; ``ids_edited`` says the catalogue is no longer the one trained on)."""
+        self._ids_changed()
+        fingerprint = self.train_config.get("fingerprint")
+        if fingerprint is not None:
+            fingerprint["catalogue"] = self.tokenizer.catalog.fingerprint(fingerprint.get("trained_rows"))
+            fingerprint["ids_edited"] = True
 
     def _item_task(self, modality: str) -> tuple[str, str]:
         """The item task that predicts ``modality`` IDs, and the modality it reads."""
@@ -622,7 +632,7 @@ class GenRecPipeline:
         rows = np.flatnonzero((codes[modality] < 0).any(1) & (codes[source] >= 0).all(1)).tolist()
         if rows:
             self.tokenizer.catalog.set_ids(modality, rows, self.predict_ids(modality, rows, num_beams))
-            self._ids_changed()
+            self._trained_ids_edited()
         return [self.tokenizer.item_ids[r] for r in rows]
 
     def popular(self, k: int = 10) -> Recommendation:

@@ -84,6 +84,23 @@ def test_cold_start_slots_bring_a_new_item_to_the_history_of_its_siblings(traine
     assert len(three.rows[0]) == 10 and three.cold_start[0] == [new_row]  # one candidate: the rest stays generated
 
 
+def test_a_catalogue_edited_on_trained_items_saves_and_loads_again(trained, tmp_path):
+    root, _, keep = trained
+    pipe = GenRecPipeline.from_pretrained(root / "m")
+    pipe.drop_ids("image", [keep[0]["item_id"], keep[1]["item_id"]])
+    assert pipe.fill_missing_ids("image") == [keep[0]["item_id"], keep[1]["item_id"]]
+    codes = pipe.tokenizer.catalog.codes["image"].copy()
+    pipe.save_pretrained(tmp_path / "edited")
+    again = GenRecPipeline.from_pretrained(tmp_path / "edited")
+    assert (again.tokenizer.catalog.codes["image"] == codes).all()
+    assert again.train_config["fingerprint"]["ids_edited"] is True
+    # the unedited model's folder still refuses the edited tokenizer: the check is not switched off
+    GenRecPipeline.from_pretrained(root / "m").save_pretrained(tmp_path / "orig")
+    pipe.tokenizer.save_pretrained(tmp_path / "orig")
+    with pytest.raises(Exception, match="trained with tokenizer"):
+        GenRecPipeline.from_pretrained(tmp_path / "orig")
+
+
 @pytest.mark.parametrize("bad", ["duplicate", "width", "range", "taken"])
 def test_bad_new_items_leave_the_model_folder_byte_identical(trained, tmp_path, bad):
     root, held, keep = trained

@@ -216,6 +216,30 @@ def test_task_weights_reach_the_sampler_and_bad_weights_are_refused(synth_dir, q
     assert drawn[names.index("item2image")] == per_unit[names.index("item2image")]
 
 
+def test_item_tasks_train_only_on_the_listed_items_and_bad_lists_are_refused(synth_dir, quantizer_dir, tmp_path):
+    from genrec.data import load_dataset_dir
+    from genrec.tokenizer.build import build_tokenizer
+    from genrec.trainers.generator_trainer import build_datasets
+
+    data = load_dataset_dir(synth_dir)
+    tok = build_tokenizer(data, quantizer_dir)
+    listed = [tok.item_ids[r] for r in (5, 2, 9)]
+    (tmp_path / "items.txt").write_text(f"{listed[0]}\n\n{listed[1]}\n{listed[2]}\n")
+    train, _ = build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "items.txt")))
+    table = train.with_format(None)
+    names = train.features["unit"].names
+    for task in ("item2image", "image2item"):
+        rows = [i for u, i in zip(table["unit"], table["index"]) if u == names.index(task)]
+        assert sorted(rows) == [2, 5, 9]
+    full, _ = build_datasets(data, tok, make_training_args(tmp_path, "tiny"))
+    assert len(full) - len(train) == 2 * (len(tok.item_ids) - 3)  # the default: every item, in both tasks
+    (tmp_path / "bad.txt").write_text(f"{listed[0]}\nno-such-item\n")
+    with pytest.raises(GenRecError, match=r"bad.txt:2: unknown item id 'no-such-item'"):
+        build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "bad.txt")))
+    with pytest.raises(GenRecError, match="no file"):
+        build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "none.txt")))
+
+
 # ---- item-pooled encoder -----------------------------------------------------------------------
 def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
     from transformers import LogitsProcessorList
