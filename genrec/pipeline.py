@@ -572,14 +572,17 @@ class GenRecPipeline:
         self._penalties.clear()
 
     def _trained_ids_edited(self) -> None:
-        """IDs of items the generator trained on were changed on purpose (``drop_ids``, ``fill_missing_ids``):
-        the training record's catalogue fingerprint follows, so the saved folder loads again (the weights are
-        the same; ``ids_edited`` says the catalogue is no longer the one trained on)."""
+        """IDs were changed on purpose (``drop_ids``, ``fill_missing_ids``): when that touched items the
+        generator trained on, the training record's catalogue fingerprint follows, so the saved folder loads
+        again (the weights are the same); ``ids_edited`` keeps the fingerprint trained on."""
         self._ids_changed()
         fingerprint = self.train_config.get("fingerprint")
-        if fingerprint is not None:
-            fingerprint["catalogue"] = self.tokenizer.catalog.fingerprint(fingerprint.get("trained_rows"))
-            fingerprint["ids_edited"] = True
+        if fingerprint is None:
+            return
+        now = self.tokenizer.catalog.fingerprint(fingerprint.get("trained_rows"))
+        if now != fingerprint["catalogue"]:
+            fingerprint.setdefault("ids_edited", {"trained_catalogue": fingerprint["catalogue"]})
+            fingerprint["catalogue"] = now
 
     def _item_task(self, modality: str) -> tuple[str, str]:
         """The item task that predicts ``modality`` IDs, and the modality it reads."""

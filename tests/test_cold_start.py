@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import run_genrec
 
+from genrec.errors import GenRecError
 from genrec.pipeline import GenRecPipeline
 
 HELD_OUT = 6  # the last items of the synthetic catalogue, unknown to the trained model
@@ -84,20 +85,29 @@ def test_cold_start_slots_bring_a_new_item_to_the_history_of_its_siblings(traine
     assert len(three.rows[0]) == 10 and three.cold_start[0] == [new_row]  # one candidate: the rest stays generated
 
 
-def test_a_catalogue_edited_on_trained_items_saves_and_loads_again(trained, tmp_path):
-    root, _, keep = trained
+@pytest.mark.parametrize("added", [False, True])
+def test_a_catalogue_edited_on_trained_items_saves_and_loads_again(trained, tmp_path, added):
+    root, held, keep = trained
     pipe = GenRecPipeline.from_pretrained(root / "m")
-    pipe.drop_ids("image", [keep[0]["item_id"], keep[1]["item_id"]])
-    assert pipe.fill_missing_ids("image") == [keep[0]["item_id"], keep[1]["item_id"]]
+    trained_on = dict(pipe.train_config["fingerprint"])
+    if added:  # items added after training: the fingerprint covers the trained rows only
+        pipe.add_items([held[0]["item_id"]], embeddings={m: np.load(root / "new" / f"{m}_emb.npy")[:1]
+                                                          for m in ("text", "image")})
+        pipe.drop_ids("image", [held[0]["item_id"]])  # an added item's edit leaves the trained rows' record
+        assert "ids_edited" not in pipe.train_config["fingerprint"]
+    edited = [keep[0]["item_id"], keep[1]["item_id"]]
+    pipe.drop_ids("image", edited)
+    filled = pipe.fill_missing_ids("image")
+    assert set(edited) <= set(filled) and (held[0]["item_id"] in filled) == added
     codes = pipe.tokenizer.catalog.codes["image"].copy()
     pipe.save_pretrained(tmp_path / "edited")
     again = GenRecPipeline.from_pretrained(tmp_path / "edited")
     assert (again.tokenizer.catalog.codes["image"] == codes).all()
-    assert again.train_config["fingerprint"]["ids_edited"] is True
+    assert again.train_config["fingerprint"]["ids_edited"] == {"trained_catalogue": trained_on["catalogue"]}
     # the unedited model's folder still refuses the edited tokenizer: the check is not switched off
     GenRecPipeline.from_pretrained(root / "m").save_pretrained(tmp_path / "orig")
     pipe.tokenizer.save_pretrained(tmp_path / "orig")
-    with pytest.raises(Exception, match="trained with tokenizer"):
+    with pytest.raises(GenRecError, match="trained with tokenizer"):
         GenRecPipeline.from_pretrained(tmp_path / "orig")
 
 

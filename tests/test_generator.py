@@ -249,6 +249,9 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
     with pytest.raises(GenRecError, match="were trained on catalogue"):
         train_generator(synth_dir, tmp_path / "mixed", checkpoint_dir=tmp_path / "ck_resumed", resume=True,
                         **{**kw, "quantizer": other})
+    with pytest.raises(GenRecError, match="were trained on catalogue and tasks"):  # or with other tasks
+        train_generator(synth_dir, tmp_path / "mixed", checkpoint_dir=tmp_path / "ck_resumed", resume=True,
+                        **{**kw, "tasks": ["seqrec", "seqimage"]})
     with pytest.raises(GenRecError, match="no complete checkpoint"):
         train_generator(synth_dir, tmp_path / "none", checkpoint_dir=tmp_path / "ck_none", resume=True, **kw)
 

@@ -236,6 +236,12 @@ def test_item_tasks_train_only_on_the_listed_items_and_bad_lists_are_refused(syn
     (tmp_path / "bad.txt").write_text(f"{listed[0]}\nno-such-item\n")
     with pytest.raises(GenRecError, match=r"bad.txt:2: unknown item id 'no-such-item'"):
         build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "bad.txt")))
+    (tmp_path / "twice.txt").write_text(f"{listed[0]}\n{listed[1]}\n{listed[0]}\n")
+    with pytest.raises(GenRecError, match=r"twice.txt:3: .* listed twice \(first on line 1\)"):
+        build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "twice.txt")))
+    with pytest.raises(GenRecError, match="trains no item task"):
+        build_datasets(data, tok, make_training_args(tmp_path, "tiny", tasks=["seqrec", "seqimage"],
+                                                     item_task_items=str(tmp_path / "items.txt")))
     with pytest.raises(GenRecError, match="no file"):
         build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "none.txt")))
 

@@ -7,6 +7,7 @@ collates its own batches, so the two views of a sample never straddle devices).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer,
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.trainer import TRAINER_STATE_NAME
 
-from .. import SEQUENTIAL_TASK, TASKS, __version__
+from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASKS, __version__
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
@@ -353,7 +354,7 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
 
 def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
     """Train units for every selected task; validation: the seqrec/seqimage views of (a sample of) users."""
-    item_rows = read_item_task_rows(args.item_task_items, tokenizer) if args.item_task_items else None
+    item_rows = read_item_task_rows(args.item_task_items, tokenizer, args.tasks) if args.item_task_items else None
     train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
                                item_rows)
     valid = data.splits["valid"]
@@ -363,24 +364,29 @@ def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
     return train, build_task_dataset(valid, tokenizer, eval_tasks, args.max_history, args.pair_views)
 
 
-def read_item_task_rows(path: str | Path, tokenizer) -> list[int]:
+def read_item_task_rows(path: str | Path, tokenizer, tasks: Sequence[str]) -> list[int]:
     """Catalogue rows of the item ids listed in ``path`` (one per line; blank lines skipped); each must be a
-    catalogue item with both modalities' IDs, as the item tasks read one and predict the other."""
+    catalogue item, listed once, with text and image IDs, as the item tasks read one and predict the other."""
     path = Path(path)
+    if not set(tasks) & set(ITEM_TASKS):
+        raise GenRecError(f"item_task_items={str(path)!r} but the run trains no item task ({list(tasks)})")
     if not path.is_file():
         raise GenRecError(f"item_task_items: no file {path}")
     codes = tokenizer.catalog.codes
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    rows, seen = [], {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = tokenizer.catalog.row(line.strip())
         except GenRecError as e:
             raise GenRecError(f"{path}:{n}: {e}") from None
-        lacking = [m for m in tokenizer.modalities if (codes[m][row] < 0).any()]
+        if row in seen:
+            raise GenRecError(f"{path}:{n}: item {line.strip()!r} is listed twice (first on line {seen[row]})")
+        lacking = [m for m in ("text", "image") if m in codes and codes[m][row, 0] < 0]
         if lacking:
             raise GenRecError(f"{path}:{n}: item {line.strip()!r} has no {' or '.join(lacking)} IDs for the item tasks")
+        seen[row] = n
         rows.append(row)
     if not rows:
         raise GenRecError(f"item_task_items: {path} lists no item")
@@ -428,16 +434,21 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
                       + (f" ({len(folders)} incomplete)" if folders else "") + "; train without --resume")
 
 
-def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool) -> None:
-    """Record the catalogue and vocabulary a run trains on; refuse to resume one trained on others
-    (old weights on a new catalogue would train on, silently wrong)."""
-    record = tokenizer.fingerprint()
+def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool, args: GenRecTrainingArguments) -> None:
+    """Record the catalogue, vocabulary, tasks and item-task list a run trains on; refuse to resume one
+    trained on others (old weights and a step count on other training rows would train on, silently wrong).
+    Keys a record from an older version lacks are not compared."""
+    items = Path(args.item_task_items) if args.item_task_items else None
+    record = {**tokenizer.fingerprint(), "tasks": list(args.tasks),
+              "item_task_items": hashlib.sha256(items.read_bytes()).hexdigest()[:16] if items and items.is_file()
+              else None}
     path = Path(checkpoint_dir) / RUN_FINGERPRINT_FILE
     if resuming and path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
-        if before != record:
-            raise GenRecError(f"--resume: the checkpoints in {checkpoint_dir} were trained on catalogue {before} but "
-                              f"this run has {record} (another quantizer or dataset); resume with the same ones, or "
+        if {k: record.get(k) for k in before} != before:
+            raise GenRecError(f"--resume: the checkpoints in {checkpoint_dir} were trained on catalogue and tasks "
+                              f"{before} but this run has {record} (another quantizer, dataset, --tasks or "
+                              "--item-task-items); resume with the same ones, or "
                               "train without --resume into another --checkpoint-dir")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record), encoding="utf-8")
@@ -550,7 +561,7 @@ def train_generator(
         resume = str(last_complete_checkpoint(checkpoint_dir))
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
-    check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume))
+    check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume), args=args)
     model_cfg = _model_config(profile, model_overrides, args.implicit)
     model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
     # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
