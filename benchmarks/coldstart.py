@@ -48,8 +48,7 @@ from genrec.data import load_dataset_dir
 from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
-from genrec import pipeline as pipeline_module
-from genrec.pipeline import GenRecPipeline
+from genrec.pipeline import HISTORY_COVERAGE_POWER, GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.trainers import train_generator
 
@@ -284,12 +283,9 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 row = {"fused_no_imputation": ranking_metrics(plain.rows, target, (10,))["NDCG@10"]}
                 for m, (mrows, _) in res.per_modality.items():
                     row[f"{m}_only"] = ranking_metrics([r[:10] for r in mrows], target, (10,))["NDCG@10"]
-                default = pipeline_module.HISTORY_COVERAGE_POWER
                 for g in POWERS:
-                    pipeline_module.HISTORY_COVERAGE_POWER = g
-                    alt = pipe.recombine(res, hist, 10, cold_start_share=0)
+                    alt = pipe.recombine(res, hist, 10, cold_start_share=0, coverage_power=g)
                     row[f"fused_power{g:g}"] = ranking_metrics(alt.rows, target, (10,))["NDCG@10"]
-                pipeline_module.HISTORY_COVERAGE_POWER = default
                 if predict and 0 < p <= 100 * (1 - ITEM_TASK_SHARE):
                     row.update(predicted_ids_point(pipe, lost, complete, hist, target))
                 done.write_text(json.dumps(row))
@@ -399,7 +395,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         return out
 
     # `fused` is the library's default power; validation's choice is the best mean over its p > 0 points
-    default = f"fused_power{pipeline_module.HISTORY_COVERAGE_POWER:g}"
+    default = f"fused_power{HISTORY_COVERAGE_POWER:g}"
     missing_valid, missing, synthetic = ({lost: {p: {"fused": r[default], **r} for p, r in by_p.items()}
                                           for lost, by_p in study.items()} for study in (missing_valid, missing, synthetic))
     points = [r for by_p in missing_valid.values() for p, r in by_p.items() if p != "0"]
@@ -443,7 +439,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "image IDs, or their text IDs. Such items leave that modality's constraints and are found by the other "
         "modality's beams. `fused`: the default (`impute_missing`): an item lacking a modality is fused as if that "
         "list had found it with its own score, and each modality's list is weighted by the share of the user's "
-        f"history items it could read, to the power {pipeline_module.HISTORY_COVERAGE_POWER:g} (inf: a list counts only "
+        f"history items it could read, to the power {HISTORY_COVERAGE_POWER:g} (inf: a list counts only "
         "for users whose whole history has its IDs; `fused_powerG`: other powers, 0 = imputation alone); `fused_no_imputation`: MACRec's rule as it is (an item in one "
         "list never gets the +1 of items in both); `*_only`: one modality's list. No cold-start slots here, so "
         "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
@@ -457,7 +453,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         f"### Validation (all {n_valid} validation users), choosing the power", "",
         "Mean fused NDCG@10 over the p > 0 points per power: "
         + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
-        + f" -> best {best_power:g}; the library's default (`fused`) is {pipeline_module.HISTORY_COVERAGE_POWER:g}. "
+        + f" -> best {best_power:g}; the library's default (`fused`) is {HISTORY_COVERAGE_POWER:g}. "
         f"{len(POWERS) + 1} fusion rules tried in all (the powers, no imputation).", "", *missing_table(missing_valid),
         "### Test, Instruments", "", *missing_table(missing),
         "### Synthetic catalogue with embeddings (`genrec demo`, seed "
@@ -475,7 +471,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "missing_image": {p: r["fused"] for p, r in missing["image"].items()},
         "missing_text": {p: r["fused"] for p, r in missing["text"].items()},
         "missing_detail": missing, "missing_validation": missing_valid, "synthetic_missing": synthetic,
-        "coverage_power": {"default": f"{pipeline_module.HISTORY_COVERAGE_POWER:g}", "validation_best": f"{best_power:g}",
+        "coverage_power": {"default": f"{HISTORY_COVERAGE_POWER:g}", "validation_best": f"{best_power:g}",
                            "validation_means": {f"{g:g}": v for g, v in power_means.items()}},
     }
     out = REPO / "benchmarks" / "results" / "coldstart"

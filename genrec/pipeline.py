@@ -58,8 +58,8 @@ DEFAULT_COLD_START_SHARE = 0.2
 # Fusion where items lack a modality (impute_missing): each modality's list is weighted by the share of the
 # user's history it could read, to this power. Infinite: a list counts only for a user whose whole (read)
 # history has IDs in its modality; the other modalities rank alone for the rest. Chosen on Instruments
-# validation users with 25/50/75% of the items stripped of their image IDs (and 50% of their text IDs),
-# among the powers 0, 1, 2, 4 and infinity (benchmarks/results/coldstart.md).
+# validation users (all 17,110) with 25/50/75% of the items stripped of their image IDs or their text IDs:
+# the best mean among the powers 0, 0.5, 1, 2, 4 and infinity (benchmarks/results/coldstart.md).
 HISTORY_COVERAGE_POWER = math.inf
 
 
@@ -261,7 +261,8 @@ class GenRecPipeline:
              num_beams: int = DEFAULT_NUM_BEAMS, fusion: str = "macrec", exclude_history: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
              popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE,
-             impute_missing: bool = True, modality_weights: dict[str, float] | None = None) -> RankResult:
+             impute_missing: bool = True, modality_weights: dict[str, float] | None = None,
+             coverage_power: float = HISTORY_COVERAGE_POWER) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
@@ -279,8 +280,9 @@ class GenRecPipeline:
 
         ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if
         that modality's list had found it too, with its own score, and each list is weighted by the share
-        of the user's history items that have IDs in its modality (to the power ``HISTORY_COVERAGE_POWER``,
-        infinite: a list only counts for a user whose whole history has its IDs; ``genrec.generation.fusion``).
+        of the user's history items that have IDs in its modality, to the power ``coverage_power`` (default
+        infinite: a list only counts for a user whose whole history has its IDs; 0: imputation alone;
+        ``genrec.generation.fusion``).
         Without missing IDs this is the plain rule; False keeps the plain rule always. A modality no item has IDs in is not decoded.
 
         ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
@@ -315,7 +317,7 @@ class GenRecPipeline:
         bar.close()
         res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
-                              modality_weights)
+                              modality_weights, coverage_power)
 
     def _missing_ids(self, per_mod: dict) -> tuple[dict[int, list[int]], list[np.ndarray]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists), and per
@@ -375,7 +377,8 @@ class GenRecPipeline:
 
     def recombine(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10, fusion: str = "macrec",
                   exclude_history: bool = False, cold_start_share: float = DEFAULT_COLD_START_SHARE,
-                  impute_missing: bool = True, modality_weights: dict[str, float] | None = None) -> RankResult:
+                  impute_missing: bool = True, modality_weights: dict[str, float] | None = None,
+                  coverage_power: float = HISTORY_COVERAGE_POWER) -> RankResult:
         """The final lists of ``res`` made again from its per-modality lists with other settings (``rank``'s
         arguments of the same names), without decoding again. ``exclude_history`` drops each user's history
         items from every modality's list first."""
@@ -392,12 +395,14 @@ class GenRecPipeline:
                 isinstance(w, (int, float)) and 0 <= w < math.inf for w in weights) or not any(weights):
             raise GenRecError(f"modality_weights {modality_weights}: finite weights >= 0 for modalities of "
                               f"{self.tokenizer.modalities}, at least one of {list(per_mod)} above 0")
-        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights)
+        if not coverage_power >= 0:
+            raise GenRecError(f"coverage_power must be >= 0 (inf allowed), got {coverage_power}")
+        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights, coverage_power)
         added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
         return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
 
-    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories, base: list[float]
-                 ) -> tuple[list[list[int]], list[list[float]]]:
+    def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories, base: list[float],
+                 coverage_power: float) -> tuple[list[list[int]], list[list[float]]]:
         """Final top-``k`` per user: the one modality's list, or the modalities' lists fused (``base``: each
         list's weight)."""
         rows, scores = [], []
@@ -417,7 +422,7 @@ class GenRecPipeline:
             weights = base
             if lacking:  # a list is as good as the history it could read
                 seen = list(histories[u])[-self.max_history:] if self.max_history > 0 else []
-                cover = [w * float(p[seen].mean()) ** HISTORY_COVERAGE_POWER if seen else w
+                cover = [w * float(p[seen].mean()) ** coverage_power if seen else w
                          for w, p in zip(base, present)]
                 weights = cover if any(cover) else base
             r, s = fuse(lists, fusion, k, lacking, weights)

@@ -141,6 +141,16 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     fresh.drop_ids("image", [103, 117, 125])  # the first user's whole history: its image list reads nothing
     blind = fresh.rank(histories, "fused", k=10)
     assert blind.rows[0] == text.rows[0] and blind.rows[1] != text.rows[1]  # weight 0 for that user's image list
+    partly = GenRecPipeline.from_pretrained(model_dir)
+    partly.drop_ids("image", [103])  # the first user's image list reads 2 of its 3 history items
+    part = partly.rank(histories[:1], "fused", k=10)
+    assert part.rows[0] == text.rows[0]  # the default power (inf): a partly read history drops the list
+    linear = partly.recombine(part, histories[:1], 10, coverage_power=1)
+    assert linear.rows == partly.recombine(part, histories[:1], 10, coverage_power=0,
+                                           modality_weights={"image": 2 / 3}).rows  # weight = coverage ** 1
+    assert linear.rows != part.rows
+    with pytest.raises(GenRecError, match="coverage_power"):
+        partly.recombine(part, histories[:1], 10, coverage_power=-1)
     pipe.drop_ids("image", range(100, 100 + N_ITEMS))  # no item has an image ID: nothing to decode there
     none = pipe.rank(histories, "fused", k=10)
     assert none.rows == text.rows and none.beams["image"] == 0 and none.per_modality["image"][0] == [[], []]
