@@ -280,9 +280,8 @@ class GenRecPipeline:
 
         ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if
         that modality's list had found it too, with its own score, and each list is weighted by the share
-        of the user's history items that have IDs in its modality, to the power ``coverage_power`` (default
-        infinite: a list only counts for a user whose whole history has its IDs; 0: imputation alone;
-        ``genrec.generation.fusion``).
+        of the user's history items that have IDs in its modality, to the power ``coverage_power`` (default inf:
+        a list only counts for a user whose whole history has its IDs; 0: imputation alone; generation/fusion.py).
         Without missing IDs this is the plain rule; False keeps the plain rule always. A modality no item has IDs in is not decoded.
 
         ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
