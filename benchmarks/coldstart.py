@@ -6,9 +6,10 @@ Cold start. A seeded random 5% of the items are *held out*: their interactions a
 sequence except as a test target (histories and training sequences keep the rest, in order). A generator
 is trained on the remaining 95% of the catalogue (``cpu`` profile, its 3 epochs, plus the item2image and
 image2item tasks on a seeded half of the items; no held-out item in its vocabulary of IDs), the held-out
-items are added with ``genrec add-items`` (their released IDs; an ID that a training item already has moves to the first free last-level code under its prefix, the rule of the
-quantizer's collision resolution, counted in the report), and the test split is ranked over the whole
-catalogue. Cold slice: users whose test target is a held-out item; warm slice: the others.
+items are added with ``genrec add-items`` (their released IDs; an ID that a training item already has moves
+to the first free last-level code under its prefix, the rule of the quantizer's collision resolution, counted
+in the report), and the test split is ranked over the whole catalogue. Cold slice: users whose test target
+is a held-out item; warm slice: the others.
 Models: genrec with its cold-start slots at several shares, genrec without them, popularity, SASRec
 (trained on the same 95%: it has no embedding for an unseen item and cannot rank one) and a content
 baseline ranking by semantic-ID prefix overlap with the history. The share is chosen on validation: users
