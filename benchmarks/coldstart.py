@@ -147,7 +147,7 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
     return facts
 
 
-def train(work: Path, seed: int, resume: bool, max_steps: int | None) -> Path:
+def train(work: Path, seed: int, resume: bool, max_steps: int | None, history_dropout: float = 0.0) -> Path:
     """The generator on the 95% (cpu profile), then the held-out items added with ``genrec add-items``."""
     model, added = work / "model", work / "model-with-new-items"
     if (model / "config.json").is_file() and resume:
@@ -158,7 +158,7 @@ def train(work: Path, seed: int, resume: bool, max_steps: int | None) -> Path:
         smoke = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no",
                      load_best_model_at_end=False) if max_steps else {}
         train_generator(work / "train-data", model, profile="cpu", seed=seed, overwrite=True, tasks=TRAIN_TASKS,
-                        item_task_items=str(work / "item-task-items.txt"),
+                        item_task_items=str(work / "item-task-items.txt"), history_dropout=history_dropout,
                         resume=resume and any(model.with_name(model.name + ".checkpoints").glob("checkpoint-*")),
                         **smoke)
     new = work / "new-items"
@@ -342,7 +342,10 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="reuse the trained models in --run-dir")
     p.add_argument("--max-steps", type=int, help="smoke run: train this many steps (no result files)")
     p.add_argument("--max-users", type=int, help="smoke run: rank only N users per slice (no result files)")
-    p.add_argument("--stage", choices=["train", "all"], default="all", help="stop after training")
+    p.add_argument("--stage", choices=["train", "valid", "all"], default="all",
+                   help="stop after training, or after the missing-modality validation study (no result files)")
+    p.add_argument("--history-dropout", type=float, default=0.0,
+                   help="train with this history dropout (GenRecTrainingArguments.history_dropout; default off)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     work = args.run_dir
@@ -352,22 +355,24 @@ def main() -> None:
     started = time.time()
     facts = split_catalogue(args.data, work, args.seed)
     logger.info("protocol: %s", json.dumps(facts))
-    model = train(work, args.seed, args.resume, args.max_steps)
+    model = train(work, args.seed, args.resume, args.max_steps, args.history_dropout)
     if args.stage == "train":
         return
     data = load_dataset_dir(work / "eval-data")
     pipe = GenRecPipeline.from_pretrained(model)
     check_catalogue(pipe, data)
-    done = work / "cold_start_study.json"
-    if not done.is_file():
-        done.write_text(json.dumps(cold_start_study(work, pipe, data, args)))
-    cold = json.loads(done.read_text())
-
     valid, test = data.splits["valid"], data.splits["test"]  # every user: the powers differ by little
     if args.max_users:
         valid, test = (d.select(range(min(args.max_users, len(d)))) for d in (valid, test))
     missing_valid = missing_modality_study(model, list(valid["history"]), list(valid["target"]), args.seed,
                                            work / "missing-valid", ps=(0, 25, 50, 75))
+    if args.stage == "valid":
+        return
+    done = work / "cold_start_study.json"
+    if not done.is_file():
+        done.write_text(json.dumps(cold_start_study(work, pipe, data, args)))
+    cold = json.loads(done.read_text())
+
     missing = missing_modality_study(model, list(test["history"]), list(test["target"]), args.seed,
                                      work / "missing-test")
     synthetic = synthetic_missing(work, args.seed, args.max_users, bool(args.max_steps))
@@ -410,7 +415,8 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         return
     text = "\n".join([
         "# New items and missing modalities on Amazon Instruments", "",
-        f"Command: `python benchmarks/coldstart.py --seed {args.seed}` ({total_s / 60:.0f} min in this invocation; "
+        f"Command: `python benchmarks/coldstart.py --seed {args.seed}"
+        f"{f' --history-dropout {args.history_dropout:g}' if args.history_dropout else ''}` ({total_s / 60:.0f} min in this invocation; "
         f"resumable). Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.", "",
         "## Cold start", "",
         f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "

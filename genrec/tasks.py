@@ -61,6 +61,8 @@ def build_task_dataset(
     max_history: int = DEFAULT_MAX_HISTORY,
     pair_views: bool = True,
     item_rows: Sequence[int] | None = None,
+    history_dropout: float = 0.0,
+    seed: int = 0,
 ) -> Dataset:
     """Task samples of a split (columns ``history``, ``target``: catalogue rows), read lazily.
 
@@ -68,7 +70,13 @@ def build_task_dataset(
     History tasks use every split row whose target has the target modality and whose history has at
     least one item with the input modality; item tasks use ``item_rows`` (default: every catalogue item
     with both modalities). ``pair_views`` puts seqrec and seqimage of one sample in one unit.
+    ``history_dropout`` q: each time a sample is read, every history item is left out of each task's input
+    with probability q, drawn anew per task (the last item stays when all would go): the model learns to
+    read histories in which a modality is missing for some items, as serving meets them when items lack an
+    image or a text (SiBraR's modality dropout, per item). Draws come from a generator seeded with ``seed``.
     """
+    if not 0 <= history_dropout < 1:
+        raise TaskConfigError(f"history_dropout must be in [0, 1), got {history_dropout}")
     tasks = check_tasks(tasks, tokenizer)
     if max_history < 1:
         raise TaskConfigError(f"max_history must be >= 1, got {max_history}")
@@ -77,7 +85,7 @@ def build_task_dataset(
             raise TaskConfigError(f"split has no {col!r} column (columns: {split.column_names})")
     units = _unit_names(tasks, pair_views)
     recipes = _recipe_table(split, tokenizer, units, max_history, item_rows)
-    return recipes.with_transform(_token_transform(split, tokenizer, units, max_history))
+    return recipes.with_transform(_token_transform(split, tokenizer, units, max_history, history_dropout, seed))
 
 
 def _recipe_table(split: Dataset, tokenizer, units: list[str], max_history: int,
@@ -115,12 +123,17 @@ def _history_rows(split: Dataset, histories: list, has: dict[str, np.ndarray], t
     return np.flatnonzero(ok)
 
 
-def _token_transform(split: Dataset, tokenizer, units: list[str], max_history: int):
+def _token_transform(split: Dataset, tokenizer, units: list[str], max_history: int, history_dropout: float,
+                     seed: int):
     """The ``with_transform`` function: turns a batch of recipes into token ids when it is read."""
+    rng = np.random.default_rng(seed)
 
     def encode(task: str, history: list[int] | None, item: int) -> tuple[list[int], list[int]]:
         src, dst = TASK_MODALITIES[task]
         rows = [item] if history is None else history
+        if history is not None and history_dropout > 0:
+            kept = rng.random(len(rows)) >= history_dropout
+            rows = [r for r, k in zip(rows, kept) if k] or rows[-1:]
         source = tokenizer.encode_task_input(task, rows, src, max_items=max_history)
         return source, tokenizer.encode_rows([item], dst) + [tokenizer.eos_token_id]
 

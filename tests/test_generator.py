@@ -90,6 +90,24 @@ def test_tasks_are_lazy_recipes_with_task_token_and_target_id(tok, data):
     assert i2i["labels"][0] == tok.encode_rows([5], "image") + [tok.eos_token_id]
 
 
+def test_history_dropout_leaves_items_out_of_each_view_on_its_own(tok, data):
+    split = data.splits["train"]
+    long = [i for i in range(len(split)) if len(split[i]["history"]) >= 6][:200]
+    plain = build_task_dataset(split, tok, ("seqrec", "seqimage"), max_history=20).select(long)
+    dropped = build_task_dataset(split, tok, ("seqrec", "seqimage"), max_history=20, history_dropout=0.5,
+                                 seed=1).select(long)
+    n_items = lambda ids, m: (len(ids) - 2) // tok.num_levels(m)  # noqa: E731  (task token and EOS around)
+    full = [[n_items(x, m) for x, m in zip(plain[i]["input_ids"], ("text", "image"))] for i in range(len(long))]
+    kept = [[n_items(x, m) for x, m in zip(dropped[i]["input_ids"], ("text", "image"))] for i in range(len(long))]
+    assert all(1 <= k <= f for ks, fs in zip(kept, full) for k, f in zip(ks, fs))  # never empty, never longer
+    share = sum(map(sum, kept)) / sum(map(sum, full))
+    assert 0.4 < share < 0.6  # about half the items stay
+    assert sum(t != i for t, i in kept) > len(long) / 4  # the text and image views draw on their own
+    assert [dropped[i]["labels"] for i in range(5)] == [plain[i]["labels"] for i in range(5)]  # targets kept
+    with pytest.raises(TaskConfigError, match="history_dropout"):
+        build_task_dataset(split, tok, history_dropout=1.0)
+
+
 def test_task_switches_and_missing_modality(data):
     codes = {m: np.random.default_rng(1).integers(0, 8, (data.n_items, 2)) for m in ("text", "image")}
     codes["image"][:10] = -1  # items 0..9 have no image ID

@@ -246,6 +246,20 @@ def test_item_tasks_train_only_on_the_listed_items_and_bad_lists_are_refused(syn
         build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "none.txt")))
 
 
+def test_history_dropout_reaches_the_train_set_only(synth_dir, quantizer_dir, tmp_path):
+    from genrec.tokenizer.build import build_tokenizer
+    from genrec.trainers.generator_trainer import build_datasets
+
+    data = load_dataset_dir(synth_dir)
+    tok = build_tokenizer(data, quantizer_dir)
+    kw = dict(tasks=["seqrec", "seqimage"], max_eval_samples=50)
+    plain_train, plain_valid = build_datasets(data, tok, make_training_args(tmp_path, "tiny", **kw))
+    train, valid = build_datasets(data, tok, make_training_args(tmp_path, "tiny", history_dropout=0.5, **kw))
+    length = lambda ds: sum(len(x) for i in range(200) for x in ds[i]["input_ids"])  # noqa: E731
+    assert length(train) < 0.85 * length(plain_train)
+    assert [valid[i] for i in range(50)] == [plain_valid[i] for i in range(50)]  # validation reads it all
+
+
 # ---- item-pooled encoder -----------------------------------------------------------------------
 def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
     from transformers import LogitsProcessorList

@@ -63,6 +63,9 @@ class GenRecTrainingArguments(TrainingArguments):
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "explicit tasks to train"})
     implicit: bool = field(default=True, metadata={"help": "implicit alignment loss on/off (ablation)"})
     pair_views: bool = field(default=True, metadata={"help": "batch seqrec and seqimage of a sample together"})
+    history_dropout: float = field(default=0.0, metadata={
+        "help": "training only: each history item is left out of each sequence task's input with this "
+                "probability, drawn anew per task and read (robustness to items missing a modality; 0 = off)"})
     max_history: int = field(default=20, metadata={"help": "last N history items (MACRec: 20)"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
@@ -356,7 +359,7 @@ def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
     """Train units for every selected task; validation: the seqrec/seqimage views of (a sample of) users."""
     item_rows = read_item_task_rows(args.item_task_items, tokenizer, args.tasks) if args.item_task_items else None
     train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
-                               item_rows)
+                               item_rows, args.history_dropout, args.seed)
     valid = data.splits["valid"]
     if args.max_eval_samples is not None and args.max_eval_samples < len(valid):
         valid = valid.shuffle(seed=args.seed).select(range(args.max_eval_samples))
