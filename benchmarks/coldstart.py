@@ -4,8 +4,9 @@
 
 Cold start. A seeded random 5% of the items are *held out*: their interactions are dropped from every
 sequence except as a test target (histories and training sequences keep the rest, in order). A generator
-is trained on the remaining 95% of the catalogue (``cpu`` profile, its 3 epochs, plus the item2image and
-image2item tasks on a seeded half of the items; no held-out item in its vocabulary of IDs), the held-out
+is trained on the remaining 95% of the catalogue (``cpu`` profile, its 3 epochs, plus MACRec's cross-modal
+next-item tasks, and the item2image and image2item tasks on a seeded half of the items; no held-out item in its
+vocabulary of IDs), the held-out
 items are added with ``genrec add-items`` (their released IDs; an ID that a training item already has moves
 to the first free last-level code under its prefix, the rule of the quantizer's collision resolution, counted
 in the report), and the test split is ranked over the whole catalogue. Cold slice: users whose test target
@@ -17,10 +18,11 @@ whose validation target is held out (cold) and a sample of the others (warm), hi
 
 Missing modality. On the same model with the complete catalogue, a seeded p = 0/25/50/75/100% of the items
 lose their image IDs (separately: their text IDs) at test time. Such an item can only come from the other
-modality's beams; fusion counts it as present in the list it cannot appear in and weighs each list by the
-share of the user's history it could read, to a power (``impute_missing``), or not. The power is chosen on
-validation (every validation user; the mean over p = 25/50/75% of either modality); fused and
-single-modality NDCG@10 for every p.
+modality's beams; fusion counts it as present in the list it cannot appear in (``impute_missing``), or not.
+A history lacking some image IDs is read for the image list in its text IDs through the cross-modal task
+(``cross_modal_history``), or in its own image IDs only, the list then weighed by the share of the history it
+could read, to a power. Route and power are chosen on validation (every validation user; the mean over
+p = 25/50/75% of either modality); fused and single-modality NDCG@10 for every p.
 Or the missing IDs are predicted from the other modality's by the generator's own item tasks
 (``fill_missing_ids``), which learned them only on the half of the items no sample up to p = 50% touches.
 The same on the synthetic catalogue with embeddings, where the quantizer itself meets NaN rows.
@@ -31,9 +33,11 @@ Writes benchmarks/results/coldstart.md and .json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
+import pickle
 import shutil
 import subprocess
 import sys
@@ -49,7 +53,7 @@ from genrec.data import load_dataset_dir
 from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
-from genrec.pipeline import HISTORY_COVERAGE_POWER, GenRecPipeline
+from genrec.pipeline import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER, GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.trainers import train_generator
 
@@ -60,12 +64,16 @@ MAX_WARM_LOSS = 0.03  # the issue's bound on the warm-slice NDCG@10 the mechanis
 MISSING_P = (0, 25, 50, 75, 100)
 # History-coverage powers of the missing-modality fusion tried on validation (0: imputation alone).
 POWERS = (0, 0.5, 1, 2, 4, math.inf)
-# The generator also learns MACRec's item tasks (text IDs -> image IDs and back), but only on the half of the
+# Fusion weights of a list read through the cross-modal task tried on validation (0: the list left out).
+CROSS_WEIGHTS = (0, 0.25, 0.5, 0.75, 1)
+# The generator learns MACRec's cross-modal next-item tasks (seqitem2image, seqimage2item: a history read in one
+# modality's IDs, the next item's ID in the other), which let a list read a history lacking its own IDs.
+# It also learns MACRec's item tasks (text IDs -> image IDs and back), but only on the half of the
 # items that no missing-modality sample up to 50% takes a modality from: the items whose IDs it predicts at
 # p <= 50% never had their text -> image pair as an item-task target (our protocol; the sequence tasks and the
 # implicit loss still see both modalities of every training item, as the missing-modality protocol drops IDs at
 # test time only; at p = 75% some would have been targets, so the predicted IDs are not measured there).
-TRAIN_TASKS = ["seqrec", "seqimage", "item2image", "image2item"]
+TRAIN_TASKS = ["seqrec", "seqimage", "seqitem2image", "seqimage2item", "item2image", "image2item"]
 ITEM_TASK_SHARE = 0.5
 VALID_WARM_USERS = 4000
 CONTENT_DECAY = 0.9  # content baseline: weight of a history item per step back (our choice, not tuned)
@@ -269,30 +277,56 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
         pipe.drop_ids(modality, [pipe.tokenizer.item_ids[r] for r in rows])
 
     cache.mkdir(parents=True, exist_ok=True)
+    columns = [f"fused_own_power{g:g}" for g in POWERS] + [f"fused_cross{w:g}" for w in CROSS_WEIGHTS]
+    defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT}
     out = {}
     for lost in MODALITIES:
         for p in ps:
-            done = cache / f"{'none' if p == 0 else lost}-{p}.json"
-            stale = done.is_file() and not all(f"fused_power{g:g}" in json.loads(done.read_text()) for g in POWERS)
-            if not done.is_file() or stale:  # a point an older version of this script cached lacks columns
+            tag = f"{'none' if p == 0 else lost}-{p}"
+            done, lists = cache / f"{tag}.json", cache / f"{tag}.pkl"  # the figures; the per-modality lists
+            old = json.loads(done.read_text()) if done.is_file() else {}
+            # not yet, or cached by an older version of this script or under other library defaults (`fused`)
+            if not all(c in old for c in columns) or old.get("defaults") != defaults:
                 pipe = GenRecPipeline.from_pretrained(model)
                 n = len(pipe.tokenizer.item_ids)
                 complete = pipe.tokenizer.catalog.codes[lost].copy()
                 (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
-                res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
-                plain = pipe.recombine(res, hist, 10, cold_start_share=0, impute_missing=False)
-                row = {"fused_no_imputation": ranking_metrics(plain.rows, target, (10,))["NDCG@10"]}
-                for m, (mrows, _) in res.per_modality.items():
-                    row[f"{m}_only"] = ranking_metrics([r[:10] for r in mrows], target, (10,))["NDCG@10"]
-                for g in POWERS:
-                    alt = pipe.recombine(res, hist, 10, cold_start_share=0, coverage_power=g)
-                    row[f"fused_power{g:g}"] = ranking_metrics(alt.rows, target, (10,))["NDCG@10"]
+                if not lists.is_file():
+                    res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
+                    alone = pipe.rank(hist, lost, k=10, num_beams=20, cold_start_share=0, progress=True,
+                                      cross_modal_history=False) if res.read else None
+                    lists.write_bytes(pickle.dumps((res, alone)))
+                row = missing_point(pipe, *pickle.loads(lists.read_bytes()), lost, hist, target)
+                # the predicted-ID route ranks a complete catalogue: the fusion's missing-modality settings
+                # do not touch it, so an older cache's figures stand
+                predicted = {k: v for k, v in old.items() if k.startswith("predict") or k == "fused_predicted_ids"}
                 if predict and 0 < p <= 100 * (1 - ITEM_TASK_SHARE):
-                    row.update(predicted_ids_point(pipe, lost, complete, hist, target))
-                done.write_text(json.dumps(row))
+                    row.update(predicted or predicted_ids_point(pipe, lost, complete, hist, target))
+                done.write_text(json.dumps({**row, "defaults": defaults}))
                 logger.info("missing %s p=%d: %s", lost, p, row)
-            out.setdefault(lost, {})[str(p)] = json.loads(done.read_text())
+            figures = json.loads(done.read_text())
+            out.setdefault(lost, {})[str(p)] = {k: v for k, v in figures.items() if k != "defaults"}
     return out
+
+
+def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> dict:
+    """NDCG@10 of the default ranking ``res`` (fused with the library's defaults, without imputation, at each
+    of ``CROSS_WEIGHTS``; each modality's list), and of the fusion at each of ``POWERS`` with the ``lost``
+    modality's list ``alone`` read from its own IDs only (None: ``res`` read them only)."""
+    def ndcg(rows):
+        return ranking_metrics([r[:10] for r in rows], target, (10,))["NDCG@10"]
+
+    def fused(res, **settings):
+        return ndcg(pipe.recombine(res, hist, 10, cold_start_share=0, **settings).rows)
+
+    row = {"fused": fused(res), "fused_no_imputation": fused(res, impute_missing=False)}
+    row.update({f"fused_cross{w:g}": fused(res, cross_modal_weight=w) for w in CROSS_WEIGHTS})
+    row.update({f"{m}_only": ndcg(mrows) for m, (mrows, _) in res.per_modality.items()})
+    own = res if alone is None else dataclasses.replace(
+        res, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
+    row[f"{lost}_only_own"] = ndcg(own.per_modality[lost][0])
+    row.update({f"fused_own_power{g:g}": fused(own, coverage_power=g) for g in POWERS})
+    return row
 
 
 def predicted_ids_point(pipe: GenRecPipeline, lost: str, complete: np.ndarray, hist, target) -> dict:
@@ -400,13 +434,12 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
             out += [metrics_table(t), ""]
         return out
 
-    # `fused` is the library's default power; validation's choice is the best mean over its p > 0 points
-    default = f"fused_power{HISTORY_COVERAGE_POWER:g}"
-    missing_valid, missing, synthetic = ({lost: {p: {"fused": r[default], **r} for p, r in by_p.items()}
-                                          for lost, by_p in study.items()} for study in (missing_valid, missing, synthetic))
+    # validation's choices: the best mean over its p > 0 points, of the powers (own-IDs route) and of the routes
     points = [r for by_p in missing_valid.values() for p, r in by_p.items() if p != "0"]
-    power_means = {g: float(np.mean([r[f"fused_power{g:g}"] for r in points])) for g in POWERS}
+    power_means = {g: float(np.mean([r[f"fused_own_power{g:g}"] for r in points])) for g in POWERS}
     best_power = max(POWERS, key=lambda g: power_means[g])
+    cross_means = {w: float(np.mean([r[f"fused_cross{w:g}"] for r in points])) for w in CROSS_WEIGHTS}
+    best_cross = max(CROSS_WEIGHTS, key=lambda w: cross_means[w])
 
     tables = [metrics_table(rows, list(next(iter(rows.values())))), ""]
     print(*tables, *missing_table(missing), sep="\n")
@@ -422,7 +455,8 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "
         "and validation sequence and from every history, kept only as test targets; "
         f"{facts['users_dropped']} users fell under 3 interactions and left the split. The generator (cpu profile: "
-        "2+2-layer T5, seqrec + seqimage + implicit loss, its 3 epochs, best validation loss checkpoint; plus "
+        "2+2-layer T5, seqrec + seqimage + implicit loss + MACRec's seqitem2image and seqimage2item, its 3 epochs, "
+        "best validation loss checkpoint; plus "
         f"MACRec's item2image and image2item tasks on the {ITEM_TASK_SHARE:.0%} of the items no missing-modality "
         "sample up to 50% touches, see below) never saw "
         "a held-out item; they join with `genrec add-items --sid-text --sid-image` (the released IDs; "
@@ -444,11 +478,18 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "## Missing modality", "",
         "The same model and complete catalogue; at test time a seeded p% of the items (nested samples) lose their "
         "image IDs, or their text IDs. Such items leave that modality's constraints and are found by the other "
-        "modality's beams. `fused`: the default (`impute_missing`): an item lacking a modality is fused as if that "
-        "list had found it with its own score, and each modality's list is weighted by the share of the user's "
-        f"history items it could read, to the power {HISTORY_COVERAGE_POWER:g} (inf: a list counts only "
-        "for users whose whole history has its IDs; `fused_powerG`: other powers, 0 = imputation alone); `fused_no_imputation`: MACRec's rule as it is (an item in one "
-        "list never gets the +1 of items in both); `*_only`: one modality's list. No cold-start slots here, so "
+        "modality's beams. `fused`: the library's default: a modality's list reads a history that lacks some of "
+        "its IDs in the other modality's IDs, through the generator's cross-modal next-item task (seqitem2image "
+        "for the image list, seqimage2item for the text list; `cross_modal_history`); an item lacking a modality is "
+        "fused as if that list had found it with its own score (`impute_missing`), and each list is weighted by the "
+        f"share of the history items it could read, to the power {HISTORY_COVERAGE_POWER:g} (here 1 for every list: "
+        f"the other modality's IDs are complete) times {CROSS_MODAL_WEIGHT:g} (`cross_modal_weight`; `fused_crossW`: "
+        "other weights, 0 = the list left out). `*_own`: the list that lost IDs reads its own IDs only "
+        "(`cross_modal_history=False`, the route of a generator without the cross-modal tasks), and "
+        "`fused_own_powerG` weighs it by the share of the history it could read to the power G (inf: a list "
+        "counts only for users whose whole history has its IDs; 0 = imputation alone); `fused_no_imputation`: "
+        "MACRec's rule as it is (an item in one list never gets the +1 of items in both); `*_only`: one modality's "
+        "list (the default route). No cold-start slots here, so "
         "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
         "missing IDs are first predicted from the item's other modality by the generator's own item2image / "
         "image2item task (`GenRecPipeline.fill_missing_ids`: constrained beam search over the IDs catalogue items "
@@ -457,11 +498,15 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "(text, image) pair was an item-task example (the sequence tasks and the implicit loss did see both of "
         "its modalities: the IDs go missing at test time only); `predicted_first_level_right` / `predicted_prefix_right`: share "
         "of the predicted IDs with the item's own first-level code / own prefix (all levels but the last).", "",
-        f"### Validation (all {n_valid} validation users), choosing the power", "",
-        "Mean fused NDCG@10 over the p > 0 points per power: "
-        + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
-        + f" -> best {best_power:g}; the library's default (`fused`) is {HISTORY_COVERAGE_POWER:g}. "
-        f"{len(POWERS) + 1} fusion rules tried in all (the powers, no imputation).", "", *missing_table(missing_valid),
+        f"### Validation (all {n_valid} validation users), choosing the route and the power", "",
+        "Mean fused NDCG@10 over the p > 0 points. Default route, per weight of the list read through the "
+        "cross-modal task: " + ", ".join(f"{w:g}: {v:.4f}" for w, v in cross_means.items())
+        + f" -> best {best_cross:g}; the library's default (`fused`) is {CROSS_MODAL_WEIGHT:g}. Own-IDs route, per "
+        "power: " + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
+        + f" -> best {best_power:g}; the library's default is {HISTORY_COVERAGE_POWER:g}. "
+        f"{len(POWERS) + len(CROSS_WEIGHTS) + 1} fusion rules tried in all (the weights, the powers, no "
+        "imputation).", "",
+        *missing_table(missing_valid),
         "### Test, Instruments", "", *missing_table(missing),
         "### Synthetic catalogue with embeddings (`genrec demo`, seed "
         f"{args.seed}): the items' embeddings turn NaN and the model's quantizer gives them no ID", "",
@@ -480,6 +525,8 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "missing_detail": missing, "missing_validation": missing_valid, "synthetic_missing": synthetic,
         "coverage_power": {"default": f"{HISTORY_COVERAGE_POWER:g}", "validation_best": f"{best_power:g}",
                            "validation_means": {f"{g:g}": v for g, v in power_means.items()}},
+        "cross_modal_weight": {"default": CROSS_MODAL_WEIGHT, "validation_best": best_cross,
+                               "validation_means": {f"{w:g}": v for w, v in cross_means.items()}},
     }
     out = REPO / "benchmarks" / "results" / "coldstart"
     write_results(out, text, payload)

@@ -61,6 +61,14 @@ DEFAULT_COLD_START_SHARE = 0.2
 # validation users (all 17,110) with 25/50/75% of the items stripped of their image IDs or their text IDs:
 # the best mean among the powers 0, 0.5, 1, 2, 4 and infinity (benchmarks/results/coldstart.md).
 HISTORY_COVERAGE_POWER = math.inf
+# Fusion weight of a list that read the history in the other modality's IDs (cross_modal_history), relative to
+# its modality's weight: to be chosen on Instruments validation users (benchmarks/results/coldstart.md).
+CROSS_MODAL_WEIGHT = 1.0
+
+
+def _cross_task(source: str, target: str) -> str | None:
+    """The sequential task that reads a history's ``source`` IDs and predicts the next item's ``target`` ID."""
+    return next((t for t, io in TASK_MODALITIES.items() if io == (source, target) and t not in ITEM_TASKS), None)
 
 
 @dataclass
@@ -88,6 +96,8 @@ class RankResult:
     invalid: dict[str, int]
     beams: dict[str, int]
     cold_start: list[list[int]] = field(default_factory=list)  # per user: rows placed by the cold-start rule
+    # per modality, per user: the modality of the history IDs its list read, where not its own (cross_modal_history)
+    read: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def concat(cls, parts: Sequence["RankResult"]) -> "RankResult":
@@ -101,6 +111,7 @@ class RankResult:
             invalid={m: sum(p.invalid[m] for p in parts) for m in mods},
             beams={m: sum(p.beams[m] for p in parts) for m in mods},
             cold_start=[c for p in parts for c in (p.cold_start or [[] for _ in p.rows])],
+            read={m: [r for p in parts for r in p.read[m]] for m in parts[0].read},
         )
 
     def sources(self, user: int) -> list[list[str]]:
@@ -262,7 +273,8 @@ class GenRecPipeline:
              batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
              popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE,
              impute_missing: bool = True, modality_weights: dict[str, float] | None = None,
-             coverage_power: float = HISTORY_COVERAGE_POWER) -> RankResult:
+             coverage_power: float = HISTORY_COVERAGE_POWER, cross_modal_history: bool = True,
+             cross_modal_weight: float = CROSS_MODAL_WEIGHT) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
@@ -278,14 +290,9 @@ class GenRecPipeline:
         keeps its generated items when no added item shares at least the first code. 0 switches it off;
         without added items it changes nothing.
 
-        ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if
-        that modality's list had found it too, with its own score, and each list is weighted by the share
-        of the user's history items that have IDs in its modality, to the power ``coverage_power`` (default inf:
-        a list only counts for a user whose whole history has its IDs; 0: imputation alone; generation/fusion.py).
-        Without missing IDs this is the plain rule; False keeps the plain rule always. A modality no item has IDs in is not decoded.
-
-        ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
-        (``genrec.generation.fusion``); 0 leaves a list out.
+        ``cross_modal_history``: a modality's list reads the history in the other modality's IDs where they cover
+        more of it, through the cross-modal next-item task (``seqitem2image`` / ``seqimage2item``) if learned.
+        A modality no item has IDs in is not decoded. The fusion's settings: ``recombine``.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -296,14 +303,11 @@ class GenRecPipeline:
         invalid = dict.fromkeys(modalities, 0)
         codes = self.tokenizer.catalog.codes
         decoded = [m for m in modalities if (codes[m] >= 0).all(1).any()]
-        requests = [(u, m) for m in decoded for u in range(n)]
         groups = self._groups(decoded)
         group_of = {m: g for g in groups for m in g}
-        # Requests sorted by (group, input length) so padding stays small; results land by (user, m).
-        inputs = {
-            (u, m): self.tokenizer.encode_task_input(SEQUENTIAL_TASK[m], histories[u], m, max_items=self.max_history)
-            for u, m in requests
-        }
+        read = self._history_readers(histories, decoded) if cross_modal_history else {}
+        inputs = self._task_inputs(histories, decoded, read)
+        requests = list(inputs)  # sorted by (group, input length) so padding stays small; results land by (u, m)
         requests.sort(key=lambda r: (groups.index(group_of[r[1]]), len(inputs[r])))
         bar = tqdm(total=len(requests), desc="ranking", unit="req", disable=not progress)
         for start in range(0, len(requests), batch_size):
@@ -314,19 +318,50 @@ class GenRecPipeline:
                              correction)
             bar.update(len(chunk))
         bar.close()
-        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities})
+        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities}, read=read)
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
-                              modality_weights, coverage_power)
+                              modality_weights, coverage_power, cross_modal_weight)
 
-    def _missing_ids(self, per_mod: dict) -> tuple[dict[int, list[int]], list[np.ndarray]]:
-        """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists), and per
-        modality whether each row has IDs; an empty dict when every item has them all."""
-        present = [(self.tokenizer.catalog.codes[m] >= 0).all(1) for m in per_mod]
+    def _task_inputs(self, histories, modalities: Sequence[str], read: dict[str, list[str]]) -> dict:
+        """(user, modality) -> the generator input of that modality's next-item request for that user."""
+        inputs = {}
+        for m in modalities:
+            for u, history in enumerate(histories):
+                source = read[m][u] if m in read else m
+                task = SEQUENTIAL_TASK[m] if source == m else _cross_task(source, m)
+                inputs[u, m] = self.tokenizer.encode_task_input(task, history, source, max_items=self.max_history)
+        return inputs
+
+    def _coverage(self, histories: Sequence[Sequence[int]], modality: str) -> np.ndarray:
+        """Per history: the share of the items the generator reads (the last ``max_history``) that have
+        ``modality`` IDs; 1 for a history it reads none of."""
+        present = (self.tokenizer.catalog.codes[modality] >= 0).all(1)
+        return np.array([float(present[list(h)[-self.max_history:]].mean()) if h and self.max_history > 0 else 1.0
+                         for h in histories])
+
+    def _history_readers(self, histories, modalities: Sequence[str]) -> dict[str, list[str]]:
+        """Per modality whose list reads a history through the learned cross-modal task for some user: the
+        modality each user's history is read in (the one covering more of it; its own on a tie)."""
+        trained = self.train_config.get("tasks") or ()
+        cover = {}
+        read = {}
+        for m in modalities:
+            sources = [s for s in self.tokenizer.modalities if s != m and _cross_task(s, m) in trained]
+            if not sources or (cover.setdefault(m, self._coverage(histories, m)) == 1).all():
+                continue
+            for s in sources:
+                cover.setdefault(s, self._coverage(histories, s))
+            read[m] = [max([m, *sources], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
+        return read
+
+    def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
+        """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists); an empty
+        dict when every item has them all."""
         lacking: dict[int, list[int]] = {}
-        for j, p in enumerate(present):
-            for r in np.flatnonzero(~p).tolist():
+        for j, m in enumerate(per_mod):
+            for r in np.flatnonzero(~(self.tokenizer.catalog.codes[m] >= 0).all(1)).tolist():
                 lacking.setdefault(r, []).append(j)
-        return lacking, present
+        return lacking
 
     def _check_request(self, histories, k: int, num_beams: int, fusion: str) -> None:
         """Refuse a ranking request before any decoding."""
@@ -377,10 +412,21 @@ class GenRecPipeline:
     def recombine(self, res: RankResult, histories: Sequence[Sequence[int]], k: int = 10, fusion: str = "macrec",
                   exclude_history: bool = False, cold_start_share: float = DEFAULT_COLD_START_SHARE,
                   impute_missing: bool = True, modality_weights: dict[str, float] | None = None,
-                  coverage_power: float = HISTORY_COVERAGE_POWER) -> RankResult:
+                  coverage_power: float = HISTORY_COVERAGE_POWER,
+                  cross_modal_weight: float = CROSS_MODAL_WEIGHT) -> RankResult:
         """The final lists of ``res`` made again from its per-modality lists with other settings (``rank``'s
         arguments of the same names), without decoding again. ``exclude_history`` drops each user's history
-        items from every modality's list first."""
+        items from every modality's list first.
+
+        ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
+        (``genrec.generation.fusion``); 0 leaves a list out.
+
+        ``impute_missing``: an item without IDs in a modality (a row of -1: no image, say) is fused as if that
+        modality's list had found it too, with its own score, and each list is weighted by the share of the
+        user's history items with IDs in the modality it read, to the power ``coverage_power`` (default inf: a
+        list only counts for a user whose whole history has its IDs; 0: imputation alone), times
+        ``cross_modal_weight`` for a list that read the other modality's IDs (``cross_modal_history``). Without
+        missing IDs this is the plain rule; False keeps the plain rule always."""
         per_mod = res.per_modality
         if exclude_history:
             seen = [set(h) for h in histories]
@@ -396,16 +442,27 @@ class GenRecPipeline:
                               f"{self.tokenizer.modalities}, at least one of {list(per_mod)} above 0")
         if not coverage_power >= 0:
             raise GenRecError(f"coverage_power must be >= 0 (inf allowed), got {coverage_power}")
-        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights, coverage_power)
+        if not 0 <= cross_modal_weight < math.inf:
+            raise GenRecError(f"cross_modal_weight must be finite and >= 0, got {cross_modal_weight}")
+        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights,
+                                     (coverage_power, cross_modal_weight), res.read)
         added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
-        return RankResult(rows, scores, per_mod, res.invalid, res.beams, added)
+        return RankResult(rows, scores, per_mod, res.invalid, res.beams, added, res.read)
 
     def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories, base: list[float],
-                 coverage_power: float) -> tuple[list[list[int]], list[list[float]]]:
+                 coverage: tuple[float, float], read: dict[str, list[str]]) -> tuple[list, list]:
         """Final top-``k`` per user: the one modality's list, or the modalities' lists fused (``base``: each
-        list's weight)."""
+        list's weight; ``coverage``: (power, cross-modal weight); ``read``: the modality each list read where
+        not its own)."""
         rows, scores = [], []
-        lacking, present = self._missing_ids(per_mod) if impute_missing and len(per_mod) > 1 else (None, None)
+        lacking = self._missing_ids(per_mod) if impute_missing and len(per_mod) > 1 else None
+        if lacking:  # a list is as good as the history it could read
+            cover = {m: self._coverage(histories, m) for m in self.tokenizer.modalities}
+            power, cross = coverage
+            factor = [[1.0] * len(per_mod) for _ in histories]
+            for j, m in enumerate(per_mod):
+                for u, source in enumerate(read.get(m) or [m] * len(histories)):
+                    factor[u][j] = cover[source][u] ** power * (cross if source != m else 1.0)
         for u in range(len(next(iter(per_mod.values()))[0])):
             if len(per_mod) == 1:
                 (r, s), = per_mod.values()
@@ -419,11 +476,9 @@ class GenRecPipeline:
                     s = [x / (self.tokenizer.num_levels(m) + 1) for x in s]
                 lists.append((r[u], s))
             weights = base
-            if lacking:  # a list is as good as the history it could read
-                seen = list(histories[u])[-self.max_history:] if self.max_history > 0 else []
-                cover = [w * float(p[seen].mean()) ** coverage_power if seen else w
-                         for w, p in zip(base, present)]
-                weights = cover if any(cover) else base
+            if lacking:
+                scaled = [w * f for w, f in zip(base, factor[u])]
+                weights = scaled if any(scaled) else base
             r, s = fuse(lists, fusion, k, lacking, weights)
             rows.append(r)
             scores.append(s)

@@ -12,7 +12,7 @@ from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGenera
 from genrec.cli import main as cli
 from genrec.errors import GenRecError, UnknownItemError
 from genrec.modeling import GenRecT5Config
-from genrec.pipeline import GenRecPipeline
+from genrec.pipeline import GenRecPipeline, RankResult
 from genrec.tokenizer import SemanticIDTokenizer
 
 N_ITEMS = 40
@@ -161,14 +161,43 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
         pipe.drop_ids("audio", [100])
 
 
-def id_log_likelihood(pipe, task, row, source, target_codes, modality):
-    """log p(ID | item task input) by teacher forcing: the sum over its code tokens and the closing EOS."""
+def id_log_likelihood(pipe, task, rows, source, target_codes, modality):
+    """log p(ID | task input of ``rows``) by teacher forcing: the sum over its code tokens and the closing EOS."""
     tok = pipe.tokenizer
-    inputs = torch.tensor([tok.encode_task_input(task, [row], source)])
+    inputs = torch.tensor([tok.encode_task_input(task, rows, source, max_items=pipe.max_history)])
     labels = torch.tensor([[tok.code_token_id(modality, lv, int(c)) for lv, c in enumerate(target_codes)]
                            + [tok.eos_token_id]])
     logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
-    return float(logp[0].gather(1, labels[0][:, None]).sum())
+    return float(logp[0].gather(1, labels[0][:, None]).sum().detach())
+
+
+def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_task(model_dir):
+    histories = [[3, 17, 25], [0, 1]]
+    pipe = GenRecPipeline.from_pretrained(model_dir)
+    pipe.drop_ids("image", [103])  # the first user's image list could read 2 of its 3 history items
+    pipe.train_config["tasks"] = ["seqrec", "seqimage"]  # no cross-modal task learned: nothing changes
+    own = pipe.rank(histories, "fused", k=10)
+    assert own.read == {} and own.rows[0] == own.per_modality["text"][0][0][:10]  # power inf drops the list
+    pipe.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
+    res = pipe.rank(histories, "fused", k=10)
+    assert res.read == {"image": ["text", "image"]}  # text IDs cover the whole first history
+    assert res.per_modality["text"] == own.per_modality["text"]
+    assert [r[1] for r in res.per_modality.values()] != [r[1] for r in own.per_modality.values()]
+    assert [r[1][1] for r in res.per_modality.values()] == [r[1][1] for r in own.per_modality.values()]
+    top = res.per_modality["image"][0][0][0]
+    image = pipe.tokenizer.catalog.codes["image"][top]
+    assert res.per_modality["image"][1][0][0] == pytest.approx(
+        id_log_likelihood(pipe, "seqitem2image", histories[0], "text", image, "image"), abs=1e-4)
+    # the list read a whole history: it counts in the fusion at any power
+    assert res.rows[0] != own.rows[0] and res.rows == pipe.recombine(res, histories, 10, coverage_power=0).rows
+    assert pipe.rank(histories, "fused", k=10, cross_modal_history=False).rows == own.rows
+    assert pipe.recombine(res, histories, 10, cross_modal_weight=0).rows == own.rows  # weight 0: the list left out
+    half = pipe.recombine(res, histories, 10, cross_modal_weight=0.5)
+    halved = pipe.recombine(res, histories, 10, modality_weights={"image": 0.5})  # every user's image list
+    assert half.rows[0] == halved.rows[0] != res.rows[0] and half.rows[1] == res.rows[1] != halved.rows[1]
+    with pytest.raises(GenRecError, match="cross_modal_weight"):
+        pipe.recombine(res, histories, 10, cross_modal_weight=-1)
+    assert RankResult.concat([res, res]).read == {"image": ["text", "image"] * 2}
 
 
 def test_missing_ids_are_predicted_by_the_item_task(model_dir):
@@ -180,7 +209,7 @@ def test_missing_ids_are_predicted_by_the_item_task(model_dir):
     predicted = pipe.predict_ids("image", [0, 4, 7], num_beams=40)
     for row, got in zip([0, 4, 7], predicted):
         with torch.no_grad():
-            scores = {r: id_log_likelihood(pipe, "item2image", row, "text", image[r], "image") for r in with_image}
+            scores = {r: id_log_likelihood(pipe, "item2image", [row], "text", image[r], "image") for r in with_image}
         assert got.tolist() == image[max(scores, key=scores.get)].tolist()
     before = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
     filled = pipe.fill_missing_ids("image", num_beams=40)
