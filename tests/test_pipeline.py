@@ -188,13 +188,15 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     image = pipe.tokenizer.catalog.codes["image"][top]
     assert res.per_modality["image"][1][0][0] == pytest.approx(
         id_log_likelihood(pipe, "seqitem2image", histories[0], "text", image, "image"), abs=1e-4)
-    # the list read a whole history: it counts in the fusion at any power
-    assert res.rows[0] != own.rows[0] and res.rows == pipe.recombine(res, histories, 10, coverage_power=0).rows
+    # the list read a whole history: it counts in the fusion at any power, with the cross-modal weight
+    full = pipe.recombine(res, histories, 10, cross_modal_weight=1)
+    assert full.rows[0] != own.rows[0]
+    assert full.rows == pipe.recombine(res, histories, 10, cross_modal_weight=1, coverage_power=0).rows
     assert pipe.rank(histories, "fused", k=10, cross_modal_history=False).rows == own.rows
     assert pipe.recombine(res, histories, 10, cross_modal_weight=0).rows == own.rows  # weight 0: the list left out
     half = pipe.recombine(res, histories, 10, cross_modal_weight=0.5)
-    halved = pipe.recombine(res, histories, 10, modality_weights={"image": 0.5})  # every user's image list
-    assert half.rows[0] == halved.rows[0] != res.rows[0] and half.rows[1] == res.rows[1] != halved.rows[1]
+    halved = pipe.recombine(full, histories, 10, cross_modal_weight=1, modality_weights={"image": 0.5})
+    assert half.rows[0] == halved.rows[0] != full.rows[0] and half.rows[1] == full.rows[1] != halved.rows[1]
     with pytest.raises(GenRecError, match="cross_modal_weight"):
         pipe.recombine(res, histories, 10, cross_modal_weight=-1)
     assert RankResult.concat([res, res]).read == {"image": ["text", "image"] * 2}
