@@ -5,7 +5,8 @@ model.safetensors, generation_config.json), the tokenizer files, ``genrec_train_
 optionally ``quantizer/``. It loads from a local folder or a Hub repo id.
 
 Ranking (MACRec): per modality, the history's IDs in that modality feed the generator's sequential
-task (text: ``<seqrec>``, image: ``<seqimage>``); a trie-constrained beam search (20 beams,
+task (text: ``<seqrec>``, image: ``<seqimage>``; a history lacking some of them may be read in the other
+modality's IDs through the cross-modal task, ``rank(cross_modal_history=...)``); a trie-constrained beam search (20 beams,
 MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; the lists are fused.
 
 - Score of an ID: sum of log-probabilities of its code tokens and the closing EOS (see
@@ -112,7 +113,8 @@ class RankResult:
             invalid={m: sum(p.invalid[m] for p in parts) for m in mods},
             beams={m: sum(p.beams[m] for p in parts) for m in mods},
             cold_start=[c for p in parts for c in (p.cold_start or [[] for _ in p.rows])],
-            read={m: [r for p in parts for r in p.read[m]] for m in parts[0].read},
+            read={m: [r for p in parts for r in p.read.get(m, [m] * len(p.rows))]
+                  for m in dict.fromkeys(m for p in parts for m in p.read)},  # a shard may have read no other
         )
 
     def sources(self, user: int) -> list[list[str]]:

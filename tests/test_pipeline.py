@@ -200,6 +200,7 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     with pytest.raises(GenRecError, match="cross_modal_weight"):
         pipe.recombine(res, histories, 10, cross_modal_weight=-1)
     assert RankResult.concat([res, res]).read == {"image": ["text", "image"] * 2}
+    assert RankResult.concat([own, res]).read == {"image": ["image", "image", "text", "image"]}
 
 
 def test_missing_ids_are_predicted_by_the_item_task(model_dir):
