@@ -413,6 +413,8 @@ def main() -> None:
     write_report(args, facts, cold, missing_valid, missing, synthetic, len(valid), time.time() - started)
 
 
+MISSING_ROUTES = ("fused", "text_only", "image_only", "text_only_own", "image_only_own", "fused_no_imputation",
+                  "fused_predicted_ids", "predicted_first_level_right", "predicted_prefix_right")
 DETAIL = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10")
 
 
@@ -427,11 +429,13 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
     vrows = {f"share {s}": {"cold HR@10": v["cold_hr@10"], "warm NDCG@10": v["warm_ndcg@10"],
                             "warm loss": 1 - v["warm_ndcg@10"] / base} for s, v in cold["validation"].items()}
 
-    def missing_table(study):
+    def missing_table(study):  # per direction: the routes, then the fusion settings (the JSON has every figure)
         out = []
         for lost, by_p in study.items():
             t = {f"{lost} missing, p={p}%": r for p, r in by_p.items()}
-            out += [metrics_table(t), ""]
+            routes = [c for c in MISSING_ROUTES if any(c in r for r in t.values())]
+            rules = [c for c in next(iter(t.values())) if c.startswith(("fused_cross", "fused_own_power"))]
+            out += [metrics_table(t, routes), "", metrics_table(t, rules), ""]
         return out
 
     # validation's choices: the best mean over its p > 0 points, of the powers (own-IDs route) and of the routes
