@@ -53,6 +53,7 @@ from genrec.data import load_dataset_dir
 from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
+from genrec.eval.target_positions import target_ranks
 from genrec.pipeline import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER, GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.trainers import train_generator
@@ -278,6 +279,7 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
 
     cache.mkdir(parents=True, exist_ok=True)
     columns = [f"fused_own_power{g:g}" for g in POWERS] + [f"fused_cross{w:g}" for w in CROSS_WEIGHTS]
+    columns += [f"fused_minus_{m}_only_se" for m in MODALITIES]
     defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT}
     out = {}
     for lost in MODALITIES:
@@ -320,6 +322,10 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
         return ndcg(pipe.recombine(res, hist, 10, cold_start_share=0, **settings).rows)
 
     row = {"fused": fused(res), "fused_no_imputation": fused(res, impute_missing=False)}
+    per_user = user_ndcg(pipe.recombine(res, hist, 10, cold_start_share=0).rows, target)
+    for m, (mrows, _) in res.per_modality.items():  # standard error of the paired difference, over users
+        gain = per_user - user_ndcg(mrows, target)
+        row[f"fused_minus_{m}_only_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
     row.update({f"fused_cross{w:g}": fused(res, cross_modal_weight=w) for w in CROSS_WEIGHTS})
     row.update({f"{m}_only": ndcg(mrows) for m, (mrows, _) in res.per_modality.items()})
     own = res if alone is None else dataclasses.replace(
@@ -327,6 +333,12 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
     row[f"{lost}_only_own"] = ndcg(own.per_modality[lost][0])
     row.update({f"fused_own_power{g:g}": fused(own, coverage_power=g) for g in POWERS})
     return row
+
+
+def user_ndcg(rows, target) -> np.ndarray:
+    """Each user's NDCG@10 (one relevant item: 1 / log2(rank + 2), 0 when absent)."""
+    ranks = target_ranks([r[:10] for r in rows], target)
+    return np.where(ranks >= 0, 1 / np.log2(np.maximum(ranks, 0) + 2), 0.0)
 
 
 def predicted_ids_point(pipe: GenRecPipeline, lost: str, complete: np.ndarray, hist, target) -> dict:
@@ -413,8 +425,9 @@ def main() -> None:
     write_report(args, facts, cold, missing_valid, missing, synthetic, len(valid), time.time() - started)
 
 
-MISSING_ROUTES = ("fused", "text_only", "image_only", "text_only_own", "image_only_own", "fused_no_imputation",
-                  "fused_predicted_ids", "predicted_first_level_right", "predicted_prefix_right")
+MISSING_ROUTES = ("fused", "text_only", "image_only", "fused_minus_text_only_se", "fused_minus_image_only_se",
+                  "text_only_own", "image_only_own", "fused_no_imputation", "fused_predicted_ids",
+                  "predicted_first_level_right", "predicted_prefix_right")
 DETAIL = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10")
 
 
@@ -493,7 +506,9 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         "`fused_own_powerG` weighs it by the share of the history it could read to the power G (inf: a list "
         "counts only for users whose whole history has its IDs; 0 = imputation alone); `fused_no_imputation`: "
         "MACRec's rule as it is (an item in one list never gets the +1 of items in both); `*_only`: one modality's "
-        "list (the default route). No cold-start slots here, so "
+        "list (the default route); `fused_minus_M_only_se`: the standard error, over users, of the per-user "
+        "difference between fused and M's list (a difference within about two of them is a tie for one seed). "
+        "No cold-start slots here, so "
         "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
         "missing IDs are first predicted from the item's other modality by the generator's own item2image / "
         "image2item task (`GenRecPipeline.fill_missing_ids`: constrained beam search over the IDs catalogue items "
