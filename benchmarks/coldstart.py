@@ -293,12 +293,14 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 n = len(pipe.tokenizer.item_ids)
                 complete = pipe.tokenizer.catalog.codes[lost].copy()
                 (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
-                if not lists.is_file():
+                cached = pickle.loads(lists.read_bytes()) if lists.is_file() else None
+                if cached is None or len(cached[0].rows) != len(hist):  # none yet, or from a --max-users run
                     res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
                     alone = pipe.rank(hist, lost, k=10, num_beams=20, cold_start_share=0, progress=True,
                                       cross_modal_history=False) if res.read else None
-                    lists.write_bytes(pickle.dumps((res, alone)))
-                row = missing_point(pipe, *pickle.loads(lists.read_bytes()), lost, hist, target)
+                    cached = (res, alone)
+                    lists.write_bytes(pickle.dumps(cached))
+                row = missing_point(pipe, *cached, lost, hist, target)
                 # the predicted-ID route ranks a complete catalogue: the fusion's missing-modality settings
                 # do not touch it, so an older cache's figures stand
                 predicted = {k: v for k, v in old.items() if k.startswith("predict") or k == "fused_predicted_ids"}

@@ -98,7 +98,7 @@ class RankResult:
     invalid: dict[str, int]
     beams: dict[str, int]
     cold_start: list[list[int]] = field(default_factory=list)  # per user: rows placed by the cold-start rule
-    # per modality, per user: the modality of the history IDs its list read, where not its own (cross_modal_history)
+    # per modality that read the other's IDs for some user: per user, the modality its list read (cross_modal_history)
     read: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -336,11 +336,13 @@ class GenRecPipeline:
         return inputs
 
     def _coverage(self, histories: Sequence[Sequence[int]], modality: str) -> np.ndarray:
-        """Per history: the share of the items the generator reads (the last ``max_history``) that have
-        ``modality`` IDs; 1 for a history it reads none of."""
+        """Per history: the share of its last ``max_history`` items that have ``modality`` IDs (the input
+        skips the others and reaches further back); 1 for an empty history or ``max_history`` 0."""
         present = (self.tokenizer.catalog.codes[modality] >= 0).all(1)
-        return np.array([float(present[list(h)[-self.max_history:]].mean()) if h and self.max_history > 0 else 1.0
-                         for h in histories])
+        if present.all() or self.max_history <= 0:
+            return np.ones(len(histories))
+        read = [list(h)[-self.max_history:] for h in histories]
+        return np.array([float(present[h].mean()) if h else 1.0 for h in read])
 
     def _history_readers(self, histories, modalities: Sequence[str]) -> dict[str, list[str]]:
         """Per modality whose list reads a history through the learned cross-modal task for some user: the
@@ -463,9 +465,11 @@ class GenRecPipeline:
             cover = {m: self._coverage(histories, m) for m in self.tokenizer.modalities}
             power, cross = coverage
             factor = [[1.0] * len(per_mod) for _ in histories]
+            crossed = [[1.0] * len(per_mod) for _ in histories]  # the weight left when no list covers the history
             for j, m in enumerate(per_mod):
                 for u, source in enumerate(read.get(m) or [m] * len(histories)):
-                    factor[u][j] = cover[source][u] ** power * (cross if source != m else 1.0)
+                    crossed[u][j] = cross if source != m else 1.0
+                    factor[u][j] = cover[source][u] ** power * crossed[u][j]
         for u in range(len(next(iter(per_mod.values()))[0])):
             if len(per_mod) == 1:
                 (r, s), = per_mod.values()
@@ -480,8 +484,11 @@ class GenRecPipeline:
                 lists.append((r[u], s))
             weights = base
             if lacking:
-                scaled = [w * f for w, f in zip(base, factor[u])]
-                weights = scaled if any(scaled) else base
+                for fs in (factor[u], crossed[u]):  # no list covers the history: coverage left out
+                    scaled = [w * f for w, f in zip(base, fs)]
+                    if any(scaled):
+                        weights = scaled
+                        break
             r, s = fuse(lists, fusion, k, lacking, weights)
             rows.append(r)
             scores.append(s)

@@ -181,6 +181,7 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     pipe.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
     res = pipe.rank(histories, "fused", k=10)
     assert res.read == {"image": ["text", "image"]}  # text IDs cover the whole first history
+    assert pipe.rank([np.array(h) for h in histories], "fused", k=10).rows == res.rows  # arrays read the same
     assert res.per_modality["text"] == own.per_modality["text"]
     assert [r[1] for r in res.per_modality.values()] != [r[1] for r in own.per_modality.values()]
     assert [r[1][1] for r in res.per_modality.values()] == [r[1][1] for r in own.per_modality.values()]
@@ -201,6 +202,12 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
         pipe.recombine(res, histories, 10, cross_modal_weight=-1)
     assert RankResult.concat([res, res]).read == {"image": ["text", "image"] * 2}
     assert RankResult.concat([own, res]).read == {"image": ["image", "image", "text", "image"]}
+    both = GenRecPipeline.from_pretrained(model_dir)  # a history lacking IDs in both modalities
+    both.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
+    both.drop_ids("image", [103, 117])
+    both.drop_ids("text", [125])
+    lone = both.rank(histories[:1], "fused", k=10, cross_modal_weight=0)  # no list covers it: weights w/o coverage
+    assert lone.read == {"image": ["text"]} and lone.rows[0] == lone.per_modality["text"][0][0][:10]
 
 
 def test_missing_ids_are_predicted_by_the_item_task(model_dir):

@@ -16,7 +16,7 @@ every rule would count the absence against it (MACRec's +1 goes only to items bo
 mean of its own values. ``weights`` (one per list, default 1) scale each list's part: in ``macrec`` a
 weighted mean plus the found lists' summed weight over the largest weight, minus 1 (equal weights: the
 rule above); in ``rrf`` and ``sum`` each term. A list of weight 0 is ignored. The pipeline weighs a
-list by how much of the user's history it could read (``GenRecPipeline.rank``, ``impute_missing``).
+list by how much of the user's history it could read (``GenRecPipeline.recombine``, ``impute_missing``).
 """
 
 from __future__ import annotations
