@@ -465,11 +465,12 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
     if args.max_users or args.max_steps:
         print("smoke run: no result files written")
         return
+    train_min = json.loads((args.run_dir / "model" / "genrec_train_config.json").read_text())["wall_time_s"] / 60
     text = "\n".join([
         "# New items and missing modalities on Amazon Instruments", "",
         f"Command: `python benchmarks/coldstart.py --seed {args.seed}"
-        f"{f' --history-dropout {args.history_dropout:g}' if args.history_dropout else ''}` ({total_s / 60:.0f} min in this invocation; "
-        f"resumable). Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.", "",
+        f"{f' --history-dropout {args.history_dropout:g}' if args.history_dropout else ''}` ({total_s / 60:.0f} min in this invocation, "
+        f"which reuses what the run folder holds; the generator's training took {train_min:.0f} min). Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.", "",
         "## Cold start", "",
         f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "
         "and validation sequence and from every history, kept only as test targets; "
