@@ -304,8 +304,7 @@ class GenRecPipeline:
         n = len(histories)
         per_mod = {m: ([[] for _ in range(n)], [[] for _ in range(n)]) for m in modalities}
         invalid = dict.fromkeys(modalities, 0)
-        codes = self.tokenizer.catalog.codes
-        decoded = [m for m in modalities if (codes[m] >= 0).all(1).any()]
+        decoded = [m for m in modalities if self.tokenizer.catalog.has_ids(m).any()]
         groups = self._groups(decoded)
         group_of = {m: g for g in groups for m in g}
         read = self._history_readers(histories, decoded) if cross_modal_history else {}
@@ -338,7 +337,7 @@ class GenRecPipeline:
     def _coverage(self, histories: Sequence[Sequence[int]], modality: str) -> np.ndarray:
         """Per history: the share of its last ``max_history`` items that have ``modality`` IDs (the input
         skips the others and reaches further back); 1 for an empty history or ``max_history`` 0."""
-        present = (self.tokenizer.catalog.codes[modality] >= 0).all(1)
+        present = self.tokenizer.catalog.has_ids(modality)
         if present.all() or self.max_history <= 0:
             return np.ones(len(histories))
         read = [list(h)[-self.max_history:] for h in histories]
@@ -348,23 +347,20 @@ class GenRecPipeline:
         """Per modality whose list reads a history through the learned cross-modal task for some user: the
         modality each user's history is read in (the one covering more of it; its own on a tie)."""
         trained = self.train_config.get("tasks") or ()
-        cover = {}
-        read = {}
-        for m in modalities:
-            sources = [s for s in self.tokenizer.modalities if s != m and _cross_task(s, m) in trained]
-            if not sources or (cover.setdefault(m, self._coverage(histories, m)) == 1).all():
-                continue
-            for s in sources:
-                cover.setdefault(s, self._coverage(histories, s))
-            read[m] = [max([m, *sources], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
-        return read
+        sources = {m: [s for s in self.tokenizer.modalities if s != m and _cross_task(s, m) in trained]
+                   for m in modalities}
+        if not any(sources.values()):
+            return {}
+        cover = {m: self._coverage(histories, m) for m in self.tokenizer.modalities}
+        return {m: [max([m, *sources[m]], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
+                for m in modalities if sources[m] and not (cover[m] == 1).all()}
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists); an empty
         dict when every item has them all."""
         lacking: dict[int, list[int]] = {}
         for j, m in enumerate(per_mod):
-            for r in np.flatnonzero(~(self.tokenizer.catalog.codes[m] >= 0).all(1)).tolist():
+            for r in np.flatnonzero(~self.tokenizer.catalog.has_ids(m)).tolist():
                 lacking.setdefault(r, []).append(j)
         return lacking
 
@@ -678,7 +674,7 @@ class GenRecPipeline:
         lacking = [r for r in rows if (codes[source][r] < 0).any()]
         if lacking:
             raise GenRecError(f"rows {lacking[:5]} have no {source} IDs to predict {modality} IDs from")
-        if not (codes[modality] >= 0).all(1).any():
+        if not self.tokenizer.catalog.has_ids(modality).any():
             raise GenRecError(f"no catalogue item has {modality} IDs: there is no ID to predict")
         constraint = self._constraint((modality,))
         out = np.empty((len(rows), self.tokenizer.num_levels(modality)), dtype=np.int64)
@@ -700,10 +696,10 @@ class GenRecPipeline:
         their history entries feed that modality's task again and its beams can reach them. Returns the
         item ids filled. No weight changes; the IDs may be shared with the items they resemble."""
         source = self._item_task(modality)[1]
-        codes = self.tokenizer.catalog.codes
-        rows = np.flatnonzero((codes[modality] < 0).any(1) & (codes[source] >= 0).all(1)).tolist()
+        catalog = self.tokenizer.catalog
+        rows = np.flatnonzero(~catalog.has_ids(modality) & catalog.has_ids(source)).tolist()
         if rows:
-            self.tokenizer.catalog.set_ids(modality, rows, self.predict_ids(modality, rows, num_beams))
+            catalog.set_ids(modality, rows, self.predict_ids(modality, rows, num_beams))
             self._trained_ids_edited()
         return [self.tokenizer.item_ids[r] for r in rows]
 

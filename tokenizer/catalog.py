@@ -175,6 +175,10 @@ class ItemCatalog:
     def modalities(self) -> list[str]:
         return list(self.codes)
 
+    def has_ids(self, modality: str) -> np.ndarray:
+        """Per row: whether the item has ``modality`` IDs (not a row of -1)."""
+        return (self.codes[modality] >= 0).all(1)
+
     def fingerprint(self, n_rows: int | None = None) -> str:
         """Short hash of the item ids, their codes and the codebook sizes: two catalogues with the same
         fingerprint give a generator the same vocabulary and the same items behind every ID. ``n_rows``:
