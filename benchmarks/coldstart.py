@@ -323,13 +323,14 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
     def fused(res, **settings):
         return ndcg(pipe.recombine(res, hist, 10, cold_start_share=0, **settings).rows)
 
-    row = {"fused": fused(res), "fused_no_imputation": fused(res, impute_missing=False)}
-    per_user = user_ndcg(pipe.recombine(res, hist, 10, cold_start_share=0).rows, target)
-    for m, (mrows, _) in res.per_modality.items():  # standard error of the paired difference, over users
-        gain = per_user - user_ndcg(mrows, target)
-        row[f"fused_minus_{m}_only_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
+    default = pipe.recombine(res, hist, 10, cold_start_share=0).rows
+    row = {"fused": ndcg(default), "fused_no_imputation": fused(res, impute_missing=False)}
     row.update({f"fused_cross{w:g}": fused(res, cross_modal_weight=w) for w in CROSS_WEIGHTS})
-    row.update({f"{m}_only": ndcg(mrows) for m, (mrows, _) in res.per_modality.items()})
+    per_user = user_ndcg(default, target)
+    for m, (mrows, _) in res.per_modality.items():
+        row[f"{m}_only"] = ndcg(mrows)
+        gain = per_user - user_ndcg(mrows, target)  # standard error of the paired difference, over users
+        row[f"fused_minus_{m}_only_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
     own = res if alone is None else dataclasses.replace(
         res, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
     row[f"{lost}_only_own"] = ndcg(own.per_modality[lost][0])
