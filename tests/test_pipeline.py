@@ -167,8 +167,9 @@ def id_log_likelihood(pipe, task, rows, source, target_codes, modality):
     inputs = torch.tensor([tok.encode_task_input(task, rows, source, max_items=pipe.max_history)])
     labels = torch.tensor([[tok.code_token_id(modality, lv, int(c)) for lv, c in enumerate(target_codes)]
                            + [tok.eos_token_id]])
-    logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
-    return float(logp[0].gather(1, labels[0][:, None]).sum().detach())
+    with torch.no_grad():
+        logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
+    return float(logp[0].gather(1, labels[0][:, None]).sum())
 
 
 def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_task(model_dir):
@@ -218,8 +219,7 @@ def test_missing_ids_are_predicted_by_the_item_task(model_dir):
     # 40 beams over at most 37 image IDs: the search is exhaustive, so it must find the likeliest ID
     predicted = pipe.predict_ids("image", [0, 4, 7], num_beams=40)
     for row, got in zip([0, 4, 7], predicted):
-        with torch.no_grad():
-            scores = {r: id_log_likelihood(pipe, "item2image", [row], "text", image[r], "image") for r in with_image}
+        scores = {r: id_log_likelihood(pipe, "item2image", [row], "text", image[r], "image") for r in with_image}
         assert got.tolist() == image[max(scores, key=scores.get)].tolist()
     before = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
     filled = pipe.fill_missing_ids("image", num_beams=40)
