@@ -123,6 +123,11 @@ def test_fast_path_on_a_catalogue_smaller_than_the_beam():
     assert (out.leaves >= 0).sum(1).tolist() == [n_ids, n_ids]
     assert torch.isinf(out.scores[:, n_ids:]).all() and (out.leaves[:, n_ids:] == -1).all()
     assert sorted(out.leaves[0, :n_ids].tolist()) == list(range(n_ids))  # every ID found, once
+    # text (8 codes) and image (6 codes) in one batch: more beams than image codes at the first level
+    both = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    mixed = constrained_beam_search(model, *batch_inputs(tok, ["text", "image"]), both, torch.tensor([0, 1]),
+                                    num_beams=10)
+    assert (mixed.leaves >= 0).sum(1).tolist() == [n_ids, tok.trie("image").n_leaves]
 
 
 def test_fusion_worked_examples():
@@ -279,3 +284,4 @@ def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
             assert trie.rows_of_leaf(int(trie.leaf_of(node))) == rows_of[code]
             assert trie.lookup(list(code), root=root) == int(trie.leaf_of(node))
     assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len({tuple(c) for c in image.tolist() if min(c) >= 0})
+

@@ -126,7 +126,8 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
         src_beam, code = flat // width, flat % width
         alive = beam_scores > float("-inf")
         node = torch.where(alive, trie.child_node(edge.view(batch, -1).gather(1, flat)), -1)
-        new_tok = code_tok.gather(1, code)
+        # a dead beam may hold the dump id of a code past a smaller codebook (no real token): feed it EOS
+        new_tok = torch.where(alive, code_tok.gather(1, code), constraint.eos_token_id)
         tokens = torch.cat([tokens.gather(1, src_beam[..., None].expand(-1, -1, depth)), new_tok[..., None]], dim=2)
 
         encoder_states, attention_mask = _follow_beams(cache, encoder_states, attention_mask, src_beam, beams,
