@@ -7,7 +7,8 @@ optionally ``quantizer/``. It loads from a local folder or a Hub repo id.
 Ranking (MACRec): per modality, the history's IDs in that modality feed the generator's sequential
 task (text: ``<seqrec>``, image: ``<seqimage>``; a history lacking some of them may be read in the other
 modality's IDs through the cross-modal task, ``rank(cross_modal_history=...)``); a trie-constrained beam search (20 beams,
-MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; the lists are fused.
+MACRec/MQL4GRec) yields IDs, each mapped to the item(s) carrying it; every item a list proposed is then
+scored under the other modalities too (``rank(rescore=...)``), and the lists are fused.
 
 - Score of an ID: sum of log-probabilities of its code tokens and the closing EOS (see
   ``genrec.generation.beam_search``), normalised the way the model was trained (``config.id_softmax``:
@@ -29,6 +30,7 @@ import logging
 import math
 import os
 import shutil
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +43,7 @@ from . import DEFAULT_MAX_HISTORY, ITEM_TASKS, SEQUENTIAL_TASK, TASK_MODALITIES
 from .errors import GenRecError, UnknownItemError, read_json_file
 from .generation import IDConstraint, constrained_beam_search, fuse
 from .generation.fusion import FUSION_RULES
+from .generation.scoring import score_ids
 from .layout import ADAPTER_CONFIG_FILE, ITEM_PRIOR_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 from .modeling import embedding_rows
 from .modeling.lora import is_adapter_folder, load_generator
@@ -100,6 +103,9 @@ class RankResult:
     cold_start: list[list[int]] = field(default_factory=list)  # per user: rows placed by the cold-start rule
     # per modality that read the other's IDs for some user: per user, the modality its list read (cross_modal_history)
     read: dict[str, list[str]] = field(default_factory=dict)
+    # rank(rescore=True): per modality, (rows, scores) per user of every item some list proposed that has its
+    # IDs, scored under it (best first); fusion reads these instead of ``per_modality``
+    rescored: dict[str, tuple[list[list[int]], list[list[float]]]] = field(default_factory=dict)
 
     @classmethod
     def concat(cls, parts: Sequence["RankResult"]) -> "RankResult":
@@ -115,6 +121,8 @@ class RankResult:
             cold_start=[c for p in parts for c in (p.cold_start or [[] for _ in p.rows])],
             read={m: [r for p in parts for r in p.read.get(m, [m] * len(p.rows))]
                   for m in dict.fromkeys(m for p in parts for m in p.read)},  # a shard may have read no other
+            rescored={m: ([r for p in parts for r in p.rescored[m][0]], [s for p in parts for s in p.rescored[m][1]])
+                      for m in parts[0].rescored} if all(p.rescored for p in parts) else {},
         )
 
     def sources(self, user: int) -> list[list[str]]:
@@ -123,6 +131,15 @@ class RankResult:
         added = set(self.cold_start[user]) if self.cold_start else set()
         return [["cold_start"] if r in added else [m for m, found in proposed.items() if r in found]
                 for r in self.rows[user]]
+
+
+def _drop_rows(lists: dict, drop: list[set]) -> dict:
+    """Per-modality (rows, scores) lists without each user's ``drop`` rows."""
+    out = {}
+    for m, (rows, scores) in lists.items():
+        kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in drop[u]] for u in range(len(rows))]
+        out[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
+    return out
 
 
 @contextlib.contextmanager
@@ -277,7 +294,7 @@ class GenRecPipeline:
              popularity_correction: float | None = None, cold_start_share: float = DEFAULT_COLD_START_SHARE,
              impute_missing: bool = True, modality_weights: dict[str, float] | None = None,
              coverage_power: float = HISTORY_COVERAGE_POWER, cross_modal_history: bool = True,
-             cross_modal_weight: float = CROSS_MODAL_WEIGHT) -> RankResult:
+             cross_modal_weight: float = CROSS_MODAL_WEIGHT, rescore: bool = True) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first). All modalities of a request
         share batches with the other users' requests.
 
@@ -296,6 +313,10 @@ class GenRecPipeline:
         ``cross_modal_history``: a modality's list reads the history in the other modality's IDs where they cover
         more of it, through the cross-modal next-item task (``seqitem2image`` / ``seqimage2item``) if learned.
         A modality no item has IDs in is not decoded. The fusion's settings: ``recombine``.
+
+        ``rescore``: before fusing, every item some modality's beams proposed is scored under each other
+        modality it has IDs in, by teacher forcing (``RankResult.rescored``): beam search alone leaves an item
+        the other list missed without that list's score, and the fusion then has to guess it.
         """
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
@@ -321,6 +342,8 @@ class GenRecPipeline:
             bar.update(len(chunk))
         bar.close()
         res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities}, read=read)
+        if rescore and len(decoded) > 1:
+            res = self.rescore(res, histories, correction, progress)
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
                               modality_weights, coverage_power, cross_modal_weight)
 
@@ -354,6 +377,49 @@ class GenRecPipeline:
         cover = {m: self._coverage(histories, m) for m in self.tokenizer.modalities}
         return {m: [max([m, *sources[m]], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
                 for m in modalities if sources[m] and not (cover[m] == 1).all()}
+
+    def rescore(self, res: RankResult, histories: Sequence[Sequence[int]], popularity_correction: float | None = None,
+                progress: bool = False) -> RankResult:
+        """``res`` (from ``rank`` on ``histories``) with ``rescored``: per decoded modality, each user's candidates
+        (the rows any modality's list holds) that have its IDs, scored the way its beam search scores them
+        (``genrec.generation.scoring``; the same history reading and ``popularity_correction``), best first."""
+        correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
+            else popularity_correction
+        decoded = [m for m in res.per_modality if self.tokenizer.catalog.has_ids(m).any()]
+        inputs = self._task_inputs(histories, decoded, res.read)
+        union = [list(dict.fromkeys(r for rows, _ in res.per_modality.values() for r in rows[u]))
+                 for u in range(len(histories))]
+        rescored = {}
+        for group in self._groups(decoded):
+            for m in group:
+                has = self.tokenizer.catalog.has_ids(m)
+                cands = [[r for r in rows if has[r]] for rows in union]
+                scores = self._score_candidates(group, m, cands, inputs, correction, progress)
+                ranked = [sorted(zip(c, s), key=lambda pair: (-pair[1], pair[0])) for c, s in zip(cands, scores)]
+                rescored[m] = ([[r for r, _ in pairs] for pairs in ranked], [[x for _, x in pairs] for pairs in ranked])
+        return dataclasses.replace(res, rescored=rescored)
+
+    def _score_candidates(self, group, modality, cands, inputs, correction, progress) -> list[list[float]]:
+        """Per user u, the ``modality`` scores of the rows ``cands[u]`` given its input ``inputs[u, modality]``."""
+        device = self.model.device
+        constraint = self._constraint(group).to(device)
+        index = constraint.modality_index(modality)
+        id_tokens = constraint.token_start[index] + torch.as_tensor(
+            self.tokenizer.catalog.codes[modality], device=device).clamp(min=0)  # rows without IDs are never asked
+        flat: list[float] = []
+        for start in tqdm(range(0, len(cands), DEFAULT_BATCH_SIZE), desc=f"rescoring {modality}", disable=not progress):
+            users = range(start, min(len(cands), start + DEFAULT_BATCH_SIZE))
+            rows = [r for u in users for r in cands[u]]
+            if not rows:
+                continue
+            batch = self.tokenizer.pad([{"input_ids": inputs[u, modality]} for u in users], return_tensors="pt")
+            owner = torch.tensor([j for j, u in enumerate(users) for _ in cands[u]], device=device)
+            flat += score_ids(self.model, batch["input_ids"].to(device), batch["attention_mask"].to(device), constraint,
+                              torch.full((len(users),), index, device=device),
+                              id_tokens[torch.tensor(rows, device=device)], owner,
+                              self._penalty(group, correction)).tolist()
+        ends = np.cumsum([0] + [len(c) for c in cands]).tolist()
+        return [flat[a:b] for a, b in zip(ends[:-1], ends[1:])]
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists); an empty
@@ -416,8 +482,9 @@ class GenRecPipeline:
                   coverage_power: float = HISTORY_COVERAGE_POWER,
                   cross_modal_weight: float = CROSS_MODAL_WEIGHT) -> RankResult:
         """The final lists of ``res`` made again from its per-modality lists with other settings (``rank``'s
-        arguments of the same names), without decoding again. ``exclude_history`` drops each user's history
-        items from every modality's list first.
+        arguments of the same names), without decoding again: the ``rescored`` lists where ``res`` has them
+        (``rank(rescore=True)``), else the beams' lists. ``exclude_history`` drops each user's history items
+        from every modality's list first.
 
         ``modality_weights`` (modality -> weight >= 0, default 1 each): each modality's part in the fusion
         (``genrec.generation.fusion``); 0 leaves a list out.
@@ -428,13 +495,10 @@ class GenRecPipeline:
         list only counts for a user whose whole history has its IDs; 0: imputation alone), times
         ``cross_modal_weight`` for a list that read the other modality's IDs (``cross_modal_history``). Without
         missing IDs this is the plain rule; False keeps the plain rule always."""
-        per_mod = res.per_modality
+        per_mod, rescored = res.per_modality, res.rescored
         if exclude_history:
             seen = [set(h) for h in histories]
-            per_mod = {}
-            for m, (rows, scores) in res.per_modality.items():
-                kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in seen[u]] for u in range(len(rows))]
-                per_mod[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
+            per_mod, rescored = (_drop_rows(lists, seen) for lists in (per_mod, rescored))
         modality_weights = modality_weights or {}
         weights = [modality_weights.get(m, 1.0) for m in per_mod]
         if set(modality_weights) - set(self.tokenizer.modalities) or not all(
@@ -445,10 +509,11 @@ class GenRecPipeline:
             raise GenRecError(f"coverage_power must be >= 0 (inf allowed), got {coverage_power}")
         if not 0 <= cross_modal_weight < math.inf:
             raise GenRecError(f"cross_modal_weight must be finite and >= 0, got {cross_modal_weight}")
-        rows, scores = self._combine(per_mod, fusion, k, impute_missing, histories, weights,
+        rows, scores = self._combine({m: rescored.get(m, lists) for m, lists in per_mod.items()}, fusion, k,
+                                     impute_missing, histories, weights,
                                      (coverage_power, cross_modal_weight), res.read)
         added = self._cold_start(per_mod, rows, scores, k, round(cold_start_share * k), histories, exclude_history)
-        return RankResult(rows, scores, per_mod, res.invalid, res.beams, added, res.read)
+        return RankResult(rows, scores, per_mod, res.invalid, res.beams, added, res.read, rescored)
 
     def _combine(self, per_mod: dict, fusion: str, k: int, impute_missing: bool, histories, base: list[float],
                  coverage: tuple[float, float], read: dict[str, list[str]]) -> tuple[list, list]:

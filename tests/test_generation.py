@@ -285,3 +285,33 @@ def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
             assert trie.lookup(list(code), root=root) == int(trie.leaf_of(node))
     assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len({tuple(c) for c in image.tolist() if min(c) >= 0})
 
+
+@pytest.mark.parametrize("softmax,a", [("full", 0.0), ("prefix", 0.0), ("full", 0.5), ("prefix", 0.5)])
+def test_teacher_forced_id_scores_are_the_beam_scores(softmax, a):
+    """score_ids gives every ID the beam search returned its exact beam score, under either normalisation
+    and with a popularity penalty, for text- and image-ID requests of one batch."""
+    from genrec.generation.scoring import score_ids
+
+    tok = make_tokenizer(n_items=40)
+    model = make_model(tok, seed=4)
+    model.config.id_softmax = softmax
+    c = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    mods = ["text", "image", "image"]
+    inputs = batch_inputs(tok, mods, seed=2)
+    mod = torch.tensor([c.modality_index(m) for m in mods])
+    weights = torch.from_numpy(np.random.default_rng(3).integers(1, 50, len(tok.item_ids))).double()
+    penalty = a * c.log_prior(weights) if a else None
+    out = constrained_beam_search(model, *inputs, c, mod, num_beams=64, penalty=penalty)
+    owner, ids, expected = [], [], []
+    for b in range(len(mods)):
+        for k in range(out.leaves.shape[1]):
+            if out.leaves[b, k] >= 0:
+                owner.append(b)
+                ids.append(out.tokens[b, k])
+                expected.append(out.scores[b, k].item())
+    assert len(set(owner)) == 3 and len(expected) > 60
+    got = score_ids(model, *inputs, c, mod, torch.stack(ids), torch.tensor(owner), penalty)
+    assert got.tolist() == pytest.approx(expected, abs=1e-4)
+    # one request's candidate scored alone gives the same: scores do not depend on the batch
+    alone = score_ids(model, inputs[0][2:], inputs[1][2:], c, mod[2:], ids[-1][None], torch.tensor([0]), penalty)
+    assert alone.item() == pytest.approx(expected[-1], abs=1e-4)

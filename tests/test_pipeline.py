@@ -97,7 +97,8 @@ def test_recommend_ranks_catalogue_items(pipe, modality):
 
 
 def test_fused_is_macrec_of_the_modality_lists(pipe):
-    res = pipe.rank([[0, 1, 2]], "fused", k=10)
+    """Without rescoring, fusion sees each list as its beams left it (MACRec's rule)."""
+    res = pipe.rank([[0, 1, 2]], "fused", k=10, rescore=False)
     text_rows, text_scores = res.per_modality["text"][0][0], res.per_modality["text"][1][0]
     image_rows, image_scores = res.per_modality["image"][0][0], res.per_modality["image"][1][0]
     vals = {}
@@ -109,7 +110,7 @@ def test_fused_is_macrec_of_the_modality_lists(pipe):
         # imputation: item 4 (no image ID) counts as found by the image list too, with its own score
         expect = {r: sum(v) / len(v) + len(v) - 1 + (impute and r == 4) for r, v in vals.items()}
         best = sorted(expect, key=lambda r: (-expect[r], r))[:10]
-        got = pipe.rank([[0, 1, 2]], "fused", k=10, impute_missing=impute)
+        got = pipe.rank([[0, 1, 2]], "fused", k=10, impute_missing=impute, rescore=False)
         assert got.rows[0] == best
         assert got.scores[0] == pytest.approx([expect[r] for r in best])
         assert (4 in got.rows[0]) == impute  # only in one list, it needs the imputed +1 to make the top 10
@@ -170,6 +171,36 @@ def id_log_likelihood(pipe, task, rows, source, target_codes, modality):
     with torch.no_grad():
         logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
     return float(logp[0].gather(1, labels[0][:, None]).sum())
+
+
+def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
+    """rescore: an item one modality's beams missed gets that modality's teacher-forced score, so the fused
+    list is the candidates ranked by the mean of their two scores (item 4, without an image: its text score)."""
+    histories = [[3, 17, 25], [0, 1], [7]]
+    res = pipe.rank(histories, "fused", k=10)
+    plain = pipe.rank(histories, "fused", k=10, rescore=False)
+    assert plain.rescored == {} and plain.per_modality == res.per_modality and plain.rows != res.rows
+    catalog, tasks, scored_by_other = pipe.tokenizer.catalog, {"text": "seqrec", "image": "seqimage"}, 0
+    for u, history in enumerate(histories):
+        union = {r for rows, _ in res.per_modality.values() for r in rows[u]}
+        got = {m: dict(zip(rows[u], scores[u])) for m, (rows, scores) in res.rescored.items()}
+        assert set(got["text"]) == union and set(got["image"]) == {r for r in union if catalog.has_ids("image")[r]}
+        for m, scores in got.items():
+            assert list(scores.values()) == sorted(scores.values(), reverse=True)
+            beam = dict(zip(res.per_modality[m][0][u], res.per_modality[m][1][u]))
+            assert all(scores[r] == pytest.approx(s, abs=1e-4) for r, s in beam.items())
+            for r in [r for r in scores if r not in beam][:3]:
+                scored_by_other += 1
+                assert scores[r] == pytest.approx(
+                    id_log_likelihood(pipe, tasks[m], history, m, catalog.codes[m][r], m), abs=1e-4)
+        mean = {r: (got["text"][r] + got["image"].get(r, got["text"][r])) / 2 for r in union}
+        assert res.rows[u] == sorted(union, key=lambda r: (-mean[r], r))[:10]
+    assert scored_by_other >= 6
+    seen = pipe.recombine(res, histories, 10, exclude_history=True)
+    assert all(not set(h) & set(rows[u]) for m, (rows, _) in seen.rescored.items() for u, h in enumerate(histories))
+    shards = RankResult.concat([pipe.rank(histories[:1], "fused"), pipe.rank(histories[1:], "fused")]).rescored
+    for m, (rows, scores) in res.rescored.items():
+        assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)
 
 
 def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_task(model_dir):

@@ -17,6 +17,10 @@ mean of its own values. ``weights`` (one per list, default 1) scale each list's 
 weighted mean plus the found lists' summed weight over the largest weight, minus 1 (equal weights: the
 rule above); in ``rrf`` and ``sum`` each term. A list of weight 0 is ignored. The pipeline weighs a
 list by how much of the user's history it could read (``GenRecPipeline.recombine``, ``impute_missing``).
+
+With ``GenRecPipeline.rank(rescore=True)`` every list holds every candidate that has its modality's IDs
+(``genrec.generation.scoring``), so each item is found (or imputed) in every list: ``macrec`` is then the
+weighted mean of its scores, ``rrf`` of its reciprocal ranks.
 """
 
 from __future__ import annotations
