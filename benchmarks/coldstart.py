@@ -280,7 +280,8 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
     cache.mkdir(parents=True, exist_ok=True)
     columns = [f"fused_own_power{g:g}" for g in POWERS] + [f"fused_cross{w:g}" for w in CROSS_WEIGHTS]
     columns += [f"fused_minus_{m}_only_se" for m in MODALITIES]
-    defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT}
+    defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT,
+                "rescore": True}
     out = {}
     for lost in MODALITIES:
         for p in ps:
@@ -300,6 +301,9 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                                       cross_modal_history=False) if res.read else None
                     cached = (res, alone)
                     lists.write_bytes(pickle.dumps(cached))
+                elif not getattr(cached[0], "rescored", None):  # lists cached before rescoring: rescore them
+                    cached = (pipe.rescore(cached[0], hist, progress=True), cached[1])
+                    lists.write_bytes(pickle.dumps(cached))
                 row = missing_point(pipe, *cached, lost, hist, target)
                 # the predicted-ID route ranks a complete catalogue: the fusion's missing-modality settings
                 # do not touch it, so an older cache's figures stand
@@ -315,8 +319,9 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
 
 def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> dict:
     """NDCG@10 of the default ranking ``res`` (fused with the library's defaults, without imputation, at each
-    of ``CROSS_WEIGHTS``; each modality's list), and of the fusion at each of ``POWERS`` with the ``lost``
-    modality's list ``alone`` read from its own IDs only (None: ``res`` read them only)."""
+    of ``CROSS_WEIGHTS``, without rescoring; each modality's list), and of the fusion of the beams' lists
+    (no rescoring) at each of ``POWERS`` with the ``lost`` modality's list ``alone`` read from its own IDs only
+    (None: ``res`` read them only)."""
     def ndcg(rows):
         return ranking_metrics([r[:10] for r in rows], target, (10,))["NDCG@10"]
 
@@ -324,15 +329,17 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
         return ndcg(pipe.recombine(res, hist, 10, cold_start_share=0, **settings).rows)
 
     default = pipe.recombine(res, hist, 10, cold_start_share=0).rows
-    row = {"fused": ndcg(default), "fused_no_imputation": fused(res, impute_missing=False)}
+    beams = dataclasses.replace(res, rescored={})  # the lists as the beams left them, before rescoring
+    row = {"fused": ndcg(default), "fused_no_imputation": fused(res, impute_missing=False),
+           "fused_beams_only": fused(beams)}
     row.update({f"fused_cross{w:g}": fused(res, cross_modal_weight=w) for w in CROSS_WEIGHTS})
     per_user = user_ndcg(default, target)
     for m, (mrows, _) in res.per_modality.items():
         row[f"{m}_only"] = ndcg(mrows)
         gain = per_user - user_ndcg(mrows, target)  # standard error of the paired difference, over users
         row[f"fused_minus_{m}_only_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
-    own = res if alone is None else dataclasses.replace(
-        res, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
+    own = beams if alone is None else dataclasses.replace(
+        beams, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
     row[f"{lost}_only_own"] = ndcg(own.per_modality[lost][0])
     row.update({f"fused_own_power{g:g}": fused(own, coverage_power=g) for g in POWERS})
     return row
@@ -429,7 +436,7 @@ def main() -> None:
 
 
 MISSING_ROUTES = ("fused", "text_only", "image_only", "fused_minus_text_only_se", "fused_minus_image_only_se",
-                  "text_only_own", "image_only_own", "fused_no_imputation", "fused_predicted_ids",
+                  "fused_beams_only", "text_only_own", "image_only_own", "fused_no_imputation", "fused_predicted_ids",
                   "predicted_first_level_right", "predicted_prefix_right")
 DETAIL = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10")
 
