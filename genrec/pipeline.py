@@ -380,9 +380,10 @@ class GenRecPipeline:
 
     def rescore(self, res: RankResult, histories: Sequence[Sequence[int]], popularity_correction: float | None = None,
                 progress: bool = False) -> RankResult:
-        """``res`` (from ``rank`` on ``histories``) with ``rescored``: per decoded modality, each user's candidates
-        (the rows any modality's list holds) that have its IDs, scored the way its beam search scores them
-        (``genrec.generation.scoring``; the same history reading and ``popularity_correction``), best first."""
+        """``res`` (from ``rank`` on ``histories``, with this ``popularity_correction``) with ``rescored``: per
+        decoded modality, each user's candidates (the rows any modality's list holds) that have its IDs, with the
+        score its beam search gave them or, for the rows its beams missed, would have given them
+        (``genrec.generation.scoring``: the same history reading and correction), best first."""
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
         decoded = [m for m in res.per_modality if self.tokenizer.catalog.has_ids(m).any()]
@@ -392,10 +393,12 @@ class GenRecPipeline:
         rescored = {}
         for group in self._groups(decoded):
             for m in group:
-                has = self.tokenizer.catalog.has_ids(m)
-                cands = [[r for r in rows if has[r]] for rows in union]
-                scores = self._score_candidates(group, m, cands, inputs, correction, progress)
-                ranked = [sorted(zip(c, s), key=lambda pair: (-pair[1], pair[0])) for c, s in zip(cands, scores)]
+                has, (beam_rows, beam_scores) = self.tokenizer.catalog.has_ids(m), res.per_modality[m]
+                found = [dict(zip(r, s)) for r, s in zip(beam_rows, beam_scores)]
+                missed = [[r for r in rows if has[r] and r not in f] for rows, f in zip(union, found)]
+                scores = self._score_candidates(group, m, missed, inputs, correction, progress)
+                ranked = [sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
+                          for f, c, s in zip(found, missed, scores)]
                 rescored[m] = ([[r for r, _ in pairs] for pairs in ranked], [[x for _, x in pairs] for pairs in ranked])
         return dataclasses.replace(res, rescored=rescored)
 

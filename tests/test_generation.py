@@ -286,15 +286,24 @@ def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
     assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len({tuple(c) for c in image.tolist() if min(c) >= 0})
 
 
-@pytest.mark.parametrize("softmax,a", [("full", 0.0), ("prefix", 0.0), ("full", 0.5), ("prefix", 0.5)])
-def test_teacher_forced_id_scores_are_the_beam_scores(softmax, a):
+@pytest.mark.parametrize("softmax,a,attn", [("full", 0.0, "sdpa"), ("prefix", 0.0, "eager"), ("full", 0.5, "eager"),
+                                            ("prefix", 0.5, "sdpa"), ("prefix", 0.5, "copied")])
+def test_teacher_forced_id_scores_are_the_beam_scores(softmax, a, attn, monkeypatch):
     """score_ids gives every ID the beam search returned its exact beam score, under either normalisation
-    and with a popularity penalty, for text- and image-ID requests of one batch."""
+    and with a popularity penalty, for text- and image-ID requests of one batch; with the requests' encoder
+    states shared by their IDs (T5 with sdpa or eager attention) or copied per ID (other models)."""
+    import contextlib
+
+    from genrec.generation import scoring
     from genrec.generation.scoring import score_ids
 
     tok = make_tokenizer(n_items=40)
     model = make_model(tok, seed=4)
     model.config.id_softmax = softmax
+    if attn == "copied":
+        monkeypatch.setattr(scoring, "_shared_cross_attention", lambda model: contextlib.nullcontext(False))
+    else:
+        model.config._attn_implementation = attn
     c = IDConstraint.from_tokenizer(tok, ["text", "image"])
     mods = ["text", "image", "image"]
     inputs = batch_inputs(tok, mods, seed=2)

@@ -174,6 +174,12 @@ def _shared_kv_attention(module, query, key, value, attention_mask, **kwargs):
     groups = rows // key.shape[0]
     if groups == 1:
         return inner(module, query, key, value, attention_mask, **kwargs)
+    # Only cross-attention shares keys: its mask (padding) and bias (zero) are the same for every query
+    # position, so one position's row serves the groups x q_len positions (teacher forcing: q_len > 1).
+    if attention_mask is not None:
+        attention_mask = attention_mask[:, :, :1]
+    if kwargs.get("position_bias") is not None:
+        kwargs["position_bias"] = kwargs["position_bias"][:, :, :1]
     query = query.view(key.shape[0], groups, heads, q_len, dim).transpose(1, 2).reshape(key.shape[0], heads, -1, dim)
     out, _ = inner(module, query, key, value, attention_mask, **kwargs)  # [requests, groups * q_len, heads, dim]
     return out.reshape(rows, q_len, heads, dim), None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
+from .beam_search import _shared_cross_attention
 from .constraints import IDConstraint, gather_code_logits
 
 
@@ -28,9 +29,7 @@ def score_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cons
         start = model.config.decoder_start_token_id
     prefix_softmax = getattr(model.config, "id_softmax", "full") == "prefix"
     states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    decoder_input = torch.cat([id_tokens.new_full((len(id_tokens), 1), start), id_tokens], 1)
-    logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=states[owner]),
-                   attention_mask=attention_mask[owner], decoder_input_ids=decoder_input).logits.float()
+    logits = _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, start)
     mod = modality_index[owner]
     legal = constraint.legal_codes(id_tokens, mod)  # [N, levels, width]
     total = torch.zeros(len(id_tokens), device=device)
@@ -49,3 +48,31 @@ def score_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cons
     if not prefix_softmax:
         total += torch.log_softmax(logits[:, levels], -1)[:, constraint.eos_token_id]
     return total
+
+
+def _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, start) -> torch.Tensor:
+    """Decoder logits [N, levels + 1, V] of ``start`` + each ID, read against its request's encoder states.
+
+    T5-family decoders attend to one copy of a request's states for all its IDs (each request padded to the
+    same count, as beam search shares them among beams); others get a copy per ID."""
+    n = len(id_tokens)
+    with _shared_cross_attention(model) as shared:
+        if not shared:
+            rows, take = torch.arange(n, device=owner.device), slice(None)
+            states, attention_mask = states[owner], attention_mask[owner]
+        else:  # slot of each ID within its request; a request's unused slots repeat one of its IDs
+            count = torch.bincount(owner, minlength=len(states))
+            width = int(count.max())
+            first = torch.cumsum(count, 0) - count
+            order = torch.argsort(owner, stable=True)
+            slot = torch.empty_like(owner)
+            slot[order] = torch.arange(n, device=owner.device) - first[owner[order]]
+            table = torch.zeros(len(states), width, dtype=torch.long, device=owner.device)
+            table[owner, slot] = torch.arange(n, device=owner.device)
+            table = torch.where(torch.arange(width, device=owner.device) < count[:, None], table,
+                                table[:, :1])
+            rows, take = table.view(-1), owner * width + slot
+        decoder_input = torch.cat([id_tokens.new_full((len(rows), 1), start), id_tokens[rows]], 1)
+        logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=attention_mask,
+                       decoder_input_ids=decoder_input).logits
+    return logits[take].float()
