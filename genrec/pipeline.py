@@ -133,6 +133,24 @@ class RankResult:
                 for r in self.rows[user]]
 
 
+def _candidate_batches(cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE * DEFAULT_NUM_BEAMS) -> list[list[int]]:
+    """Users with candidates, in batches of at most ``budget`` decoder rows: each user's candidates are padded
+    to the batch's largest count (``genrec.generation.scoring``), so a user with many (IDs that several items
+    share) does not widen everyone's."""
+    batches: list[list[int]] = []
+    widest = 0
+    for u, c in enumerate(cands):
+        if not c:
+            continue
+        if batches and (len(batches[-1]) + 1) * max(widest, len(c)) <= budget:
+            batches[-1].append(u)
+            widest = max(widest, len(c))
+        else:
+            batches.append([u])
+            widest = len(c)
+    return batches
+
+
 def _drop_rows(lists: dict, drop: list[set]) -> dict:
     """Per-modality (rows, scores) lists without each user's ``drop`` rows."""
     out = {}
@@ -409,20 +427,17 @@ class GenRecPipeline:
         index = constraint.modality_index(modality)
         id_tokens = constraint.token_start[index] + torch.as_tensor(
             self.tokenizer.catalog.codes[modality], device=device).clamp(min=0)  # rows without IDs are never asked
-        flat: list[float] = []
-        for start in tqdm(range(0, len(cands), DEFAULT_BATCH_SIZE), desc=f"rescoring {modality}", disable=not progress):
-            users = range(start, min(len(cands), start + DEFAULT_BATCH_SIZE))
-            rows = [r for u in users for r in cands[u]]
-            if not rows:
-                continue
+        scores: list[list[float]] = [[] for _ in cands]
+        for users in tqdm(_candidate_batches(cands), desc=f"rescoring {modality}", disable=not progress):
             batch = self.tokenizer.pad([{"input_ids": inputs[u, modality]} for u in users], return_tensors="pt")
             owner = torch.tensor([j for j, u in enumerate(users) for _ in cands[u]], device=device)
-            flat += score_ids(self.model, batch["input_ids"].to(device), batch["attention_mask"].to(device), constraint,
-                              torch.full((len(users),), index, device=device),
-                              id_tokens[torch.tensor(rows, device=device)], owner,
-                              self._penalty(group, correction)).tolist()
-        ends = np.cumsum([0] + [len(c) for c in cands]).tolist()
-        return [flat[a:b] for a, b in zip(ends[:-1], ends[1:])]
+            flat = score_ids(self.model, batch["input_ids"].to(device), batch["attention_mask"].to(device), constraint,
+                             torch.full((len(users),), index, device=device),
+                             id_tokens[torch.tensor([r for u in users for r in cands[u]], device=device)], owner,
+                             self._penalty(group, correction)).tolist()
+            for u in users:
+                scores[u], flat = flat[: len(cands[u])], flat[len(cands[u]):]
+        return scores
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists); an empty

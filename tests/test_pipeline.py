@@ -203,6 +203,14 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
         assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)
 
 
+def test_candidate_batches_pad_no_user_to_another_users_count():
+    from genrec.pipeline import _candidate_batches
+
+    cands = [[1] * 3, [], [1] * 3, [1] * 9, [1] * 2, [1] * 2, [1] * 2, [1] * 20]
+    assert _candidate_batches(cands, budget=10) == [[0, 2], [3], [4, 5, 6], [7]]  # 20 > budget: alone
+    assert _candidate_batches([[], []]) == []
+
+
 def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_task(model_dir):
     histories = [[3, 17, 25], [0, 1]]
     pipe = GenRecPipeline.from_pretrained(model_dir)

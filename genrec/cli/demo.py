@@ -115,7 +115,7 @@ def _evaluate(model_dir, data):
     from ..layout import METRICS_FILE
     from ..pipeline import GenRecPipeline
 
-    t = step(5, "evaluation: test split, whole catalogue, 20 beams per modality, MACRec fusion")
+    t = step(5, "evaluation: test split, whole catalogue, 20 beams per modality, rescored and fused")
     pipe = GenRecPipeline.from_pretrained(model_dir)
     metrics, _ = evaluate_pipeline(pipe, data, split="test")
     popular, _ = evaluate_ranker(PopularityRecommender().fit(data), data, split="test")
