@@ -279,6 +279,7 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
 
     cache.mkdir(parents=True, exist_ok=True)
     columns = [f"fused_own_power{g:g}" for g in POWERS] + [f"fused_cross{w:g}" for w in CROSS_WEIGHTS]
+    columns += ["fused_beams_only"]
     columns += [f"fused_minus_{m}_only_se" for m in MODALITIES]
     defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT,
                 "rescore": True}
@@ -295,7 +296,8 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 complete = pipe.tokenizer.catalog.codes[lost].copy()
                 (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
                 cached = pickle.loads(lists.read_bytes()) if lists.is_file() else None
-                if cached is None or len(cached[0].rows) != len(hist):  # none yet, or from a --max-users run
+                users = len(next(iter(cached[0].per_modality.values()))[0]) if cached else 0
+                if users != len(hist):  # none yet, or from a --max-users run
                     res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
                     alone = pipe.rank(hist, lost, k=10, num_beams=20, cold_start_share=0, progress=True,
                                       cross_modal_history=False) if res.read else None

@@ -30,8 +30,7 @@ import logging
 import math
 import os
 import shutil
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -106,11 +105,15 @@ class RankResult:
     # rank(rescore=True): per modality, (rows, scores) per user of every item some list proposed that has its
     # IDs, scored under it (best first); fusion reads these instead of ``per_modality``
     rescored: dict[str, tuple[list[list[int]], list[list[float]]]] = field(default_factory=dict)
+    popularity_correction: float = 0.0  # the one the beams scored with (rescore scores the same way)
 
     @classmethod
     def concat(cls, parts: Sequence["RankResult"]) -> "RankResult":
         """The results of consecutive shards of users as one (counts summed)."""
         mods = list(parts[0].per_modality)
+        if len({(tuple(p.rescored), p.popularity_correction) for p in parts}) > 1:
+            raise GenRecError("RankResult.concat: the parts were ranked with different settings "
+                              "(rescored modalities or popularity correction)")
         return cls(
             rows=[r for p in parts for r in p.rows],
             scores=[s for p in parts for s in p.scores],
@@ -122,7 +125,8 @@ class RankResult:
             read={m: [r for p in parts for r in p.read.get(m, [m] * len(p.rows))]
                   for m in dict.fromkeys(m for p in parts for m in p.read)},  # a shard may have read no other
             rescored={m: ([r for p in parts for r in p.rescored[m][0]], [s for p in parts for s in p.rescored[m][1]])
-                      for m in parts[0].rescored} if all(p.rescored for p in parts) else {},
+                      for m in parts[0].rescored},
+            popularity_correction=parts[0].popularity_correction,
         )
 
     def sources(self, user: int) -> list[list[str]]:
@@ -133,16 +137,17 @@ class RankResult:
                 for r in self.rows[user]]
 
 
-def _candidate_batches(cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE * DEFAULT_NUM_BEAMS) -> list[list[int]]:
-    """Users with candidates, in batches of at most ``budget`` decoder rows: each user's candidates are padded
-    to the batch's largest count (``genrec.generation.scoring``), so a user with many (IDs that several items
-    share) does not widen everyone's."""
+def _candidate_batches(cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE * DEFAULT_NUM_BEAMS,
+                       users: int = DEFAULT_BATCH_SIZE) -> list[list[int]]:
+    """Users with candidates, in batches of at most ``users`` users and ``budget`` decoder rows: each user's
+    candidates are padded to the batch's largest count (``genrec.generation.scoring``), so a user with many
+    (IDs that several items share) does not widen everyone's."""
     batches: list[list[int]] = []
     widest = 0
     for u, c in enumerate(cands):
         if not c:
             continue
-        if batches and (len(batches[-1]) + 1) * max(widest, len(c)) <= budget:
+        if batches and len(batches[-1]) < users and (len(batches[-1]) + 1) * max(widest, len(c)) <= budget:
             batches[-1].append(u)
             widest = max(widest, len(c))
         else:
@@ -334,10 +339,8 @@ class GenRecPipeline:
 
         ``rescore``: before fusing, every item some modality's beams proposed is scored under each other
         modality it has IDs in, by teacher forcing (``RankResult.rescored``): beam search alone leaves an item
-        the other list missed without that list's score, and the fusion then has to guess it. Chosen on
-        Instruments validation users (+1.6% NDCG@10); it about doubles the ranking time (17,110 users, 20 beams:
-        124 s instead of 55 s on 2 cores; benchmarks/results/coldstart.md).
-        """
+        the other list missed without that list's score, and the fusion then has to guess it. Instruments
+        validation: +1.1% NDCG@10 (test +0.2%) at 2.2x the ranking time (benchmarks/results/coldstart.md)."""
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
         self._check_request(histories, k, num_beams, fusion)
@@ -361,9 +364,10 @@ class GenRecPipeline:
                              correction)
             bar.update(len(chunk))
         bar.close()
-        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities}, read=read)
+        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities}, read=read,
+                         popularity_correction=correction)
         if rescore and len(decoded) > 1:
-            res = self.rescore(res, histories, correction, progress)
+            res = self.rescore(res, histories, progress)
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
                               modality_weights, coverage_power, cross_modal_weight)
 
@@ -398,14 +402,13 @@ class GenRecPipeline:
         return {m: [max([m, *sources[m]], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
                 for m in modalities if sources[m] and not (cover[m] == 1).all()}
 
-    def rescore(self, res: RankResult, histories: Sequence[Sequence[int]], popularity_correction: float | None = None,
-                progress: bool = False) -> RankResult:
-        """``res`` (from ``rank`` on ``histories``, with this ``popularity_correction``) with ``rescored``: per
-        decoded modality, each user's candidates (the rows any modality's list holds) that have its IDs, with the
-        score its beam search gave them or, for the rows its beams missed, would have given them
-        (``genrec.generation.scoring``: the same history reading and correction), best first."""
-        correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
-            else popularity_correction
+    def rescore(self, res: RankResult, histories: Sequence[Sequence[int]], progress: bool = False) -> RankResult:
+        """``res`` (from ``rank(..., rescore=False)`` on ``histories``) with ``rescored``: per decoded modality,
+        each user's candidates (the rows any modality's list holds) that have its IDs, with the score its beam
+        search gave them or, for the rows its beams missed, would have given them (``genrec.generation.scoring``:
+        the same history reading and ``res.popularity_correction``), best first. The final lists are left empty:
+        ``recombine`` makes them."""
+        correction = res.popularity_correction
         decoded = [m for m in res.per_modality if self.tokenizer.catalog.has_ids(m).any()]
         inputs = self._task_inputs(histories, decoded, res.read)
         union = [list(dict.fromkeys(r for rows, _ in res.per_modality.values() for r in rows[u]))
@@ -420,12 +423,12 @@ class GenRecPipeline:
                 ranked = [sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
                           for f, c, s in zip(found, missed, scores)]
                 rescored[m] = ([[r for r, _ in pairs] for pairs in ranked], [[x for _, x in pairs] for pairs in ranked])
-        return dataclasses.replace(res, rescored=rescored)
+        return replace(res, rescored=rescored, rows=[], scores=[], cold_start=[])
 
     def _score_candidates(self, group, modality, cands, inputs, correction, progress) -> list[list[float]]:
         """Per user u, the ``modality`` scores of the rows ``cands[u]`` given its input ``inputs[u, modality]``."""
         device = self.model.device
-        constraint = self._constraint(group).to(device)
+        constraint = self._constraint(group)
         index = constraint.modality_index(modality)
         id_tokens = constraint.token_start[index] + torch.as_tensor(
             self.tokenizer.catalog.codes[modality], device=device).clamp(min=0)  # rows without IDs are never asked
@@ -437,8 +440,9 @@ class GenRecPipeline:
                              torch.full((len(users),), index, device=device),
                              id_tokens[torch.tensor([r for u in users for r in cands[u]], device=device)], owner,
                              self._penalty(group, correction)).tolist()
-            for u in users:
-                scores[u], flat = flat[: len(cands[u])], flat[len(cands[u]):]
+            ends = np.cumsum([len(cands[u]) for u in users]).tolist()
+            for u, a, b in zip(users, [0, *ends], ends):
+                scores[u] = flat[a:b]
         return scores
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:

@@ -198,6 +198,10 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
     assert scored_by_other >= 6
     seen = pipe.recombine(res, histories, 10, exclude_history=True)
     assert all(not set(h) & set(rows[u]) for m, (rows, _) in seen.rescored.items() for u, h in enumerate(histories))
+    later = pipe.rescore(plain, histories)  # the same scores afterwards; the final lists are recombine's to make
+    assert later.rows == [] and pipe.recombine(later, histories, 10).rows == res.rows
+    with pytest.raises(GenRecError, match="different settings"):
+        RankResult.concat([res, plain])
     shards = RankResult.concat([pipe.rank(histories[:1], "fused"), pipe.rank(histories[1:], "fused")]).rescored
     for m, (rows, scores) in res.rescored.items():
         assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)

@@ -163,7 +163,8 @@ _SHARED_PREFIX = "genrec_shared_cross_"
 
 
 def _shared_kv_attention(module, query, key, value, attention_mask, **kwargs):
-    """Attention where the keys/values of a request serve all its beams (query rows = beams x key rows).
+    """Attention where the keys/values of a request serve all its beams (query rows = beams x key rows), or
+    all the IDs it scores by teacher forcing (``genrec.generation.scoring``).
 
     The beams become query positions of one row, so the cross-attention cache stays one copy per
     request. Otherwise (self-attention, first step) the wrapped implementation runs unchanged.

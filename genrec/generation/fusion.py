@@ -19,8 +19,9 @@ rule above); in ``rrf`` and ``sum`` each term. A list of weight 0 is ignored. Th
 list by how much of the user's history it could read (``GenRecPipeline.recombine``, ``impute_missing``).
 
 With ``GenRecPipeline.rank(rescore=True)`` every list holds every candidate that has its modality's IDs
-(``genrec.generation.scoring``), so each item is found (or imputed) in every list: ``macrec`` is then the
-weighted mean of its scores, ``rrf`` of its reciprocal ranks.
+(``genrec.generation.scoring``), so with ``lacking`` each item is found or imputed in every list of weight
+above 0: ``macrec`` then ranks by the weighted mean of its scores, ``rrf`` by the weighted sum of its
+reciprocal ranks.
 """
 
 from __future__ import annotations

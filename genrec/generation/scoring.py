@@ -23,6 +23,10 @@ def score_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cons
     ``modality_index`` [R] of its request), ``owner`` [N] the request (row of ``input_ids`` [R, S]) each
     is scored for. The encoder runs once per request."""
     device = input_ids.device
+    if len(id_tokens) == 0:
+        return torch.zeros(0, device=device)
+    if constraint.roots.device != device:
+        constraint.to(device)
     levels = constraint.levels
     start = model.generation_config.decoder_start_token_id
     if start is None:
@@ -60,7 +64,7 @@ def _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, star
         if not shared:
             rows, take = torch.arange(n, device=owner.device), slice(None)
             states, attention_mask = states[owner], attention_mask[owner]
-        else:  # slot of each ID within its request; a request's unused slots repeat one of its IDs
+        else:  # slot of each ID within its request; unused slots (and requests without IDs) decode some ID, unread
             count = torch.bincount(owner, minlength=len(states))
             width = int(count.max())
             first = torch.cumsum(count, 0) - count
@@ -74,5 +78,5 @@ def _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, star
             rows, take = table.view(-1), owner * width + slot
         decoder_input = torch.cat([id_tokens.new_full((len(rows), 1), start), id_tokens[rows]], 1)
         logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=attention_mask,
-                       decoder_input_ids=decoder_input).logits
+                       decoder_input_ids=decoder_input, use_cache=False).logits
     return logits[take].float()
