@@ -626,7 +626,7 @@ class GenRecPipeline:
     def ranking_records(self, user_ids: Sequence[Any], histories: Sequence[Sequence[int]], res: RankResult) -> list[dict]:
         """``rank`` output as item-id records, one per user, in the form ``genrec.hub.push_rankings`` publishes:
         ``user_id``, ``history``, ranked ``items`` with ``scores`` and ``sources`` (modalities that proposed each),
-        and the ``per_modality`` lists they came from."""
+        and the ``per_modality`` lists they came from (as the beams left them, before rescoring)."""
         ids = [str(i) for i in self.tokenizer.item_ids]
 
         def ranked(rows, scores):
