@@ -426,12 +426,15 @@ class GenRecPipeline:
         return replace(res, rescored=rescored, rows=[], scores=[], cold_start=[])
 
     def _score_candidates(self, group, modality, cands, inputs, correction, progress) -> list[list[float]]:
-        """Per user u, the ``modality`` scores of the rows ``cands[u]`` given its input ``inputs[u, modality]``."""
+        """Per user u, the ``modality`` scores of the rows ``cands[u]`` given its input ``inputs[u, modality]``.
+        Rows sharing an ID (unresolved collisions) are scored once per user."""
         device = self.model.device
         constraint = self._constraint(group)
         index = constraint.modality_index(modality)
-        id_tokens = constraint.token_start[index] + torch.as_tensor(
-            self.tokenizer.catalog.codes[modality], device=device).clamp(min=0)  # rows without IDs are never asked
+        codes = self.tokenizer.catalog.codes[modality]
+        id_tokens = constraint.token_start[index] + torch.as_tensor(codes, device=device).clamp(min=0)  # -1: not asked
+        keys = [[codes[r].tobytes() for r in c] for c in cands]
+        cands = [list(dict(zip(k, c)).values()) for k, c in zip(keys, cands)]  # one row per distinct ID
         scores: list[list[float]] = [[] for _ in cands]
         for users in tqdm(_candidate_batches(cands), desc=f"rescoring {modality}", disable=not progress):
             batch = self.tokenizer.pad([{"input_ids": inputs[u, modality]} for u in users], return_tensors="pt")
@@ -443,7 +446,8 @@ class GenRecPipeline:
             ends = np.cumsum([len(cands[u]) for u in users]).tolist()
             for u, a, b in zip(users, [0, *ends], ends):
                 scores[u] = flat[a:b]
-        return scores
+        by_id = [dict(zip((codes[r].tobytes() for r in c), s)) for c, s in zip(cands, scores)]
+        return [[ids[k] for k in user_keys] for ids, user_keys in zip(by_id, keys)]
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
         """Rows lacking IDs in some fused modality (row -> the indices of those modalities' lists); an empty

@@ -207,6 +207,28 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
         assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)
 
 
+def test_rows_sharing_an_id_are_rescored_alike(pipe, monkeypatch):
+    """Items 10 and 11 share a text ID: proposed by the image list only, both get its teacher-forced score,
+    computed once."""
+    import genrec.pipeline
+
+    scored = []
+    score_ids = genrec.pipeline.score_ids
+    monkeypatch.setattr(genrec.pipeline, "score_ids", lambda *a: scored.append(a[5].tolist()) or score_ids(*a))
+    history = [3, 17, 25]
+    res = pipe.rank([history], "fused", k=10, rescore=False)
+    text_rows, text_scores = res.per_modality["text"]
+    kept = [(r, x) for r, x in zip(text_rows[0], text_scores[0]) if r not in (10, 11)]
+    image_rows, image_scores = res.per_modality["image"]
+    res.per_modality["text"] = ([[r for r, _ in kept]], [[x for _, x in kept]])
+    res.per_modality["image"] = ([image_rows[0] + [10, 11]], [image_scores[0] + [-50.0, -50.0]])
+    got = dict(zip(*[x[0] for x in pipe.rescore(res, [history]).rescored["text"]]))
+    expected = id_log_likelihood(pipe, "seqrec", history, "text", pipe.tokenizer.catalog.codes["text"][10], "text")
+    assert got[10] == got[11] == pytest.approx(expected, abs=1e-4)
+    text_ids = [tuple(ids) for ids in scored[0]]  # the text group is scored first
+    assert len(text_ids) == len(set(text_ids)) and len(got) == len(text_ids) + len(kept) + 1
+
+
 def test_candidate_batches_pad_no_user_to_another_users_count():
     from genrec.pipeline import _candidate_batches
 
