@@ -156,13 +156,15 @@ def _candidate_batches(cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE 
     return batches
 
 
+def _unzip(pairs: list[list[tuple[int, float]]]) -> tuple[list[list[int]], list[list[float]]]:
+    """Per-user (row, score) pairs -> (rows per user, scores per user)."""
+    return [[r for r, _ in user] for user in pairs], [[x for _, x in user] for user in pairs]
+
+
 def _drop_rows(lists: dict, drop: list[set]) -> dict:
     """Per-modality (rows, scores) lists without each user's ``drop`` rows."""
-    out = {}
-    for m, (rows, scores) in lists.items():
-        kept = [[(r, x) for r, x in zip(rows[u], scores[u]) if r not in drop[u]] for u in range(len(rows))]
-        out[m] = ([[r for r, _ in pairs] for pairs in kept], [[x for _, x in pairs] for pairs in kept])
-    return out
+    return {m: _unzip([[(r, x) for r, x in zip(rows[u], scores[u]) if r not in drop[u]] for u in range(len(rows))])
+            for m, (rows, scores) in lists.items()}
 
 
 @contextlib.contextmanager
@@ -420,9 +422,8 @@ class GenRecPipeline:
                 found = [dict(zip(r, s)) for r, s in zip(beam_rows, beam_scores)]
                 missed = [[r for r in rows if has[r] and r not in f] for rows, f in zip(union, found)]
                 scores = self._score_candidates(group, m, missed, inputs, correction, progress)
-                ranked = [sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
-                          for f, c, s in zip(found, missed, scores)]
-                rescored[m] = ([[r for r, _ in pairs] for pairs in ranked], [[x for _, x in pairs] for pairs in ranked])
+                rescored[m] = _unzip([sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
+                                      for f, c, s in zip(found, missed, scores)])
         return replace(res, rescored=rescored, rows=[], scores=[], cold_start=[])
 
     def _score_candidates(self, group, modality, cands, inputs, correction, progress) -> list[list[float]]:
@@ -434,7 +435,8 @@ class GenRecPipeline:
         codes = self.tokenizer.catalog.codes[modality]
         id_tokens = constraint.token_start[index] + torch.as_tensor(codes, device=device).clamp(min=0)  # -1: not asked
         keys = [[codes[r].tobytes() for r in c] for c in cands]
-        cands = [list(dict(zip(k, c)).values()) for k, c in zip(keys, cands)]  # one row per distinct ID
+        distinct = [dict(zip(k, c)) for k, c in zip(keys, cands)]  # ID -> one of its rows
+        cands = [list(d.values()) for d in distinct]
         scores: list[list[float]] = [[] for _ in cands]
         for users in tqdm(_candidate_batches(cands), desc=f"rescoring {modality}", disable=not progress):
             batch = self.tokenizer.pad([{"input_ids": inputs[u, modality]} for u in users], return_tensors="pt")
@@ -446,7 +448,7 @@ class GenRecPipeline:
             ends = np.cumsum([len(cands[u]) for u in users]).tolist()
             for u, a, b in zip(users, [0, *ends], ends):
                 scores[u] = flat[a:b]
-        by_id = [dict(zip((codes[r].tobytes() for r in c), s)) for c, s in zip(cands, scores)]
+        by_id = [dict(zip(d, s)) for d, s in zip(distinct, scores)]
         return [[ids[k] for k in user_keys] for ids, user_keys in zip(by_id, keys)]
 
     def _missing_ids(self, per_mod: dict) -> dict[int, list[int]]:
@@ -474,7 +476,7 @@ class GenRecPipeline:
         if slots <= 0 or first_new >= len(catalog):
             return [[] for _ in rows]
         new_codes = {m: catalog.codes[m][first_new:] for m in per_mod}
-        lacking = {m: (c < 0).any(1) for m, c in new_codes.items()}
+        lacking = {m: ~catalog.has_ids(m)[first_new:] for m in per_mod}
         added = []
         for u in range(len(rows)):
             best: dict[int, tuple] = {}  # new row -> (-shared share of the ID, anchor rank, score)
@@ -762,12 +764,13 @@ class GenRecPipeline:
         if trained is not None and task not in trained:
             raise GenRecError(f"predicting {modality} IDs needs a generator trained on {task!r}; this one learned "
                               f"{trained} (train with --tasks ...,{task})")
-        codes = self.tokenizer.catalog.codes
+        catalog = self.tokenizer.catalog
         rows = [int(r) for r in rows]
-        lacking = [r for r in rows if (codes[source][r] < 0).any()]
+        present = catalog.has_ids(source)
+        lacking = [r for r in rows if not present[r]]
         if lacking:
             raise GenRecError(f"rows {lacking[:5]} have no {source} IDs to predict {modality} IDs from")
-        if not self.tokenizer.catalog.has_ids(modality).any():
+        if not catalog.has_ids(modality).any():
             raise GenRecError(f"no catalogue item has {modality} IDs: there is no ID to predict")
         constraint = self._constraint((modality,))
         out = np.empty((len(rows), self.tokenizer.num_levels(modality)), dtype=np.int64)
@@ -781,7 +784,7 @@ class GenRecPipeline:
             for j, leaf in enumerate(found.leaves[:, 0].tolist()):
                 if leaf < 0:  # every continuation scored -inf (a model that never learned the task, say)
                     raise GenRecError(f"row {part[j]}: the generator found no {modality} ID")
-                out[start + j] = codes[modality][constraint.rows_of_leaf(leaf)[0]]
+                out[start + j] = catalog.codes[modality][constraint.rows_of_leaf(leaf)[0]]
         return out
 
     def fill_missing_ids(self, modality: str, num_beams: int = DEFAULT_NUM_BEAMS) -> list[Any]:

@@ -215,8 +215,7 @@ class ItemCatalog:
 
     def shared_ids(self, modality: str) -> tuple[int, int]:
         """(items that share their ID with another item, distinct IDs shared)."""
-        c = self.codes[modality]
-        c = c[(c >= 0).all(axis=1)]
+        c = self.codes[modality][self.has_ids(modality)]
         _, counts = np.unique(c, axis=0, return_counts=True)
         return int(counts[counts > 1].sum()), int((counts > 1).sum())
 
@@ -278,8 +277,7 @@ class ItemCatalog:
     def _refuse_taken_ids(self, modality: str, new: np.ndarray, new_ids: list) -> None:
         """An added item must not take an ID the catalogue (or another added item) already has: the two
         would be indistinguishable to the generator."""
-        old = self.codes[modality]
-        taken = {tuple(r) for r in old[(old >= 0).all(axis=1)].tolist()}
+        taken = {tuple(r) for r in self.codes[modality][self.has_ids(modality)].tolist()}
         for n, row in enumerate(new.tolist()):
             if min(row) >= 0 and tuple(row) in taken:
                 raise DataError(f"add_items: item {new_ids[n]!r}: {modality} ID {row} is already taken")
