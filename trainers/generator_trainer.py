@@ -27,7 +27,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASKS, __version__
 from ..errors import GenRecError
-from ..generation.constraints import IDConstraint
+from ..generation.constraints import IDConstraint, uses_prefix_softmax
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
 from ..pipeline import DEFAULT_NUM_BEAMS
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
@@ -266,7 +266,7 @@ class GenRecTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         config = self.accelerator.unwrap_model(model).config
-        if getattr(config, "id_softmax", "full") == "prefix":
+        if uses_prefix_softmax(config):
             lm = prefix_softmax_loss(outputs["logits"], inputs["labels"], self._id_constraint(outputs["logits"].device))
             implicit = outputs.get("implicit_loss")
             loss = lm if implicit is None else lm + config.implicit_weight * implicit

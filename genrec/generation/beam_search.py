@@ -36,7 +36,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.t5.modeling_t5 import T5ForConditionalGeneration, T5Stack
 from transformers.models.t5.modeling_t5 import eager_attention_forward as t5_eager_attention
 
-from .constraints import IDConstraint, gather_code_logits
+from .constraints import IDConstraint, gather_code_logits, uses_prefix_softmax
 
 
 # transformers renamed ``past_key_values`` to ``cache`` (5.2x; the old name warns, then goes in 5.40).
@@ -87,10 +87,7 @@ def constrained_beam_search(
 def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache, penalty):
     device, batch = input_ids.device, input_ids.shape[0]
     levels, width, trie = constraint.levels, constraint.width, constraint.trie
-    start = model.generation_config.decoder_start_token_id
-    if start is None:
-        start = model.config.decoder_start_token_id
-    prefix_softmax = getattr(model.config, "id_softmax", "full") == "prefix"
+    start, prefix_softmax = decoder_start_token(model), uses_prefix_softmax(model.config)
     encoder_states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
     step_tokens = torch.full((batch, 1), start, dtype=torch.long, device=device)
@@ -134,6 +131,12 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
                                                        first_step=depth == 0 and not shares_cross_cache)
         step_tokens = new_tok.view(-1, 1)
     raise AssertionError("unreachable")
+
+
+def decoder_start_token(model) -> int:
+    """The token the decoder starts from: the generation config's, else the model config's (as generate())."""
+    start = model.generation_config.decoder_start_token_id
+    return model.config.decoder_start_token_id if start is None else start
 
 
 def _close_with_eos(log_probs, beam_scores, node, tokens, constraint, prefix_softmax, k_out) -> BeamSearchOutput:

@@ -133,6 +133,12 @@ class IDConstraint:
         return self
 
 
+def uses_prefix_softmax(config) -> bool:
+    """Whether a model was trained with its ID loss normalised over the legal codes of each prefix
+    (``config.id_softmax == "prefix"``): its IDs must be scored the same way."""
+    return getattr(config, "id_softmax", "full") == "prefix"
+
+
 def gather_code_logits(logits: torch.Tensor, code_tokens: torch.Tensor) -> torch.Tensor:
     """``logits[..., V]`` at the token ids ``code_tokens[..., W]`` (``IDConstraint.code_tokens``); the dump
     id ``V`` of codes past a smaller codebook reads -inf."""
@@ -175,7 +181,7 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
         """The processor ``model.generate`` needs to produce only ``modality``'s item IDs, with the model's
         beam count (its generation_config) and score normalisation (``config.id_softmax``)."""
         return cls(tokenizer, modality, num_beams=model.generation_config.num_beams or 1,
-                   renormalise=getattr(model.config, "id_softmax", "full") == "prefix")
+                   renormalise=uses_prefix_softmax(model.config))
 
     def _row_modalities(self, n_rows: int, device) -> torch.Tensor:
         if self.example_mod is None:

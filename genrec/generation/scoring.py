@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from .beam_search import _shared_cross_attention
-from .constraints import IDConstraint, gather_code_logits
+from .beam_search import _shared_cross_attention, decoder_start_token
+from .constraints import IDConstraint, gather_code_logits, uses_prefix_softmax
 
 
 @torch.no_grad()
@@ -27,13 +27,9 @@ def score_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cons
         return torch.zeros(0, device=device)
     if constraint.roots.device != device:
         constraint.to(device)
-    levels = constraint.levels
-    start = model.generation_config.decoder_start_token_id
-    if start is None:
-        start = model.config.decoder_start_token_id
-    prefix_softmax = getattr(model.config, "id_softmax", "full") == "prefix"
+    levels, prefix_softmax = constraint.levels, uses_prefix_softmax(model.config)
     states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    logits = _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, start)
+    logits = _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, decoder_start_token(model))
     mod = modality_index[owner]
     legal = constraint.legal_codes(id_tokens, mod)  # [N, levels, width]
     total = torch.zeros(len(id_tokens), device=device)
