@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,9 +30,10 @@ from ..errors import GenRecError
 from ..generation.constraints import IDConstraint, uses_prefix_softmax
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
 from ..pipeline import DEFAULT_NUM_BEAMS
+from ..sequence_tasks import build_sequence_dataset
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
-from .id_loss import prefix_softmax_loss
+from .id_loss import packed_id_loss, prefix_softmax_loss
 from .profiles import load_profile
 from .sampling import LengthBucketSampler
 
@@ -46,6 +47,7 @@ RUN_FINGERPRINT_FILE = "genrec_run.json"
 RankingMetrics = Callable[[Any, Any], dict[str, float]]
 
 BATCHINGS = ("length_buckets", "group_by_length", "random")
+TRAINING_MODES = ("rows", "sequences")
 
 
 class VocabMismatchError(GenRecError, ValueError):
@@ -67,6 +69,11 @@ class GenRecTrainingArguments(TrainingArguments):
         "help": "training only: each history item is left out of each sequence task's input with this "
                 "probability, drawn anew per task and read (robustness to items missing a modality; 0 = off)"})
     max_history: int = field(default=20, metadata={"help": "last N history items (MACRec: 20)"})
+    training_mode: str = field(default="rows", metadata={
+        "help": "rows: one example per (history, next item), the encoder re-reads the history for each (MACRec); "
+                "sequences: one example per user sequence window, every next-item target learned in one pass "
+                "under causal history attention (genrec.sequence_tasks; the model gets history_attention='causal')",
+        "choices": list(TRAINING_MODES)})
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
     max_train_minutes: float | None = field(default=None, metadata={
@@ -109,6 +116,10 @@ class GenRecTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.batching not in BATCHINGS:
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
+        if self.training_mode not in TRAINING_MODES:
+            raise GenRecError(f"unknown training_mode {self.training_mode!r}; choose from {list(TRAINING_MODES)}")
+        if self.training_mode == "sequences" and self.history_dropout:
+            raise GenRecError("history_dropout is drawn per (history, target) row; it needs training_mode='rows'")
         if self.task_weights:
             self.task_weights = {t: float(w) for t, w in self.task_weights.items()}
             bad = {t: w for t, w in self.task_weights.items() if t not in TASKS or not 0 < w <= 1}
@@ -134,19 +145,57 @@ class GenRecTrainingArguments(TrainingArguments):
 class GenRecCollator:
     """Flattens task units into examples, pads them with the tokenizer and adds ``pair_ids``.
 
-    Both views of a paired unit get the unit's position in the batch as pair id; others get -1.
+    Row units (``genrec.tasks``): both views of a paired unit get the unit's position in the batch as
+    pair id; others get -1. Sequence units (``genrec.sequence_tasks``) become one encoder row per view
+    whose targets are packed into one decoder row (``causal_history.sequence_forward``); ``pair_ids``
+    then has one entry per target, shared by the two views' targets at one window position.
+    ``score_eos``: the labels close each target with EOS (T5's full softmax scores it; the prefix softmax
+    does not, so its decoder rows are one token shorter).
     """
 
-    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None, decoder_start_token_id: int | None = None,
+                 score_eos: bool = True):
         self.seq2seq = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, pad_to_multiple_of=pad_to_multiple_of)
+        self.tokenizer = tokenizer
+        self.start = tokenizer.pad_token_id if decoder_start_token_id is None else decoder_start_token_id
+        self.score_eos = score_eos
 
     def __call__(self, units: list[dict]) -> dict[str, torch.Tensor]:
+        if units and "views" in units[0]:
+            return self._sequences(units)
         features, pair_ids = [], []
         for n, unit in enumerate(units):
             for source, target in zip(unit["input_ids"], unit["labels"]):
                 features.append({"input_ids": source, "labels": target})
                 pair_ids.append(n if unit["paired"] else -1)
         batch = self.seq2seq(features)
+        batch["pair_ids"] = torch.tensor(pair_ids, dtype=torch.long)
+        return batch
+
+    def _sequences(self, units: list[dict]) -> dict[str, torch.Tensor]:
+        sources, decoder_rows, keys = [], [], []
+        for n, unit in enumerate(units):
+            for view in unit["views"]:
+                sources.append({"input_ids": view["input_ids"]})
+                row = {"decoder_input_ids": [], "labels": [], "decoder_history_items": [], "decoder_segment_ids": []}
+                for seg, (target, reads, pos) in enumerate(zip(view["targets"], view["history_items"], view["positions"]), 1):
+                    labels = target + [self.tokenizer.eos_token_id] if self.score_eos else target
+                    row["decoder_input_ids"] += [self.start] + labels[:-1]
+                    row["labels"] += labels
+                    row["decoder_history_items"] += [reads] * len(labels)
+                    row["decoder_segment_ids"] += [seg] * len(labels)
+                    keys.append((n, pos) if unit["paired"] else None)
+                decoder_rows.append(row)
+        # a pair only where both views have the target (a view lacks the targets missing its modality)
+        counts = Counter(keys)
+        pairs = {k: i for i, k in enumerate(k for k in counts if k is not None and counts[k] == 2)}
+        pair_ids = [pairs.get(k, -1) for k in keys]
+        batch = self.tokenizer.pad(sources, return_tensors="pt")
+        width = max(len(r["labels"]) for r in decoder_rows)
+        pads = {"decoder_input_ids": self.tokenizer.pad_token_id, "labels": -100, "decoder_history_items": 0,
+                "decoder_segment_ids": 0}
+        for key, pad in pads.items():
+            batch[key] = torch.tensor([r[key] + [pad] * (width - len(r[key])) for r in decoder_rows], dtype=torch.long)
         batch["pair_ids"] = torch.tensor(pair_ids, dtype=torch.long)
         return batch
 
@@ -171,7 +220,8 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
         last_m = tokenizer.modalities[-1]
         last = tokenizer.level_token_start(last_m, tokenizer.num_levels(last_m) - 1) + tokenizer.codebook_size(last_m)
         config_overrides = {**config_overrides, "embedding_init_rows": [first, last]}
-    if config_overrides.get("item_pooled_encoder"):  # tokens that continue an item: codes of levels >= 2
+    if config_overrides.get("item_pooled_encoder") or config_overrides.get("history_attention") == "causal":
+        # tokens that continue an item: codes of levels >= 2
         config_overrides = {**config_overrides, "item_continuation_ranges": [
             [tokenizer.level_token_start(m, level), tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m)]
             for m in tokenizer.modalities for level in range(1, tokenizer.num_levels(m))]}
@@ -264,6 +314,29 @@ class GenRecTrainer(Trainer):
         return super()._get_eval_sampler(_recipes(eval_dataset))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "decoder_history_items" in inputs:
+            loss, outputs = self._sequence_loss(model, inputs)
+        else:
+            loss, outputs = self._row_loss(model, inputs, num_items_in_batch)
+        if model.training:
+            for key in ("lm_loss", "implicit_loss"):
+                value = outputs.get(key) if isinstance(outputs, dict) else None
+                if value is not None:
+                    self._components[key].append(value.detach())
+        return (loss, outputs) if return_outputs else loss
+
+    def _sequence_loss(self, model, inputs):
+        """A batch of sequence units: one forward, the ID loss of every target (``packed_id_loss``)."""
+        outputs = model(**inputs)
+        unwrapped = self.accelerator.unwrap_model(model)
+        states = outputs["target_states"]
+        constraint = self._id_constraint(states.device) if uses_prefix_softmax(unwrapped.config) else None
+        lm = packed_id_loss(states, inputs["labels"], unwrapped.get_output_embeddings(), constraint)
+        implicit = outputs.get("implicit_loss")
+        outputs["lm_loss"] = lm
+        return (lm if implicit is None else lm + unwrapped.config.implicit_weight * implicit), outputs
+
+    def _row_loss(self, model, inputs, num_items_in_batch):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         config = self.accelerator.unwrap_model(model).config
         if uses_prefix_softmax(config):
@@ -271,12 +344,7 @@ class GenRecTrainer(Trainer):
             implicit = outputs.get("implicit_loss")
             loss = lm if implicit is None else lm + config.implicit_weight * implicit
             outputs["lm_loss"] = lm
-        if model.training:
-            for key in ("lm_loss", "implicit_loss"):
-                value = outputs.get(key) if isinstance(outputs, dict) else None
-                if value is not None:
-                    self._components[key].append(value.detach())
-        return (loss, outputs) if return_outputs else loss
+        return loss, outputs
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._components:  # a training log: add the mean components since the last one
@@ -356,10 +424,15 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
 
 
 def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
-    """Train units for every selected task; validation: the seqrec/seqimage views of (a sample of) users."""
+    """Train units for every selected task (rows or sequence windows, ``training_mode``); validation: the
+    seqrec/seqimage rows of (a sample of) users."""
     item_rows = read_item_task_rows(args.item_task_items, tokenizer, args.tasks) if args.item_task_items else None
-    train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
-                               item_rows, args.history_dropout, args.seed)
+    if args.training_mode == "sequences":  # every item but each user's validation and test targets
+        train = build_sequence_dataset([seq[:-2] for seq in data.sequences.values()], tokenizer, args.tasks,
+                                       args.max_history, args.pair_views, item_rows)
+    else:
+        train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
+                                   item_rows, args.history_dropout, args.seed)
     valid = data.splits["valid"]
     if args.max_eval_samples is not None and args.max_eval_samples < len(valid):
         valid = valid.shuffle(seed=args.seed).select(range(args.max_eval_samples))
@@ -565,7 +638,7 @@ def train_generator(
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
     check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume), args=args)
-    model_cfg = _model_config(profile, model_overrides, args.implicit)
+    model_cfg = _model_config(profile, model_overrides, args)
     model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
     # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
     # through genrec.hub once, not Trainer's bare checkpoint pushes.
@@ -584,10 +657,16 @@ def train_generator(
     return out
 
 
-def _model_config(profile: str, model_overrides: dict | None, implicit: bool) -> dict:
-    """The profile's model settings under the caller's overrides; the implicit loss weighs 0 when it is off."""
+def _model_config(profile: str, model_overrides: dict | None, args: GenRecTrainingArguments) -> dict:
+    """The profile's model settings under the caller's overrides; the implicit loss weighs 0 when it is off;
+    sequence training needs (and so sets) causal history attention."""
     model_cfg = {**load_profile(profile)["model"], **(model_overrides or {})}
-    if not implicit:
+    if args.training_mode == "sequences":
+        if model_cfg.get("history_attention", "causal") != "causal":
+            raise GenRecError("training_mode='sequences' needs history_attention='causal'; train rows for a "
+                              f"model with history_attention={model_cfg['history_attention']!r}")
+        model_cfg["history_attention"] = "causal"
+    if not args.implicit:
         model_cfg["implicit_weight"] = 0.0
     return model_cfg
 
@@ -609,7 +688,11 @@ def _initial_model(tokenizer, args: GenRecTrainingArguments, model_cfg: dict, qu
             raise GenRecError("--peft lora needs --base (a trained generator folder or Hub repo)")
         from ..modeling.lora import build_lora_model
 
-        return build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
+        model = build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
+        if args.training_mode == "sequences" and getattr(model.config, "history_attention", "full") != "causal":
+            raise GenRecError(f"--base {base} reads histories with full attention; training_mode='sequences' needs "
+                              "a base trained with history_attention='causal' (or train rows)")
+        return model
     raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
 
 
@@ -617,6 +700,8 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
                   ranking_metrics: RankingMetrics | None) -> GenRecTrainer:
     """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
     train, valid = build_datasets(data, tokenizer, args)
+    if args.training_mode == "sequences":
+        _scale_batch_to_targets(args, train)
     if ranking_metrics is None and args.max_train_minutes is not None:
         ranking_metrics = validation_ranker(data, args)
     callbacks = []
@@ -627,11 +712,25 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
         args=args,
         train_dataset=train,
         eval_dataset=valid,
-        data_collator=GenRecCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
+        data_collator=GenRecCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None,
+                                     decoder_start_token_id=model.config.decoder_start_token_id,
+                                     score_eos=not uses_prefix_softmax(model.config)),
         processing_class=tokenizer,
         callbacks=callbacks,
         ranking_metrics=ranking_metrics,
     )
+
+
+def _scale_batch_to_targets(args: GenRecTrainingArguments, train) -> None:
+    """Sequence units hold several targets: a batch takes as many units as hold, on average, the profile's
+    batch size in targets, so steps per epoch, and what the learning rate and schedule mean, stay those of
+    row training (the first unit count is kept in ``sequence_batch_targets``)."""
+    recipes = _recipes(train)
+    per_unit = float(np.mean(recipes["targets"])) if len(recipes) else 1.0
+    args.sequence_batch_targets = args.per_device_train_batch_size
+    args.per_device_train_batch_size = max(1, round(args.per_device_train_batch_size / per_unit))
+    logger.info("training_mode=sequences: %.2f targets per unit, batches of %d units (~%d targets)", per_unit,
+                args.per_device_train_batch_size, args.sequence_batch_targets)
 
 
 def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
@@ -669,6 +768,8 @@ def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_
         "peft": {"method": peft, "base": base, **(lora or {})} if peft else None,
         "model_config": trainer.model.config.to_diff_dict() if peft is None else model_cfg,
         "training_args": json.loads(args.to_json_string()),
+        # training_mode="sequences": the batch size in targets that the unit count was scaled from
+        "sequence_batch_targets": getattr(args, "sequence_batch_targets", None),
         "train_metrics": result.metrics,
         "best_metric": trainer.state.best_metric,
         "best_checkpoint": trainer.state.best_model_checkpoint,

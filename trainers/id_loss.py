@@ -13,8 +13,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from torch import nn
+
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint, gather_code_logits
+
+
+def _id_modalities(ids: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
+    mod = constraint.modality_of_ids(ids[:, 0])
+    if (mod < 0).any():
+        raise GenRecError("id_softmax='prefix': a label does not start with a semantic ID of "
+                          f"{constraint.modalities}; this loss serves ID-prediction tasks only")
+    return mod
+
+
+def _legal_code_loss(scores: torch.Tensor, ids: torch.Tensor, mod: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
+    """Mean cross-entropy of ``ids`` [N, L] given their code scores [N, L, W], each level over its legal codes."""
+    scores = scores.float().masked_fill(~constraint.legal_codes(ids, mod), float("-inf"))
+    target = ids - constraint.token_start[mod]
+    return F.cross_entropy(scores.reshape(-1, constraint.width), target.reshape(-1))
 
 
 def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
@@ -23,16 +40,39 @@ def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: 
     ``logits`` [B, T, V] and ``labels`` [B, T] as in T5's forward; every label row starts with a full
     semantic ID of one of ``constraint``'s modalities (what every genrec task predicts).
     """
-    levels, width = constraint.levels, constraint.width
+    levels = constraint.levels
     if labels.shape[1] < levels:
         raise GenRecError(f"labels hold {labels.shape[1]} tokens; a semantic ID needs {levels}")
     ids = labels[:, :levels]
-    mod = constraint.modality_of_ids(ids[:, 0])
-    if (mod < 0).any():
-        raise GenRecError("id_softmax='prefix': a label does not start with a semantic ID of "
-                          f"{constraint.modalities}; this loss serves ID-prediction tasks only")
-    legal = constraint.legal_codes(ids, mod)  # [B, L, W]
+    mod = _id_modalities(ids, constraint)
     columns = torch.stack([constraint.code_tokens(mod, t) for t in range(levels)], 1)  # [B, L, W]
-    scores = gather_code_logits(logits[:, :levels].float(), columns).masked_fill(~legal, float("-inf"))
-    target = ids - constraint.token_start[mod]
-    return F.cross_entropy(scores.reshape(-1, width), target.reshape(-1))
+    return _legal_code_loss(gather_code_logits(logits[:, :levels], columns), ids, mod, constraint)
+
+
+def packed_id_loss(states: torch.Tensor, labels: torch.Tensor, head: nn.Module,
+                   constraint: IDConstraint | None) -> torch.Tensor:
+    """The ID loss of a one-pass forward (``GenRecSeq2SeqLMOutput.target_states`` [B, Q, D], ``labels``
+    [B, Q], -100 off targets), equal to the row model's loss on the same targets.
+
+    ``constraint`` None: T5's mean cross-entropy over every label token (the EOS included). Else the prefix
+    softmax: the labels hold each target's ``levels`` codes (no EOS), and only the code columns of each
+    level are computed from ``head`` (a fifth of T5's full-vocabulary logits on two modalities), unless
+    ``head`` is not a plain linear layer (a PEFT wrapper), which is asked for every column.
+    """
+    if constraint is None:
+        return F.cross_entropy(head(states[labels != -100]).float(), labels[labels != -100])
+    levels = constraint.levels
+    ids = labels[labels != -100].view(-1, levels)
+    hidden = states[labels != -100].view(-1, levels, states.shape[-1])
+    mod = _id_modalities(ids, constraint)
+    if type(head) is not nn.Linear or head.bias is not None:
+        columns = torch.stack([constraint.code_tokens(mod, t) for t in range(levels)], 1)
+        return _legal_code_loss(gather_code_logits(head(hidden), columns), ids, mod, constraint)
+    scores = hidden.new_full((len(ids), levels, constraint.width), float("-inf"))
+    for m in range(len(constraint.modalities)):
+        rows = torch.nonzero(mod == m, as_tuple=True)[0]
+        for level in range(levels if len(rows) else 0):
+            start = int(constraint.token_start[m, level])
+            weight = head.weight[start: min(start + constraint.width, constraint.vocab_size)]
+            scores[rows, level, : len(weight)] = hidden[rows, level] @ weight.T
+    return _legal_code_loss(scores, ids, mod, constraint)

@@ -17,15 +17,21 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Stack
 
+from .causal_history import CausalHistoryT5Stack, continues_item, sequence_forward, target_pooled_states
 from .configuration_genrec_t5 import GenRecT5Config
 
 
 @dataclass
 class GenRecSeq2SeqLMOutput(Seq2SeqLMOutput):
-    """``loss`` = ``lm_loss`` + implicit_weight * ``implicit_loss`` (both kept for logging)."""
+    """``loss`` = ``lm_loss`` + implicit_weight * ``implicit_loss`` (both kept for logging).
+
+    A one-pass forward over whole sequences (``decoder_history_items`` given) returns no logits and no
+    loss: ``target_states`` [B, Q, D] are the decoder's packed states, which the trainer scores against the
+    labels (``genrec.trainers.id_loss.packed_id_loss``: only the code columns it needs)."""
 
     lm_loss: torch.FloatTensor | None = None
     implicit_loss: torch.FloatTensor | None = None
+    target_states: torch.FloatTensor | None = None
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -67,23 +73,12 @@ class ItemPooledT5Stack(T5Stack):
     (a decoder attending to the 4 copies of an item weighs them as one key, item for item).
     """
 
-    def continues_item(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Bool [B, T]: the token continues the item before it."""
-        # Built from the config on first use (not a buffer: from_pretrained leaves those unset).
-        table = getattr(self, "_continues", None)
-        if table is None or table.device != input_ids.device:
-            table = torch.zeros(self.config.vocab_size, dtype=torch.bool)
-            for start, end in self.config.item_continuation_ranges:
-                table[start:end] = True
-            self._continues = table = table.to(input_ids.device)
-        return table[input_ids]
-
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
         if input_ids is None:
             return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        position = (~self.continues_item(input_ids)).long().cumsum(1) - 1  # [B, T] item position of each token
+        position = (~continues_item(self, input_ids)).long().cumsum(1) - 1  # [B, T] item position of each token
         batch, width = input_ids.shape[0], int(position.max()) + 1
         tokens = self.embed_tokens(input_ids)
         index = position.unsqueeze(-1).expand_as(tokens)
@@ -185,6 +180,9 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         elif getattr(config, "num_items", 0):
             self.encoder = ItemAwareT5Stack(self.encoder.config)
             self.post_init()
+        elif getattr(config, "history_attention", "full") == "causal":
+            self.encoder = CausalHistoryT5Stack(self.encoder.config)
+            self.post_init()
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -202,10 +200,23 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         pair_ids: torch.LongTensor | None = None,
         encoder_outputs=None,
         labels: torch.LongTensor | None = None,
+        decoder_history_items: torch.LongTensor | None = None,
+        decoder_segment_ids: torch.LongTensor | None = None,
         **kwargs,
     ):
-        """T5's forward; with ``pair_ids`` and ``labels`` it adds ``implicit_weight`` * InfoNCE."""
+        """T5's forward; with ``pair_ids`` and ``labels`` it adds ``implicit_weight`` * InfoNCE.
+
+        With ``decoder_history_items`` and ``decoder_segment_ids`` (``GenRecCollator`` on sequence units) it
+        is the one-pass forward of ``causal_history.sequence_forward``: ``pair_ids`` then name targets."""
         weight = float(getattr(self.config, "implicit_weight", 0.0))
+        if decoder_history_items is not None:
+            hidden, states, cross = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
+                                                     decoder_history_items, decoder_segment_ids)
+            nce = None
+            if pair_ids is not None and weight > 0:
+                nce = paired_info_nce(target_pooled_states(states, cross, decoder_segment_ids), pair_ids,
+                                      self.config.implicit_tau)
+            return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None
         if implicit:
             encoder_outputs = self.encoder(
