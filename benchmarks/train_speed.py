@@ -1,109 +1,200 @@
-"""Training throughput of the generator with and without the implicit alignment loss, in one run.
+"""Training efficiency of the generator: per-row training against one-pass sequence training (issue 32).
 
-The real model of a training profile (cpu: 2+2 layers; paper: MACRec's 4+4), lazy task dataset,
-GenRecCollator and AdamW; batches drawn as training draws them (length buckets, genrec's
-``batching="length_buckets"``, or random). The same batches serve both settings,
-and the setting alternates every step (on, off, on, off, ...) so that load from other processes
-hits both alike; per-step times are summarised by their median.
-Throughput = sequences (task examples; a paired unit counts 2) per second of forward+backward+step.
-Goal (issue 5): implicit-loss overhead <= 10%.
+Two figures per dataset, both modes on the same machine in one run:
 
-    python benchmarks/train_speed.py [--data DIR] [--profile cpu|paper] [--batching length|random]
+1. Next-item targets learned per second: the ``cpu`` profile's model and tasks (those the dataset's IDs
+   allow), forward + loss + backward + AdamW step, with collation of lazily read units included. Each
+   mode draws its batches as training does (length buckets; the sequence mode's batch holds the
+   profile's 256 targets on average); the two modes alternate step by step, so that load from elsewhere
+   hits both alike, and the rate is all targets over all seconds (a median of per-step rates would
+   overweight the short-history batches).
+2. Quality per epoch: ``genrec train --profile cpu`` for ``--epochs`` epochs in each mode, then
+   NDCG@10 / HR@10 on every validation user (ranked the way ``genrec evaluate`` ranks).
+
+    python benchmarks/train_speed.py [--data DIR ...] [--steps 60] [--epochs 3] [--run-dir runs/train-speed] [--resume]
+
+Writes benchmarks/results/train-efficiency.{md,json}:
+``{"<dataset>": {"rows": {"targets_per_s", "valid_ndcg@10", ...}, "sequences": {...}}, ...}``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import logging
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-from machine import describe
+from machine import describe, git_commit, write_results
 
+from genrec import SEQUENTIAL_TASK
 from genrec.data import load_dataset_dir
-from genrec.modeling import GenRecT5Config
+from genrec.generation.constraints import IDConstraint, uses_prefix_softmax
+from genrec.sequence_tasks import build_sequence_dataset
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator, build_generator
+from genrec.trainers.generator_trainer import GenRecCollator, build_generator, train_generator
+from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 from genrec.trainers.sampling import LengthBucketSampler
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = [SHARED / "amazon-instruments-mql4grec", SHARED / "amazon-instruments-lcrec"]
 RESULTS = Path(__file__).resolve().parent / "results"
-WEIGHT = 0.01  # MACRec's implicit-loss weight
+MODES = ("rows", "sequences")
+logger = logging.getLogger("train_speed")
 
 
-def measure(data, tok, steps: int, batch_size: int, seed: int, profile: str, batching: str) -> dict[bool, list[float]]:
-    """Sequences/s per step for implicit on/off, alternating on the same batches."""
-    torch.manual_seed(seed)
-    ds = build_task_dataset(data.splits["train"], tok)
-    gen = torch.Generator().manual_seed(seed)
-    if batching == "length":
-        order = list(LengthBucketSampler(ds.with_format(None)["length"], batch_size, generator=gen))
-    else:
-        order = torch.randperm(len(ds), generator=gen).tolist()
-    collate = GenRecCollator(tok)
-    model = build_generator(tok, seed=seed, **PROFILES[profile]["model"]).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    rates: dict[bool, list[float]] = {True: [], False: []}
-    for step in range(2 * steps + 2):  # the first pair is warm-up
-        units = ds.__getitems__(order[(step // 2) * batch_size : (step // 2 + 1) * batch_size])
-        batch = collate(units)
-        implicit = step % 2 == 0
-        model.config.implicit_weight = WEIGHT if implicit else 0.0
+def profile_tasks(tok) -> list[str]:
+    """The cpu profile's tasks that the tokenizer's modalities allow (a text-only dataset: seqrec)."""
+    return [t for t in PROFILES["cpu"]["args"]["tasks"] if t in SEQUENTIAL_TASK.values()
+            and {m for m, task in SEQUENTIAL_TASK.items() if task == t} <= set(tok.modalities)]
+
+
+class ModeStepper:
+    """One mode's model, batches and optimizer; ``step()`` trains one batch and returns (targets, seconds)."""
+
+    def __init__(self, mode: str, data, tok, tasks: list[str], batch_targets: int, seed: int):
+        model_cfg = dict(PROFILES["cpu"]["model"])
+        if mode == "sequences":
+            model_cfg["history_attention"] = "causal"
+            units = build_sequence_dataset([s[:-2] for s in data.sequences.values()], tok, tasks, 20)
+            per_unit = float(np.mean(units.with_format(None)["targets"]))
+            batch = max(1, round(batch_targets / per_unit))
+        else:
+            units, batch = build_task_dataset(data.splits["train"], tok, tasks), batch_targets
+        self.mode, self.units, self.batch = mode, units, batch
+        self.model = build_generator(tok, seed=seed, **model_cfg).train()
+        prefix = uses_prefix_softmax(self.model.config)
+        self.constraint = IDConstraint.from_tokenizer(tok, tok.modalities) if prefix else None
+        self.collate = GenRecCollator(tok, score_eos=not prefix)
+        gen = torch.Generator().manual_seed(seed)
+        self.order = list(LengthBucketSampler(units.with_format(None)["length"], batch, generator=gen))
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=PROFILES["cpu"]["args"]["learning_rate"])
+        self.done = 0
+
+    def step(self) -> tuple[int, float]:
         start = time.perf_counter()
-        out = model(**batch)
-        out.loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step >= 2:
-            rates[implicit].append(batch["input_ids"].shape[0] / (time.perf_counter() - start))
-    return rates
+        idx = self.order[self.done * self.batch: (self.done + 1) * self.batch]
+        self.done += 1
+        batch = self.collate(self.units.__getitems__(idx))
+        out = self.model(**batch)
+        if self.mode == "sequences":
+            loss = packed_id_loss(out.target_states, batch["labels"], self.model.get_output_embeddings(),
+                                  self.constraint)
+            targets = int(batch["decoder_segment_ids"].max(1).values.sum())
+        else:
+            loss = out.lm_loss if self.constraint is None else prefix_softmax_loss(out.logits, batch["labels"],
+                                                                                    self.constraint)
+            targets = batch["input_ids"].shape[0]
+        if out.implicit_loss is not None:
+            loss = loss + self.model.config.implicit_weight * out.implicit_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)  # as Trainer does
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return targets, time.perf_counter() - start
+
+
+def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int) -> dict:
+    steppers = {m: ModeStepper(m, data, tok, tasks, batch_targets, seed) for m in MODES}
+    totals = {m: [0, 0.0] for m in MODES}
+    for n in range(steps + 1):  # the first step of each mode is warm-up
+        for m, stepper in steppers.items():
+            targets, seconds = stepper.step()
+            if n:
+                totals[m][0] += targets
+                totals[m][1] += seconds
+    return {m: {"targets_per_s": round(t / s, 1), "measured_targets": t, "units_per_batch": steppers[m].batch,
+                "train_units": len(steppers[m].units)} for m, (t, s) in totals.items()}
+
+
+def train_and_validate(data_dir: Path, data, tasks: list[str], mode: str, epochs: int, run_dir: Path,
+                       resume: bool, seed: int) -> dict:
+    """Train ``epochs`` epochs with the cpu profile in ``mode``; NDCG@10 / HR@10 on every validation user."""
+    from genrec import GenRecPipeline
+    from genrec.eval.evaluation import evaluate_pipeline
+    from genrec.trainers.generator_trainer import ranked_modality
+
+    cache = run_dir / f"{data_dir.name}-{mode}.json"
+    if resume and cache.is_file():
+        return json.loads(cache.read_text())
+    out = run_dir / f"{data_dir.name}-{mode}"
+    shutil.rmtree(out.with_name(out.name + ".checkpoints"), ignore_errors=True)
+    train_generator(data_dir, out, profile="cpu", training_mode=mode, num_train_epochs=epochs, tasks=tasks,
+                    seed=seed, overwrite=True)
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    pipe = GenRecPipeline.from_pretrained(out)
+    metrics, _ = evaluate_pipeline(pipe, data, split="valid", modality=ranked_modality(tasks))
+    result = {"valid_ndcg@10": round(metrics["NDCG@10"], 5), "valid_hr@10": round(metrics["HR@10"], 5),
+              "valid_users": metrics["n_users"], "epochs": epochs, "train_minutes": record["train_minutes"],
+              "steps": record["log_history"][-1].get("step")}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result))
+    return result
+
+
+def report(results: dict, args, command: str) -> str:
+    lines = []
+    for name, r in results.items():
+        for m in MODES:
+            x = r[m]
+            lines.append(f"| {name} | {m} | {x['targets_per_s']:.0f} | {x['units_per_batch']} | "
+                         f"{x.get('valid_ndcg@10', float('nan')):.4f} | {x.get('valid_hr@10', float('nan')):.4f} | "
+                         f"{x.get('train_minutes', float('nan'))} |")
+        lines.append(f"| {name} | **sequences / rows** | **{r['speedup']:.2f}x** | | "
+                     f"**{r.get('ndcg_ratio', float('nan')):.3f}** | | |")
+    return f"""# Training efficiency: per-row training vs one-pass sequence training
+
+Command: `{command}` (commit {git_commit()})
+Machine: {describe("cpu")}. Load average at the end: {" ".join(Path("/proc/loadavg").read_text().split()[:3])}.
+Model and tasks: the `cpu` profile (2+2 layers, d_model 128, prefix softmax, implicit loss) with the profile's
+tasks that each dataset's IDs allow; {args.steps} alternating steps per mode for the speed; {args.epochs} epochs of
+`genrec train --profile cpu --training-mode MODE` for validation NDCG@10 / HR@10 (every validation user, seed
+{args.seed}, one seed).
+
+| dataset | mode | targets/s | units/batch | valid NDCG@10 | valid HR@10 | train minutes |
+|---|---|---|---|---|---|---|
+{chr(10).join(lines)}
+
+targets/s: next-item targets learned per second of collation + forward + backward + clipping + AdamW step.
+The sequence mode reads each window of a user's sequence once under causal history attention and learns all
+its targets in that pass; its loss computes only the code columns of each level (genrec.trainers.id_loss).
+"""
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=256, help="units per step (cpu profile: 256)")
-    p.add_argument("--profile", choices=["cpu", "paper"], default="cpu", help="model size of this training profile")
-    p.add_argument("--batching", choices=["length", "random"], default="length",
-                   help="length-grouped batches (training's default) or random ones")
+    p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_DATA)
+    p.add_argument("--steps", type=int, default=60, help="measured steps per mode (speed)")
+    p.add_argument("--batch-targets", type=int, default=PROFILES["cpu"]["args"]["per_device_train_batch_size"])
+    p.add_argument("--epochs", type=int, default=3, help="epochs per mode for validation quality (0: speed only)")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/train-speed"))
+    p.add_argument("--resume", action="store_true", help="reuse trained modes cached in --run-dir")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, default=RESULTS / "train-efficiency")
     a = p.parse_args()
-    data = load_dataset_dir(a.data)
-    tok = build_tokenizer(data)
-    rates = measure(data, tok, a.steps, a.batch_size, a.seed, a.profile, a.batching)
-    on, off = statistics.median(rates[True]), statistics.median(rates[False])
-    overhead = (off / on - 1) * 100
-    print(f"implicit on : {on:.1f} sequences/s\nimplicit off: {off:.1f} sequences/s\noverhead: {overhead:+.1f}% (goal <= 10%)")
-
-    rows = "\n".join(
-        f"| {'on' if k else 'off'} | {statistics.median(rates[k]):.1f} | {min(rates[k]):.1f} | {max(rates[k]):.1f} |"
-        for k in (True, False)
-    )
-    c = GenRecT5Config(**PROFILES[a.profile]["model"])
-    layers = f"{c.num_layers}+{c.num_decoder_layers} layers, d_model {c.d_model}, d_kv {c.d_kv}, d_ff {c.d_ff}"
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    report = RESULTS / f"train_speed-{a.profile}-{a.batching}.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(f"""# Generator training speed: implicit alignment loss on vs off
-
-Command: `python benchmarks/train_speed.py --steps {a.steps} --batch-size {a.batch_size} --profile {a.profile} --batching {a.batching}`
-Data: {a.data.name} ({len(data.splits['train'])} train rows), all six tasks, seqrec+seqimage paired,
-{a.profile}-profile model ({layers}), {a.batching} batches of {a.batch_size} units/step,
-{a.steps} steps per setting (alternating), seed {a.seed}. Load average at the end: {" ".join(load)}.
-Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.
-
-| implicit loss | median sequences/s | min | max |
-|---|---|---|---|
-{rows}
-
-Overhead of the implicit loss (median vs median): **{overhead:+.1f}%** (goal <= 10%).
-The encoder runs once per batch; the loss adds a masked mean-pool and a [pairs x pairs] similarity matrix.
-""")
-    print(f"wrote {report}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    results = {}
+    for data_dir in a.data:
+        data = load_dataset_dir(data_dir)
+        tok = build_tokenizer(data)
+        tasks = profile_tasks(tok)
+        r = measure_speed(data, tok, tasks, a.steps, a.batch_targets, a.seed)
+        r["speedup"] = round(r["sequences"]["targets_per_s"] / r["rows"]["targets_per_s"], 3)
+        print(f"{data_dir.name}: {r}", flush=True)
+        if a.epochs:
+            for m in MODES:
+                r[m].update(train_and_validate(data_dir, data, tasks, m, a.epochs, a.run_dir, a.resume, a.seed))
+            r["ndcg_ratio"] = round(r["sequences"]["valid_ndcg@10"] / r["rows"]["valid_ndcg@10"], 4)
+        results[data_dir.name] = r
+    command = "python benchmarks/train_speed.py " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in vars(a).items() if k not in ("resume", "out"))
+    write_results(a.out, report(results, a, command), {**results, "commit": git_commit(), "machine": describe("cpu")})
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ def target_pooled_states(states: torch.Tensor, cross: torch.Tensor, decoder_segm
     model's implicit loss pools its whole input (``masked_mean``)."""
     seg = decoder_segment_ids
     first = (seg > 0) & (seg != torch.nn.functional.pad(seg, (1, 0))[:, :-1])
-    visible = cross.to(states.dtype)  # [B, Q, S]
+    count = first.sum(1)
+    # each row's segment starts, left-aligned: [B, T] positions (padded with 0) -> their masks [B, T, S]
+    order = torch.argsort((~first).to(torch.int8), dim=1, stable=True)[:, : int(count.max())]
+    visible = cross.gather(1, order[:, :, None].expand(-1, -1, cross.shape[-1])).to(states.dtype)
     pooled = torch.bmm(visible, states) / visible.sum(-1, keepdim=True).clamp_min(1.0)
-    return pooled[first]
+    return pooled[torch.arange(order.shape[1], device=seg.device) < count[:, None]]
