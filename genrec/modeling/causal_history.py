@@ -75,10 +75,14 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     """Every target of each encoder row in one pass. Returns the decoder's output states [B, Q, D] (scaled
     as T5 scales them before ``lm_head``), the encoder states and the cross-attention mask [B, Q, S].
 
-    ``decoder_input_ids`` [B, Q]: the rows' targets packed one after another, each ``start + its ID``;
-    ``decoder_segment_ids`` [B, Q]: which target (1, 2, ...; 0 = padding) each position belongs to;
-    ``decoder_history_items`` [B, Q]: how many history items of the row that target may read.
+    ``decoder_input_ids`` [B, Q]: the rows' targets packed one after another, each ``start + its ID`` (one
+    length for all); ``decoder_segment_ids`` [B, Q]: which target (1, 2, ...; 0 = padding) each position
+    belongs to; ``decoder_history_items`` [B, Q]: how many history items of the row that target may read.
+    The decoder runs the targets as rows of their own (T5's causal self-attention over one ID), and each
+    row's targets cross-attend to one copy of its encoder states, as beam search's beams do.
     """
+    from ..generation.beam_search import _shared_cross_attention
+
     encoder = model.get_encoder()
     if not isinstance(encoder, CausalHistoryT5Stack):
         raise ValueError("training_mode='sequences' needs a model with history_attention='causal' (its encoder "
@@ -88,14 +92,17 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     eos = input_ids == model.config.eos_token_id
     readable = ((item[:, None, :] <= decoder_history_items[:, :, None]) & ~eos[:, None, :]) | eos[:, None, :]
     cross = readable & attention_mask.bool()[:, None, :]
-    seg = decoder_segment_ids
-    q = torch.arange(seg.shape[1], device=seg.device)
-    own = (seg[:, :, None] == seg[:, None, :]) & (q[None, None, :] <= q[None, :, None])
-    dtype = states.dtype
-    decoder = model.get_decoder()
-    out = decoder(input_ids=decoder_input_ids, attention_mask=attention_mask_for(own, decoder.config, dtype),
-                  encoder_hidden_states=states, encoder_attention_mask=attention_mask_for(cross, decoder.config, dtype))
-    hidden = out.last_hidden_state
+    batch, width = decoder_input_ids.shape
+    length = int((decoder_segment_ids == 1).sum(1).max())
+    if width % length or not bool(((decoder_segment_ids > 0).sum(1) % length == 0).all()):
+        raise ValueError("training_mode='sequences' needs IDs of one length in every modality")
+    with _shared_cross_attention(model) as shared:
+        if not shared:
+            raise ValueError("training_mode='sequences' needs a T5 decoder with sdpa or eager attention")
+        decoder = model.get_decoder()
+        hidden = decoder(input_ids=decoder_input_ids.view(-1, length), encoder_hidden_states=states,
+                         encoder_attention_mask=attention_mask_for(cross, decoder.config, states.dtype)
+                         ).last_hidden_state.view(batch, width, -1)
     if model.config.scale_decoder_outputs:
         hidden = hidden * (model.model_dim ** -0.5)
     return hidden, states, cross
