@@ -11,7 +11,7 @@ Two figures per dataset, both modes on the same machine in one run:
 2. Quality per epoch: ``genrec train --profile cpu`` for ``--epochs`` epochs in each mode, then
    NDCG@10 / HR@10 on every validation user (ranked the way ``genrec evaluate`` ranks).
 
-    python benchmarks/train_speed.py [--data DIR ...] [--steps 60] [--epochs 3] [--run-dir runs/train-speed] [--resume]
+    python benchmarks/train_speed.py [--data DIR ...] [--steps 60] [--epochs 3] [--run-dir DIR] [--resume]
 
 Writes benchmarks/results/train-efficiency.{md,json}:
 ``{"<dataset>": {"rows": {"targets_per_s", "valid_ndcg@10", ...}, "sequences": {...}}, ...}``.
@@ -172,7 +172,7 @@ def main():
     p.add_argument("--steps", type=int, default=60, help="measured steps per mode (speed)")
     p.add_argument("--batch-targets", type=int, default=PROFILES["cpu"]["args"]["per_device_train_batch_size"])
     p.add_argument("--epochs", type=int, default=3, help="epochs per mode for validation quality (0: speed only)")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/train-speed"))
+    p.add_argument("--run-dir", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "train-speed")
     p.add_argument("--resume", action="store_true", help="reuse trained modes cached in --run-dir")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", type=Path, default=RESULTS / "train-efficiency")

@@ -48,6 +48,12 @@ def check_tasks(tasks: Sequence[str], tokenizer=None) -> tuple[str, ...]:
     return tasks
 
 
+def tasks_the_ids_allow(tasks: Sequence[str], tokenizer) -> tuple[list[str], list[str]]:
+    """``tasks`` split into those the tokenizer can serve (its task tokens and modalities) and the others."""
+    kept = [t for t in tasks if t in tokenizer.tasks and set(TASK_MODALITIES[t]) <= set(tokenizer.modalities)]
+    return kept, [t for t in tasks if t not in kept]
+
+
 def _unit_names(tasks: Sequence[str], pair_views: bool) -> list[str]:
     paired = pair_views and all(t in tasks for t in PAIRED_TASKS)
     units = [PAIR_UNIT] if paired else []

@@ -55,3 +55,16 @@ def test_sharded_evaluation_equals_one_process(two_runs, synth_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "m1.json").read_text()) == json.loads((out / "m2.json").read_text())
     assert proc.stdout.count("NDCG@10") == 1  # printed once
+
+
+def test_two_process_sequence_training_matches_one_process(synth_dir, quantizer_dir, tmp_path):
+    """training_mode=sequences under accelerate: each process collates its own sequence units."""
+    common = ["train", "--data", synth_dir, "--quantizer", quantizer_dir, "--profile", "tiny", "--max-steps", "30",
+              "--training-mode", "sequences"]
+    run_genrec(*common, "--out", tmp_path / "one", "--batch-size", "64")
+    proc = launch(*common, "--out", tmp_path / "two", "--batch-size", "32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, _ = last_eval_loss(tmp_path / "one")
+    two, record = last_eval_loss(tmp_path / "two")
+    assert record["model_config"]["history_attention"] == "causal"
+    assert two == pytest.approx(one, rel=0.05)

@@ -449,3 +449,25 @@ def test_train_uses_the_tokenizer_stage_output_byte_for_byte(synth_dir, quantize
     proc = run_genrec("train", "--data", synth_dir, "--quantizer", other, "--tokenizer", tok_dir, "--out",
                       tmp_path / "m2", "--profile", "tiny", "--max-steps", "4", check=False)
     assert proc.returncode == 2 and "the tokenizer's text IDs differ from" in proc.stderr
+
+
+def test_a_profile_on_a_text_only_dataset_trains_the_tasks_its_ids_allow(synth_dir, quantizer_dir, tmp_path, caplog):
+    """The profile's image tasks are dropped, with one line saying so; named tasks are still checked as given."""
+    import shutil
+
+    from genrec.pipeline import GenRecPipeline
+
+    text_only = tmp_path / "text-only"
+    shutil.copytree(synth_dir, text_only, ignore=shutil.ignore_patterns("image_emb.npy", "sid_*.npy"))
+    shutil.copy(quantizer_dir / "sid_text.npy", text_only / "sid_text.npy")
+    with caplog.at_level("WARNING", logger="genrec.train"):
+        out = train_generator(text_only, tmp_path / "gen", profile="tiny", seed=3, max_steps=10)
+    assert [r.message for r in caplog.records if "lacks" in r.message] == [
+        "profile tiny: training seqrec; seqimage,item2image,image2item,seqitem2image,seqimage2item need image "
+        "semantic IDs, which this dataset lacks"]
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert record["tasks"] == ["seqrec"]
+    rec = GenRecPipeline.from_pretrained(out).recommend(load_dataset_dir(text_only).item_ids[:3], k=10)
+    assert len(rec.item_ids) == 10 and set(rec.sources) <= {"text"}
+    with pytest.raises(TaskConfigError, match="seqimage"):
+        train_generator(text_only, tmp_path / "gen2", profile="tiny", tasks=["seqrec", "seqimage"], max_steps=2)

@@ -45,7 +45,9 @@ def trained(synth_dir, quantizer_dir, tmp_path_factory):
 def causal_model(tok, softmax, attn="sdpa"):
     cfg = {**PROFILES["tiny"]["model"], "num_layers": 2, "num_decoder_layers": 2, "id_softmax": softmax,
            "history_attention": "causal", "implicit_weight": 0.5, "attn_implementation": attn}
-    return build_generator(tok, seed=0, **cfg).eval()
+    model = build_generator(tok, seed=0, **cfg).eval()
+    torch.nn.init.normal_(model.encoder.recency.weight, std=0.5)  # zero at init: make the recency rule count
+    return model
 
 
 def short_sequences(data, n=40, max_history=20):
@@ -161,3 +163,13 @@ def test_a_folder_saved_before_sequence_training_ranks_as_it_did():
         rec = pipe.recommend(case["history"], k=10, modality=case["modality"], exclude_history=False)
         assert rec.item_ids == case["item_ids"]
         assert rec.scores == pytest.approx(case["scores"], abs=1e-4)
+
+
+def test_lora_trains_a_sequence_model_in_sequences(trained, synth_dir, tmp_path):
+    out = train_generator(synth_dir, tmp_path / "lora", quantizer=trained / "quantizer", profile="tiny", seed=3,
+                          peft="lora", base=str(trained), training_mode="sequences", max_steps=10)
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert [e["loss"] for e in record["log_history"] if "loss" in e]
+    pipe = GenRecPipeline.from_pretrained(out)
+    assert pipe.model.config.history_attention == "causal"
+    assert len(pipe.recommend(pipe.tokenizer.item_ids[3:8], k=10).item_ids) == 10

@@ -25,13 +25,13 @@ from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer,
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.trainer import TRAINER_STATE_NAME
 
-from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASKS, __version__
+from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASK_MODALITIES, TASKS, __version__
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint, uses_prefix_softmax
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
 from ..pipeline import DEFAULT_NUM_BEAMS
 from ..sequence_tasks import build_sequence_dataset
-from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks
+from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks, tasks_the_ids_allow
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
 from .id_loss import packed_id_loss, prefix_softmax_loss
 from .profiles import load_profile
@@ -637,6 +637,8 @@ def train_generator(
         resume = str(last_complete_checkpoint(checkpoint_dir))
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
+    if training_overrides.get("tasks") is None:
+        _adapt_profile_tasks(args, tokenizer, profile)
     check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume), args=args)
     model_cfg = _model_config(profile, model_overrides, args)
     model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
@@ -655,6 +657,17 @@ def train_generator(
     if push and trainer.is_world_process_zero():
         _publish(out, args)
     return out
+
+
+def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str) -> None:
+    """A profile's tasks narrowed to those the dataset's IDs allow (a text-only catalogue: ``seqrec``), said in
+    one line; tasks the caller names are checked as given instead (``check_tasks`` says what is missing)."""
+    kept, dropped = tasks_the_ids_allow(args.tasks, tokenizer)
+    if dropped and kept:
+        logger.warning("profile %s: training %s; %s need %s semantic IDs, which this dataset lacks", profile,
+                       ",".join(kept), ",".join(dropped), " and ".join(sorted(
+                           {m for t in dropped for m in TASK_MODALITIES[t]} - set(tokenizer.modalities))) or "other")
+        args.tasks = kept
 
 
 def _model_config(profile: str, model_overrides: dict | None, args: GenRecTrainingArguments) -> dict:

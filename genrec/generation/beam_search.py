@@ -166,9 +166,8 @@ _SHARED_PREFIX = "genrec_shared_cross_"
 
 
 def _shared_kv_attention(module, query, key, value, attention_mask, **kwargs):
-    """Attention where the keys/values of a request serve all its beams (query rows = beams x key rows), all
-    the IDs it scores by teacher forcing (``genrec.generation.scoring``), or all the targets of a training
-    sequence (``genrec.modeling.causal_history``).
+    """Attention where the keys/values of a request serve all its beams (query rows = beams x key rows), or
+    all the IDs it scores by teacher forcing (``genrec.generation.scoring``).
 
     The beams become query positions of one row, so the cross-attention cache stays one copy per
     request. Otherwise (self-attention, first step) the wrapped implementation runs unchanged.
@@ -179,10 +178,9 @@ def _shared_kv_attention(module, query, key, value, attention_mask, **kwargs):
     groups = rows // key.shape[0]
     if groups == 1:
         return inner(module, query, key, value, attention_mask, **kwargs)
-    # Only cross-attention shares keys, and its bias is zero: one position's row serves every query. So does
-    # its mask when it is padding only; a mask given per grouped query (one-pass training,
-    # ``causal_history.sequence_forward``: each target reads its own prefix) is used as it is.
-    if attention_mask is not None and attention_mask.shape[-2] != groups * q_len:
+    # Only cross-attention shares keys: its mask (padding) and bias (zero) are the same for every query
+    # position, so one position's row serves the groups x q_len positions (teacher forcing: q_len > 1).
+    if attention_mask is not None:
         attention_mask = attention_mask[:, :, :1]
     if kwargs.get("position_bias") is not None:
         kwargs["position_bias"] = kwargs["position_bias"][:, :, :1]

@@ -33,7 +33,10 @@ class GenRecT5Config(T5Config):
     Under "causal" the state of item t is the same whether the input ends at t or goes on, so one encoder
     pass over a whole sequence serves every next-item target in it (``training_mode="sequences"``); ranking
     reads histories through the same rule because it lives in the model (``CausalHistoryT5Stack``). Which
-    tokens continue an item is ``item_continuation_ranges``, as for ``item_pooled_encoder``. Ours (issue 32).
+    tokens continue an item is ``item_continuation_ranges``, as for ``item_pooled_encoder``. Each history item's
+    encoder state then gets a learned vector by its recency (``recency_buckets``: the latest item, the one
+    before, ..., the last bucket for all older ones), since a causal state cannot know how recent it is. Ours
+    (issue 32).
 
     ``num_items`` > 0: the encoder adds a learned vector per catalogue item (``num_items`` rows) to the
     tokens of each history item's ID, found among ``num_item_keys`` IDs (``ItemAwareT5Stack``);
@@ -60,6 +63,7 @@ class GenRecT5Config(T5Config):
     num_items: int = 0
     num_item_keys: int = 0
     history_attention: str = "full"
+    recency_buckets: int = 32
 
     def __post_init__(self, **kwargs):
         if self.id_softmax not in ID_SOFTMAX:

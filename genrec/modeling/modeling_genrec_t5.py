@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from .causal_history import CausalHistoryT5Stack, continues_item, sequence_forward, target_pooled_states
+from .causal_history import CausalHistoryT5Stack, continues_item, sequence_forward
 from .configuration_genrec_t5 import GenRecT5Config
 
 
@@ -210,12 +210,10 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         is the one-pass forward of ``causal_history.sequence_forward``: ``pair_ids`` then name targets."""
         weight = float(getattr(self.config, "implicit_weight", 0.0))
         if decoder_history_items is not None:
-            hidden, states, cross = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
-                                                     decoder_history_items, decoder_segment_ids)
-            nce = None
-            if pair_ids is not None and weight > 0:
-                nce = paired_info_nce(target_pooled_states(states, cross, decoder_segment_ids), pair_ids,
-                                      self.config.implicit_tau)
+            hidden, pooled = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
+                                              decoder_history_items, decoder_segment_ids)
+            nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau) if pair_ids is not None and weight > 0 \
+                else None
             return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None
         if implicit:
