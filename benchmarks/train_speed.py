@@ -4,8 +4,8 @@ Two figures per dataset, both modes on the same machine in one run:
 
 1. Next-item targets learned per second: the ``cpu`` profile's model and tasks (those the dataset's IDs
    allow), forward + loss + backward + AdamW step, with collation of lazily read units included. Each
-   mode draws its batches as training does (length buckets; the sequence mode's batch holds the
-   profile's 256 targets on average); the two modes alternate step by step, so that load from elsewhere
+   mode draws its batches as training does (length buckets; a sequence-mode batch holds about the
+   profile's 256 targets, ``TargetBatchSampler``); the two modes alternate step by step, so that load from elsewhere
    hits both alike, and the rate is all targets over all seconds (a median of per-step rates would
    overweight the short-history batches).
 2. Quality per epoch: ``genrec train --profile cpu`` for ``--epochs`` epochs in each mode, then
@@ -26,7 +26,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from machine import describe, git_commit, write_results
 
@@ -39,7 +38,7 @@ from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
 from genrec.trainers.generator_trainer import GenRecCollator, build_generator, train_generator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
-from genrec.trainers.sampling import LengthBucketSampler
+from genrec.trainers.sampling import LengthBucketSampler, TargetBatchSampler
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_DATA = [SHARED / "amazon-instruments-mql4grec", SHARED / "amazon-instruments-lcrec"]
@@ -62,23 +61,25 @@ class ModeStepper:
         if mode == "sequences":
             model_cfg["history_attention"] = "causal"
             units = build_sequence_dataset([s[:-2] for s in data.sequences.values()], tok, tasks, 20)
-            per_unit = float(np.mean(units.with_format(None)["targets"]))
-            batch = max(1, round(batch_targets / per_unit))
         else:
-            units, batch = build_task_dataset(data.splits["train"], tok, tasks), batch_targets
-        self.mode, self.units, self.batch = mode, units, batch
+            units = build_task_dataset(data.splits["train"], tok, tasks)
+        self.mode, self.units = mode, units
         self.model = build_generator(tok, seed=seed, **model_cfg).train()
         prefix = uses_prefix_softmax(self.model.config)
         self.constraint = IDConstraint.from_tokenizer(tok, tok.modalities) if prefix else None
         self.collate = GenRecCollator(tok, score_eos=not prefix)
-        gen = torch.Generator().manual_seed(seed)
-        self.order = list(LengthBucketSampler(units.with_format(None)["length"], batch, generator=gen))
+        gen, recipes = torch.Generator().manual_seed(seed), units.with_format(None)
+        if mode == "sequences":  # as training draws them: batches of ~batch_targets targets
+            self.batches = list(TargetBatchSampler(recipes["length"], recipes["targets"], batch_targets, generator=gen))
+        else:
+            order = list(LengthBucketSampler(recipes["length"], batch_targets, generator=gen))
+            self.batches = [order[i: i + batch_targets] for i in range(0, len(order), batch_targets)]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=PROFILES["cpu"]["args"]["learning_rate"])
         self.done = 0
 
     def step(self) -> tuple[int, float]:
         start = time.perf_counter()
-        idx = self.order[self.done * self.batch: (self.done + 1) * self.batch]
+        idx = self.batches[self.done % len(self.batches)]
         self.done += 1
         batch = self.collate(self.units.__getitems__(idx))
         out = self.model(**batch)
@@ -108,8 +109,8 @@ def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int) -
             if n:
                 totals[m][0] += targets
                 totals[m][1] += seconds
-    return {m: {"targets_per_s": round(t / s, 1), "measured_targets": t, "units_per_batch": steppers[m].batch,
-                "train_units": len(steppers[m].units)} for m, (t, s) in totals.items()}
+    return {m: {"targets_per_s": round(t / s, 1), "measured_targets": t, "train_units": len(steppers[m].units),
+                "batches_per_epoch": len(steppers[m].batches)} for m, (t, s) in totals.items()}
 
 
 def train_and_validate(data_dir: Path, data, tasks: list[str], mode: str, epochs: int, run_dir: Path,
@@ -142,7 +143,7 @@ def report(results: dict, args, command: str) -> str:
     for name, r in results.items():
         for m in MODES:
             x = r[m]
-            lines.append(f"| {name} | {m} | {x['targets_per_s']:.0f} | {x['units_per_batch']} | "
+            lines.append(f"| {name} | {m} | {x['targets_per_s']:.0f} | {x['batches_per_epoch']} | "
                          f"{x.get('valid_ndcg@10', float('nan')):.4f} | {x.get('valid_hr@10', float('nan')):.4f} | "
                          f"{x.get('train_minutes', float('nan'))} |")
         lines.append(f"| {name} | **sequences / rows** | **{r['speedup']:.2f}x** | | "
@@ -156,7 +157,7 @@ tasks that each dataset's IDs allow; {args.steps} alternating steps per mode for
 `genrec train --profile cpu --training-mode MODE` for validation NDCG@10 / HR@10 (every validation user, seed
 {args.seed}, one seed).
 
-| dataset | mode | targets/s | units/batch | valid NDCG@10 | valid HR@10 | train minutes |
+| dataset | mode | targets/s | batches/epoch | valid NDCG@10 | valid HR@10 | train minutes |
 |---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 

@@ -58,16 +58,17 @@ def short_sequences(data, n=40, max_history=20):
 
 
 def row_batch(tok, seqs, collator):
-    """The per-row examples of the same targets (text and image view of each, paired)."""
-    features, pair_ids = [], []
-    for s in seqs:
+    """The per-row examples of the same targets (text and image view of each, paired; grouped by user)."""
+    features, pair_ids, groups = [], [], []
+    for user, s in enumerate(seqs):
         for t in range(1, len(s)):
             for task, m in (("seqrec", "text"), ("seqimage", "image")):
                 features.append({"input_ids": tok.encode_task_input(task, s[:t], m, max_items=20),
                                  "labels": tok.encode_rows([s[t]], m) + [tok.eos_token_id]})
                 pair_ids.append(len(pair_ids) // 2)
+                groups.append(user)
     batch = collator.seq2seq(features)
-    batch["pair_ids"] = torch.tensor(pair_ids)
+    batch["pair_ids"], batch["pair_groups"] = torch.tensor(pair_ids), torch.tensor(groups)
     return batch
 
 
@@ -86,7 +87,9 @@ def test_one_pass_loss_is_the_mean_of_the_per_row_losses(tok, data, softmax, att
         per_row = model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"], labels=rows["labels"])
         row_loss = per_row.loss if constraint is None else prefix_softmax_loss(per_row.logits, rows["labels"], constraint)
         states = model.get_encoder()(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"])[0]
-        row_nce = paired_info_nce(masked_mean(states, rows["attention_mask"]), rows["pair_ids"], 0.07)
+        # one user's prefixes are not each other's negatives, in either mode
+        row_nce = paired_info_nce(masked_mean(states, rows["attention_mask"]), rows["pair_ids"], 0.07,
+                                  rows["pair_groups"])
     assert int(batch["decoder_segment_ids"].max(1).values.sum()) == len(rows["input_ids"])  # the same targets
     assert one_pass.item() == pytest.approx(row_loss.item(), abs=1e-5)
     assert out.implicit_loss.item() == pytest.approx(row_nce.item(), abs=1e-5)
@@ -173,3 +176,19 @@ def test_lora_trains_a_sequence_model_in_sequences(trained, synth_dir, tmp_path)
     pipe = GenRecPipeline.from_pretrained(out)
     assert pipe.model.config.history_attention == "causal"
     assert len(pipe.recommend(pipe.tokenizer.item_ids[3:8], k=10).item_ids) == 10
+
+
+def test_target_batches_hold_about_the_batch_size_in_targets_and_split_across_processes():
+    from genrec.trainers.sampling import TargetBatchSampler
+
+    gen = torch.Generator().manual_seed(0)
+    targets = torch.randint(1, 21, (500,), generator=gen)
+    lengths = targets + 1
+    one = list(TargetBatchSampler(lengths, targets, 64, generator=torch.Generator().manual_seed(1)))
+    assert sorted(i for b in one for i in b) == list(range(500))  # every unit once an epoch
+    sums = [int(targets[b].sum()) for b in one]
+    assert max(sums) <= 64 + 19 and sorted(sums)[len(sums) // 2] >= 50  # about 64 targets, never a unit count
+    assert abs(len(one) - len(TargetBatchSampler(lengths, targets, 64))) <= 3
+    shares = [list(TargetBatchSampler(lengths, targets, 64, 2, rank, generator=torch.Generator().manual_seed(1)))
+              for rank in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) and not {i for b in shares[0] for i in b} & {i for b in shares[1] for i in b}

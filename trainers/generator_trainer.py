@@ -35,7 +35,7 @@ from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks, tasks_the_ids
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
 from .id_loss import packed_id_loss, prefix_softmax_loss
 from .profiles import load_profile
-from .sampling import LengthBucketSampler
+from .sampling import LengthBucketSampler, TargetBatchSampler
 
 logger = logging.getLogger("genrec.train")
 
@@ -72,7 +72,8 @@ class GenRecTrainingArguments(TrainingArguments):
     training_mode: str = field(default="rows", metadata={
         "help": "rows: one example per (history, next item), the encoder re-reads the history for each (MACRec); "
                 "sequences: one example per user sequence window, every next-item target learned in one pass "
-                "under causal history attention (genrec.sequence_tasks; the model gets history_attention='causal')",
+                "under causal history attention (genrec.sequence_tasks; the model gets history_attention='causal'); "
+                "a batch then holds about per_device_train_batch_size targets",
         "choices": list(TRAINING_MODES)})
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
@@ -118,8 +119,9 @@ class GenRecTrainingArguments(TrainingArguments):
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
         if self.training_mode not in TRAINING_MODES:
             raise GenRecError(f"unknown training_mode {self.training_mode!r}; choose from {list(TRAINING_MODES)}")
-        if self.training_mode == "sequences" and self.history_dropout:
-            raise GenRecError("history_dropout is drawn per (history, target) row; it needs training_mode='rows'")
+        if self.training_mode == "sequences" and (self.history_dropout or self.task_weights):
+            raise GenRecError("history_dropout and task_weights are drawn per (history, target) row; they need "
+                              "training_mode='rows'")
         if self.task_weights:
             self.task_weights = {t: float(w) for t, w in self.task_weights.items()}
             bad = {t: w for t, w in self.task_weights.items() if t not in TASKS or not 0 < w <= 1}
@@ -190,6 +192,7 @@ class GenRecCollator:
         counts = Counter(keys)
         pairs = {k: i for i, k in enumerate(k for k in counts if k is not None and counts[k] == 2)}
         pair_ids = [pairs.get(k, -1) for k in keys]
+        batch_groups = [k[0] if k is not None else -1 for k in keys]
         batch = self.tokenizer.pad(sources, return_tensors="pt")
         width = max(len(r["labels"]) for r in decoder_rows)
         pads = {"decoder_input_ids": self.tokenizer.pad_token_id, "labels": -100, "decoder_history_items": 0,
@@ -197,6 +200,7 @@ class GenRecCollator:
         for key, pad in pads.items():
             batch[key] = torch.tensor([r[key] + [pad] * (width - len(r[key])) for r in decoder_rows], dtype=torch.long)
         batch["pair_ids"] = torch.tensor(pair_ids, dtype=torch.long)
+        batch["pair_groups"] = torch.tensor(batch_groups, dtype=torch.long)
         return batch
 
 
@@ -301,6 +305,9 @@ class GenRecTrainer(Trainer):
     # hand them the recipe rows (same order and length) instead.
     def _get_train_sampler(self, train_dataset=None):
         recipes = _recipes(self.train_dataset if train_dataset is None else train_dataset)
+        if isinstance(recipes, Dataset) and "targets" in recipes.column_names:  # sequence units
+            return TargetBatchSampler(recipes["length"], recipes["targets"], self.args.per_device_train_batch_size,
+                                      self.args.world_size, self.args.process_index)
         if self.args.batching == "length_buckets" and isinstance(recipes, Dataset):
             groups = shares = None
             if self.args.task_weights:  # a unit's share is its (first) task's: paired tasks share one weight
@@ -713,8 +720,6 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
                   ranking_metrics: RankingMetrics | None) -> GenRecTrainer:
     """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
     train, valid = build_datasets(data, tokenizer, args)
-    if args.training_mode == "sequences":
-        _scale_batch_to_targets(args, train)
     if ranking_metrics is None and args.max_train_minutes is not None:
         ranking_metrics = validation_ranker(data, args)
     callbacks = []
@@ -732,18 +737,6 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
         callbacks=callbacks,
         ranking_metrics=ranking_metrics,
     )
-
-
-def _scale_batch_to_targets(args: GenRecTrainingArguments, train) -> None:
-    """Sequence units hold several targets: a batch takes as many units as hold, on average, the profile's
-    batch size in targets, so steps per epoch, and what the learning rate and schedule mean, stay those of
-    row training (the first unit count is kept in ``sequence_batch_targets``)."""
-    recipes = _recipes(train)
-    per_unit = float(np.mean(recipes["targets"])) if len(recipes) else 1.0
-    args.sequence_batch_targets = args.per_device_train_batch_size
-    args.per_device_train_batch_size = max(1, round(args.per_device_train_batch_size / per_unit))
-    logger.info("training_mode=sequences: %.2f targets per unit, batches of %d units (~%d targets)", per_unit,
-                args.per_device_train_batch_size, args.sequence_batch_targets)
 
 
 def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
@@ -781,8 +774,6 @@ def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_
         "peft": {"method": peft, "base": base, **(lora or {})} if peft else None,
         "model_config": trainer.model.config.to_diff_dict() if peft is None else model_cfg,
         "training_args": json.loads(args.to_json_string()),
-        # training_mode="sequences": the batch size in targets that the unit count was scaled from
-        "sequence_batch_targets": getattr(args, "sequence_batch_targets", None),
         "train_metrics": result.metrics,
         "best_metric": trainer.state.best_metric,
         "best_checkpoint": trainer.state.best_model_checkpoint,

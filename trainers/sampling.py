@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import Sampler
+from transformers.trainer_pt_utils import BatchRebalanceSampler
 
 
 class LengthBucketSampler(Sampler[int]):
@@ -75,3 +76,47 @@ class LengthBucketSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         for batch in self.batches():
             yield from batch
+
+
+class TargetBatchSampler(BatchRebalanceSampler):
+    """Batches of sequence units (``genrec.sequence_tasks``) that hold about ``batch_targets`` next-item
+    targets each, of similar window length, in random order; for each of ``num_processes`` processes its
+    share (every ``num_processes``-th batch, from the same draw on every process).
+
+    A unit holds 1 to ``max_history`` targets, so a fixed number of units per batch would give one batch 20
+    times the targets of another, and the batch-mean loss would weigh a target of a short sequence 20 times
+    one of a long sequence. With batches of equal target counts every target weighs what it weighs in row
+    training. A ``BatchRebalanceSampler`` only so that ``Trainer`` uses it as the data loader's batch sampler.
+    """
+
+    def __init__(self, lengths: Sequence[int], targets: Sequence[int], batch_targets: int, num_processes: int = 1,
+                 process_index: int = 0, megabatch_batches: int = 50, generator: torch.Generator | None = None):
+        if batch_targets < 1:
+            raise ValueError(f"batch_targets must be >= 1, got {batch_targets}")
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
+        self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        self.batch_targets, self.megabatch = batch_targets, batch_targets * max(1, megabatch_batches)
+        self.num_processes, self.process_index, self.generator = num_processes, process_index, generator
+        # batches per epoch vary by one or two with the draw: the count of one fixed draw stands for them
+        self._len = len(self._cut(torch.randperm(len(self.targets), generator=torch.Generator().manual_seed(0))))
+
+    def _cut(self, perm: torch.Tensor) -> list[torch.Tensor]:
+        """Megabatches of ~``megabatch`` targets, each sorted by length and cut at every ``batch_targets``."""
+        batches = []
+        mega_of = (self.targets[perm].cumsum(0) - 1) // self.megabatch
+        for m in torch.unique_consecutive(mega_of):
+            mega = perm[mega_of == m]
+            mega = mega[torch.sort(self.lengths[mega], descending=True, stable=True).indices]
+            cut = (self.targets[mega].cumsum(0) - 1) // self.batch_targets
+            batches += [mega[cut == c] for c in torch.unique_consecutive(cut)]
+        return batches
+
+    def __len__(self) -> int:
+        return self._len // self.num_processes
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._cut(torch.randperm(len(self.targets), generator=self.generator))
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        usable = len(order) - len(order) % self.num_processes  # every process steps alike
+        for b in order[self.process_index:usable:self.num_processes]:
+            yield batches[b].tolist()

@@ -42,11 +42,14 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
-def paired_info_nce(pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float) -> torch.Tensor | None:
+def paired_info_nce(pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float,
+                    groups: torch.Tensor | None = None) -> torch.Tensor | None:
     """Symmetric InfoNCE between the two views of each pair; the other pairs in the batch are negatives.
 
     ``pair_ids`` [B]: rows sharing a value >= 0 are the text-ID and image-ID views of one sample, the
     text view first (the collator's order); -1 = unpaired. Returns None when the batch holds no pair.
+    ``groups`` [B]: pairs of one group (the targets of one user sequence, in one-pass training) are not
+    each other's negatives: prefixes of one sequence are near copies, where a row batch holds other users.
     """
     idx = torch.nonzero(pair_ids >= 0, as_tuple=True)[0]
     if idx.numel() < 2:
@@ -59,6 +62,10 @@ def paired_info_nce(pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float) ->
     z = F.normalize(pooled[idx].float(), dim=-1)
     a, b = z[0::2], z[1::2]
     logits = a @ b.T / tau
+    if groups is not None:
+        g = groups[idx][0::2]
+        same = (g[:, None] == g[None, :]) & ~torch.eye(len(g), dtype=torch.bool, device=g.device)
+        logits = logits.masked_fill(same, float("-inf"))
     target = torch.arange(a.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
@@ -202,18 +209,20 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         labels: torch.LongTensor | None = None,
         decoder_history_items: torch.LongTensor | None = None,
         decoder_segment_ids: torch.LongTensor | None = None,
+        pair_groups: torch.LongTensor | None = None,
         **kwargs,
     ):
         """T5's forward; with ``pair_ids`` and ``labels`` it adds ``implicit_weight`` * InfoNCE.
 
         With ``decoder_history_items`` and ``decoder_segment_ids`` (``GenRecCollator`` on sequence units) it
-        is the one-pass forward of ``causal_history.sequence_forward``: ``pair_ids`` then name targets."""
+        is the one-pass forward of ``causal_history.sequence_forward``: ``pair_ids`` then name targets, and
+        ``pair_groups`` their sequence units."""
         weight = float(getattr(self.config, "implicit_weight", 0.0))
         if decoder_history_items is not None:
             hidden, pooled = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
                                               decoder_history_items, decoder_segment_ids)
-            nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau) if pair_ids is not None and weight > 0 \
-                else None
+            nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau, pair_groups) \
+                if pair_ids is not None and weight > 0 else None
             return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None
         if implicit:
