@@ -37,6 +37,22 @@ def quantizer_dir(synth_dir, tmp_path_factory):
     return q
 
 
+@pytest.fixture(scope="session")
+def data(synth_dir):
+    """The synthetic dataset, loaded (read-only for tests)."""
+    from genrec.data import load_dataset_dir
+
+    return load_dataset_dir(synth_dir)
+
+
+@pytest.fixture(scope="session")
+def tok(data, quantizer_dir):
+    """A tokenizer over the synthetic catalogue with ``quantizer_dir``'s IDs."""
+    from genrec.tokenizer.build import build_tokenizer
+
+    return build_tokenizer(data, quantizer_dir)
+
+
 @pytest.fixture
 def instruments_dir():
     if not SHARED_INSTRUMENTS.is_dir():

@@ -31,18 +31,6 @@ LEVELS, CODES = 3, 16  # conftest's quantizer_dir
 
 
 @pytest.fixture(scope="module")
-def data(synth_dir):
-    return load_dataset_dir(synth_dir)
-
-
-@pytest.fixture(scope="module")
-def tok(data, quantizer_dir):
-    from genrec.tokenizer.build import build_tokenizer
-
-    return build_tokenizer(data, quantizer_dir)
-
-
-@pytest.fixture(scope="module")
 def trained(synth_dir, quantizer_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "gen"
     train_generator(synth_dir, out, quantizer=quantizer_dir, profile="tiny", seed=3)

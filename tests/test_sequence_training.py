@@ -9,7 +9,6 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import genrec
-from genrec.data import load_dataset_dir
 from genrec.errors import GenRecError
 from genrec.generation import IDConstraint, constrained_beam_search
 from genrec.generation.scoring import score_ids
@@ -21,18 +20,6 @@ from genrec.trainers.generator_trainer import GenRecCollator, build_generator, t
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 
 OLD_FOLDER = Path(__file__).parent / "data" / "generator-before-sequences"
-
-
-@pytest.fixture(scope="module")
-def data(synth_dir):
-    return load_dataset_dir(synth_dir)
-
-
-@pytest.fixture(scope="module")
-def tok(data, quantizer_dir):
-    from genrec.tokenizer.build import build_tokenizer
-
-    return build_tokenizer(data, quantizer_dir)
 
 
 @pytest.fixture(scope="module")
