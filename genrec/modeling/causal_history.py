@@ -109,29 +109,6 @@ class CausalHistoryT5Stack(T5Stack):
         return out
 
 
-def latest_item_start(model, states: torch.Tensor, attention_mask: torch.Tensor | None, labels, kwargs: dict) -> dict:
-    """``kwargs`` for T5's forward with the decoder's first position reading the latest history item: its
-    start embedding plus the encoder state of that item's last token (the token before the EOS of a
-    right-padded row). Under the causal rule only that state has read the whole history, and a decoder whose
-    first query is a constant start token cannot otherwise ask for what the history implies. Only the first
-    step changes: a cached decoding step passes through."""
-    cache = kwargs.get("cache", kwargs.get("past_key_values"))
-    ids = kwargs.get("decoder_input_ids")
-    if (cache is not None and cache.get_seq_length() > 0) or kwargs.get("decoder_inputs_embeds") is not None:
-        return kwargs
-    if ids is None:
-        if labels is None:
-            return kwargs
-        ids = model._shift_right(labels)
-    width = states.shape[1]
-    last = (attention_mask.sum(1) if attention_mask is not None else torch.full_like(states[:, 0, 0], width)).long() - 2
-    latest = states[torch.arange(len(states), device=states.device), last.clamp(min=0)]
-    latest = latest.repeat_interleave(ids.shape[0] // len(states), 0)  # beams / scored IDs of one request
-    embeds = model.get_decoder().embed_tokens(ids)
-    embeds = torch.cat([embeds[:, :1] + latest[:, None].to(embeds.dtype), embeds[:, 1:]], 1)
-    return {**{k: v for k, v in kwargs.items() if k != "decoder_input_ids"}, "decoder_inputs_embeds": embeds}
-
-
 def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor,
                      decoder_history_items: torch.Tensor, decoder_segment_ids: torch.Tensor):
     """Every target of each encoder row in one pass. Returns the decoder's output states [B, Q, D] (scaled
@@ -158,27 +135,14 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     if width % length or not bool(((decoder_segment_ids > 0).sum(1) % length == 0).all()):
         raise ValueError("training_mode='sequences' needs IDs of one length in every modality")
     decoder = model.get_decoder()
-    embeds = decoder.embed_tokens(decoder_input_ids.view(-1, length))
-    latest = _latest_item_states(states, item, history, decoder_history_items.view(batch, -1, length)[:, :, 0])
-    latest = latest + encoder.recency.weight[0]  # the latest item's recency, as ranking's encoder adds it
-    embeds = torch.cat([embeds[:, :1] + latest.reshape(-1, 1, latest.shape[-1]), embeds[:, 1:]], 1)
     with _targets_attention(decoder):
-        hidden = decoder(inputs_embeds=embeds, encoder_hidden_states=states,
+        hidden = decoder(input_ids=decoder_input_ids.view(-1, length), encoder_hidden_states=states,
                          encoder_attention_mask=attention_mask_for(cross, decoder.config, states.dtype),
                          recency_buckets=rec, recency_vectors=encoder.recency.weight).last_hidden_state
     hidden = hidden.view(batch, width, -1)
     if model.config.scale_decoder_outputs:
         hidden = hidden * (model.model_dim ** -0.5)
     return hidden, _pooled_per_target(states, cross, rec, encoder.recency.weight, decoder_segment_ids)
-
-
-def _latest_item_states(states, item, history, reads) -> torch.Tensor:
-    """[B, T, D]: for each target, the state of the last token of its latest history item (``reads`` [B, T])."""
-    position = torch.arange(states.shape[1], device=states.device).expand_as(item)
-    ends = torch.zeros(item.shape[0], states.shape[1] + 1, dtype=torch.long, device=states.device)
-    ends = ends.scatter_reduce(1, torch.where(history, item, states.shape[1]), position, "amax")
-    at = ends.gather(1, reads)
-    return states.gather(1, at[:, :, None].expand(-1, -1, states.shape[-1]))
 
 
 def _bucket_weights(weights: torch.Tensor, rec: torch.Tensor, buckets: int) -> torch.Tensor:

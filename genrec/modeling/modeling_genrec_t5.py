@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from .causal_history import CausalHistoryT5Stack, continues_item, latest_item_start, sequence_forward
+from .causal_history import CausalHistoryT5Stack, continues_item, sequence_forward
 from .configuration_genrec_t5 import GenRecT5Config
 
 
@@ -225,14 +225,10 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
                 if pair_ids is not None and weight > 0 else None
             return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None
-        causal = isinstance(self.encoder, CausalHistoryT5Stack)
-        if implicit or (causal and encoder_outputs is None):
+        if implicit:
             encoder_outputs = self.encoder(
                 input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=kwargs.pop("inputs_embeds", None)
             )
-        if causal:
-            states = encoder_outputs[0] if isinstance(encoder_outputs, tuple) else encoder_outputs.last_hidden_state
-            kwargs = latest_item_start(self, states, attention_mask, labels, kwargs)
         as_tuple = kwargs.pop("return_dict", True) is False
         out = super().forward(
             input_ids=input_ids,
