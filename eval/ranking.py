@@ -167,6 +167,15 @@ def metrics_table(results: Mapping[str, Mapping], keys: Sequence[str] | None = N
     return "\n".join(lines)
 
 
+def is_metrics_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a metrics JSON that ``write_metrics`` wrote (an object with ``n_users``)."""
+    try:
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and "n_users" in metrics
+
+
 def write_metrics(metrics: Mapping, path: str | os.PathLike, name: str = "metrics", echo: bool = True) -> Path:
     """Write ``metrics`` as JSON atomically (temp file, then rename) and print them as a table."""
     path = Path(path)

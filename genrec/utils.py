@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import GenRecError
 
@@ -62,6 +62,26 @@ def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | 
     what = f"a genrec {found} folder" if found else "a folder genrec did not write"
     raise OutputPathError(f"output {path} exists and is {what}, not a {kind} folder; choose another output folder "
                           "or pass --overwrite (overwrite=True) to replace it")
+
+
+def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[[Path], bool],
+                      inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
+    """Refuse an output file path whose writing could destroy something; returns the path.
+
+    Never allowed: a folder (the current directory included), an input of the command, or an existing file
+    that ``replaceable`` does not recognise as an earlier output of this kind (a ``what`` file). Commands
+    call this before their work starts, so a bad path fails in a second, not after an hour.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"output {path} is a folder; give the path of a {what} file")
+    for item in inputs:
+        if item is not None and path.resolve() == Path(item).resolve():
+            raise OutputPathError(f"output {path} is the input {item}; give another output file")
+    if path.exists() and not replaceable(path):
+        raise OutputPathError(f"output {path} exists and is not a {what} file genrec wrote; choose another path "
+                              "or remove that file first")
+    return path
 
 
 @contextlib.contextmanager

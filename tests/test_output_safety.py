@@ -129,3 +129,27 @@ def test_a_folder_shipping_code_is_refused_without_running_or_prompting(tmp_path
     with pytest.raises(GenRecError, match="cannot load the generator"):
         GenRecPipeline.from_pretrained(model)  # stdin is not a terminal here: a prompt would hang or fail
     assert not marker.exists()
+
+
+def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_path, monkeypatch):
+    """Issue 37, item 1: ``genrec evaluate --out`` once turned items.jsonl or the model's weights into a metrics
+    JSON. The path is checked before anything is loaded or ranked, so no model is needed here."""
+    monkeypatch.chdir(tmp_path)
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    items = (data / "items.jsonl").read_bytes()
+    for out, match in ((data / "items.jsonl", "not a metrics file genrec wrote"),
+                       (model / "model.safetensors", "not a metrics file genrec wrote"),
+                       (data, "is a folder"), (".", "is a folder")):
+        proc = run_genrec("evaluate", "--model", model, "--data", data, "--out", out, check=False)
+        assert proc.returncode == 2 and match in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert (data / "items.jsonl").read_bytes() == items and (model / "model.safetensors").read_bytes() == b"weights"
+    assert not [p for p in tmp_path.rglob(".*tmp*")]  # nothing half-written left behind
+    from genrec.eval import write_metrics
+    from genrec.eval.ranking import is_metrics_file
+    from genrec.utils import check_output_file
+
+    earlier = write_metrics({"NDCG@10": 0.1, "n_users": 3}, tmp_path / "metrics.json", echo=False)
+    assert check_output_file(earlier, "metrics", is_metrics_file) == earlier  # a rerun replaces its own output

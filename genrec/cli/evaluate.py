@@ -35,8 +35,12 @@ def run(args):
     from ..distributed import process_state
     from ..eval import write_metrics
     from ..eval.evaluation import evaluate_pipeline, evaluation_rows
+    from ..eval.ranking import is_metrics_file
     from ..pipeline import GenRecPipeline
+    from ..utils import check_output_file
 
+    out = check_output_file(args.out or (Path(args.model) / METRICS_FILE if Path(args.model).is_dir()
+                                         else METRICS_FILE), "metrics", is_metrics_file, inputs=[args.data, args.model])
     state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
     device = args.device or (str(state.device) if state.num_processes > 1 else None)
     pipe = GenRecPipeline.from_pretrained(args.model, device=device)
@@ -51,8 +55,6 @@ def run(args):
     width = max(len(k) for k in metrics)
     for name, value in metrics.items():
         print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")
-    out = Path(args.out) if args.out else (
-        Path(args.model) / METRICS_FILE if Path(args.model).is_dir() else Path(METRICS_FILE))
     write_metrics(metrics, out, echo=False)
     print(f"wrote {out}")
     rows = evaluation_rows(data, args.split, args.max_users)
