@@ -345,6 +345,8 @@ class GenRecPipeline:
         validation: +1.1% NDCG@10 (test +0.2%) at 2.2x the ranking time (benchmarks/results/coldstart.md)."""
         correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
             else popularity_correction
+        if not math.isfinite(correction):
+            raise GenRecError(f"popularity_correction must be a finite number, got {correction}")
         self._check_request(histories, k, num_beams, fusion)
         modalities = self.modalities_for(modality)
         n = len(histories)

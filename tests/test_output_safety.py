@@ -153,3 +153,20 @@ def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_pa
 
     earlier = write_metrics({"NDCG@10": 0.1, "n_users": 3}, tmp_path / "metrics.json", echo=False)
     assert check_output_file(earlier, "metrics", is_metrics_file) == earlier  # a rerun replaces its own output
+
+
+def test_a_diverged_training_writes_nothing_and_says_what_to_change(tmp_path):
+    """Issue 37, items 4 and 5: NaN weights were saved as a trained model with exit 0; a NaN popularity
+    correction was written into item_prior.json."""
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    q = tmp_path / "q"
+    q.mkdir()
+    rng = __import__("numpy").random.default_rng(0)
+    for m in ("text", "image"):
+        __import__("numpy").save(q / f"sid_{m}.npy", rng.integers(0, 8, size=(SMALL.n_items, 3)))
+    common = ("train", "--data", data, "--quantizer", q, "--profile", "tiny", "--max-steps", "4")
+    proc = run_genrec(*common, "--out", tmp_path / "m", "--lr", "1e30", "--max-grad-norm", "0", check=False)
+    assert proc.returncode == 2 and "training diverged" in proc.stderr and "--learning-rate" in proc.stderr, proc.stderr
+    assert not (tmp_path / "m").exists()
+    proc = run_genrec(*common, "--out", tmp_path / "m", "--popularity-correction", "nan", check=False)
+    assert proc.returncode == 2 and "popularity_correction must be a finite number" in proc.stderr, proc.stderr

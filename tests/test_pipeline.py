@@ -160,6 +160,8 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
         pipe.drop_ids("text", [999])
     with pytest.raises(GenRecError, match="unknown modality 'audio'"):
         pipe.drop_ids("audio", [100])
+    with pytest.raises(GenRecError, match="popularity_correction must be a finite number"):  # issue 37, item 5
+        pipe.rank(histories, "text", k=10, popularity_correction=float("nan"))
 
 
 def id_log_likelihood(pipe, task, rows, source, target_codes, modality):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -117,6 +118,8 @@ class GenRecTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.batching not in BATCHINGS:
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
+        if not math.isfinite(self.popularity_correction):
+            raise GenRecError(f"popularity_correction must be a finite number, got {self.popularity_correction}")
         if self.training_mode not in TRAINING_MODES:
             raise GenRecError(f"unknown training_mode {self.training_mode!r}; choose from {list(TRAINING_MODES)}")
         if self.training_mode == "sequences" and (self.history_dropout or self.task_weights):
@@ -654,6 +657,7 @@ def train_generator(
     push, args.push_to_hub = args.push_to_hub, False
     trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
     result, wall = _timed_train(trainer, resume)
+    check_finite_weights(trainer, out)
     if trainer.is_world_process_zero():
         with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
             _save_model_files(tmp, trainer, tokenizer, quantizer)
@@ -737,6 +741,18 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
         callbacks=callbacks,
         ranking_metrics=ranking_metrics,
     )
+
+
+def check_finite_weights(trainer: GenRecTrainer, out: Path) -> None:
+    """Refuse to write a diverged model: any NaN or infinite weight after training is an error naming the
+    settings that usually cause it, and ``out`` is left as it was."""
+    bad = [name for name, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        args = trainer.args
+        raise GenRecError(f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "
+                          f"{trainer.state.global_step} (first: {bad[0]}); lower --learning-rate (was "
+                          f"{args.learning_rate}) or clip gradients with --max-grad-norm (was {args.max_grad_norm}); "
+                          f"nothing was written to {out}")
 
 
 def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
