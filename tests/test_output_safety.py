@@ -166,7 +166,11 @@ def test_a_diverged_training_writes_nothing_and_says_what_to_change(tmp_path):
         __import__("numpy").save(q / f"sid_{m}.npy", rng.integers(0, 8, size=(SMALL.n_items, 3)))
     common = ("train", "--data", data, "--quantizer", q, "--profile", "tiny", "--max-steps", "4")
     proc = run_genrec(*common, "--out", tmp_path / "m", "--lr", "1e30", "--max-grad-norm", "0", check=False)
-    assert proc.returncode == 2 and "training diverged" in proc.stderr and "--learning-rate" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "training diverged" in proc.stderr and "lower --lr" in proc.stderr, proc.stderr
     assert not (tmp_path / "m").exists()
     proc = run_genrec(*common, "--out", tmp_path / "m", "--popularity-correction", "nan", check=False)
     assert proc.returncode == 2 and "popularity_correction must be a finite number" in proc.stderr, proc.stderr
+    proc = run_genrec("quantize", "--data", data, "--out", tmp_path / "qd", "--epochs", "2", "--lr", "1e30",
+                      check=False)
+    assert proc.returncode == 2 and "quantizer training diverged" in proc.stderr, proc.stderr
+    assert not (tmp_path / "qd").exists()

@@ -750,7 +750,7 @@ def check_finite_weights(trainer: GenRecTrainer, out: Path) -> None:
     if bad:
         args = trainer.args
         raise GenRecError(f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "
-                          f"{trainer.state.global_step} (first: {bad[0]}); lower --learning-rate (was "
+                          f"{trainer.state.global_step} (first: {bad[0]}); lower --lr (was "
                           f"{args.learning_rate}) or clip gradients with --max-grad-norm (was {args.max_grad_norm}); "
                           f"nothing was written to {out}")
 

@@ -280,6 +280,11 @@ class QuantizerTrainer:
         """Write the artifact atomically: model, per-modality sid files (collision-free), metrics,
         collision report, item -> code table, pseudo-labels and training log. Returns the metrics."""
         cfg = self.config
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:  # a diverged quantizer would write NaN codebooks and arbitrary IDs as a finished artifact
+            raise GenRecError(f"quantizer training diverged: {len(bad)} weight tensors hold NaN or inf (first: "
+                              f"{bad[0]}); lower --lr (was {self.args.learning_rate}) or the loss weights "
+                              f"(lambda_con {cfg.lambda_con}); nothing was written to {out}")
         item_ids = list(item_ids) if item_ids is not None else list(range(self.n_items))
         metrics, report, ids = {}, {}, {}
         for m, x in self.embeddings.items():
