@@ -647,8 +647,7 @@ def train_generator(
         resume = str(last_complete_checkpoint(checkpoint_dir))
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
-    if training_overrides.get("tasks") is None:
-        _adapt_profile_tasks(args, tokenizer, profile)
+    _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
     check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume), args=args)
     model_cfg = _model_config(profile, model_overrides, args)
     model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
@@ -657,7 +656,6 @@ def train_generator(
     push, args.push_to_hub = args.push_to_hub, False
     trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
     result, wall = _timed_train(trainer, resume)
-    check_finite_weights(trainer, out)
     if trainer.is_world_process_zero():
         with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
             _save_model_files(tmp, trainer, tokenizer, quantizer)
@@ -670,9 +668,11 @@ def train_generator(
     return out
 
 
-def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str) -> None:
+def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str, named) -> None:
     """A profile's tasks narrowed to those the dataset's IDs allow (a text-only catalogue: ``seqrec``), said in
-    one line; tasks the caller names are checked as given instead (``check_tasks`` says what is missing)."""
+    one line; tasks the caller ``named`` are checked as given instead (``check_tasks`` says what is missing)."""
+    if named is not None:
+        return
     kept, dropped = tasks_the_ids_allow(args.tasks, tokenizer)
     if dropped and kept:
         logger.warning("profile %s: training %s; %s need %s semantic IDs, which this dataset lacks", profile,
@@ -743,24 +743,26 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
     )
 
 
-def check_finite_weights(trainer: GenRecTrainer, out: Path) -> None:
+def check_finite_weights(trainer: GenRecTrainer) -> None:
     """Refuse to write a diverged model: any NaN or infinite weight after training is an error naming the
-    settings that usually cause it, and ``out`` is left as it was."""
+    settings that usually cause it (before the output folder is written)."""
     bad = [name for name, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
     if bad:
         args = trainer.args
         raise GenRecError(f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "
                           f"{trainer.state.global_step} (first: {bad[0]}); lower --lr (was "
                           f"{args.learning_rate}) or clip gradients with --max-grad-norm (was {args.max_grad_norm}); "
-                          f"nothing was written to {out}")
+                          "nothing was written")
 
 
 def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
-    """Train (resuming from ``resume`` when given); returns Trainer's result and the wall-clock seconds it took."""
+    """Train (resuming from ``resume`` when given) and check the weights are finite; returns Trainer's result
+    and the wall-clock seconds it took."""
     logger.info("training on %d units (%s), validating on %d", len(trainer.train_dataset),
                 ", ".join(trainer.args.tasks), len(trainer.eval_dataset))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume or None)
+    check_finite_weights(trainer)
     return result, time.time() - start
 
 
