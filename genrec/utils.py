@@ -84,6 +84,11 @@ def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[
     return path
 
 
+def nonfinite_parameters(model) -> list[str]:
+    """Names of ``model``'s parameters holding NaN or inf (a diverged training), in module order."""
+    return [name for name, p in model.named_parameters() if not bool(p.isfinite().all())]
+
+
 @contextlib.contextmanager
 def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (),
                       overwrite: bool = False):

@@ -746,7 +746,9 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
 def check_finite_weights(trainer: GenRecTrainer) -> None:
     """Refuse to write a diverged model: any NaN or infinite weight after training is an error naming the
     settings that usually cause it (before the output folder is written)."""
-    bad = [name for name, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
+    from ..utils import nonfinite_parameters
+
+    bad = nonfinite_parameters(trainer.model)
     if bad:
         args = trainer.args
         raise GenRecError(f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "

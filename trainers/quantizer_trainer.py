@@ -28,7 +28,7 @@ from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from ..quantizer.kmeans import ASSIGN_CHUNK, PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels, sample_rows
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import atomic_output_dir, check_output_dir, set_seed
+from ..utils import atomic_output_dir, check_output_dir, nonfinite_parameters, set_seed
 
 # Dead codes are restarted after every epoch and, within a long epoch, every this many steps: counts over a
 # whole ~1,000-step epoch (a million items) keep alive the codes used only in its first steps, before the
@@ -280,7 +280,7 @@ class QuantizerTrainer:
         """Write the artifact atomically: model, per-modality sid files (collision-free), metrics,
         collision report, item -> code table, pseudo-labels and training log. Returns the metrics."""
         cfg = self.config
-        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        bad = nonfinite_parameters(self.model)
         if bad:  # a diverged quantizer would write NaN codebooks and arbitrary IDs as a finished artifact
             raise GenRecError(f"quantizer training diverged: {len(bad)} weight tensors hold NaN or inf (first: "
                               f"{bad[0]}); lower --lr (was {self.args.learning_rate}) or the loss weights "

@@ -45,6 +45,12 @@ def continues_item(module, input_ids: torch.Tensor) -> torch.Tensor:
     return table[input_ids]
 
 
+def item_positions(module, input_ids: torch.Tensor) -> torch.Tensor:
+    """Int [B, T]: 0 for the task token, t for the tokens of the t-th item after it (a token starts an item
+    unless it ``continues_item``; the EOS and padding count on)."""
+    return (~continues_item(module, input_ids)).long().cumsum(1) - 1
+
+
 def attention_mask_for(allowed: torch.Tensor, config, dtype: torch.dtype) -> torch.Tensor:
     """A prepared 4D mask [B, 1, Q, K] from bool ``allowed`` [B, Q, K] in the form T5's attention takes it:
     bool for sdpa (T5 turns it into a bias there), additive for eager."""
@@ -71,14 +77,9 @@ class CausalHistoryT5Stack(T5Stack):
         if module is getattr(self, "recency", None):  # zero vectors: training starts from plain causal T5
             init.zeros_(module.weight)
 
-    def item_index(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Int [B, T]: 0 for the task token, t for the tokens of the t-th history item (the EOS and padding
-        count on, but are masked apart)."""
-        return (~continues_item(self, input_ids)).long().cumsum(1) - 1
-
     def history_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
         """(item index [B, T], EOS [B, T], real tokens [B, T], history-item tokens [B, T])."""
-        item = self.item_index(input_ids)
+        item = item_positions(self, input_ids)
         eos = input_ids == self.config.eos_token_id
         real = torch.ones_like(eos) if attention_mask is None else attention_mask.bool()
         return item, eos, real, real & ~eos & (item > 0)
@@ -110,10 +111,10 @@ class CausalHistoryT5Stack(T5Stack):
 
 
 def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor,
-                     decoder_history_items: torch.Tensor, decoder_segment_ids: torch.Tensor):
+                     decoder_history_items: torch.Tensor, decoder_segment_ids: torch.Tensor, pool: bool = True):
     """Every target of each encoder row in one pass. Returns the decoder's output states [B, Q, D] (scaled
-    as T5 scales them before ``lm_head``) and the pooled encoder states each target reads [N, D] (segment
-    order, row by row; for the implicit loss, as a row model pools its whole input).
+    as T5 scales them before ``lm_head``) and, with ``pool``, the pooled encoder states each target reads
+    [N, D] (segment order, row by row; for the implicit loss, as a row model pools its whole input), else None.
 
     ``decoder_input_ids`` [B, Q]: the rows' targets packed one after another, each ``start + its ID`` (one
     length for all); ``decoder_segment_ids`` [B, Q]: which target (1, 2, ...; 0 = padding) each position
@@ -142,7 +143,8 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     hidden = hidden.view(batch, width, -1)
     if model.config.scale_decoder_outputs:
         hidden = hidden * (model.model_dim ** -0.5)
-    return hidden, _pooled_per_target(states, cross, rec, encoder.recency.weight, decoder_segment_ids)
+    return hidden, _pooled_per_target(states, cross, rec, encoder.recency.weight, decoder_segment_ids) if pool \
+        else None
 
 
 def _bucket_weights(weights: torch.Tensor, rec: torch.Tensor, buckets: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from .causal_history import CausalHistoryT5Stack, continues_item, sequence_forward
+from .causal_history import CausalHistoryT5Stack, item_positions, sequence_forward
 from .configuration_genrec_t5 import GenRecT5Config
 
 
@@ -85,7 +85,7 @@ class ItemPooledT5Stack(T5Stack):
             return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        position = (~continues_item(self, input_ids)).long().cumsum(1) - 1  # [B, T] item position of each token
+        position = item_positions(self, input_ids)  # [B, T] item position of each token
         batch, width = input_ids.shape[0], int(position.max()) + 1
         tokens = self.embed_tokens(input_ids)
         index = position.unsqueeze(-1).expand_as(tokens)
@@ -219,10 +219,10 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         ``pair_groups`` their sequence units."""
         weight = float(getattr(self.config, "implicit_weight", 0.0))
         if decoder_history_items is not None:
+            implicit = pair_ids is not None and weight > 0  # pooling per target is only for this loss
             hidden, pooled = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
-                                              decoder_history_items, decoder_segment_ids)
-            nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau, pair_groups) \
-                if pair_ids is not None and weight > 0 else None
+                                              decoder_history_items, decoder_segment_ids, pool=implicit)
+            nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau, pair_groups) if implicit else None
             return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None
         if implicit:
