@@ -7,11 +7,11 @@ collates its own batches, so the two views of a sample never straddle devices).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -22,9 +22,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainerState, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
-from transformers.trainer import TRAINER_STATE_NAME
 
 from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASK_MODALITIES, TASKS, __version__
 from ..errors import GenRecError
@@ -34,14 +33,13 @@ from ..pipeline import DEFAULT_NUM_BEAMS
 from ..sequence_tasks import build_sequence_dataset
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks, tasks_the_ids_allow
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
+from .checkpoints import (RunFingerprintCallback, check_resume_fingerprint, checkpoint_step, resume_point,
+                          run_fingerprint)
 from .id_loss import packed_id_loss, prefix_softmax_loss
 from .profiles import load_profile
 from .sampling import LengthBucketSampler, TargetBatchSampler
 
 logger = logging.getLogger("genrec.train")
-
-# In a checkpoint folder: what its checkpoints were trained on, checked on --resume.
-RUN_FINGERPRINT_FILE = "genrec_run.json"
 
 # A callable (model, tokenizer) -> {"ndcg@10": x, ...} evaluated after each evaluation; its keys are
 # logged as eval_<key> and may drive early stopping (metric_for_best_model="eval_ndcg@10").
@@ -368,13 +366,12 @@ class GenRecTrainer(Trainer):
     def train(self, resume_from_checkpoint=None, **kwargs):
         """As Trainer.train; after a resume, ``train_loss`` is the mean over the whole run, not only
         the resumed steps (the steps before come from the checkpoint's logged losses)."""
-        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-        if not resume_from_checkpoint:
-            return output
-        start = TrainerState.load_from_json(str(Path(resume_from_checkpoint) / TRAINER_STATE_NAME)).global_step
-        if output.global_step <= start:
+        # read before training: checkpoint rotation may delete the resumed checkpoint during the run
+        start = checkpoint_step(resume_from_checkpoint) if resume_from_checkpoint else None
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        if start is None or output.global_step <= start:
             return output
         logged = [(e["step"], e["loss"]) for e in self.state.log_history if "loss" in e and e["step"] <= start]
         if not logged:
@@ -506,40 +503,6 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
     return rank
 
 
-def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
-    """The newest ``checkpoint-N`` that Trainer finished writing (its ``trainer_state.json`` is written
-    last), so a save cut short by a kill is skipped rather than resumed from."""
-    folders = sorted((p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for folder in folders:
-        if (folder / TRAINER_STATE_NAME).is_file():
-            if folder != folders[0]:
-                logger.warning("skipping incomplete %s; resuming from %s", folders[0], folder)
-            return folder
-    raise GenRecError(f"--resume: no complete checkpoint in {checkpoint_dir}"
-                      + (f" ({len(folders)} incomplete)" if folders else "") + "; train without --resume")
-
-
-def check_run_fingerprint(checkpoint_dir: Path, tokenizer, resuming: bool, args: GenRecTrainingArguments) -> None:
-    """Record the catalogue, vocabulary, tasks and item-task list a run trains on; refuse to resume one
-    trained on others (old weights and a step count on other training rows would train on, silently wrong).
-    Keys a record from an older version lacks are not compared."""
-    items = Path(args.item_task_items) if args.item_task_items else None
-    record = {**tokenizer.fingerprint(), "tasks": list(args.tasks),
-              "item_task_items": hashlib.sha256(items.read_bytes()).hexdigest()[:16] if items and items.is_file()
-              else None}
-    path = Path(checkpoint_dir) / RUN_FINGERPRINT_FILE
-    if resuming and path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        if {k: record.get(k) for k in before} != before:
-            raise GenRecError(f"--resume: the checkpoints in {checkpoint_dir} were trained on catalogue and tasks "
-                              f"{before} but this run has {record} (another quantizer, dataset, --tasks or "
-                              "--item-task-items); resume with the same ones, or "
-                              "train without --resume into another --checkpoint-dir")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record), encoding="utf-8")
-
-
 @torch.no_grad()
 def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Path, seed: int = 42) -> list[str]:
     """Start the code tokens' embeddings at the quantizer's codebook vectors: code ``c`` of level ``l`` of
@@ -643,18 +606,20 @@ def train_generator(
                            overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     args = make_training_args(checkpoint_dir, profile, **training_overrides)
-    if resume is True:
-        resume = str(last_complete_checkpoint(checkpoint_dir))
+    resume = resume_point(resume, checkpoint_dir, args.max_steps)
     data = load_dataset_dir(data_dir, max_history=args.max_history)
     tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
     _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
-    check_run_fingerprint(checkpoint_dir, tokenizer, resuming=bool(resume), args=args)
+    fingerprint = run_fingerprint(tokenizer, args.tasks, args.item_task_items)
+    if resume:
+        check_resume_fingerprint(resume, fingerprint)
     model_cfg = _model_config(profile, model_overrides, args)
     model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
     # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
     # through genrec.hub once, not Trainer's bare checkpoint pushes.
     push, args.push_to_hub = args.push_to_hub, False
     trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
+    trainer.add_callback(RunFingerprintCallback(fingerprint))
     result, wall = _timed_train(trainer, resume)
     if trainer.is_world_process_zero():
         with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
@@ -763,7 +728,11 @@ def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
     logger.info("training on %d units (%s), validating on %d", len(trainer.train_dataset),
                 ", ".join(trainer.args.tasks), len(trainer.eval_dataset))
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=resume or None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused a crafted or foreign pickle
+        raise GenRecError(f"--resume: a file in {resume} is not plain tensors and was not loaded "
+                          f"({str(e).splitlines()[0]}); resume from a checkpoint genrec wrote") from None
     check_finite_weights(trainer)
     return result, time.time() - start
 

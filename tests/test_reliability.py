@@ -1,0 +1,119 @@
+"""Reliability round three (issue 37): resumes, item ids, locks, privacy and one-line errors. Each test names
+the item it guards; each failed on the main branch before its fix."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from conftest import run_genrec
+
+from genrec.data.synth import SynthConfig, write_synthetic_dataset
+from genrec.errors import GenRecError
+
+SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A tiny dataset, random 3-level IDs and a 10-step run with checkpoints at 5 and 10."""
+    from genrec.trainers.generator_trainer import train_generator
+
+    root = tmp_path_factory.mktemp("small")
+    data = write_synthetic_dataset(root / "d", SMALL)
+    q = root / "q"
+    q.mkdir()
+    rng = np.random.default_rng(0)
+    for m in ("text", "image"):
+        np.save(q / f"sid_{m}.npy", rng.integers(0, 8, size=(SMALL.n_items, 3)))
+    kw = dict(quantizer=q, profile="tiny", seed=5, save_steps=5, save_total_limit=2)
+    model = train_generator(data, root / "m", checkpoint_dir=root / "ck", max_steps=10, **kw)
+    return dict(root=root, data=data, q=q, kw=kw, model=model, ck=root / "ck")
+
+
+def _copy_checkpoints(small, tmp_path):
+    ck = tmp_path / "ck"
+    shutil.copytree(small["ck"], ck)
+    return ck
+
+
+def test_a_longer_resume_survives_its_checkpoint_being_rotated_away(small, tmp_path):
+    """Item 2: the resumed checkpoint-10 is deleted by rotation during the run and was read again at its end."""
+    from genrec.trainers.generator_trainer import train_generator
+
+    ck = _copy_checkpoints(small, tmp_path)
+    out = train_generator(small["data"], tmp_path / "m", checkpoint_dir=ck, resume=True, max_steps=30, **small["kw"])
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert record["train_metrics"]["epoch"] > 0 and record["log_history"][-1]["step"] == 30
+    assert sorted(p.name for p in ck.glob("checkpoint-*")) == ["checkpoint-25", "checkpoint-30"]
+
+
+def _other_quantizer(small, tmp_path):
+    other = tmp_path / "other_q"
+    other.mkdir()
+    for m in ("text", "image"):
+        np.save(other / f"sid_{m}.npy", (np.load(small["q"] / f"sid_{m}.npy") + 1) % 8)
+    return other
+
+
+def test_resume_checks_the_fingerprint_however_the_checkpoint_is_named(small, tmp_path):
+    """Item 6: another quantizer's checkpoint was refused only through --checkpoint-dir."""
+    from genrec.trainers.generator_trainer import train_generator
+
+    alone = tmp_path / "elsewhere" / "checkpoint-10"
+    shutil.copytree(small["ck"] / "checkpoint-10", alone)  # named on its own, no genrec_run.json beside it
+    kw = {**small["kw"], "quantizer": _other_quantizer(small, tmp_path)}
+    with pytest.raises(GenRecError, match="was trained on catalogue"):
+        train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20, **kw)
+    with pytest.raises(GenRecError, match="was trained on catalogue and tasks"):
+        train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20,
+                        **{**small["kw"], "tasks": ["seqrec", "seqimage"]})
+    (alone / "genrec_run.json").unlink()  # no record at all: the checkpoint's own tokenizer still tells
+    with pytest.raises(GenRecError, match="was trained on catalogue"):
+        train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20, **kw)
+    for name in ("catalog.json", "catalog_codes.safetensors", "tokenizer_config.json"):
+        (alone / name).unlink()
+    with pytest.raises(GenRecError, match="carries neither genrec_run.json nor its tokenizer"):
+        train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20, **small["kw"])
+    assert not (tmp_path / "m").exists()
+
+
+def test_resume_refuses_a_finished_or_damaged_checkpoint_in_one_line(small, tmp_path):
+    """Item 6: a checkpoint at --max-steps trained one step more; a cut trainer_state.json or weights file, or
+    a crafted pickle, was a traceback."""
+    from genrec.trainers.generator_trainer import train_generator
+
+    ck = _copy_checkpoints(small, tmp_path)
+    kw = {**small["kw"], "checkpoint_dir": ck}
+    with pytest.raises(GenRecError, match="already at step 10, and --max-steps is 10: nothing is left"):
+        train_generator(small["data"], tmp_path / "m", resume=True, max_steps=10, **kw)
+    state = ck / "checkpoint-10" / "trainer_state.json"
+    state.write_text(state.read_text()[:50])
+    with pytest.raises(GenRecError, match="trainer_state.json is damaged"):
+        train_generator(small["data"], tmp_path / "m", resume=str(ck / "checkpoint-10"), max_steps=12, **kw)
+    weights = ck / "checkpoint-5" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(GenRecError, match="model.safetensors is damaged"):
+        train_generator(small["data"], tmp_path / "m", resume=str(ck / "checkpoint-5"), max_steps=12, **kw)
+    with pytest.raises(GenRecError, match=r"no complete checkpoint .* \(2 incomplete or damaged\)"):
+        train_generator(small["data"], tmp_path / "m", resume=True, max_steps=12, **kw)
+    assert not (tmp_path / "m").exists()
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_crafted_pickle_in_a_checkpoint_is_one_line_and_runs_nothing(small, tmp_path):
+    """Item 6: a crafted pickle in a trainer checkpoint was a 35-line UnpicklingError."""
+    import pickle
+
+    ck = _copy_checkpoints(small, tmp_path)
+    (ck / "checkpoint-10" / "rng_state.pth").write_bytes(pickle.dumps(_Exploit()))
+    proc = run_genrec("train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny",
+                      "--out", tmp_path / "m", "--checkpoint-dir", ck, "--resume", "--max-steps", "12",
+                      check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "is not plain tensors and was not loaded" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "pwned").exists() and not (tmp_path / "m").exists()
