@@ -221,14 +221,20 @@ def _hub_errors(action: str, repo_id: str):
         raise
 
 
-def _create_repo(api, repo_id: str, private: bool, hub_wait: float) -> str:
-    """Create the repository when missing (making an existing one private if asked); returns its full id."""
+def _create_repo(api, repo_id: str, private: bool, hub_wait: float, repo_type: str = "model") -> str:
+    """The one privacy rule of every Hub write: create the repository when missing; ``private`` also makes
+    an existing public one private, before anything is uploaded. Returns the repository's full id."""
     with _hub_errors("create the repository", repo_id):
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        if private and not api.repo_info(repo_id, timeout=hub_wait).private:
-            api.update_repo_settings(repo_id, private=True)
-            logger.info("made the existing repository %s private", repo_id)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id
+        if private and not _is_private(api, repo_id, repo_type, hub_wait):
+            api.update_repo_settings(repo_id, private=True, repo_type=repo_type)
+            logger.info("made the existing %s repository %s private", repo_type, repo_id)
     return repo_id
+
+
+def _is_private(api, repo_id: str, repo_type: str, hub_wait: float) -> bool:
+    with _hub_errors("read the settings of", repo_id):
+        return bool(api.repo_info(repo_id, repo_type=repo_type, timeout=hub_wait).private)
 
 
 def push_to_hub(
@@ -382,14 +388,24 @@ def push_rankings(
     """Publish per-user rankings (see :func:`rankings_dataset`) as the ``split`` of dataset ``repo_id``.
 
     Uses ``datasets.Dataset.push_to_hub`` (parquet shards + dataset card), so
-    ``datasets.load_dataset(repo_id)`` reads them back. Returns its ``CommitInfo``.
+    ``datasets.load_dataset(repo_id)`` reads them back. Rows carry user histories: ``private=True`` makes the
+    dataset private, an existing public one included (the rule :func:`push_to_hub` follows), and a push to a
+    public dataset says in one warning that it publishes them. Returns its ``CommitInfo``.
     """
+    from huggingface_hub import HfApi
+
     dataset = rankings_dataset(rows)
-    with hub_timeouts(), _hub_errors("publish rankings to", repo_id):
-        return dataset.push_to_hub(
-            repo_id,
-            split=split,
-            private=private,
-            token=token,
-            commit_message=commit_message or f"Upload genrec rankings ({len(dataset)} users, split {split})",
-        )
+    with hub_timeouts() as hub_wait:
+        api = HfApi(token=token)
+        repo_id = _create_repo(api, repo_id, private, hub_wait, repo_type="dataset")
+        if not private and not _is_private(api, repo_id, "dataset", hub_wait):
+            logger.warning("publishing %d users' histories in the public dataset %s (--private keeps them private)",
+                           len(dataset), repo_id)
+        with _hub_errors("publish rankings to", repo_id):
+            return dataset.push_to_hub(
+                repo_id,
+                split=split,
+                private=private,
+                token=token,
+                commit_message=commit_message or f"Upload genrec rankings ({len(dataset)} users, split {split})",
+            )

@@ -311,6 +311,26 @@ def test_private_push_makes_an_existing_public_repo_private(hub, model_dir):
     assert hub.repos[("model", "tester/was-public")].private
 
 
+def test_private_rankings_make_an_existing_public_dataset_private_before_uploading(hub, caplog):
+    """Issue 37, item 3: `--push-rankings R --private` (recommend and evaluate) left a public R public and
+    published user histories."""
+    from huggingface_hub import HfApi
+
+    rows = [{"user_id": "u1", "history": ["a", "b"], "items": ["c"], "scores": [0.5]}]
+    HfApi().create_repo("tester/ranks", repo_type="dataset")
+    with caplog.at_level("WARNING", logger="genrec.hub"):
+        push_rankings(rows, "tester/ranks")  # public stays public, and says what it publishes
+    assert not hub.repos[("dataset", "tester/ranks")].private
+    assert "publishing 1 users' histories in the public dataset tester/ranks" in caplog.text
+    caplog.clear()
+    hub.requests.clear()
+    with caplog.at_level("WARNING", logger="genrec.hub"):
+        push_rankings(rows * 2, "tester/ranks", private=True)
+    assert hub.repos[("dataset", "tester/ranks")].private and "publishing" not in caplog.text
+    routes = [route for _, route, _ in hub.requests]
+    assert "settings" in routes and "commit" in routes and routes.index("settings") < routes.index("commit")
+
+
 def test_repush_deletes_stale_files_in_the_same_commit(hub, model_dir):
     push_to_hub(model_dir, "tester/stale")
     (model_dir / "metrics.json").unlink()
