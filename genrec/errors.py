@@ -20,6 +20,14 @@ class MalformedIDError(GenRecError, ValueError):
     """A token sequence that is not a well-formed semantic ID of the asked modality."""
 
 
+def check_item_id(value, where: str) -> None:
+    """An item id is a non-empty string or an integer; ``where`` (file:line) names the record otherwise. Other
+    JSON values (null, true, 1.5, lists, objects) would be compared as their text and silently mismatch."""
+    ok = (isinstance(value, str) and value.strip() != "") or (isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise DataError(f"{where}: item_id must be a non-empty string or an integer, got {json.dumps(value)}")
+
+
 def json_error_detail(e: json.JSONDecodeError) -> str:
     """Where a JSON text breaks and what is there: "Expecting ',' delimiter at line 3 column 17, near '...'"
     (the line is left out for a one-line text such as a JSONL record)."""

@@ -130,8 +130,12 @@ def set_seed(seed: int) -> None:
 
 
 def check_history_rows(histories: Sequence[Sequence[int]], n_items: int) -> None:
-    """Refuse a history holding a row outside the catalogue before any ranking (one message for every ranker)."""
+    """Refuse an empty history, or one holding a row outside the catalogue, before any ranking (one message for
+    every ranker: none is trained on empty histories; ``GenRecPipeline.recommend`` falls back to popular items)."""
     for u, history in enumerate(histories):
+        if len(history) == 0:
+            raise GenRecError(f"histories[{u}] is empty: ranking reads at least one item (recommend() gives an "
+                              "empty history the popular items)")
         bad = [r for r in history if not 0 <= r < n_items]
         if bad:
             raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")

@@ -117,3 +117,38 @@ def test_a_crafted_pickle_in_a_checkpoint_is_one_line_and_runs_nothing(small, tm
                       check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "is not plain tensors and was not loaded" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pwned").exists() and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("bad", [None, [1, 2], 1.5, True, "", " ", {"a": 1}])
+def test_an_item_id_must_be_a_string_or_an_integer(bad, tmp_path):
+    """Item 7: such ids passed `inspect` (compared as their text: null became "None") and add-items took null."""
+    from genrec.data import load_dataset_dir
+    from genrec.tokenizer.catalog import ItemCatalog
+
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    lines = (data / "items.jsonl").read_text().splitlines()
+    record = json.loads(lines[3])
+    lines[3] = json.dumps({**record, "item_id": bad})
+    (data / "items.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GenRecError, match=r"items.jsonl:4: item_id must be a non-empty string or an integer, got "):
+        load_dataset_dir(data)
+    catalog = ItemCatalog(["a", 7], {"text": np.array([[0, 1], [1, 0]])}, {"text": 2})
+    with pytest.raises(GenRecError, match=r"add_items: item_ids\[1\]: item_id must be"):
+        catalog.add_items(["b", bad], {"text": np.array([[1, 1], [0, 0]])})
+    assert catalog.item_ids == ["a", 7]  # refused whole: nothing was added
+
+
+def test_a_user_twice_in_a_histories_file_and_an_empty_history_are_refused(small, tmp_path):
+    """Item 7: a duplicate user was ranked twice silently; rank([[]]) returned a list."""
+    from genrec.data.loading import read_histories
+    from genrec.pipeline import GenRecPipeline
+
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"user_id": "u1", "history": [1]}\n{"user_id": 2, "history": [3]}\n'
+                    '{"user_id": "u1", "history": [4]}\n')
+    with pytest.raises(GenRecError, match=r"h.jsonl:3: user 'u1' again \(first on line 1\)"):
+        read_histories(path)
+    pipe = GenRecPipeline.from_pretrained(small["model"])
+    with pytest.raises(GenRecError, match=r"histories\[1\] is empty"):
+        pipe.rank([[0, 1], []])
+    assert pipe.recommend([], k=3).sources == [["popular"]] * 3  # recommend's documented rule for no history

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..errors import DataError, UnknownItemError, read_json_file
+from ..errors import DataError, UnknownItemError, check_item_id, read_json_file
 
 
 @dataclass
@@ -225,7 +225,8 @@ class ItemCatalog:
         if missing:
             raise DataError(f"add_items: codes missing for modality {sorted(missing)} (use rows of -1 for none)")
         start = len(self.item_ids)
-        for item in item_ids:
+        for n, item in enumerate(item_ids):
+            check_item_id(item, f"add_items: item_ids[{n}]")
             if str(item) in self._index:
                 raise DataError(f"add_items: item id {item!r} is already in the catalogue")
         new_ids = list(item_ids)

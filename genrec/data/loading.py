@@ -16,7 +16,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from .. import DEFAULT_MAX_HISTORY
-from ..errors import DataError, parse_json_object
+from ..errors import DataError, check_item_id, parse_json_object
 
 logger = logging.getLogger("genrec.data")
 
@@ -124,6 +124,7 @@ def read_items(path: Path) -> list[dict]:
     for lineno, obj in read_jsonl(path):
         if "item_id" not in obj:
             raise DataError(f"{path}:{lineno}: missing field 'item_id'")
+        check_item_id(obj["item_id"], f"{path}:{lineno}")
         key = str(obj["item_id"])
         if key in first_line:
             raise DataError(
@@ -167,14 +168,19 @@ def read_histories(path: str | Path) -> list[tuple[int, str, list]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: missing file (expected JSON lines with 'user_id' and 'history')")
-    rows = []
+    rows, first_line = [], {}
     for lineno, obj in read_jsonl(path):
         for key in ("user_id", "history"):
             if key not in obj:
                 raise DataError(f"{path}:{lineno}: missing field '{key}'")
         if not isinstance(obj["history"], list):
             raise DataError(f"{path}:{lineno}: field 'history' must be a list of item ids")
-        rows.append((lineno, str(obj["user_id"]), obj["history"]))
+        user = str(obj["user_id"])
+        if user in first_line:  # ranked twice, and two records of one user in the output
+            raise DataError(f"{path}:{lineno}: user {user!r} again (first on line {first_line[user]}); give one "
+                            "history per user")
+        first_line[user] = lineno
+        rows.append((lineno, user, obj["history"]))
     if not rows:
         raise DataError(f"{path}: no histories")
     return rows
