@@ -48,12 +48,7 @@ def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | 
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents:
         raise OutputPathError(f"output {path} is the current directory or holds it; give a new folder path")
-    for item in inputs:
-        if item is None:
-            continue
-        source = Path(item).resolve()
-        if target == source or target in source.parents:
-            raise OutputPathError(f"output {path} would replace the input {item}; give another output folder")
+    check_outside_inputs(path, inputs)
     if overwrite or not path.is_dir() or not any(path.iterdir()):
         return path
     found = artifact_kind(path)
@@ -62,6 +57,21 @@ def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | 
     what = f"a genrec {found} folder" if found else "a folder genrec did not write"
     raise OutputPathError(f"output {path} exists and is {what}, not a {kind} folder; choose another output folder "
                           "or pass --overwrite (overwrite=True) to replace it")
+
+
+def check_outside_inputs(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None],
+                         what: str = "output") -> None:
+    """Refuse an output folder that is an input of the command, holds one, or lies inside one (it would
+    replace the input, or write into it: a model's own quantizer, a dataset's folder)."""
+    target = Path(path).resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).resolve()
+        if target == source or target in source.parents:
+            raise OutputPathError(f"{what} {path} would replace the input {item}; give another {what} folder")
+        if source in target.parents:
+            raise OutputPathError(f"{what} {path} lies inside the input {item}; give a folder outside it")
 
 
 def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[[Path], bool],
@@ -84,6 +94,72 @@ def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[
     return path
 
 
+_HELD_LOCKS: set[Path] = set()
+
+
+def _lock_holder(lock: Path) -> str | None:
+    """Who holds ``lock`` ("pid N on HOST since T"), or None when it is stale (its process on this host is gone)."""
+    import socket
+
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8"))
+        pid, host = int(info["pid"]), str(info["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"an unreadable lock {lock}"
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return f"pid {pid} on {host} since {info.get('started', '?')}"
+
+
+@contextlib.contextmanager
+def output_lock(*paths: str | os.PathLike | None):
+    """Hold ``.<name>.lock`` beside each output path for the block, so a second run writing the same output
+    or checkpoints is refused at once, naming the first (two runs would interleave checkpoints and the last
+    would silently win). A lock whose process is gone is taken over; the same process may re-enter. In a
+    multi-process run (torchrun / accelerate set RANK) the main process holds it for all."""
+    import socket
+    import time
+
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    taken = []
+    try:
+        for path in paths:
+            if path is None or Path(path).resolve() in _HELD_LOCKS:
+                continue
+            key = Path(path).resolve()
+            lock = key.with_name(f".{key.name}.lock")
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+            for _ in range(2):
+                try:
+                    with open(lock, "x", encoding="utf-8") as fh:
+                        fh.write(record)
+                    break
+                except FileExistsError:
+                    holder = _lock_holder(lock)
+                    if holder is not None:
+                        raise OutputPathError(f"{path} is being written by another genrec run ({holder}); wait for "
+                                              f"it, or choose another folder (remove {lock} if no such run exists)")
+                    lock.unlink(missing_ok=True)  # stale: its process died without cleaning up
+            else:
+                raise OutputPathError(f"cannot take the lock {lock}; remove it if no genrec run is writing {path}")
+            taken.append((key, lock))
+            _HELD_LOCKS.add(key)
+        yield
+    finally:
+        for key, lock in taken:
+            _HELD_LOCKS.discard(key)
+            lock.unlink(missing_ok=True)
+
+
 def nonfinite_parameters(model) -> list[str]:
     """Names of ``model``'s parameters holding NaN or inf (a diverged training), in module order."""
     return [name for name, p in model.named_parameters() if not bool(p.isfinite().all())]
@@ -95,27 +171,29 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str |
     """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds.
 
     Artifacts are never half-written: on error the temp folder is removed and ``path`` is untouched.
-    ``path`` must pass ``check_output_dir``; the new folder gets the artifact marker of ``kind``.
+    ``path`` must pass ``check_output_dir`` and is locked (``output_lock``) while it is written; the new
+    folder gets the artifact marker of ``kind``.
     """
     path = check_output_dir(path, kind, inputs, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        from . import __version__
+    with output_lock(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            yield tmp
+            from . import __version__
 
-        (tmp / ARTIFACT_MARKER).write_text(json.dumps({"kind": kind, "genrec_version": __version__}),
-                                           encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if path.exists():
-        backup = path.with_name(f".{path.name}.old-{os.getpid()}")
-        path.rename(backup)
-        tmp.rename(path)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        tmp.rename(path)
+            (tmp / ARTIFACT_MARKER).write_text(json.dumps({"kind": kind, "genrec_version": __version__}),
+                                               encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if path.exists():
+            backup = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(backup)
+            tmp.rename(path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            tmp.rename(path)
 
 
 def set_seed(seed: int) -> None:

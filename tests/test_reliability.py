@@ -152,3 +152,55 @@ def test_a_user_twice_in_a_histories_file_and_an_empty_history_are_refused(small
     with pytest.raises(GenRecError, match=r"histories\[1\] is empty"):
         pipe.rank([[0, 1], []])
     assert pipe.recommend([], k=3).sources == [["popular"]] * 3  # recommend's documented rule for no history
+
+
+def test_a_second_run_into_the_same_output_is_refused_naming_the_first(small, tmp_path):
+    """Item 8: two `genrec train` runs into one --out both exited 0, interleaving checkpoints."""
+    import subprocess
+    import sys
+
+    from genrec.trainers.generator_trainer import train_generator
+    from genrec.utils import OutputPathError, output_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / ".m.lock"
+        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
+                                    "started": "2026-12-07 10:00:00"}))
+        with pytest.raises(OutputPathError, match=rf"m is being written by another genrec run \(pid {holder.pid} on "):
+            train_generator(small["data"], tmp_path / "m", max_steps=2, **small["kw"])
+        assert lock.is_file() and not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and taken over; the run's own locks are gone when it ends
+    out = train_generator(small["data"], tmp_path / "m", max_steps=2, **small["kw"])
+    assert (out / "model.safetensors").is_file() and not list(tmp_path.glob(".*.lock"))
+    with output_lock(tmp_path / "x"):
+        with output_lock(tmp_path / "x"):  # the same process may re-enter (a trainer writing its own output)
+            assert (tmp_path / ".x.lock").is_file()
+        assert (tmp_path / ".x.lock").is_file()
+    assert not (tmp_path / ".x.lock").exists()
+
+
+def test_no_output_or_checkpoint_folder_inside_an_input(small, tmp_path):
+    """Item 10: `add-items --out M/quantizer --overwrite` replaced the model's own quantizer; --checkpoint-dir
+    inside the dataset wrote checkpoints into it."""
+    from genrec.trainers.generator_trainer import train_generator
+    from genrec.utils import OutputPathError
+
+    data = tmp_path / "d"
+    shutil.copytree(small["data"], data)
+    with pytest.raises(OutputPathError, match="--checkpoint-dir .*ck lies inside the input"):
+        train_generator(data, tmp_path / "m", checkpoint_dir=data / "ck", max_steps=2, **small["kw"])
+    assert not (data / "ck").exists()
+    model = tmp_path / "model"
+    shutil.copytree(small["model"], model)
+    (tmp_path / "new.jsonl").write_text('{"item_id": "new1"}\n')
+    np.save(tmp_path / "sid.npy", np.array([[1, 2, 3]]))
+    before = sorted(p.name for p in (model / "quantizer").iterdir()) if (model / "quantizer").exists() else None
+    proc = run_genrec("add-items", "--model", model, "--items", tmp_path / "new.jsonl", "--sid-text",
+                      tmp_path / "sid.npy", "--sid-image", tmp_path / "sid.npy", "--out", model / "quantizer",
+                      "--overwrite", check=False)
+    assert proc.returncode == 2 and "lies inside the input" in proc.stderr, proc.stderr
+    assert (sorted(p.name for p in (model / "quantizer").iterdir()) if before is not None else None) == before

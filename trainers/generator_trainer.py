@@ -599,38 +599,49 @@ def train_generator(
     """
     from ..data import load_dataset_dir
     from ..tokenizer.build import build_tokenizer
-    from ..utils import atomic_output_dir, check_output_dir
+    from ..utils import check_output_dir, check_outside_inputs, output_lock
 
-    out = check_output_dir(out, "generator", inputs=[data_dir, quantizer, base,
-                                                     tokenizer if isinstance(tokenizer, (str, Path)) else None],
-                           overwrite=overwrite)
+    inputs = [data_dir, quantizer, base, tokenizer if isinstance(tokenizer, (str, Path)) else None]
+    out = check_output_dir(out, "generator", inputs=inputs, overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
-    args = make_training_args(checkpoint_dir, profile, **training_overrides)
-    resume = resume_point(resume, checkpoint_dir, args.max_steps)
-    data = load_dataset_dir(data_dir, max_history=args.max_history)
-    tokenizer = given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None else build_tokenizer(data, quantizer)
-    _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
-    fingerprint = run_fingerprint(tokenizer, args.tasks, args.item_task_items)
-    if resume:
-        check_resume_fingerprint(resume, fingerprint)
-    model_cfg = _model_config(profile, model_overrides, args)
-    model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
-    # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
-    # through genrec.hub once, not Trainer's bare checkpoint pushes.
-    push, args.push_to_hub = args.push_to_hub, False
-    trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
-    trainer.add_callback(RunFingerprintCallback(fingerprint))
-    result, wall = _timed_train(trainer, resume)
-    if trainer.is_world_process_zero():
-        with atomic_output_dir(out, "generator", inputs=[data_dir, quantizer, base], overwrite=overwrite) as tmp:
-            _save_model_files(tmp, trainer, tokenizer, quantizer)
-            record = _run_record(trainer, tokenizer, result, wall, data_dir=data_dir, quantizer=quantizer,
-                                 profile=profile, peft=peft, base=base, lora=lora, model_cfg=model_cfg)
-            _write_run_files(tmp, data, record, args.popularity_correction)
-    trainer.accelerator.wait_for_everyone()
-    if push and trainer.is_world_process_zero():
-        _publish(out, args)
-    return out
+    check_outside_inputs(checkpoint_dir, inputs, "--checkpoint-dir")
+    with output_lock(out, checkpoint_dir):
+        args = make_training_args(checkpoint_dir, profile, **training_overrides)
+        resume = resume_point(resume, checkpoint_dir, args.max_steps)
+        data = load_dataset_dir(data_dir, max_history=args.max_history)
+        tokenizer = (given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None
+                     else build_tokenizer(data, quantizer))
+        _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
+        fingerprint = run_fingerprint(tokenizer, args.tasks, args.item_task_items)
+        if resume:
+            check_resume_fingerprint(resume, fingerprint)
+        model_cfg = _model_config(profile, model_overrides, args)
+        model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
+        # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
+        # through genrec.hub once, not Trainer's bare checkpoint pushes.
+        push, args.push_to_hub = args.push_to_hub, False
+        trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
+        trainer.add_callback(RunFingerprintCallback(fingerprint))
+        result, wall = _timed_train(trainer, resume)
+        if trainer.is_world_process_zero():
+            _write_generator(out, overwrite, trainer, tokenizer, data, result, wall, data_dir=data_dir,
+                             quantizer=quantizer, profile=profile, peft=peft, base=base, lora=lora, model_cfg=model_cfg)
+        trainer.accelerator.wait_for_everyone()
+        if push and trainer.is_world_process_zero():
+            _publish(out, args)
+        return out
+
+
+def _write_generator(out: Path, overwrite: bool, trainer: GenRecTrainer, tokenizer, data, result, wall: float,
+                     **run) -> None:
+    """The pipeline folder, atomically: weights, tokenizer, the quantizer's copy, the run record and item prior."""
+    from ..utils import atomic_output_dir
+
+    inputs = [run["data_dir"], run["quantizer"], run["base"]]
+    with atomic_output_dir(out, "generator", inputs=inputs, overwrite=overwrite) as tmp:
+        _save_model_files(tmp, trainer, tokenizer, run["quantizer"])
+        _write_run_files(tmp, data, _run_record(trainer, tokenizer, result, wall, **run),
+                         trainer.args.popularity_correction)
 
 
 def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str, named) -> None:

@@ -28,7 +28,8 @@ from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from ..quantizer.kmeans import ASSIGN_CHUNK, PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels, sample_rows
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import atomic_output_dir, check_output_dir, nonfinite_parameters, set_seed
+from ..utils import (atomic_output_dir, check_output_dir, check_outside_inputs, nonfinite_parameters, output_lock,
+                     set_seed)
 
 # Dead codes are restarted after every epoch and, within a long epoch, every this many steps: counts over a
 # whole ~1,000-step epoch (a million items) keep alive the codes used only in its first steps, before the
@@ -373,11 +374,13 @@ def train_quantizer(
     args = args or QuantizerTrainingArguments()
     if args.checkpoint_dir is None:
         args.checkpoint_dir = str(Path(out).with_name(Path(out).name + ".checkpoints"))
+    check_outside_inputs(args.checkpoint_dir, [data.path], "--checkpoint-dir")
     set_seed(args.seed)
     model = CrossModalRQVAE(config)
     t0 = time.perf_counter()
-    trainer = QuantizerTrainer(model, emb, args, {m: data.semantic_ids[m] for m in config.id_modalities})
-    trainer.train()
-    metrics = trainer.export(out, data.item_ids, overwrite=overwrite)
+    with output_lock(out, args.checkpoint_dir):
+        trainer = QuantizerTrainer(model, emb, args, {m: data.semantic_ids[m] for m in config.id_modalities})
+        trainer.train()
+        metrics = trainer.export(out, data.item_ids, overwrite=overwrite)
     logger.info("quantizer trained in %.1f s; wrote %s", time.perf_counter() - t0, out)
     return model, metrics
