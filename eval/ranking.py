@@ -178,11 +178,9 @@ def is_metrics_file(path: str | os.PathLike) -> bool:
 
 def write_metrics(metrics: Mapping, path: str | os.PathLike, name: str = "metrics", echo: bool = True) -> Path:
     """Write ``metrics`` as JSON atomically (temp file, then rename) and print them as a table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from ..utils import atomic_write_file
+
+    path = atomic_write_file(path, lambda fh: fh.write((json.dumps(dict(metrics), indent=2) + "\n").encode()))
     if echo:
         print(metrics_table({name: metrics}))
     return path

@@ -46,7 +46,7 @@ from .generation.scoring import score_ids
 from .layout import ADAPTER_CONFIG_FILE, ITEM_PRIOR_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 from .modeling import embedding_rows
 from .modeling.lora import is_adapter_folder, load_generator
-from .utils import check_history_rows
+from .utils import check_history_rows, nonfinite_parameters, torch_device
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,10 @@ class GenRecPipeline:
         if (path / TRAIN_CONFIG_FILE).is_file():
             train_config = read_json_file(path / TRAIN_CONFIG_FILE, "the training record object")
         _check_tokenizer_fits(path, model, tok, train_config.get("fingerprint"))
+        diverged = nonfinite_parameters(model)
+        if diverged:  # every score would be NaN and every list empty
+            raise GenRecError(f"{path}: {len(diverged)} weight tensors hold NaN or inf (first: {diverged[0]}); "
+                              "the training diverged: retrain with a lower --lr or with --max-grad-norm")
         item_prior = None
         if (path / ITEM_PRIOR_FILE).is_file():
             item_prior = read_json_file(path / ITEM_PRIOR_FILE, "the item prior object")
@@ -258,7 +262,7 @@ class GenRecPipeline:
                    quantizer_path=str(quantizer) if quantizer.is_dir() else None, train_config=train_config,
                    item_prior=item_prior)
         if device is not None:
-            pipe.model.to(device)
+            pipe.model.to(torch_device(device))
         return pipe
 
     @property

@@ -49,6 +49,7 @@ def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | 
     if target == cwd or target in cwd.parents:
         raise OutputPathError(f"output {path} is the current directory or holds it; give a new folder path")
     check_outside_inputs(path, inputs)
+    check_writable(path)
     if overwrite or not path.is_dir() or not any(path.iterdir()):
         return path
     found = artifact_kind(path)
@@ -91,10 +92,63 @@ def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[
     if path.exists() and not replaceable(path):
         raise OutputPathError(f"output {path} exists and is not a {what} file genrec wrote; choose another path "
                               "or remove that file first")
+    check_writable(path)
     return path
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse an output whose folder cannot be written (read-only file system or permissions) before the work,
+    not after an hour: a file is created and removed in the nearest existing folder on its way."""
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"output {path}: cannot write in {folder} ({os_error_message(e)})") from None
+
+
 _HELD_LOCKS: set[Path] = set()
+
+
+def _write_or_remove(path: Path, fh, text: str) -> None:
+    try:
+        fh.write(text)
+        fh.flush()
+    except OSError:  # a full disk: no empty lock left behind to refuse the next run
+        path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_file(path: str | os.PathLike, write: Callable) -> Path:
+    """``write(fh)`` into a binary temp file beside ``path``, then rename it onto ``path``: a full disk or a kill
+    leaves the old file (or none) and no temp file, never half a file. An OSError names ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OS error: what, where, and what to do for the usual causes (full disk, read-only)."""
+    import errno
+
+    what = e.strerror or str(e) or type(e).__name__
+    where = f": {e.filename}" if e.filename else ""
+    hint = {errno.ENOSPC: "; the disk is full: free space and run it again (nothing half-written was kept)",
+            errno.EROFS: "; that file system is read-only: choose a writable folder",
+            errno.EACCES: "; no permission: choose a folder you may write to",
+            errno.EPERM: "; no permission: choose a folder you may write to"}.get(e.errno, "")
+    return f"{what}{where}{hint}"
 
 
 def _lock_holder(lock: Path) -> str | None:
@@ -141,7 +195,7 @@ def output_lock(*paths: str | os.PathLike | None):
             for _ in range(2):
                 try:
                     with open(lock, "x", encoding="utf-8") as fh:
-                        fh.write(record)
+                        _write_or_remove(lock, fh, record)
                     break
                 except FileExistsError:
                     holder = _lock_holder(lock)
@@ -194,6 +248,24 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str |
             shutil.rmtree(backup, ignore_errors=True)
         else:
             tmp.rename(path)
+
+
+def torch_device(device: str | None, default: str = "cpu"):
+    """``device`` (else ``default``) as a ``torch.device``, checked here: a name torch does not know, or a CUDA /
+    MPS device this machine lacks, is one GenRecError rather than a traceback at the first tensor moved."""
+    import torch
+
+    name = str(device or default)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise GenRecError(f"--device {name}: not a torch device (cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
+        raise GenRecError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
+                          "--device cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise GenRecError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    return dev
 
 
 def set_seed(seed: int) -> None:

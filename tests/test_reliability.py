@@ -204,3 +204,165 @@ def test_no_output_or_checkpoint_folder_inside_an_input(small, tmp_path):
                       "--overwrite", check=False)
     assert proc.returncode == 2 and "lies inside the input" in proc.stderr, proc.stderr
     assert (sorted(p.name for p in (model / "quantizer").iterdir()) if before is not None else None) == before
+
+
+def _one_line(argv, capsys, code=2, after_progress=False):
+    """The command's one error line (``after_progress``: progress bars may come before it, nothing after)."""
+    from genrec.cli import main as cli
+
+    assert cli([str(a) for a in argv]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    if after_progress:
+        err = [line for line in err if "Traceback" in line or line.startswith("genrec ")]
+    assert len(err) == 1 and err[0].startswith(f"genrec {argv[0]}: "), err
+    return err[0]
+
+
+def test_bad_devices_bases_and_configs_are_one_line(small, tmp_path, capsys):
+    """Items 9 and 10: --device bogus / cuda without CUDA, a LoRA --base that is no model, --base without --peft
+    (a fresh model trained instead, silently) and a malformed quantizer/config.json at add-items."""
+    import torch
+
+    history = ["--model", small["model"], "--history", "1", "2"]
+    assert "--device bogus: not a torch device" in _one_line(["recommend", *history, "--device", "bogus"], capsys)
+    if not torch.cuda.is_available():
+        assert "this machine has 0 CUDA device(s)" in _one_line(["recommend", *history, "--device", "cuda"], capsys)
+    (tmp_path / "notmodel").mkdir()
+    (tmp_path / "notmodel" / "config.json").write_text("{}")
+    train = ["train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny", "--max-steps", "2"]
+    line = _one_line([*train, "--out", tmp_path / "o1", "--peft", "lora", "--base", tmp_path / "notmodel"], capsys)
+    assert "notmodel: not a genrec generator folder or Hub repo" in line
+    line = _one_line([*train, "--out", tmp_path / "o2", "--base", small["model"]], capsys)
+    assert "is the model LoRA fine-tunes: pass --peft lora with it" in line and not (tmp_path / "o2").exists()
+    model = tmp_path / "mq"
+    shutil.copytree(small["model"], model)
+    (model / "quantizer" / "config.json").write_text('{"bad')
+    (tmp_path / "new.jsonl").write_text('{"item_id": "n1"}\n')
+    np.save(tmp_path / "e.npy", np.ones((1, 128), dtype=np.float32))
+    line = _one_line(["add-items", "--model", model, "--items", tmp_path / "new.jsonl", "--text-emb",
+                      tmp_path / "e.npy", "--image-emb", tmp_path / "e.npy", "--out", tmp_path / "m2"], capsys)
+    assert "config.json" in line and not (tmp_path / "m2").exists()
+
+
+def test_bytes_that_are_not_utf8_are_named_by_file_and_line(tmp_path):
+    """Item 9: invalid UTF-8 in items.jsonl or a histories file was a UnicodeDecodeError traceback."""
+    from genrec.data import load_dataset_dir
+    from genrec.data.loading import read_histories
+
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    lines = (data / "items.jsonl").read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"title": "', b'"title": "\xff')
+    (data / "items.jsonl").write_bytes(b"".join(lines))
+    with pytest.raises(GenRecError, match=r"items.jsonl:3: not UTF-8 text \(byte b'\\xff' at column"):
+        load_dataset_dir(data)
+    (tmp_path / "h.jsonl").write_bytes(b'{"user_id": "a", "history": [1]}\n{"user_id": "\xc3(", "history": [1]}\n')
+    with pytest.raises(GenRecError, match=r"h.jsonl:2: not UTF-8 text"):
+        read_histories(tmp_path / "h.jsonl")
+    csv_data = tmp_path / "d2"
+    csv_data.mkdir()
+    (csv_data / "items.jsonl").write_bytes(b"".join(lines[:2] + lines[3:]))
+    first = json.loads(lines[0])["item_id"]
+    (csv_data / "interactions.csv").write_bytes(b"user_id,item_id,timestamp\n" + b"".join(
+        f"u{n % 3},{first},{n}\n".encode() for n in range(4)) + b"u\xe9,1,9\n")
+    with pytest.raises(GenRecError, match=r"interactions.csv:6: not UTF-8 text"):
+        load_dataset_dir(csv_data)
+
+
+def test_a_failed_write_leaves_no_temp_file_and_is_one_line(tmp_path, capsys, monkeypatch):
+    """Item 9: a full disk was a traceback, and evaluate left `.metrics.json.tmpPID` behind."""
+    import errno
+
+    from genrec.utils import atomic_write_file, os_error_message
+
+    def full(fh):
+        fh.write(b"{partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "metrics.json").write_text('{"n_users": 1}')
+    with pytest.raises(OSError) as info:
+        atomic_write_file(tmp_path / "metrics.json", full)
+    assert info.value.filename == str(tmp_path / "metrics.json")
+    assert "the disk is full" in os_error_message(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # the old file, whole; no temp file
+    assert (tmp_path / "metrics.json").read_text() == '{"n_users": 1}'
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "s" / "items.jsonl"))
+
+    monkeypatch.setattr("genrec.data.synth.write_synthetic_dataset", no_space)
+    line = _one_line(["synth", "--out", tmp_path / "s"], capsys)
+    assert line.endswith("No space left on device: " + str(tmp_path / "s" / "items.jsonl")
+                         + "; the disk is full: free space and run it again (nothing half-written was kept)")
+
+
+def _mount_tmpfs(path, options):
+    import subprocess
+
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and mount to make a full or read-only file system")
+    return path
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    import subprocess
+
+    disk = _mount_tmpfs(tmp_path / "full", "size=64k")
+    with open(disk / "filler", "wb") as fh:
+        try:
+            fh.write(b"\0" * 128 * 1024)
+        except OSError:
+            pass
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_real_full_disk_is_one_line_and_leaves_nothing(small, full_disk, capsys):
+    """Item 9 on a real full file system (tmpfs): synth, tokenize, train and evaluate."""
+    for argv in (["synth", "--out", full_disk / "s", "--n-items", "60", "--n-users", "80"],
+                 ["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", full_disk / "t"],
+                 ["train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny", "--max-steps",
+                  "2", "--out", full_disk / "m", "--checkpoint-dir", full_disk.parent / "ck"],
+                 ["evaluate", "--model", small["model"], "--data", small["data"], "--out",
+                  full_disk / "metrics.json", "--max-users", "5"]):
+        assert "No space left on device" in _one_line(argv, capsys, after_progress=True)
+        assert sorted(p.name for p in full_disk.iterdir()) == ["filler"], argv[0]
+
+
+def test_a_read_only_output_is_refused_before_the_work(small, tmp_path, capsys):
+    """Item 9: a read-only model folder failed at evaluate's end (after the ranking), a read-only --out too."""
+    import subprocess
+
+    ro = _mount_tmpfs(tmp_path / "ro", "ro,size=64k")
+    try:
+        line = _one_line(["evaluate", "--model", small["model"], "--data", small["data"], "--out", ro / "m.json"],
+                         capsys)
+        assert f"output {ro / 'm.json'}: cannot write in {ro}" in line and "read-only" in line
+        line = _one_line(["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", ro / "t"], capsys)
+        assert "cannot write in" in line
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+
+
+def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
+    """Item 9: Ctrl-C during training was a KeyboardInterrupt traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "genrec", "train", "--data", str(small["data"]), "--quantizer",
+                             str(small["q"]), "--profile", "tiny", "--max-steps", "100000", "--out",
+                             str(tmp_path / "m")], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "m.checkpoints").exists():
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err[-2000:]
+    assert "genrec train: interrupted (checkpoints are kept: run the same command with --resume" in err
+    assert "Traceback" not in err and not (tmp_path / "m").exists() and not list(tmp_path.glob(".*.lock"))

@@ -675,6 +675,9 @@ def _initial_model(tokenizer, args: GenRecTrainingArguments, model_cfg: dict, qu
                    base: str | None, lora: dict | None):
     """What training starts from: a fresh generator (ID embeddings from codebooks if asked) or LoRA on ``base``."""
     if peft is None:
+        if base is not None:  # silently training a fresh model instead would waste the whole run
+            raise GenRecError(f"--base {base} is the model LoRA fine-tunes: pass --peft lora with it, or drop --base "
+                              "to train a fresh generator")
         model = build_generator(tokenizer, seed=args.seed, **model_cfg)
         if args.id_embedding_init:
             source = quantizer if args.id_embedding_init == "codebook" else args.id_embedding_init

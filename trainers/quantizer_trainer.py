@@ -28,8 +28,8 @@ from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
 from ..quantizer.kmeans import ASSIGN_CHUNK, PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels, sample_rows
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import (atomic_output_dir, check_output_dir, check_outside_inputs, nonfinite_parameters, output_lock,
-                     set_seed)
+from ..utils import (atomic_output_dir, atomic_write_file, check_output_dir, check_outside_inputs,
+                     nonfinite_parameters, output_lock, set_seed)
 
 # Dead codes are restarted after every epoch and, within a long epoch, every this many steps: counts over a
 # whole ~1,000-step epoch (a million items) keep alive the codes used only in its first steps, before the
@@ -238,12 +238,10 @@ class QuantizerTrainer:
 
     def _save_checkpoint(self, ckpt: Path, epoch: int, optimizer, gen: torch.Generator, best: dict[str, dict]) -> None:
         """Everything ``_resume`` needs after ``epoch``, written atomically (a kill never leaves half a file)."""
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                    "best": best, "generator": gen.get_state(), "history": self.history,
-                    "config": _shape_keys(self.config), "data": self.data_fingerprint}, tmp)
-        os.replace(tmp, ckpt)
+        state = {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                 "best": best, "generator": gen.get_state(), "history": self.history,
+                 "config": _shape_keys(self.config), "data": self.data_fingerprint}
+        atomic_write_file(ckpt, lambda fh: torch.save(state, fh))
 
     def _pseudo_labels(self, cache_dir: Path | None) -> dict[str, torch.Tensor] | None:
         """K-means clusters of the embedded modalities (when two or more) and ID prefixes of the IDs-only ones."""

@@ -27,6 +27,8 @@ COMMANDS = [
     ("demo", "demo", "synth -> quantize -> tokenize -> train -> evaluate, end to end"),
 ]
 
+RESUMABLE = ("train", "quantize")
+
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; ``only``: build just that command's arguments (``main`` passes the command it was given,
@@ -61,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except GenRecError as e:
         print(f"genrec {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
-        print(f"genrec {args.command}: error: {e}", file=sys.stderr)
+    except OSError as e:  # a full disk, a read-only folder, a missing file: one line, not a traceback
+        from ..utils import os_error_message
+
+        print(f"genrec {args.command}: error: {os_error_message(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resumable = " (checkpoints are kept: run the same command with --resume to go on)" \
+            if args.command in RESUMABLE else ""
+        print(f"genrec {args.command}: interrupted{resumable}", file=sys.stderr)
+        return 130

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import DataError, GenRecError
-from ..utils import atomic_output_dir
+from ..utils import atomic_output_dir, atomic_write_file
 from .loading import EMBEDDING_FILES, ITEMS_FILE, read_items
 
 logger = logging.getLogger("genrec.data.embed")
@@ -105,7 +105,9 @@ def _load(loader, name: str, what: str):
 
 
 def _device(device: str | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from ..utils import torch_device
+
+    return torch_device(device, "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _normalise(x: torch.Tensor) -> np.ndarray:
@@ -196,17 +198,6 @@ def embed_images(
     return out
 
 
-def _write_atomic(path: Path, write) -> None:
-    """``write(fh)`` into a temp file beside ``path``, then rename it onto ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def embed_dataset(
     data_dir: str | Path,
     text_model: str | None = None,
@@ -252,7 +243,7 @@ def embed_dataset(
     for modality, arr in arrays.items():
         missing = int(np.isnan(arr).all(axis=1).sum())
         info[modality] |= {"file": EMBEDDING_FILES[modality], "shape": list(arr.shape), "missing_rows": missing}
-        _write_atomic(data_dir / EMBEDDING_FILES[modality], lambda fh, a=arr: np.save(fh, a))
+        atomic_write_file(data_dir / EMBEDDING_FILES[modality], lambda fh, a=arr: np.save(fh, a))
         logger.info("wrote %s %s (%d items without %s)", EMBEDDING_FILES[modality], arr.shape, missing, modality)
-    _write_atomic(info_path, lambda fh: fh.write((json.dumps(info, indent=2) + "\n").encode()))
+    atomic_write_file(info_path, lambda fh: fh.write((json.dumps(info, indent=2) + "\n").encode()))
     return info

@@ -109,11 +109,20 @@ class GenRecData:
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:  # decoded per line, so bytes that are not UTF-8 are named by their line
+        for lineno, raw in enumerate(fh, start=1):
+            line = utf8_line(raw, path, lineno)
             if not line.strip():
                 continue
             yield lineno, parse_json_object(line, f"{path}:{lineno}")
+
+
+def utf8_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start:e.start + 1]!r} at column "
+                        f"{e.start + 1}); save the file as UTF-8") from None
 
 
 def read_items(path: Path) -> list[dict]:
@@ -188,8 +197,8 @@ def read_histories(path: str | Path) -> list[tuple[int, str, list]]:
 
 def read_interactions(path: Path, index: dict[str, int]) -> dict[str, list[int]]:
     """Read interactions.csv and order each user's items by timestamp (ties keep file order)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
+    with open(path, "rb") as fh:
+        reader = csv.reader(utf8_line(raw, path, lineno) for lineno, raw in enumerate(fh, start=1))
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty file (expected header user_id,item_id,timestamp)")

@@ -55,8 +55,12 @@ def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, d
     # A local base is recorded by absolute path (adapter_config.json's base_model_name_or_path), so the
     # adapter loads from any working directory; a Hub id stays as given.
     base = str(Path(base).resolve()) if Path(base).is_dir() else str(base)
-    model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
-    indices = new_token_indices(AutoTokenizer.from_pretrained(base, trust_remote_code=False), tokenizer)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
+        indices = new_token_indices(AutoTokenizer.from_pretrained(base, trust_remote_code=False), tokenizer)
+    except (OSError, ValueError) as e:  # not a model folder: transformers' several-line messages, cut to one
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GenRecError(f"--base {base}: not a genrec generator folder or Hub repo ({first})") from None
     if embedding_rows(model) < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     if not implicit:

@@ -100,8 +100,7 @@ def pseudo_labels(
         labels[present] = kmeans(x[present], k_eff, seed)[1]
         out[m], stored[m], stored[f"{m}__key"], changed = labels, labels, np.array(key), True
     if cache is not None and changed:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **stored)
-        tmp.replace(cache)
+        from ..utils import atomic_write_file
+
+        atomic_write_file(cache, lambda fh: np.savez(fh, **stored))
     return out
