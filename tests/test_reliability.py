@@ -366,3 +366,29 @@ def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "genrec train: interrupted (checkpoints are kept: run the same command with --resume" in err
     assert "Traceback" not in err and not (tmp_path / "m").exists() and not list(tmp_path.glob(".*.lock"))
+
+
+def test_synth_refuses_a_nan_noise_and_leaves_no_dataset(tmp_path):
+    """Item 5: `synth --noise nan` left an all-NaN dataset in place, with its artifact marker, before failing."""
+    from genrec.data.synth import SynthConfig
+
+    for bad in ("nan", "inf"):
+        with pytest.raises(GenRecError, match=f"noise must be a finite number >= 0, got {bad}"):
+            SynthConfig(noise=float(bad))
+    proc = run_genrec("synth", "--out", tmp_path / "s", "--noise", "nan", check=False)
+    assert proc.returncode == 2 and "noise must be a finite number" in proc.stderr and not (tmp_path / "s").exists()
+
+
+def test_a_model_with_nan_weights_is_refused_at_load_not_served_empty(small, tmp_path):
+    """Item 4: a model with NaN weights (written by an older version, or edited) gave an empty table, exit 0."""
+    from safetensors.torch import load_file, save_file
+
+    from genrec.pipeline import GenRecPipeline
+
+    model = tmp_path / "m"
+    shutil.copytree(small["model"], model)
+    weights = load_file(model / "model.safetensors")
+    weights["shared.weight"][3, 0] = float("nan")
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(GenRecError, match="1 weight tensors hold NaN or inf .*the training diverged"):
+        GenRecPipeline.from_pretrained(model)

@@ -67,8 +67,8 @@ class SynthConfig:
                      if not 0 <= getattr(self, name) <= 1]
         if self.p_same_type + self.p_same_supertype > 1:
             problems.append("p_same_type + p_same_supertype must be <= 1")
-        problems += [f"{name} must be >= 0, got {getattr(self, name)}" for name in ("noise", "mean_extra_len")
-                     if getattr(self, name) < 0]
+        problems += [f"{name} must be a finite number >= 0, got {getattr(self, name)}"
+                     for name in ("noise", "mean_extra_len") if not 0 <= getattr(self, name) < float("inf")]
         if problems:
             raise DataError("synthetic dataset: " + "; ".join(problems))
 
@@ -211,4 +211,7 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
         np.save(tmp / "text_emb.npy", cat["text_emb"])
         np.save(tmp / "image_emb.npy", cat["image_emb"])
         (tmp / "README.md").write_text(README.format(config=json.dumps(asdict(config), indent=2)))
+        from .loading import load_dataset_dir
+
+        load_dataset_dir(tmp)  # what fails the loader's checks is not left in place as a dataset
     return out
