@@ -278,6 +278,23 @@ class GenRecPipeline:
             self._quantizer = AutoModel.from_pretrained(self.quantizer_path, trust_remote_code=False)
         return self._quantizer
 
+    def _check_quantizer_ids(self) -> None:
+        """The saved quantizer must be the one the catalogue's IDs came from (its ``sid_*.npy`` are the trained
+        rows' IDs): another quantizer of the same shape would encode new items into codes that mean other
+        items to the generator."""
+        from .data.loading import SID_FILES
+
+        catalog = self.tokenizer.catalog
+        for m, name in SID_FILES.items():
+            path = Path(self.quantizer_path) / name
+            if m not in catalog.codes or not path.is_file():
+                continue
+            ids = np.load(path, allow_pickle=False)
+            if ids.shape != (self.trained_rows, catalog.levels(m)) or not np.array_equal(ids,
+                                                                                          catalog.codes[m][:len(ids)]):
+                raise GenRecError(f"add_items: {path} is not the IDs this model was trained on (another quantizer "
+                                  "was put in its place); restore the model's own quantizer folder")
+
     def save_pretrained(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Write the pipeline folder atomically (generator, tokenizer, train config, quantizer); an existing
         ``path`` is replaced only when it is a genrec generator folder, or with ``overwrite``."""
@@ -710,9 +727,10 @@ class GenRecPipeline:
             raise GenRecError(f"add_items: the catalogue has modalities {catalog.modalities}; "
                               + (f"missing {missing}" if missing else f"unknown {unknown}"))
         if embeddings is not None:
-            if self.quantizer is None:
+            if self.quantizer_path is None:
                 raise GenRecError("add_items: this model folder has no quantizer to encode embeddings with; pass "
                                   "semantic IDs instead")
+            self._check_quantizer_ids()
             try:
                 codes = self.quantizer.encode({m: np.asarray(embeddings[m], dtype=np.float32) for m in given},
                                               existing={m: catalog.codes[m] for m in given})

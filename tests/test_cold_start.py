@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -145,3 +146,19 @@ def _save(tmp_path, name, rows):
     path = tmp_path / f"{name}.npy"
     np.save(path, np.asarray(rows))
     return path
+
+
+def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
+    """Issue 37 item 10: add-items encoded with whatever quantizer sat in the model folder."""
+    root, held, keep = trained
+    shutil.copytree(root / "m", tmp_path / "m")
+    shutil.rmtree(tmp_path / "m" / "quantizer")
+    run_genrec("quantize", "--data", root / "data", "--out", tmp_path / "m" / "quantizer", "--levels", "3",
+               "--codebook-size", "32", "--latent-dim", "8", "--hidden-dims", "32", "--n-clusters", "16",
+               "--epochs", "2", "--seed", "1")
+    before = folder_digest(tmp_path / "m")
+    proc = run_genrec("add-items", "--model", tmp_path / "m", "--items", root / "new" / "items.jsonl",
+                      "--text-emb", root / "new" / "text_emb.npy", "--image-emb", root / "new" / "image_emb.npy",
+                      "--out", tmp_path / "m2", check=False)
+    assert proc.returncode == 2 and "is not the IDs this model was trained on" in proc.stderr, proc.stderr
+    assert folder_digest(tmp_path / "m") == before and not (tmp_path / "m2").exists()
