@@ -17,7 +17,8 @@ scored under the other modalities too (``rank(rescore=...)``), and the lists are
 - An ID shared by several items (unresolved collisions) yields all of them with the same score, in
   catalogue row order; a list may therefore hold more items than beams.
 - Fused ties break by catalogue row. Results hold at most ``k`` items (fewer only when the catalogue
-  or ``exclude_history`` leaves fewer); ``k`` may not exceed ``num_beams`` (never silently widened).
+  has fewer outside the history: a list that ``exclude_history`` left short is decoded again with more
+  beams); ``k`` may not exceed ``num_beams``.
 - Empty history: an error. The generator is trained on histories of at least one item, so an
   empty input has no trained meaning; callers choose their own fallback (e.g. popular items).
 """
@@ -362,8 +363,7 @@ class GenRecPipeline:
 
         ``rescore``: before fusing, every item some modality's beams proposed is scored under each other
         modality it has IDs in, by teacher forcing (``RankResult.rescored``): beam search alone leaves an item
-        the other list missed without that list's score, and the fusion then has to guess it. Instruments
-        validation: +1.1% NDCG@10 (test +0.2%) at 2.2x the ranking time (benchmarks/results/coldstart.md)."""
+        the other list missed without that list's score, and the fusion then has to guess it (README: gain, cost)."""
         correction = self._correction(popularity_correction)
         self._check_request(histories, k, num_beams, fusion)
         modalities = self.modalities_for(modality)
@@ -386,12 +386,41 @@ class GenRecPipeline:
                              correction)
             bar.update(len(chunk))
         bar.close()
-        res = RankResult([], [], per_mod, invalid, {m: n * num_beams * (m in decoded) for m in modalities}, read=read,
-                         popularity_correction=correction)
+        beams = {m: n * num_beams * (m in decoded) for m in modalities}
+        if exclude_history:
+            self._widen_short_lists(requests, inputs, group_of, (num_beams, k), per_mod, (invalid, beams), histories,
+                                    correction)
+        res = RankResult([], [], per_mod, invalid, beams, read=read, popularity_correction=correction)
         if rescore and len(decoded) > 1:
             res = self.rescore(res, histories, progress)
         return self.recombine(res, histories, k, fusion, exclude_history, cold_start_share, impute_missing,
                               modality_weights, coverage_power, cross_modal_weight)
+
+    def _widen_short_lists(self, requests, inputs, group_of, widths: tuple[int, int], per_mod, counts, histories,
+                           correction) -> None:
+        """Decode again, with as many more beams as the history has items, each list that leaving out the history
+        left under ``k`` items while its modality has more items to offer (a history covering much of the
+        catalogue fills the beams with items it already holds)."""
+        num_beams, k = widths
+        invalid, beams = counts
+        has = {m: self.tokenizer.catalog.has_ids(m) for m in per_mod}
+        short = [(u, m) for u, m in requests if len(per_mod[m][0][u]) < k
+                 and len(per_mod[m][0][u]) < int(has[m].sum()) - len({r for r in histories[u] if has[m][r]})]
+        if not short:
+            return
+        wide = num_beams + max(len(set(histories[u])) for u, _ in short)
+        logger.info("%d list(s) held fewer than k=%d items once the history was left out: decoded again with %d "
+                    "beams", len(short), k, wide)
+        for u, m in short:
+            per_mod[m][0][u].clear()
+            per_mod[m][1][u].clear()
+        for group in dict.fromkeys(group_of[m] for _, m in short):
+            part = [r for r in short if group_of[r[1]] == group]
+            for start in range(0, len(part), DEFAULT_BATCH_SIZE):
+                self._decode(part[start:start + DEFAULT_BATCH_SIZE], inputs, group, wide, per_mod, invalid, histories,
+                             True, correction)
+            for _, m in part:
+                beams[m] += wide
 
     def _task_inputs(self, histories, modalities: Sequence[str], read: dict[str, list[str]]) -> dict:
         """(user, modality) -> the generator input of that modality's next-item request for that user."""

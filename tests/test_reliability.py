@@ -392,3 +392,19 @@ def test_a_model_with_nan_weights_is_refused_at_load_not_served_empty(small, tmp
     save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(GenRecError, match="1 weight tensors hold NaN or inf .*the training diverged"):
         GenRecPipeline.from_pretrained(model)
+
+
+def test_a_history_covering_most_of_the_catalogue_still_gets_k_items(small, caplog):
+    """Item 10: such a history got fewer than k items (or none) with no word, although eligible items remained:
+    the beams were spent on items of the history. Those lists are decoded again with wider beams."""
+    from genrec.pipeline import GenRecPipeline
+
+    pipe = GenRecPipeline.from_pretrained(small["model"])
+    ids = pipe.tokenizer.item_ids
+    with caplog.at_level("INFO", logger="genrec.pipeline"):
+        for n in (50, 55, 58):
+            rec = pipe.recommend(ids[:n], k=10)
+            assert len(rec.item_ids) == min(10, len(ids) - n) and not set(rec.item_ids) & set(ids[:n])
+    assert "decoded again with" in caplog.text
+    short = pipe.recommend(ids[:5], k=10)  # an ordinary history is ranked as before: nothing decoded again
+    assert len(short.item_ids) == 10
