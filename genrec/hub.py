@@ -31,6 +31,8 @@ HUB_OWN_FILES = frozenset({".gitattributes"})
 # Seconds a Hub request may wait for a connection or an answer (env GENREC_HUB_TIMEOUT overrides).
 # huggingface_hub's own client waits forever, so a server that accepts and never answers would hang.
 DEFAULT_HUB_TIMEOUT_S = 30.0
+# How long loading a model the HF cache already holds waits for the Hub to say whether a newer revision exists.
+CACHED_PROBE_TIMEOUT_S = 2.0
 
 
 class HubError(GenRecError):
@@ -298,30 +300,46 @@ def push_to_hub(
     return info
 
 
+def _cached_snapshot(repo_id: str, revision: str | None, token: str | None) -> Path | None:
+    """The snapshot of ``repo_id`` already in the HF cache (no request made), or None."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, token=token, local_files_only=True))
+    except Exception:  # noqa: BLE001  (nothing cached: the client raises one of several errors)
+        return None
+
+
 def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
     """The local snapshot of Hub repo ``repo_id`` (downloaded once into the HF cache).
 
-    The revision is resolved with one bounded request (:func:`hub_timeouts`); when the Hub cannot be
-    reached, does not answer in time or HF_HUB_OFFLINE is set, a snapshot already in the cache is
-    used without further waiting.
+    The revision is resolved with one bounded request (:func:`hub_timeouts`; at most
+    ``CACHED_PROBE_TIMEOUT_S`` when a snapshot is already cached). When the Hub cannot be reached, does not
+    answer in time or HF_HUB_OFFLINE is set, the cached snapshot is used; without one, that is one error.
     """
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import OfflineModeIsEnabled
 
+    cached = _cached_snapshot(repo_id, revision, token)
     try:
         with hub_timeouts() as seconds:
             try:  # a bounded probe: snapshot_download's own lookup of the revision waits forever
-                HfApi(token=token).repo_info(repo_id, revision=revision, timeout=seconds)
+                HfApi(token=token).repo_info(repo_id, revision=revision,
+                                             timeout=min(seconds, CACHED_PROBE_TIMEOUT_S) if cached else seconds)
             except Exception as e:  # noqa: BLE001
                 if not (_is_transport_error(e) or isinstance(e, OfflineModeIsEnabled)):
                     raise
-                logger.warning("the Hub is unreachable (%s); using the cached snapshot of %s", type(e).__name__,
-                               repo_id)
-                return Path(snapshot_download(repo_id, revision=revision, token=token, local_files_only=True))
+                why = ("HF_HUB_OFFLINE is set" if isinstance(e, OfflineModeIsEnabled)
+                       else f"the Hub did not answer ({type(e).__name__})")
+                if cached is None:
+                    raise GenRecError(f"cannot fetch {repo_id!r}: {why}, and the HF cache holds no snapshot of it; "
+                                      "load it once with the Hub reachable") from None
+                logger.warning("%s; using the cached snapshot of %s", why, repo_id)
+                return cached
             return Path(snapshot_download(repo_id, revision=revision, token=token))
     except GenRecError:
         raise
-    except Exception as e:  # noqa: BLE001  (network, auth, missing repo, nothing cached: all user-facing)
+    except Exception as e:  # noqa: BLE001  (network, auth, missing repo: all user-facing)
         raise GenRecError(f"cannot fetch {repo_id!r} from the Hub: {e}") from e
 
 

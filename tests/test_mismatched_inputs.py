@@ -123,7 +123,7 @@ def test_a_broken_catalogue_names_its_file(tmp_path):
     model = save_pipeline(tmp_path / "m")
     catalog = model / "catalog.json"
     catalog.write_text('{"item_ids": [1, 2],\n "modalities": {"text": {"codes": [[0], [1]]\n}')
-    with pytest.raises(GenRecError, match=r"catalog.json: malformed JSON .* at line 3 column 2"):
+    with pytest.raises(GenRecError, match=r"catalog.json: malformed JSON .* at the end \(line 3\), after .*cut short"):
         SemanticIDTokenizer.from_pretrained(model)
     catalog.write_text(json.dumps({"item_ids": [1, 2], "modalities": {"text": {"codes": [[0], [1]]}}}))
     with pytest.raises(GenRecError, match="catalog.json: not a genrec item catalogue .*codebook_size"):

@@ -408,3 +408,23 @@ def test_a_history_covering_most_of_the_catalogue_still_gets_k_items(small, capl
     assert "decoded again with" in caplog.text
     short = pipe.recommend(ids[:5], k=10)  # an ordinary history is ranked as before: nothing decoded again
     assert len(short.item_ids) == 10
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('{"item_id": 1, "title": "abc', "Invalid control character at the end, after '{\"item_id\": 1, \"title\": \"abc'"
+                                     ": the text is cut short"),
+    ('{"item_id": 1,', "Expecting property name enclosed in double quotes at the end, after '{\"item_id\": 1,'"),
+    ('{"item_id": "a\tb"}', "Invalid control character at column 15, near"),
+])
+def test_a_json_record_cut_at_its_end_is_reported_as_cut_not_at_column_1(line, expected, tmp_path):
+    """Item 11: a record cut at the end of its line was reported "at column 1"; messages read "at at column"."""
+    from genrec.data import load_dataset_dir
+
+    data = write_synthetic_dataset(tmp_path / "d", SMALL)
+    lines = (data / "items.jsonl").read_text().splitlines()
+    lines[1] = line
+    (data / "items.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GenRecError) as info:
+        load_dataset_dir(data)
+    assert f"items.jsonl:2: malformed JSON ({expected}" in str(info.value)
+    assert "at at" not in str(info.value) and "column 1," not in str(info.value)
