@@ -394,6 +394,32 @@ def rankings_dataset(rows: Iterable[Mapping]):
     return datasets.Dataset.from_dict(columns, features=features)
 
 
+RANKINGS_COLUMNS = ("user_id", "history", "items", "scores")
+
+
+def check_rankings_target(repo_id: str, token: str | None = None) -> None:
+    """The Hub twin of ``check_output_file``: rankings go only into a dataset that is new, empty, or holds
+    genrec rankings (parquet under ``data/`` and a card listing their columns). Pushing a split into any
+    other dataset would replace that split's files. Called before the ranking work, and again by
+    :func:`push_rankings`."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    with hub_timeouts(), _hub_errors("check the rankings dataset", repo_id):
+        try:
+            files = HfApi(token=token).list_repo_files(repo_id, repo_type="dataset")
+        except RepositoryNotFoundError:
+            return
+        data = [f for f in files if f.startswith("data/") and f.endswith(".parquet")]
+        foreign = sorted(set(files) - set(data) - {".gitattributes", "README.md"})
+        card = (Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)).read_text(
+            encoding="utf-8") if data and "README.md" in files else "")
+    if foreign or (data and not all(f"- name: {c}\n" in card for c in RANKINGS_COLUMNS)):
+        raise HubError(f"the dataset {repo_id!r} exists and does not hold genrec rankings ("
+                       + (f"it has {', '.join(foreign[:3])}" if foreign else "its card lacks their columns")
+                       + "); publishing a split there would replace its files: choose another --push-rankings name")
+
+
 def push_rankings(
     rows: Iterable[Mapping],
     repo_id: str,
@@ -413,6 +439,7 @@ def push_rankings(
     from huggingface_hub import HfApi
 
     dataset = rankings_dataset(rows)
+    check_rankings_target(repo_id, token)
     with hub_timeouts() as hub_wait:
         api = HfApi(token=token)
         repo_id = _create_repo(api, repo_id, private, hub_wait, repo_type="dataset")

@@ -331,6 +331,26 @@ def test_private_rankings_make_an_existing_public_dataset_private_before_uploadi
     assert "settings" in routes and "commit" in routes and routes.index("settings") < routes.index("commit")
 
 
+def test_rankings_never_replace_a_dataset_genrec_did_not_write(hub, tmp_path):
+    """Issue 37, item 1's twin on the Hub: --push-rankings into the user's own dataset replaced its split."""
+    from huggingface_hub import HfApi
+
+    from genrec.hub import check_rankings_target
+
+    api = HfApi()
+    api.create_repo("tester/mine", repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="train.csv", repo_id="tester/mine",
+                    repo_type="dataset")
+    rows = [{"user_id": "u1", "history": ["a"], "items": ["c"], "scores": [0.5]}]
+    with pytest.raises(HubError, match="'tester/mine' exists and does not hold genrec rankings \\(it has train.csv\\)"):
+        push_rankings(rows, "tester/mine")
+    assert api.list_repo_files("tester/mine", repo_type="dataset") == [".gitattributes", "train.csv"]
+    check_rankings_target("tester/new-one")  # new: fine
+    push_rankings(rows, "tester/ours")
+    check_rankings_target("tester/ours")  # genrec's own rankings: a rerun replaces them
+    push_rankings(rows * 2, "tester/ours")
+
+
 def test_repush_deletes_stale_files_in_the_same_commit(hub, model_dir):
     push_to_hub(model_dir, "tester/stale")
     (model_dir / "metrics.json").unlink()

@@ -8,7 +8,7 @@ from ..generation.fusion import FUSION_RULES
 from ..layout import METRICS_FILE
 from ..pipeline import DEFAULT_NUM_BEAMS
 from .arguments import positive
-from .push_rankings import add_push_arguments, push_if_asked
+from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 
 def add_arguments(p):
@@ -41,6 +41,7 @@ def run(args):
 
     out = check_output_file(args.out or (Path(args.model) / METRICS_FILE if Path(args.model).is_dir()
                                          else METRICS_FILE), "metrics", is_metrics_file, inputs=[args.data, args.model])
+    check_push_target(args)
     state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
     device = args.device or (str(state.device) if state.num_processes > 1 else None)
     pipe = GenRecPipeline.from_pretrained(args.model, device=device)

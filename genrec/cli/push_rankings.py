@@ -8,6 +8,14 @@ def add_push_arguments(p):
     p.add_argument("--token", help="Hub access token (default: HF_TOKEN or the saved login)")
 
 
+def check_push_target(args) -> None:
+    """Refuse a --push-rankings dataset that is not genrec's before any ranking is done."""
+    if args.push_rankings:
+        from ..hub import check_rankings_target
+
+        check_rankings_target(args.push_rankings, args.token)
+
+
 def push_if_asked(args, make_records, split: str) -> None:
     """Publish ``make_records()`` (built only when asked) as ``split`` of the ``--push-rankings`` dataset."""
     if not args.push_rankings:

@@ -8,7 +8,7 @@ import json
 from ..generation.fusion import FUSION_RULES
 from ..pipeline import DEFAULT_NUM_BEAMS
 from .arguments import positive
-from .push_rankings import add_push_arguments, push_if_asked
+from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
 
@@ -67,6 +67,7 @@ def run_file(args, pipe):
     from ..data.loading import read_histories
     from ..errors import GenRecError
 
+    check_push_target(args)
     users, rows = [], []
     for lineno, user, history in read_histories(args.histories):
         try:
