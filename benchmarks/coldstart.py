@@ -54,7 +54,8 @@ from genrec.data.loading import SEQUENCES_FILE, read_items, read_jsonl
 from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
 from genrec.eval.target_positions import target_ranks
-from genrec.pipeline import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER, GenRecPipeline
+from genrec.pipeline import GenRecPipeline
+from genrec.ranking.config import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.trainers import train_generator
 
@@ -226,10 +227,10 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     if args.max_users:
         v_hist, v_target = v_hist[: args.max_users] + v_hist[-args.max_users:], v_target[: args.max_users] + v_target[-args.max_users:]
     v_cold = np.asarray(v_target) >= n_trained
-    decoded = pipe.rank(v_hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
+    decoded = pipe.rank(v_hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
     validation = {}
     for share in (0, *SHARES):
-        res = pipe.recombine(decoded, v_hist, 10, cold_start_share=share)
+        res = pipe.recombine(decoded, v_hist, k=10, cold_start_share=share)
         m = slice_metrics(res.rows, v_target, v_cold)
         validation[str(share)] = {"cold_hr@10": m["cold"]["HR@10"], "warm_ndcg@10": m["warm"]["NDCG@10"]}
     base = validation["0"]["warm_ndcg@10"]
@@ -244,11 +245,11 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     cold = np.asarray(target) >= n_trained
     extras = catalogue_extras(data)
     t0 = time.perf_counter()
-    decoded = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
+    decoded = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
     rank_s = time.perf_counter() - t0
     models = {}
     for share in (0, *SHARES):
-        res = pipe.recombine(decoded, hist, 10, cold_start_share=share)
+        res = pipe.recombine(decoded, hist, k=10, cold_start_share=share)
         models["genrec_no_coldstart" if share == 0 else f"genrec share={share:g}"] = slice_metrics(res.rows, target, cold, extras)
     models["popularity"] = slice_metrics(PopularityRecommender().fit(data).rank(hist), target, cold, extras)
     models["content (ID prefix overlap)"] = slice_metrics(
@@ -298,8 +299,8 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 cached = pickle.loads(lists.read_bytes()) if lists.is_file() else None
                 users = len(next(iter(cached[0].per_modality.values()))[0]) if cached else 0
                 if users != len(hist):  # none yet, or from a --max-users run
-                    res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True)
-                    alone = pipe.rank(hist, lost, k=10, num_beams=20, cold_start_share=0, progress=True,
+                    res = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
+                    alone = pipe.rank(hist, modality=lost, k=10, num_beams=20, cold_start_share=0, progress=True,
                                       cross_modal_history=False) if res.read else None
                     cached = (res, alone)
                     lists.write_bytes(pickle.dumps(cached))
@@ -328,9 +329,9 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
         return ranking_metrics([r[:10] for r in rows], target, (10,))["NDCG@10"]
 
     def fused(res, **settings):
-        return ndcg(pipe.recombine(res, hist, 10, cold_start_share=0, **settings).rows)
+        return ndcg(pipe.recombine(res, hist, k=10, cold_start_share=0, **settings).rows)
 
-    default = pipe.recombine(res, hist, 10, cold_start_share=0).rows
+    default = pipe.recombine(res, hist, k=10, cold_start_share=0).rows
     beams = dataclasses.replace(res, rescored={})  # the lists as the beams left them, before rescoring
     row = {"fused": ndcg(default), "fused_no_imputation": fused(res, impute_missing=False),
            "fused_beams_only": fused(beams)}
@@ -362,7 +363,7 @@ def predicted_ids_point(pipe: GenRecPipeline, lost: str, complete: np.ndarray, h
     predicted, own = pipe.tokenizer.catalog.codes[lost][rows], complete[rows]
     # not rescored: the predicted IDs pile up (one text ID held by up to 834 items), and every item of a
     # list's beams would be rescored, about ten times the work of the other points
-    res = pipe.rank(hist, "fused", k=10, num_beams=20, cold_start_share=0, progress=True, rescore=False)
+    res = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True, rescore=False)
     return {"fused_predicted_ids": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
             "predicted_first_level_right": float((predicted[:, 0] == own[:, 0]).mean()),
             "predicted_prefix_right": float((predicted[:, :-1] == own[:, :-1]).all(1).mean()),

@@ -120,7 +120,7 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     ranking = VARIANTS[name][2]
     test = evaluation_rows(data, "test", args.max_users)
     start = time.perf_counter()
-    res = pipe.rank(test["history"], ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
+    res = pipe.rank(test["history"], modality=ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
                     progress=True)
     decode_s = time.perf_counter() - start
     result = {ranking: scorer(res.rows, test["target"], res)}

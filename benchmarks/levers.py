@@ -117,7 +117,7 @@ def correction_sweep(arm: str, args) -> dict:
     for a in CORRECTIONS:
         if f"{a:g}" in sweep:
             continue
-        res = pipe.rank(valid["history"], "fused", k=10, popularity_correction=a)
+        res = pipe.rank(valid["history"], modality="fused", k=10, popularity_correction=a)
         m = ranking_metrics(res.rows, valid["target"], ks=(10,), n_items=data.n_items)
         sweep[f"{a:g}"] = {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"], "coverage@10": m["coverage@10"]}
         print(arm, "popularity_correction", a, json.dumps(sweep[f"{a:g}"]), flush=True)

@@ -94,7 +94,7 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
     pipe = GenRecPipeline.from_pretrained(out)
     split = data.splits[args.split]
     t0 = time.perf_counter()
-    res = pipe.rank(split["history"], "text", k=10, num_beams=20, batch_size=64)
+    res = pipe.rank(split["history"], modality="text", k=10, num_beams=20, batch_size=64)
     rank_s = time.perf_counter() - t0
     targets = split["target"]
     ours = ranking_metrics(res.rows, targets, ks=(1, 5, 10), n_items=data.n_items)

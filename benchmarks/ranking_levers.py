@@ -72,7 +72,7 @@ def decode(pipe: GenRecPipeline, model_dir: Path, setting: str, histories):
         pipe.model.load_state_dict(state)
         logger.info("averaged %s", names)
     try:
-        return pipe.rank(histories, "fused", k=10, num_beams=beams, popularity_correction=correction,
+        return pipe.rank(histories, modality="fused", k=10, num_beams=beams, popularity_correction=correction,
                          progress=True)
     finally:
         if kept is not None:
@@ -81,7 +81,7 @@ def decode(pipe: GenRecPipeline, model_dir: Path, setting: str, histories):
 
 def fused_rows(pipe, res, histories, fusion: str, exclude_history: bool = False) -> list[list[int]]:
     rule, text, image = FUSIONS[fusion]
-    return pipe.recombine(res, histories, 10, rule, exclude_history=exclude_history,
+    return pipe.recombine(res, histories, k=10, fusion=rule, exclude_history=exclude_history,
                           modality_weights={"text": text, "image": image}).rows
 
 

@@ -67,9 +67,9 @@ def measure(n_items: int, users: int, encode: bool, seed: int = 0) -> dict:
     model = build_generator(tok, seed=seed, **PROFILES["cpu"]["model"])
     pipe = GenRecPipeline(model, tok)
     histories = rng.integers(0, n_items, (users, 20)).tolist()
-    pipe.rank(histories[:8], "fused", k=10, num_beams=20)  # warm-up: builds the pipeline's constraint
+    pipe.rank(histories[:8], modality="fused", k=10, num_beams=20)  # warm-up: builds the pipeline's constraint
     t0 = time.perf_counter()
-    pipe.rank(histories, "fused", k=10, num_beams=20, batch_size=64)
+    pipe.rank(histories, modality="fused", k=10, num_beams=20, batch_size=64)
     row["users_per_s"] = round(users / (time.perf_counter() - t0), 1)
     if encode:
         row.update(encode_new_items(n_items, codes["text"], seed))
@@ -145,7 +145,7 @@ def instruments_check(model_dir: Path, data_dir: Path) -> str:
     histories = load_dataset_dir(data_dir).splits["test"]["history"][: len(ref["rankings"]["0.0"]["rows"])]
     same, worst = 0, 0.0
     for corr, want in ref["rankings"].items():
-        res = pipe.rank(histories, "fused", k=ref["k"], num_beams=ref["num_beams"], popularity_correction=float(corr))
+        res = pipe.rank(histories, modality="fused", k=ref["k"], num_beams=ref["num_beams"], popularity_correction=float(corr))
         same += sum(a == b for a, b in zip(res.rows, want["rows"]))
         worst = max([worst] + [abs(x - y) for a, b in zip(res.scores, want["scores"]) for x, y in zip(a, b)])
     total = sum(len(v["rows"]) for v in ref["rankings"].values())

@@ -73,24 +73,25 @@ def evaluate_ranker(ranker, data, split: str = "test", k: int = TOP_K, exclude_h
     return _score(ranked, rows["target"], data), ranked
 
 
-def evaluate_pipeline(pipe, data, split: str = "test", modality: str = "fused", fusion: str = "macrec",
-                      num_beams: int = 20, exclude_history: bool = False, batch_size: int = 64,
-                      max_users: int | None = None) -> tuple[dict, "RankResult"]:  # noqa: F821
+def evaluate_pipeline(pipe, data, split: str = "test", max_users: int | None = None,
+                      **overrides) -> tuple[dict, "RankResult"]:  # noqa: F821
     """Metrics dict (flat, numeric: ready for metrics.json and the model card) and the rankings.
 
-    ``evaluate_ranker``'s scoring plus what only a generator has: its catalogue checked against the
-    dataset's, coverage and ID groups over the model's own catalogue (items added after training too), the
-    invalid-ID rate, and users sharded across processes under ``accelerate launch`` / ``torchrun``
-    (``genrec.distributed.rank_sharded``): every process returns the same, complete result.
-    ``max_users``: evaluate the first N users of the split only (for quick looks; ``n_users`` says so).
+    Ranked with the pipeline's ``ranking_config`` and ``overrides`` of its fields (``modality``, ``num_beams``,
+    ...; None keeps the saved value), always ``k`` = ``TOP_K``. ``evaluate_ranker``'s scoring plus what only
+    a generator has: its catalogue checked against the dataset's, coverage and ID groups over the model's own
+    catalogue (items added after training too), the invalid-ID rate, and users sharded across processes under
+    ``accelerate launch`` / ``torchrun`` (``genrec.distributed.rank_sharded``): every process returns the same,
+    complete result. ``max_users``: evaluate the first N users of the split only (``n_users`` says so).
     """
     from ..distributed import rank_sharded
 
     rows = evaluation_rows(data, split, max_users)
     check_catalogue(pipe, data)
-    logger.info("ranking %d users of %s/%s (%s, %d beams)", len(rows), data.path.name, split, modality, num_beams)
-    res = rank_sharded(pipe, rows["history"], modality=modality, k=TOP_K, num_beams=num_beams, fusion=fusion,
-                       exclude_history=exclude_history, batch_size=batch_size, progress=True)
+    config = pipe.ranking_config.with_overrides(**overrides, k=TOP_K)
+    logger.info("ranking %d users of %s/%s (%s, %d beams)", len(rows), data.path.name, split, config.modality,
+                config.num_beams)
+    res = rank_sharded(pipe, rows["history"], config=config, progress=True)
     tok = pipe.tokenizer
     metrics = _score(res.rows, rows["target"], data, n_items=len(tok.item_ids),
                      item_groups=tok.catalog.codes[tok.modalities[0]][:, 0],  # the model's own IDs, new items too

@@ -36,14 +36,16 @@ DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: the model reads a user's last 20 
 # trust_remote_code=False. (It loads torch: `genrec --help` pays for it, about two seconds.)
 from .generation import IDConstraint, TrieConstrainedLogitsProcessor  # noqa: E402
 from .modeling import GenRecT5Config, GenRecT5ForConditionalGeneration  # noqa: E402
-from .pipeline import GenRecPipeline, RankResult, Recommendation  # noqa: E402
+from .pipeline import GenRecPipeline  # noqa: E402
 from .quantizer import CrossModalRQVAE, CrossModalRQVAEConfig  # noqa: E402
+from .ranking import RankingConfig, RankResult, Recommendation  # noqa: E402
 from .tokenizer import ItemCatalog, SemanticIDTokenizer  # noqa: E402
 
 __all__ = [
     "CrossModalRQVAE",
     "CrossModalRQVAEConfig",
     "GenRecPipeline",
+    "RankingConfig",
     "GenRecT5Config",
     "GenRecT5ForConditionalGeneration",
     "IDConstraint",

@@ -33,7 +33,7 @@ def rank_sharded(pipe, histories: Sequence[Sequence[int]], **rank_kwargs):
         return pipe.rank(histories, **rank_kwargs)
     from accelerate.utils import gather_object
 
-    from .pipeline import RankResult
+    from .ranking.result import RankResult
 
     with state.split_between_processes(list(range(len(histories)))) as mine:
         rank_kwargs["progress"] = rank_kwargs.get("progress", False) and state.is_main_process

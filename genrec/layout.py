@@ -9,6 +9,8 @@ demo; read by the pipeline, the Hub publisher and the model card).
     genrec_train_config.json   what training ran: data, tasks, arguments, tokenizer fingerprint, log
     item_prior.json            {"counts": training interactions per catalogue row, "popularity_correction":
                                the default ranking correction a (training argument; absent = 0)}
+    ranking_config.json        how the pipeline ranks (genrec.ranking.RankingConfig): beams, fusion, rescoring,
+                               popularity correction, cold-start share...; absent: the defaults
     metrics.json               the last `genrec evaluate` (or demo) figures, for the model card
     quantizer/                 the quantizer that made the semantic IDs, when it was ours
 """
@@ -20,4 +22,5 @@ CATALOG_CODES_FILE = "catalog_codes.safetensors"
 TRAIN_CONFIG_FILE = "genrec_train_config.json"
 ITEM_PRIOR_FILE = "item_prior.json"
 METRICS_FILE = "metrics.json"
+RANKING_CONFIG_FILE = "ranking_config.json"
 QUANTIZER_DIR = "quantizer"

@@ -150,7 +150,7 @@ def test_one_evaluator_scores_every_ranker(tiny, synth, trained, pipe):
     # a GenRecPipeline: its RankResult's rows, its own arguments passed through; the metrics evaluate_pipeline
     # reports, less the two only a generator has
     metrics, rows = evaluate_ranker(pipe, synth, "valid", max_users=40, modality="text", num_beams=10)
-    assert rows == pipe.rank(histories(synth, "valid")[:40], "text", k=10, num_beams=10).rows
+    assert rows == pipe.rank(histories(synth, "valid")[:40], modality="text", k=10, num_beams=10).rows
     full, _ = evaluate_pipeline(pipe, synth, "valid", modality="text", num_beams=10, max_users=40)
     assert metrics == {k: full[k] for k in metrics} and metrics["n_users"] == 40
     assert set(full) - set(metrics) == {"invalid_id_rate", "diversity@10"}

@@ -98,7 +98,7 @@ def test_recommend_ranks_catalogue_items(pipe, modality):
 
 def test_fused_is_macrec_of_the_modality_lists(pipe):
     """Without rescoring, fusion sees each list as its beams left it (MACRec's rule)."""
-    res = pipe.rank([[0, 1, 2]], "fused", k=10, rescore=False)
+    res = pipe.rank([[0, 1, 2]], modality="fused", k=10, rescore=False)
     text_rows, text_scores = res.per_modality["text"][0][0], res.per_modality["text"][1][0]
     image_rows, image_scores = res.per_modality["image"][0][0], res.per_modality["image"][1][0]
     vals = {}
@@ -110,7 +110,7 @@ def test_fused_is_macrec_of_the_modality_lists(pipe):
         # imputation: item 4 (no image ID) counts as found by the image list too, with its own score
         expect = {r: sum(v) / len(v) + len(v) - 1 + (impute and r == 4) for r, v in vals.items()}
         best = sorted(expect, key=lambda r: (-expect[r], r))[:10]
-        got = pipe.rank([[0, 1, 2]], "fused", k=10, impute_missing=impute, rescore=False)
+        got = pipe.rank([[0, 1, 2]], modality="fused", k=10, impute_missing=impute, rescore=False)
         assert got.rows[0] == best
         assert got.scores[0] == pytest.approx([expect[r] for r in best])
         assert (4 in got.rows[0]) == impute  # only in one list, it needs the imputed +1 to make the top 10
@@ -119,41 +119,41 @@ def test_fused_is_macrec_of_the_modality_lists(pipe):
 
 
 def test_modality_weights_scale_each_list(pipe):
-    res = pipe.rank([[0, 1, 2], [5]], "fused", k=10)
-    text_only = pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights={"text": 1.0, "image": 0.0})
+    res = pipe.rank([[0, 1, 2], [5]], modality="fused", k=10)
+    text_only = pipe.recombine(res, [[0, 1, 2], [5]], k=10, modality_weights={"text": 1.0, "image": 0.0})
     assert text_only.rows == [r[:10] for r in res.per_modality["text"][0]]  # weight 0 leaves a list out
-    half = pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights={"text": 0.5})
+    half = pipe.recombine(res, [[0, 1, 2], [5]], k=10, modality_weights={"text": 0.5})
     assert half.rows != res.rows  # both found: mean weighted 1:2, bonus 0.5 instead of 1
     for bad in ({"text": -1.0}, {"audio": 1.0}, {"text": 0.0, "image": 0.0}, {"text": float("inf")}):
         with pytest.raises(GenRecError, match="modality_weights"):
-            pipe.recombine(res, [[0, 1, 2], [5]], 10, modality_weights=bad)
+            pipe.recombine(res, [[0, 1, 2], [5]], k=10, modality_weights=bad)
 
 
 def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     pipe = GenRecPipeline.from_pretrained(model_dir)
     histories = [[3, 17, 25], [0, 1]]
-    text = pipe.rank(histories, "text", k=10)
+    text = pipe.rank(histories, modality="text", k=10)
     lost = [100 + r for r in range(0, N_ITEMS, 2)]
     pipe.drop_ids("image", lost)
-    half = pipe.rank(histories, "fused", k=10)
+    half = pipe.rank(histories, modality="fused", k=10)
     assert not {r for rows in half.per_modality["image"][0] for r in rows} & {r - 100 for r in lost}
     assert half.per_modality["text"][0] == text.per_modality["text"][0]  # the text side is untouched
     fresh = GenRecPipeline.from_pretrained(model_dir)
     fresh.drop_ids("image", [103, 117, 125])  # the first user's whole history: its image list reads nothing
-    blind = fresh.rank(histories, "fused", k=10)
+    blind = fresh.rank(histories, modality="fused", k=10)
     assert blind.rows[0] == text.rows[0] and blind.rows[1] != text.rows[1]  # weight 0 for that user's image list
     partly = GenRecPipeline.from_pretrained(model_dir)
     partly.drop_ids("image", [103])  # the first user's image list reads 2 of its 3 history items
-    part = partly.rank(histories[:1], "fused", k=10)
+    part = partly.rank(histories[:1], modality="fused", k=10)
     assert part.rows[0] == text.rows[0]  # the default power (inf): a partly read history drops the list
-    linear = partly.recombine(part, histories[:1], 10, coverage_power=1)
-    assert linear.rows == partly.recombine(part, histories[:1], 10, coverage_power=0,
+    linear = partly.recombine(part, histories[:1], k=10, coverage_power=1)
+    assert linear.rows == partly.recombine(part, histories[:1], k=10, coverage_power=0,
                                            modality_weights={"image": 2 / 3}).rows  # weight = coverage ** 1
     assert linear.rows != part.rows
     with pytest.raises(GenRecError, match="coverage_power"):
-        partly.recombine(part, histories[:1], 10, coverage_power=-1)
+        partly.recombine(part, histories[:1], k=10, coverage_power=-1)
     pipe.drop_ids("image", range(100, 100 + N_ITEMS))  # no item has an image ID: nothing to decode there
-    none = pipe.rank(histories, "fused", k=10)
+    none = pipe.rank(histories, modality="fused", k=10)
     assert none.rows == text.rows and none.beams["image"] == 0 and none.per_modality["image"][0] == [[], []]
     assert pipe.recommend([103, 117], k=5).item_ids == pipe.recommend([103, 117], k=5, modality="text").item_ids
     with pytest.raises(UnknownItemError, match="999"):
@@ -161,7 +161,7 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     with pytest.raises(GenRecError, match="unknown modality 'audio'"):
         pipe.drop_ids("audio", [100])
     with pytest.raises(GenRecError, match="popularity_correction must be a finite number"):  # issue 37, item 5
-        pipe.rank(histories, "text", k=10, popularity_correction=float("nan"))
+        pipe.rank(histories, modality="text", k=10, popularity_correction=float("nan"))
 
 
 def id_log_likelihood(pipe, task, rows, source, target_codes, modality):
@@ -179,8 +179,8 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
     """rescore: an item one modality's beams missed gets that modality's teacher-forced score, so the fused
     list is the candidates ranked by the mean of their two scores (item 4, without an image: its text score)."""
     histories = [[3, 17, 25], [0, 1], [7]]
-    res = pipe.rank(histories, "fused", k=10)
-    plain = pipe.rank(histories, "fused", k=10, rescore=False)
+    res = pipe.rank(histories, modality="fused", k=10)
+    plain = pipe.rank(histories, modality="fused", k=10, rescore=False)
     assert plain.rescored == {} and plain.per_modality == res.per_modality and plain.rows != res.rows
     catalog, tasks, scored_by_other = pipe.tokenizer.catalog, {"text": "seqrec", "image": "seqimage"}, 0
     for u, history in enumerate(histories):
@@ -198,13 +198,13 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
         mean = {r: (got["text"][r] + got["image"].get(r, got["text"][r])) / 2 for r in union}
         assert res.rows[u] == sorted(union, key=lambda r: (-mean[r], r))[:10]
     assert scored_by_other >= 6
-    seen = pipe.recombine(res, histories, 10, exclude_history=True)
+    seen = pipe.recombine(res, histories, k=10, exclude_history=True)
     assert all(not set(h) & set(rows[u]) for m, (rows, _) in seen.rescored.items() for u, h in enumerate(histories))
     later = pipe.rescore(plain, histories)  # the same scores afterwards; the final lists are recombine's to make
-    assert later.rows == [] and pipe.recombine(later, histories, 10).rows == res.rows
+    assert later.rows == [] and pipe.recombine(later, histories, k=10).rows == res.rows
     with pytest.raises(GenRecError, match="different settings"):
         RankResult.concat([res, plain])
-    shards = RankResult.concat([pipe.rank(histories[:1], "fused"), pipe.rank(histories[1:], "fused")]).rescored
+    shards = RankResult.concat([pipe.rank(histories[:1], modality="fused"), pipe.rank(histories[1:], modality="fused")]).rescored
     for m, (rows, scores) in res.rescored.items():
         assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)
 
@@ -212,13 +212,13 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
 def test_rows_sharing_an_id_are_rescored_alike(pipe, monkeypatch):
     """Items 10 and 11 share a text ID: proposed by the image list only, both get its teacher-forced score,
     computed once."""
-    import genrec.pipeline
+    import genrec.ranking.rescore
 
     scored = []
-    score_ids = genrec.pipeline.score_ids
-    monkeypatch.setattr(genrec.pipeline, "score_ids", lambda *a: scored.append(a[5].tolist()) or score_ids(*a))
+    score_ids = genrec.ranking.rescore.score_ids
+    monkeypatch.setattr(genrec.ranking.rescore, "score_ids", lambda *a: scored.append(a[5].tolist()) or score_ids(*a))
     history = [3, 17, 25]
-    res = pipe.rank([history], "fused", k=10, rescore=False)
+    res = pipe.rank([history], modality="fused", k=10, rescore=False)
     text_rows, text_scores = res.per_modality["text"]
     kept = [(r, x) for r, x in zip(text_rows[0], text_scores[0]) if r not in (10, 11)]
     image_rows, image_scores = res.per_modality["image"]
@@ -232,11 +232,11 @@ def test_rows_sharing_an_id_are_rescored_alike(pipe, monkeypatch):
 
 
 def test_candidate_batches_pad_no_user_to_another_users_count():
-    from genrec.pipeline import _candidate_batches
+    from genrec.ranking.rescore import candidate_batches
 
     cands = [[1] * 3, [], [1] * 3, [1] * 9, [1] * 2, [1] * 2, [1] * 2, [1] * 20]
-    assert _candidate_batches(cands, budget=10) == [[0, 2], [3], [4, 5, 6], [7]]  # 20 > budget: alone
-    assert _candidate_batches([[], []]) == []
+    assert candidate_batches(cands, budget=10) == [[0, 2], [3], [4, 5, 6], [7]]  # 20 > budget: alone
+    assert candidate_batches([[], []]) == []
 
 
 def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_task(model_dir):
@@ -244,12 +244,12 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     pipe = GenRecPipeline.from_pretrained(model_dir)
     pipe.drop_ids("image", [103])  # the first user's image list could read 2 of its 3 history items
     pipe.train_config["tasks"] = ["seqrec", "seqimage"]  # no cross-modal task learned: nothing changes
-    own = pipe.rank(histories, "fused", k=10)
+    own = pipe.rank(histories, modality="fused", k=10)
     assert own.read == {} and own.rows[0] == own.per_modality["text"][0][0][:10]  # power inf drops the list
     pipe.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
-    res = pipe.rank(histories, "fused", k=10)
+    res = pipe.rank(histories, modality="fused", k=10)
     assert res.read == {"image": ["text", "image"]}  # text IDs cover the whole first history
-    assert pipe.rank([np.array(h) for h in histories], "fused", k=10).rows == res.rows  # arrays read the same
+    assert pipe.rank([np.array(h) for h in histories], modality="fused", k=10).rows == res.rows  # arrays read the same
     assert res.per_modality["text"] == own.per_modality["text"]
     assert [r[1] for r in res.per_modality.values()] != [r[1] for r in own.per_modality.values()]
     assert [r[1][1] for r in res.per_modality.values()] == [r[1][1] for r in own.per_modality.values()]
@@ -258,23 +258,23 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     assert res.per_modality["image"][1][0][0] == pytest.approx(
         id_log_likelihood(pipe, "seqitem2image", histories[0], "text", image, "image"), abs=1e-4)
     # the list read a whole history: it counts in the fusion at any power, with the cross-modal weight
-    full = pipe.recombine(res, histories, 10, cross_modal_weight=1)
+    full = pipe.recombine(res, histories, k=10, cross_modal_weight=1)
     assert full.rows[0] != own.rows[0]
-    assert full.rows == pipe.recombine(res, histories, 10, cross_modal_weight=1, coverage_power=0).rows
-    assert pipe.rank(histories, "fused", k=10, cross_modal_history=False).rows == own.rows
-    assert pipe.recombine(res, histories, 10, cross_modal_weight=0).rows == own.rows  # weight 0: the list left out
-    half = pipe.recombine(res, histories, 10, cross_modal_weight=0.5)
-    halved = pipe.recombine(full, histories, 10, cross_modal_weight=1, modality_weights={"image": 0.5})
+    assert full.rows == pipe.recombine(res, histories, k=10, cross_modal_weight=1, coverage_power=0).rows
+    assert pipe.rank(histories, modality="fused", k=10, cross_modal_history=False).rows == own.rows
+    assert pipe.recombine(res, histories, k=10, cross_modal_weight=0).rows == own.rows  # weight 0: the list left out
+    half = pipe.recombine(res, histories, k=10, cross_modal_weight=0.5)
+    halved = pipe.recombine(full, histories, k=10, cross_modal_weight=1, modality_weights={"image": 0.5})
     assert half.rows[0] == halved.rows[0] != full.rows[0] and half.rows[1] == full.rows[1] != halved.rows[1]
     with pytest.raises(GenRecError, match="cross_modal_weight"):
-        pipe.recombine(res, histories, 10, cross_modal_weight=-1)
+        pipe.recombine(res, histories, k=10, cross_modal_weight=-1)
     assert RankResult.concat([res, res]).read == {"image": ["text", "image"] * 2}
     assert RankResult.concat([own, res]).read == {"image": ["image", "image", "text", "image"]}
     both = GenRecPipeline.from_pretrained(model_dir)  # a history lacking IDs in both modalities
     both.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
     both.drop_ids("image", [103, 117])
     both.drop_ids("text", [125])
-    lone = both.rank(histories[:1], "fused", k=10, cross_modal_weight=0)  # no list covers it: weights w/o coverage
+    lone = both.rank(histories[:1], modality="fused", k=10, cross_modal_weight=0)  # no list covers it: weights w/o coverage
     assert lone.read == {"image": ["text"]} and lone.rows[0] == lone.per_modality["text"][0][0][:10]
 
 
@@ -299,7 +299,7 @@ def test_missing_ids_are_predicted_by_the_item_task(model_dir):
     assert pipe.fill_missing_ids("image") == []  # nothing lacks an image ID any more
     after = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
     assert len(before) == 1 + 3 + 1 and len(after) == 1 + 3 * 3 + 1  # the history is read through filled IDs
-    assert 4 in pipe.rank([[2, 3]], "image", k=20, num_beams=40).per_modality["image"][0][0]  # and beams reach it
+    assert 4 in pipe.rank([[2, 3]], modality="image", k=20, num_beams=40).per_modality["image"][0][0]  # and beams reach it
     pipe.train_config = {"tasks": ["seqrec", "seqimage"]}
     with pytest.raises(GenRecError, match="trained on 'item2image'"):
         pipe.predict_ids("image", [0])
@@ -308,7 +308,7 @@ def test_missing_ids_are_predicted_by_the_item_task(model_dir):
 
 
 def test_collided_items_come_together_in_row_order(pipe):
-    res = pipe.rank([[10], [0, 1, 2]], "text", k=20)
+    res = pipe.rank([[10], [0, 1, 2]], modality="text", k=20)
     for rows, scores in zip(*res.per_modality["text"]):
         assert len(rows) == 21  # 20 beams, one of them the shared ID of rows 10 and 11
         i = rows.index(10)
@@ -335,8 +335,8 @@ def test_exclude_history(pipe):
     # dropping history items from a ranking afterwards is the same as excluding them while decoding
     rows = [pipe.history_rows(history), pipe.history_rows([100, 101, 102])]
     for modality in ("fused", "text"):
-        decoded = pipe.rank(rows, modality, k=10, exclude_history=True)
-        after = pipe.recombine(pipe.rank(rows, modality, k=10), rows, k=10, exclude_history=True)
+        decoded = pipe.rank(rows, modality=modality, k=10, exclude_history=True)
+        after = pipe.recombine(pipe.rank(rows, modality=modality, k=10), rows, k=10, exclude_history=True)
         assert after.rows == decoded.rows
         assert all(a == pytest.approx(d) for a, d in zip(after.scores, decoded.scores))
         assert after.per_modality.keys() == decoded.per_modality.keys()
@@ -373,7 +373,7 @@ def test_bad_requests_are_clear_errors(pipe, tmp_path):
     with pytest.raises(GenRecError, match="got the string '45'"):
         pipe.recommend("45")  # not the items 4 and 5
     with pytest.raises(GenRecError, match=r"histories\[1\]: catalogue rows \[-1\] are outside"):
-        pipe.rank([[3], [-1]], "text")
+        pipe.rank([[3], [-1]], modality="text")
 
 
 def test_a_truncated_weight_file_is_reported_as_such(model_dir, tmp_path):
@@ -437,7 +437,7 @@ def test_evaluate_cli_writes_all_users_metrics(model_dir, pipe, dataset_dir, tmp
     assert {"HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "n_users"} <= set(metrics)
     test = load_dataset_dir(dataset_dir).splits["test"]
     assert metrics["n_users"] == len(test) == 30
-    ranked = pipe.rank(test["history"], "fused", k=10).rows
+    ranked = pipe.rank(test["history"], modality="fused", k=10).rows
     hits = [t in r for r, t in zip(ranked, test["target"])]
     assert metrics["HR@10"] == pytest.approx(sum(hits) / 30)
     assert metrics["cold_start/n_users"] == 3
@@ -457,7 +457,7 @@ def test_evaluate_pushes_rankings_that_load_dataset_reads_back(hub, model_dir, p
     back = datasets.load_dataset("tester/eval-rankings", cache_dir=str(tmp_path / "ds"))
     assert list(back) == ["test"]
     test = load_dataset_dir(dataset_dir).splits["test"]
-    res = pipe.rank(test["history"], "fused", k=10)
+    res = pipe.rank(test["history"], modality="fused", k=10)
     got = back["test"].to_list()
     assert [r["user_id"] for r in got] == test["user_id"]
     for u, row in enumerate(got):

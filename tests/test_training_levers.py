@@ -152,7 +152,7 @@ def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(
     pipe = GenRecPipeline.from_pretrained(out)
     assert pipe.model.config.id_softmax == "prefix"
     data = load_dataset_dir(synth_dir)
-    res = pipe.rank(data.splits["test"]["history"][:5], "text", k=10)
+    res = pipe.rank(data.splits["test"]["history"][:5], modality="text", k=10)
     for scores in res.scores:  # log-probabilities of distinct IDs (items sharing an ID share its score)
         assert max(scores) <= 0 and np.logaddexp.reduce(np.unique(scores)) <= 1e-6
     assert pipe.max_history == 6  # served with the history length it was trained with
@@ -160,10 +160,10 @@ def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(
     from genrec.eval import train_item_counts
 
     assert pipe.item_prior["counts"] == train_item_counts(data).tolist()
-    corrected = pipe.rank(data.splits["test"]["history"][:5], "text", k=10, popularity_correction=1.0)
+    corrected = pipe.rank(data.splits["test"]["history"][:5], modality="text", k=10, popularity_correction=1.0)
     assert corrected.rows != res.rows
     with pytest.raises(GenRecError, match="needs item counts"):
-        GenRecPipeline(pipe.model, pipe.tokenizer).rank(data.splits["test"]["history"][:1], "text", popularity_correction=0.5)
+        GenRecPipeline(pipe.model, pipe.tokenizer).rank(data.splits["test"]["history"][:1], modality="text", popularity_correction=0.5)
 
 
 # ---- task schedule -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .. import ITEM_TASKS, SEQUENTIAL_TASK, TASK_MODALITIES, TASKS, __version__
 from ..errors import GenRecError
 from ..generation.constraints import IDConstraint, uses_prefix_softmax
 from ..modeling import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
-from ..pipeline import DEFAULT_NUM_BEAMS
+from ..ranking.config import DEFAULT_NUM_BEAMS
 from ..sequence_tasks import build_sequence_dataset
 from ..tasks import PAIRED_TASKS, build_task_dataset, check_tasks, tasks_the_ids_allow
 from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
@@ -496,7 +496,7 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
     modality = ranked_modality(args.tasks)
 
     def rank(model, tokenizer) -> dict[str, float]:
-        res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality, k=10)
+        res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality=modality, k=10)
         m = ranking_metrics(res.rows, targets, ks=(10,), n_items=data.n_items)
         return {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"], "coverage@10": m["coverage@10"]}
 
@@ -787,14 +787,16 @@ def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_
 
 
 def _write_run_files(folder: Path, data, record: dict, popularity_correction: float) -> None:
-    """The run record, the training item counts (what GenRecPipeline.rank(popularity_correction=a) divides out)
-    and the default a."""
+    """The run record, the training item counts (what ranking's popularity correction a divides out) and the
+    ranking settings: the defaults (``RankingConfig``) with the training argument's a."""
     from ..eval import train_item_counts
     from ..layout import ITEM_PRIOR_FILE, TRAIN_CONFIG_FILE
+    from ..ranking import RankingConfig
 
     (folder / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
     prior = {"counts": train_item_counts(data).tolist(), "popularity_correction": popularity_correction}
     (folder / ITEM_PRIOR_FILE).write_text(json.dumps(prior))
+    RankingConfig(popularity_correction=popularity_correction).save(folder)
 
 
 def _publish(out: Path, args: GenRecTrainingArguments) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..generation.fusion import FUSION_RULES
 from ..layout import METRICS_FILE
-from ..pipeline import DEFAULT_NUM_BEAMS
+from ..ranking.config import DEFAULT_NUM_BEAMS
 from .arguments import positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
@@ -15,13 +15,14 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--data", required=True, help="dataset directory the model was trained on")
     p.add_argument("--split", default="test", help="test (default), valid or train")
-    p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
-                   help="which semantic IDs to generate (default: both, fused)")
-    p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
-    p.add_argument("--num-beams", type=positive(int), default=DEFAULT_NUM_BEAMS,
-                   help=f"beams per modality (MACRec: {DEFAULT_NUM_BEAMS})")
+    p.add_argument("--modality", choices=["text", "image", "fused"],
+                   help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)")
+    p.add_argument("--fusion", choices=FUSION_RULES, help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)")
+    p.add_argument("--num-beams", type=positive(int),
+                   help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, as MACRec)")
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
-    p.add_argument("--batch-size", type=positive(int), default=64, help="requests (user x modality) per forward pass")
+    p.add_argument("--batch-size", type=positive(int),
+                   help="requests (user x modality) per forward pass (default: the model's ranking_config.json)")
     p.add_argument("--max-users", type=positive(int), default=None, help="only the first N users of the split")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--out", default=None,
@@ -46,9 +47,9 @@ def run(args):
     device = args.device or (str(state.device) if state.num_processes > 1 else None)
     pipe = GenRecPipeline.from_pretrained(args.model, device=device)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
-    metrics, res = evaluate_pipeline(pipe, data, split=args.split, modality=args.modality, fusion=args.fusion,
-                                   num_beams=args.num_beams, exclude_history=args.exclude_history,
-                                   batch_size=args.batch_size, max_users=args.max_users)
+    metrics, res = evaluate_pipeline(pipe, data, split=args.split, max_users=args.max_users, modality=args.modality,
+                                   fusion=args.fusion, num_beams=args.num_beams,
+                                   exclude_history=args.exclude_history or None, batch_size=args.batch_size)
     if not state.is_main_process:
         return 0
     print(f"{args.split} split, {args.modality}" + (f" ({args.fusion})" if args.modality == "fused" else "")

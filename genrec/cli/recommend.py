@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..generation.fusion import FUSION_RULES
-from ..pipeline import DEFAULT_NUM_BEAMS
+from ..ranking.config import DEFAULT_NUM_BEAMS
 from .arguments import positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
@@ -19,11 +19,13 @@ def add_arguments(p):
     which.add_argument("--history", nargs="+", metavar="ITEM_ID", help="item ids, oldest first")
     which.add_argument("--histories", metavar="FILE",
                        help='JSON lines {"user_id": ..., "history": [item ids, oldest first]}, one user a line')
-    p.add_argument("--k", type=positive(int), default=10, help="items to return (default 10, at most --num-beams)")
-    p.add_argument("--modality", choices=["text", "image", "fused"], default="fused",
-                   help="which semantic IDs to generate (default: both, fused)")
-    p.add_argument("--fusion", choices=FUSION_RULES, default="macrec", help="how fused lists merge (default MACRec)")
-    p.add_argument("--num-beams", type=positive(int), default=DEFAULT_NUM_BEAMS, help="beams per modality (MACRec: 20)")
+    p.add_argument("--k", type=positive(int), help="items to return, at most --num-beams (default: the model's ranking_config.json; its "
+                                                   "default: 10)")
+    p.add_argument("--modality", choices=["text", "image", "fused"],
+                   help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)")
+    p.add_argument("--fusion", choices=FUSION_RULES, help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)")
+    p.add_argument("--num-beams", type=positive(int),
+                   help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, as MACRec)")
     p.add_argument("--include-history", action="store_true",
                    help="allow items of the history in the list (default: left out)")
     p.add_argument("--strict", action="store_true",
@@ -42,6 +44,12 @@ def print_table(items, scores, sources) -> None:
         print(f"{n:>4}  {str(item):<{width}}  {score:>10.4f}  {'+'.join(src)}")
 
 
+def ranking_config(args, pipe):
+    """The model's ranking settings with the flags given; the history is left out unless --include-history."""
+    return pipe.ranking_config.with_overrides(k=args.k, modality=args.modality, fusion=args.fusion,
+                                              num_beams=args.num_beams, exclude_history=not args.include_history)
+
+
 def run(args):
     from ..pipeline import GenRecPipeline
 
@@ -53,11 +61,11 @@ def run(args):
 
         raise GenRecError("--push-rankings publishes a file of histories: use it with --histories FILE")
     # Ids on the command line are strings; the catalogue compares ids as text, so 12 and "12" agree.
-    rec = pipe.recommend(args.history, k=args.k, modality=args.modality, fusion=args.fusion,
-                         exclude_history=not args.include_history, num_beams=args.num_beams, strict=args.strict)
+    config = ranking_config(args, pipe)
+    rec = pipe.recommend(args.history, config, strict=args.strict)
     if args.json:
-        print(json.dumps({"history": args.history, "k": args.k, "modality": args.modality, "fusion": args.fusion,
-                          "num_beams": args.num_beams, **rec.to_dict()}))
+        print(json.dumps({"history": args.history, "k": config.k, "modality": config.modality,
+                          "fusion": config.fusion, "num_beams": config.num_beams, **rec.to_dict()}))
         return 0
     print_table(rec.item_ids, rec.scores, rec.sources)
     return 0
@@ -75,8 +83,7 @@ def run_file(args, pipe):
         except GenRecError as e:
             raise GenRecError(f"{args.histories}:{lineno} (user {user!r}): {e}") from None
         users.append(user)
-    res = pipe.rank(rows, args.modality, args.k, args.num_beams, args.fusion, not args.include_history,
-                    progress=not args.json)
+    res = pipe.rank(rows, ranking_config(args, pipe), progress=not args.json)
     records = pipe.ranking_records(users, rows, res)
     for rec in records:
         if args.json:

@@ -5,7 +5,7 @@ broken by catalogue row (ascending), so rankings are deterministic.
 
 - ``macrec`` (MACRec's ensemble.py): an item in both lists scores the mean of its two scores + 1;
   an item in one list keeps its score. MACRec applies it to HF ``sequences_scores`` (sum of
-  log-probs / ID length), so the pipeline hands it length-normalised scores.
+  log-probs / ID length): given ``id_lengths``, ``fuse`` normalises summed scores so.
 - ``rrf``: reciprocal-rank fusion, sum over lists of 1 / (60 + rank), rank 1-based with equal
   scores sharing a rank (collided IDs); 60 is the constant of Cormack et al., SIGIR 2009.
 - ``sum``: CombSUM of probabilities, sum over lists of exp(log-prob score); absent counts 0.
@@ -16,7 +16,7 @@ every rule would count the absence against it (MACRec's +1 goes only to items bo
 mean of its own values. ``weights`` (one per list, default 1) scale each list's part: in ``macrec`` a
 weighted mean plus the found lists' summed weight over the largest weight, minus 1 (equal weights: the
 rule above); in ``rrf`` and ``sum`` each term. A list of weight 0 is ignored. The pipeline weighs a
-list by how much of the user's history it could read (``GenRecPipeline.recombine``, ``impute_missing``).
+list by how much of the user's history it could read (``genrec.ranking.fuse``, ``impute_missing``).
 
 With ``GenRecPipeline.rank(rescore=True)`` every list holds every candidate that has its modality's IDs
 (``genrec.generation.scoring``), so with ``lacking`` each item is found or imputed in every list of weight
@@ -45,10 +45,15 @@ def _competition_ranks(scores: Sequence[float]) -> list[int]:
 
 def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None,
          lacking: Mapping[int, Sequence[int]] | None = None,
-         weights: Sequence[float] | None = None) -> tuple[list[int], list[float]]:
-    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items."""
+         weights: Sequence[float] | None = None,
+         id_lengths: Sequence[int] | None = None) -> tuple[list[int], list[float]]:
+    """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items. ``id_lengths`` (codes per ID of
+    each list's modality): ``macrec`` first divides list j's summed log-probs by ``id_lengths[j] + 1`` (the
+    EOS), which makes them HF ``sequences_scores``, the scores MACRec fused."""
     if rule not in FUSION_RULES:
         raise ValueError(f"unknown fusion rule {rule!r}; choose from {FUSION_RULES}")
+    if rule == "macrec" and id_lengths is not None:
+        lists = [(rows, [x / (n + 1) for x in scores]) for (rows, scores), n in zip(lists, id_lengths)]
     weights = [1.0] * len(lists) if weights is None else [float(w) for w in weights]
     top = max(weights, default=1.0)
     seen: dict[int, dict[int, float]] = {}  # row -> list index -> value
