@@ -19,3 +19,19 @@ def test_no_function_is_longer_than_the_limit():
                         offenders.append(f"{path.relative_to(ROOT).as_posix()}:{node.name}:{length}")
     assert not offenders, (f"functions longer than {MAX_FUNCTION_LINES} lines (file:function:length); split them "
                            "along their jobs:\n" + "\n".join(offenders))
+
+
+def test_every_package_folder_is_installed():
+    """pyproject.toml lists packages by hand: a new package folder missing there imports from a checkout but not
+    from `pip install .` (what CI and users run)."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    folders = {name: ROOT / path for name, path in setup["package-dir"].items()}
+    listed = set(setup["packages"])
+    found = set()
+    for name, root in folders.items():
+        for init in root.rglob("__init__.py"):
+            if ".venv" not in init.parts:
+                found.add(".".join([name, *init.parent.relative_to(root).parts]))
+    assert not found - listed, f"package folders missing from pyproject.toml's packages: {sorted(found - listed)}"
