@@ -26,7 +26,8 @@ from genrec.modeling import GenRecT5Config
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator, build_generator
+from genrec.trainers.generator_trainer import GenRecCollator
+from genrec.modeling.factory import build_generator
 from genrec.trainers.sampling import LengthBucketSampler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"

@@ -41,7 +41,7 @@ def measure(n_items: int, users: int, encode: bool, seed: int = 0) -> dict:
     from genrec.pipeline import GenRecPipeline
     from genrec.tokenizer import SemanticIDTokenizer
     from genrec.trainers import PROFILES
-    from genrec.trainers.generator_trainer import build_generator
+    from genrec.modeling.factory import build_generator
 
     rng = np.random.default_rng(seed)
     codes = {m: rng.integers(0, CODEBOOK, (n_items, LEVELS)) for m in MODALITIES}

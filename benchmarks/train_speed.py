@@ -36,7 +36,9 @@ from genrec.sequence_tasks import build_sequence_dataset
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator, build_generator, train_generator
+from genrec.trainers.generator_trainer import GenRecCollator
+from genrec.modeling.factory import build_generator
+from genrec.trainers.generator_run import train_generator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 from genrec.trainers.sampling import LengthBucketSampler, TargetBatchSampler
 

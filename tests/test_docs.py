@@ -20,7 +20,7 @@ from genrec.hub import push_to_hub
 from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import build_generator
+from genrec.modeling.factory import build_generator
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

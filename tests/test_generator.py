@@ -16,14 +16,10 @@ from genrec.modeling.lora import load_generator
 from genrec.tasks import TaskConfigError, build_task_dataset
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import (
-    GenRecCollator,
-    GenRecTrainer,
-    VocabMismatchError,
-    build_generator,
-    make_training_args,
-    train_generator,
-)
+from genrec.trainers.generator_trainer import GenRecCollator, GenRecTrainer
+from genrec.modeling.factory import VocabMismatchError, build_generator
+from genrec.trainers.generator_config import make_training_args
+from genrec.trainers.generator_run import train_generator
 from conftest import run_genrec
 from hub_server import hub  # noqa: F401  (a fixture)
 

@@ -18,7 +18,8 @@ from hub_server import DROP, HubServer, hub, hub_env  # noqa: F401  (hub is a fi
 from transformers import T5Config, T5ForConditionalGeneration
 
 from genrec.errors import GenRecError
-from genrec.hub import HubError, card_facts, push_rankings, push_to_hub, rankings_dataset
+from genrec.hub import HubError, card_facts, push_to_hub
+from genrec.hub_rankings import push_rankings, rankings_dataset
 from genrec.hub_cards import render_card
 
 METRICS = {"dataset": "synthetic-300", "split": "test", "HR@1": 0.0125, "HR@10": 0.1375, "NDCG@10": 0.0712345,
@@ -335,7 +336,7 @@ def test_rankings_never_replace_a_dataset_genrec_did_not_write(hub, tmp_path):
     """Issue 37, item 1's twin on the Hub: --push-rankings into the user's own dataset replaced its split."""
     from huggingface_hub import HfApi
 
-    from genrec.hub import check_rankings_target
+    from genrec.hub_rankings import check_rankings_target
 
     api = HfApi()
     api.create_repo("tester/mine", repo_type="dataset")

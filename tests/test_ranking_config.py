@@ -16,7 +16,7 @@ from genrec.ranking import RankingConfig
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
 
     root = tmp_path_factory.mktemp("rc")
     data = write_synthetic_dataset(root / "d", SynthConfig(n_items=60, n_users=80, seed=1))

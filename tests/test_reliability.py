@@ -18,7 +18,7 @@ SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A tiny dataset, random 3-level IDs and a 10-step run with checkpoints at 5 and 10."""
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
 
     root = tmp_path_factory.mktemp("small")
     data = write_synthetic_dataset(root / "d", SMALL)
@@ -40,7 +40,7 @@ def _copy_checkpoints(small, tmp_path):
 
 def test_a_longer_resume_survives_its_checkpoint_being_rotated_away(small, tmp_path):
     """Item 2: the resumed checkpoint-10 is deleted by rotation during the run and was read again at its end."""
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
 
     ck = _copy_checkpoints(small, tmp_path)
     out = train_generator(small["data"], tmp_path / "m", checkpoint_dir=ck, resume=True, max_steps=30, **small["kw"])
@@ -59,7 +59,7 @@ def _other_quantizer(small, tmp_path):
 
 def test_resume_checks_the_fingerprint_however_the_checkpoint_is_named(small, tmp_path):
     """Item 6: another quantizer's checkpoint was refused only through --checkpoint-dir."""
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
 
     alone = tmp_path / "elsewhere" / "checkpoint-10"
     shutil.copytree(small["ck"] / "checkpoint-10", alone)  # named on its own, no genrec_run.json beside it
@@ -82,7 +82,7 @@ def test_resume_checks_the_fingerprint_however_the_checkpoint_is_named(small, tm
 def test_resume_refuses_a_finished_or_damaged_checkpoint_in_one_line(small, tmp_path):
     """Item 6: a checkpoint at --max-steps trained one step more; a cut trainer_state.json or weights file, or
     a crafted pickle, was a traceback."""
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
 
     ck = _copy_checkpoints(small, tmp_path)
     kw = {**small["kw"], "checkpoint_dir": ck}
@@ -159,7 +159,7 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(small, tm
     import subprocess
     import sys
 
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
     from genrec.utils import OutputPathError, output_lock
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -186,7 +186,7 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(small, tm
 def test_no_output_or_checkpoint_folder_inside_an_input(small, tmp_path):
     """Item 10: `add-items --out M/quantizer --overwrite` replaced the model's own quantizer; --checkpoint-dir
     inside the dataset wrote checkpoints into it."""
-    from genrec.trainers.generator_trainer import train_generator
+    from genrec.trainers.generator_run import train_generator
     from genrec.utils import OutputPathError
 
     data = tmp_path / "d"

@@ -16,7 +16,9 @@ from genrec.modeling.modeling_genrec_t5 import masked_mean, paired_info_nce
 from genrec.pipeline import GenRecPipeline
 from genrec.sequence_tasks import build_sequence_dataset, sequence_windows
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator, build_generator, train_generator
+from genrec.trainers.generator_trainer import GenRecCollator
+from genrec.modeling.factory import build_generator
+from genrec.trainers.generator_run import train_generator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 
 OLD_FOLDER = Path(__file__).parent / "data" / "generator-before-sequences"

@@ -10,7 +10,9 @@ from genrec.data import load_dataset_dir
 from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5Config, GenRecT5ForConditionalGeneration
 from genrec.trainers.budget import TimeBudgetCallback, WallClock, budget_lr_factor
-from genrec.trainers.generator_trainer import make_training_args, ranked_modality, train_generator
+from genrec.trainers.generator_config import make_training_args
+from genrec.trainers.generator_trainer import ranked_modality
+from genrec.trainers.generator_run import train_generator
 from genrec.trainers.sampling import LengthBucketSampler
 
 
@@ -187,7 +189,8 @@ def test_task_weights_reach_the_sampler_and_bad_weights_are_refused(synth_dir, q
     from genrec.cli.train import _task_weights
     from genrec.data import load_dataset_dir
     from genrec.tokenizer.build import build_tokenizer
-    from genrec.trainers.generator_trainer import GenRecTrainer, build_datasets, build_generator
+    from genrec.trainers.generator_trainer import GenRecTrainer, build_datasets
+    from genrec.modeling.factory import build_generator
 
     assert _task_weights("item2image=0.25, seqitem2image=0.5") == {"item2image": 0.25, "seqitem2image": 0.5}
     with pytest.raises(Exception, match="TASK=SHARE"):
@@ -260,103 +263,19 @@ def test_history_dropout_reaches_the_train_set_only(synth_dir, quantizer_dir, tm
     assert [valid[i] for i in range(50)] == [plain_valid[i] for i in range(50)]  # validation reads it all
 
 
-# ---- item-pooled encoder -----------------------------------------------------------------------
-def test_item_pooled_encoder_runs_t5_over_one_position_per_item(tmp_path):
-    from transformers import LogitsProcessorList
-    from transformers.models.t5.modeling_t5 import T5Stack
+# ---- removed encoder experiments (issue 14: item_encoder, item_embeddings) -------------------------
+def test_a_folder_of_a_removed_encoder_experiment_is_refused_not_loaded_as_plain_t5():
+    from genrec.modeling import GenRecT5Config
 
-    from genrec.generation import IDConstraint, TrieConstrainedLogitsProcessor, constrained_beam_search
-    from genrec.modeling.modeling_genrec_t5 import ItemPooledT5Stack
-    from genrec.tokenizer import SemanticIDTokenizer
-    from genrec.trainers.generator_trainer import build_generator
-
-    rng = np.random.default_rng(0)
-    codes = {m: rng.integers(0, 8, (30, 3)) for m in ("text", "image")}
-    tok = SemanticIDTokenizer.from_codes([f"i{r}" for r in range(30)], codes, codebook_size=8)
-    model = build_generator(tok, seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_decoder_layers=1,
-                            num_heads=2, item_pooled_encoder=True).eval()
-    assert isinstance(model.get_encoder(), ItemPooledT5Stack)
-    assert model.get_encoder().embed_tokens.weight is model.shared.weight  # still tied
-    ids = tok.encode_task_input("seqrec", [3, 7, 9], "text")
-    assert len(ids) == 1 + 3 * 3 + 1
-    x = torch.tensor([ids])
-    got = model.get_encoder()(input_ids=x).last_hidden_state
-    # by hand: positions task, item 3, item 7, item 9, EOS; each the mean of its tokens' embeddings
-    emb = model.shared(x)[0]
-    pooled = torch.stack([emb[0], emb[1:4].mean(0), emb[4:7].mean(0), emb[7:10].mean(0), emb[10]])[None]
-    want = T5Stack.forward(model.get_encoder(), inputs_embeds=pooled, attention_mask=torch.ones(1, 5)).last_hidden_state
-    expand = torch.tensor([0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4])
-    assert torch.allclose(got[0], want[0, expand], atol=1e-6)
-    # padding in a batch changes nothing for the real tokens
-    short = tok.encode_task_input("seqimage", [5], "image")
-    batch = tok.pad([{"input_ids": ids}, {"input_ids": short}], return_tensors="pt")
-    both = model.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    alone = model.get_encoder()(input_ids=torch.tensor([short])).last_hidden_state
-    assert torch.allclose(both[0], got[0], atol=1e-5) and torch.allclose(both[1, : len(short)], alone[0], atol=1e-5)
-    # the fast beam search (which calls the encoder itself) still matches generate()
-    mods = ["text", "image"]
-    c = IDConstraint.from_tokenizer(tok, mods)
-    fast = constrained_beam_search(model, batch["input_ids"], batch["attention_mask"], c, torch.tensor([0, 1]),
-                                   num_beams=5)
-    proc = TrieConstrainedLogitsProcessor(tok, mods, num_beams=5)
-    g = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=5,
-                       num_return_sequences=5, max_new_tokens=4, length_penalty=0.0, early_stopping=True,
-                       logits_processor=LogitsProcessorList([proc]), return_dict_in_generate=True, output_scores=True)
-    assert torch.allclose(g.sequences_scores.view(2, 5), fast.scores, atol=1e-4)
-    # the switch travels with the saved model
-    model.save_pretrained(tmp_path / "m")
-    again = GenRecT5ForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
-    assert isinstance(again.get_encoder(), ItemPooledT5Stack)
-    assert torch.allclose(again.get_encoder()(input_ids=x).last_hidden_state, got, atol=1e-6)
-    with pytest.raises(ValueError, match="item_continuation_ranges"):
-        GenRecT5Config(item_pooled_encoder=True)
-
-
-def test_item_embeddings_add_one_vector_per_item_to_its_id_tokens_in_every_modality(tmp_path):
-    from genrec.modeling.modeling_genrec_t5 import ItemAwareT5Stack
-    from genrec.tokenizer import SemanticIDTokenizer
-    from genrec.trainers.generator_trainer import build_generator
-
-    r = np.arange(30)
-    codes = {"text": np.stack([r // 8, r % 8, r % 3], 1), "image": np.stack([r % 8, r // 8], 1)}  # two ID widths
-    codes["image"][4] = -1  # item 4 has no image ID
-    tok = SemanticIDTokenizer.from_codes([f"i{r}" for r in range(30)], codes, codebook_size=8)
-    kw = dict(seed=0, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2)
-    model = build_generator(tok, item_embeddings=True, **kw).eval()
-    enc = model.get_encoder()
-    assert isinstance(enc, ItemAwareT5Stack) and enc.embed_tokens.weight is model.shared.weight
-    assert model.config.num_items == 30 and model.config.num_item_keys == 59
-    assert torch.count_nonzero(enc.item_embed.weight) == 0  # starts as plain T5
-    with torch.no_grad():
-        enc.item_embed.weight.copy_(torch.arange(30.0)[:, None].expand(30, 16))
-    text = tok.encode_task_input("seqrec", [3, 7], "text")
-    image = tok.encode_task_input("seqimage", [7, 4, 9], "image")  # item 4 is skipped: no image ID
-    batch = tok.pad([{"input_ids": text}, {"input_ids": image}], return_tensors="pt")
-    got = enc.item_vectors(batch["input_ids"])[..., 0]
-    # <task> ID ID </s> (pad): every token of an ID carries its item's row; task, EOS and pad carry none
-    assert got[0].tolist() == [0, 3, 3, 3, 7, 7, 7, 0]
-    assert got[1].tolist() == [0, 7, 7, 9, 9, 0, 0, 0]
-    # an ID no item has (an item added after training) gets no vector
-    unknown = [tok.task_token_id("seqrec"), *[tok.level_token_start("text", lv) + 7 for lv in range(3)]]
-    assert enc.item_vectors(torch.tensor([unknown]))[0, :, 0].tolist() == [0, 0, 0, 0]
-    # the encoder reads the vectors, the switch travels with the saved model, the decoder is untouched
-    plain = build_generator(tok, **kw).eval()
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
-    x = torch.tensor([text])
-    assert not torch.allclose(enc(input_ids=x).last_hidden_state, plain.get_encoder()(input_ids=x).last_hidden_state)
-    model.save_pretrained(tmp_path / "m")
-    again = GenRecT5ForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
-    assert isinstance(again.get_encoder(), ItemAwareT5Stack)
-    assert torch.equal(again.get_encoder().item_vectors(batch["input_ids"]), enc.item_vectors(batch["input_ids"]))
-    assert torch.allclose(again.get_encoder()(input_ids=x).last_hidden_state, enc(input_ids=x).last_hidden_state)
-    with pytest.raises(ValueError, match="choose one"):
-        GenRecT5Config(num_items=3, item_pooled_encoder=True, item_continuation_ranges=[[1, 2]])
+    for rejected in ({"item_pooled_encoder": True}, {"num_items": 30}):
+        with pytest.raises(ValueError, match="rejected encoder experiments"):
+            GenRecT5Config(**rejected)
 
 
 def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_dir, tmp_path):
     from genrec.tokenizer.build import build_tokenizer
     from genrec.trainers import QuantizerTrainingArguments, train_quantizer
-    from genrec.trainers.generator_trainer import build_generator, init_id_embeddings_from_codebooks
+    from genrec.modeling.factory import build_generator, init_id_embeddings_from_codebooks
 
     qdir = tmp_path / "q"
     quantizer, _ = train_quantizer(synth_dir, qdir, dict(num_levels=3, codebook_size=16, latent_dim=8,

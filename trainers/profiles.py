@@ -22,8 +22,6 @@ from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5Config
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profile_files"
-# build_generator keywords that are not config attributes
-BUILD_KEYWORDS = {"item_embeddings"}
 
 
 def bundled_profiles() -> list[str]:
@@ -32,7 +30,7 @@ def bundled_profiles() -> list[str]:
 
 def _model_keys() -> set[str]:
     own = set(inspect.signature(GenRecT5Config.__init__).parameters) - {"self", "kwargs"}
-    return own | set(T5Config().to_dict()) | BUILD_KEYWORDS
+    return own | set(T5Config().to_dict())
 
 
 def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:

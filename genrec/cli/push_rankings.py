@@ -11,7 +11,7 @@ def add_push_arguments(p):
 def check_push_target(args) -> None:
     """Refuse a --push-rankings dataset that is not genrec's before any ranking is done."""
     if args.push_rankings:
-        from ..hub import check_rankings_target
+        from ..hub_rankings import check_rankings_target
 
         check_rankings_target(args.push_rankings, args.token)
 
@@ -20,7 +20,7 @@ def push_if_asked(args, make_records, split: str) -> None:
     """Publish ``make_records()`` (built only when asked) as ``split`` of the ``--push-rankings`` dataset."""
     if not args.push_rankings:
         return
-    from ..hub import push_rankings
+    from ..hub_rankings import push_rankings
 
     records = make_records()
     info = push_rankings(records, args.push_rankings, split=split, private=args.private, token=args.token)

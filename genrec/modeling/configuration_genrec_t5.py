@@ -5,6 +5,8 @@ from transformers import T5Config
 
 ID_SOFTMAX = ("full", "prefix")
 HISTORY_ATTENTION = ("full", "causal")
+# Encoder experiments of issue 14 that lost on validation and were removed (README keeps their results).
+REJECTED_ENCODERS = ("item_pooled_encoder", "num_items")
 
 
 class GenRecT5Config(T5Config):
@@ -22,25 +24,15 @@ class GenRecT5Config(T5Config):
     ``resize_token_embeddings``, which starts them near zero while T5's own rows stay N(0, 1); both
     forms are measured in benchmarks/results/parity-macrec.md.
 
-    ``item_pooled_encoder``: the encoder sees one position per history item, the mean of its code-token
-    embeddings, instead of one per code (4x shorter inputs); its outputs are repeated back onto the
-    item's tokens, so masks, decoding and the implicit loss see T5's usual shapes. Which tokens continue
-    an item (codes of levels >= 2) is ``item_continuation_ranges``, [start, end) token-id ranges that
-    ``build_generator`` fills from the tokenizer. Our lever (issue 14), not MACRec's.
-
     ``history_attention``: "full" (T5: every encoder token sees the whole input) or "causal" (a history
     item's tokens see the task token, the items before it and their own item; the EOS sees itself only).
     Under "causal" the state of item t is the same whether the input ends at t or goes on, so one encoder
     pass over a whole sequence serves every next-item target in it (``training_mode="sequences"``); ranking
     reads histories through the same rule because it lives in the model (``CausalHistoryT5Stack``). Which
-    tokens continue an item is ``item_continuation_ranges``, as for ``item_pooled_encoder``. Each history item's
-    encoder state then gets a learned vector by its recency (``recency_buckets``: the latest item, the one
-    before, ..., the last bucket for all older ones), since a causal state cannot know how recent it is. Ours
-    (issue 32).
-
-    ``num_items`` > 0: the encoder adds a learned vector per catalogue item (``num_items`` rows) to the
-    tokens of each history item's ID, found among ``num_item_keys`` IDs (``ItemAwareT5Stack``);
-    ``build_generator(item_embeddings=True)`` fills both from the tokenizer. Our lever (issue 14).
+    tokens continue an item (codes of levels >= 2) is ``item_continuation_ranges``, [start, end) token-id
+    ranges that ``build_generator`` fills from the tokenizer. Each history item's encoder state then gets a
+    learned vector by its recency (``recency_buckets``: the latest item, the one before, ..., the last bucket
+    for all older ones), since a causal state cannot know how recent it is. Ours (issue 32).
     """
 
     model_type = "genrec_t5"
@@ -58,26 +50,20 @@ class GenRecT5Config(T5Config):
     embedding_init_std: float | int | None = None
     embedding_init_rows: list[int] | None = None
     id_softmax: str = "full"
-    item_pooled_encoder: bool = False
     item_continuation_ranges: list[list[int]] | None = None
-    num_items: int = 0
-    num_item_keys: int = 0
     history_attention: str = "full"
     recency_buckets: int = 32
 
     def __post_init__(self, **kwargs):
         if self.id_softmax not in ID_SOFTMAX:
             raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {self.id_softmax!r}")
-        if self.item_pooled_encoder and not self.item_continuation_ranges:
-            raise ValueError("item_pooled_encoder needs item_continuation_ranges (build_generator sets them)")
+        rejected = [k for k in REJECTED_ENCODERS if kwargs.get(k)]
+        if rejected:  # an experiment's folder: loading it as plain T5 would rank silently wrong
+            raise ValueError(f"{rejected} were rejected encoder experiments (README, training levers) and are no "
+                             "longer built; this model cannot be loaded by this version")
         if self.history_attention not in HISTORY_ATTENTION:
             raise ValueError(f"history_attention must be one of {HISTORY_ATTENTION}, got {self.history_attention!r}")
-        if self.history_attention == "causal" and (self.item_pooled_encoder or self.num_items):
-            raise ValueError("history_attention='causal' is a plain T5 encoder with another mask; it does not combine "
-                             "with item_pooled_encoder or num_items")
         if self.history_attention == "causal" and not self.item_continuation_ranges:
             raise ValueError("history_attention='causal' needs item_continuation_ranges (build_generator sets them)")
-        if self.num_items and self.item_pooled_encoder:
-            raise ValueError("num_items (item embeddings) and item_pooled_encoder are two encoders; choose one")
         super().__post_init__(**kwargs)
         self.validate()  # T5's own checks (feed_forward_proj, token ids), as its __init__ ran them

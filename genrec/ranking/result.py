@@ -1,5 +1,5 @@
 """What ranking returns: ``RankResult`` (catalogue rows, batched) and ``Recommendation`` (item ids, one user),
-and the records ``genrec.hub.push_rankings`` publishes."""
+and the records ``genrec.hub_rankings.push_rankings`` publishes."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class RankResult:
 
 def ranking_records(item_ids: Sequence[Any], user_ids: Sequence[Any], histories: Sequence[Sequence[int]],
                     res: RankResult) -> list[dict]:
-    """``rank`` output as item-id records, one per user, in the form ``genrec.hub.push_rankings`` publishes:
+    """``rank`` output as item-id records, one per user, in the form ``genrec.hub_rankings.push_rankings`` publishes:
     ``user_id``, ``history``, ranked ``items`` with ``scores`` and ``sources`` (modalities that proposed each),
     and the ``per_modality`` lists they came from (as the beams left them, before rescoring)."""
     ids = [str(i) for i in item_ids]
