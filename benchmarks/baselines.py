@@ -34,13 +34,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dropouts", default=str(SASRecConfig.dropout),
-                   help="comma-separated SASRec dropout rates; the best on validation NDCG@10 is reported")
+    p.add_argument(
+        "--dropouts",
+        default=str(SASRecConfig.dropout),
+        help="comma-separated SASRec dropout rates; the best on validation NDCG@10 is reported",
+    )
     p.add_argument("--max-epochs", type=int, default=SASRecConfig.max_epochs)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice; use 1 on a machine shared with other jobs)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; use 1 on a machine shared with other jobs)",
+    )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/baselines-<dataset>.md)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="result file (default: benchmarks/results/baselines-<dataset>.md)"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.threads:
@@ -67,8 +76,10 @@ def main() -> None:
         seconds, log = time.perf_counter() - t0, sasrec.log
         best = max(log, key=lambda r: r["valid_NDCG@10"])
         runs.append((best["valid_NDCG@10"], dropout, sasrec))
-        notes.append(f"- SASRec dropout {dropout}: best validation NDCG@10 {best['valid_NDCG@10']:.4f} at epoch "
-                     f"{best['epoch']} of {len(log)} (early stopping, patience {cfg.patience}), {seconds:.0f} s")
+        notes.append(
+            f"- SASRec dropout {dropout}: best validation NDCG@10 {best['valid_NDCG@10']:.4f} at epoch "
+            f"{best['epoch']} of {len(log)} (early stopping, patience {cfg.patience}), {seconds:.0f} s"
+        )
         if len(args.dropouts.split(",")) > 1:
             results[f"SASRec dropout {dropout}"] = score(sasrec)
     _, dropout, sasrec = max(runs, key=lambda r: r[0])
@@ -83,22 +94,34 @@ def main() -> None:
     name = args.data.resolve().name
     out = args.out or REPO / "benchmarks" / "results" / f"baselines-{name}.md"
     machine = f"{describe(args.device)}, evaluate {evaluate.__version__}"
-    text = "\n".join([
-        f"# Baselines on `{name}`", "",
-        f"Command: `python benchmarks/baselines.py --data {args.data} --seed {args.seed} --dropouts {args.dropouts}"
-        + (f" --threads {args.threads}" if args.threads else "") + "`", "",
-        f"Machine: {machine}. Seed {args.seed}.", "",
-        f"Data: {data.n_items} items, {len(test)} test users, {len(data.splits['train'])} train rows; history "
-        f"<= {config.max_len} items (SASRec max_len). Test split, whole catalogue ranked, one target per user, "
-        "no user dropped; metrics by `genrec.eval.ranking_metrics` (the `hit_rate` / `ndcg` evaluate modules).", "",
-        main_table, "",
-        "Extras: coverage@10 = distinct items in all top-10 lists / catalogue; long_tail@10 = share of top-10 "
-        "slots holding an item outside the 20% most popular by training interactions; cold_start = users whose "
-        "test target never occurs in a training sequence.", "",
-        extra_table, "",
-        "SASRec config: " + ", ".join(f"{k}={v}" for k, v in config.__dict__.items() if k != "dropout") + ".", "",
-        *notes, "",
-    ])
+    text = "\n".join(
+        [
+            f"# Baselines on `{name}`",
+            "",
+            f"Command: `python benchmarks/baselines.py --data {args.data} --seed {args.seed} --dropouts {args.dropouts}"
+            + (f" --threads {args.threads}" if args.threads else "")
+            + "`",
+            "",
+            f"Machine: {machine}. Seed {args.seed}.",
+            "",
+            f"Data: {data.n_items} items, {len(test)} test users, {len(data.splits['train'])} train rows; history "
+            f"<= {config.max_len} items (SASRec max_len). Test split, whole catalogue ranked, one target per user, "
+            "no user dropped; metrics by `genrec.eval.ranking_metrics` (the `hit_rate` / `ndcg` evaluate modules).",
+            "",
+            main_table,
+            "",
+            "Extras: coverage@10 = distinct items in all top-10 lists / catalogue; long_tail@10 = share of top-10 "
+            "slots holding an item outside the 20% most popular by training interactions; cold_start = users whose "
+            "test target never occurs in a training sequence.",
+            "",
+            extra_table,
+            "",
+            "SASRec config: " + ", ".join(f"{k}={v}" for k, v in config.__dict__.items() if k != "dropout") + ".",
+            "",
+            *notes,
+            "",
+        ]
+    )
     write_atomic(out, text)
     print(f"wrote {out}")
 

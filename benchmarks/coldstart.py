@@ -55,8 +55,8 @@ from genrec.eval import catalogue_extras, metrics_table, ranking_metrics
 from genrec.eval.evaluation import check_catalogue
 from genrec.eval.target_positions import target_ranks
 from genrec.pipeline import GenRecPipeline
-from genrec.ranking.config import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER
 from genrec.quantizer.collisions import resolve_collisions
+from genrec.ranking.config import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER
 from genrec.trainers import train_generator
 
 HELD_OUT_SHARE = 0.05
@@ -120,8 +120,9 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
         target = rows[-1]
         eval_seqs.append({"user_id": s["user_id"], "items": [ids[r] for r in before + [target]]})
         # the training folder's test target is never read; a known item stands in for a held-out one
-        train_seqs.append({"user_id": s["user_id"], "items": [ids[r] for r in before + [before[-1] if is_held[target]
-                                                                                      else target]]})
+        train_seqs.append(
+            {"user_id": s["user_id"], "items": [ids[r] for r in before + [before[-1] if is_held[target] else target]]}
+        )
         if len(rows) >= 3 and is_held[rows[-2]]:
             hist = [r for r in rows[:-2] if not is_held[r]]
             if hist:
@@ -136,8 +137,9 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
             np.save(out / f"sid_{m}.npy", sids[m][rows_])
 
     never_dropped = np.setdiff1d(np.arange(n), missing_rows(seed, n, 100 * (1 - ITEM_TASK_SHARE)))
-    (work / "item-task-items.txt").write_text("".join(f"{ids[order[r]]}\n" for r in never_dropped
-                                                      if not is_held[order[r]]))
+    (work / "item-task-items.txt").write_text(
+        "".join(f"{ids[order[r]]}\n" for r in never_dropped if not is_held[order[r]])
+    )
     new = work / "new-items"
     new.mkdir(parents=True, exist_ok=True)
     write_jsonl(new / "items.jsonl", ({"item_id": ids[r]} for r in held))
@@ -151,8 +153,15 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
         np.save(new / f"sid_{m}.npy", resolved)
         moved[m] = report["n_moved"]
     write_jsonl(new / "cold_valid.jsonl", cold_valid)
-    facts = {"items": n, "held_out": int(len(held)), "held_out_ids_moved": moved, "users": len(eval_seqs),
-             "users_dropped": len(sequences) - len(eval_seqs), "cold_valid_users": len(cold_valid), "seed": seed}
+    facts = {
+        "items": n,
+        "held_out": int(len(held)),
+        "held_out_ids_moved": moved,
+        "users": len(eval_seqs),
+        "users_dropped": len(sequences) - len(eval_seqs),
+        "cold_valid_users": len(cold_valid),
+        "seed": seed,
+    }
     (work / "protocol.json").write_text(json.dumps(facts, indent=1))
     return facts
 
@@ -165,16 +174,44 @@ def train(work: Path, seed: int, resume: bool, max_steps: int | None, history_dr
         if not set(TRAIN_TASKS) <= set(tasks):
             raise SystemExit(f"{model} was trained on {tasks}, not {TRAIN_TASKS} (an older run): run without --resume")
     else:
-        smoke = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no",
-                     load_best_model_at_end=False) if max_steps else {}
-        train_generator(work / "train-data", model, profile="cpu", seed=seed, overwrite=True, tasks=TRAIN_TASKS,
-                        item_task_items=str(work / "item-task-items.txt"), history_dropout=history_dropout,
-                        resume=resume and any(model.with_name(model.name + ".checkpoints").glob("checkpoint-*")),
-                        **smoke)
+        smoke = (
+            dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+            if max_steps
+            else {}
+        )
+        train_generator(
+            work / "train-data",
+            model,
+            profile="cpu",
+            seed=seed,
+            overwrite=True,
+            tasks=TRAIN_TASKS,
+            item_task_items=str(work / "item-task-items.txt"),
+            history_dropout=history_dropout,
+            resume=resume and any(model.with_name(model.name + ".checkpoints").glob("checkpoint-*")),
+            **smoke,
+        )
     new = work / "new-items"
-    subprocess.run([sys.executable, "-m", "genrec", "add-items", "--model", str(model), "--items",
-                    str(new / "items.jsonl"), "--sid-text", str(new / "sid_text.npy"), "--sid-image",
-                    str(new / "sid_image.npy"), "--out", str(added), "--overwrite"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genrec",
+            "add-items",
+            "--model",
+            str(model),
+            "--items",
+            str(new / "items.jsonl"),
+            "--sid-text",
+            str(new / "sid_text.npy"),
+            "--sid-image",
+            str(new / "sid_image.npy"),
+            "--out",
+            str(added),
+            "--overwrite",
+        ],
+        check=True,
+    )
     return added
 
 
@@ -200,14 +237,14 @@ def content_rank(codes: dict[str, np.ndarray], histories, counts: np.ndarray, k:
             inverse = np.where(present, inverse.ravel(), -1)
             order = np.argsort(inverse, kind="stable")
             bounds = np.searchsorted(inverse[order], np.arange(inverse.max() + 2))
-            members.append([order[bounds[g]:bounds[g + 1]] for g in range(inverse.max() + 1)])
+            members.append([order[bounds[g] : bounds[g + 1]] for g in range(inverse.max() + 1)])
             group_of.append(inverse)
     tie = counts / (counts.max() + 1) * 1e-3
     ranked = []
     for hist in histories:
         score = tie.copy()
         for age, h in enumerate(reversed(hist)):
-            w = CONTENT_DECAY ** age
+            w = CONTENT_DECAY**age
             for groups, gid in zip(members, group_of):
                 if gid[h] >= 0:
                     score[groups[gid[h]]] += w
@@ -225,7 +262,10 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     v_hist = [pipe.history_rows(u["history"]) for u in cold_valid] + list(valid["history"])
     v_target = [pipe.tokenizer.catalog.row(u["target"]) for u in cold_valid] + list(valid["target"])
     if args.max_users:
-        v_hist, v_target = v_hist[: args.max_users] + v_hist[-args.max_users:], v_target[: args.max_users] + v_target[-args.max_users:]
+        v_hist, v_target = (
+            v_hist[: args.max_users] + v_hist[-args.max_users :],
+            v_target[: args.max_users] + v_target[-args.max_users :],
+        )
     v_cold = np.asarray(v_target) >= n_trained
     decoded = pipe.rank(v_hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
     validation = {}
@@ -250,22 +290,31 @@ def cold_start_study(work: Path, pipe: GenRecPipeline, data, args) -> dict:
     models = {}
     for share in (0, *SHARES):
         res = pipe.recombine(decoded, hist, k=10, cold_start_share=share)
-        models["genrec_no_coldstart" if share == 0 else f"genrec share={share:g}"] = slice_metrics(res.rows, target, cold, extras)
+        models["genrec_no_coldstart" if share == 0 else f"genrec share={share:g}"] = slice_metrics(
+            res.rows, target, cold, extras
+        )
     models["popularity"] = slice_metrics(PopularityRecommender().fit(data).rank(hist), target, cold, extras)
     models["content (ID prefix overlap)"] = slice_metrics(
-        content_rank(pipe.tokenizer.catalog.codes, hist, extras["item_counts"]), target, cold, extras)
+        content_rank(pipe.tokenizer.catalog.codes, hist, extras["item_counts"]), target, cold, extras
+    )
     sdata = load_dataset_dir(work / "train-data", max_history=SASRecConfig.max_len)
     assert sdata.splits["test"]["user_id"][: len(target)] == list(test["user_id"]), "user order differs"
     sasrec = SASRecRecommender(SASRecConfig(seed=args.seed, **({"max_epochs": 1} if args.max_steps else {})))
     s_hist = sdata.splits["test"]["history"][: len(target)]  # the same users, SASRec's own history length (50)
     models["sasrec"] = slice_metrics(sasrec.fit(sdata).rank(s_hist), target, cold, extras)
-    return {"validation": validation, "chosen_share": chosen, "models": models, "rank_s": round(rank_s, 1),
-            "test_users": {"all": len(target), "cold": int(cold.sum()), "warm": int((~cold).sum())},
-            "valid_users": {"cold": int(v_cold.sum()), "warm": int((~v_cold).sum())}}
+    return {
+        "validation": validation,
+        "chosen_share": chosen,
+        "models": models,
+        "rank_s": round(rank_s, 1),
+        "test_users": {"all": len(target), "cold": int(cold.sum()), "warm": int((~cold).sum())},
+        "valid_users": {"cold": int(v_cold.sum()), "warm": int((~v_cold).sum())},
+    }
 
 
-def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None,
-                           predict=True) -> dict:
+def missing_modality_study(
+    model: Path, hist, target, seed: int, cache: Path, ps=MISSING_P, drop=None, predict=True
+) -> dict:
     """Per modality that goes missing and p: fused NDCG@10 (with imputation at each of ``POWERS``, and
     without) and each modality's own list's, when a seeded p% of the items (nested samples) lose that
     modality's IDs. No cold-start slots, so that fused and single-modality lists compare like for like.
@@ -282,8 +331,11 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
     columns = [f"fused_own_power{g:g}" for g in POWERS] + [f"fused_cross{w:g}" for w in CROSS_WEIGHTS]
     columns += ["fused_beams_only"]
     columns += [f"fused_minus_{m}_only_se" for m in MODALITIES]
-    defaults = {"coverage_power": f"{HISTORY_COVERAGE_POWER:g}", "cross_modal_weight": CROSS_MODAL_WEIGHT,
-                "rescore": True}
+    defaults = {
+        "coverage_power": f"{HISTORY_COVERAGE_POWER:g}",
+        "cross_modal_weight": CROSS_MODAL_WEIGHT,
+        "rescore": True,
+    }
     out = {}
     for lost in MODALITIES:
         for p in ps:
@@ -300,8 +352,19 @@ def missing_modality_study(model: Path, hist, target, seed: int, cache: Path, ps
                 users = len(next(iter(cached[0].per_modality.values()))[0]) if cached else 0
                 if users != len(hist):  # none yet, or from a --max-users run
                     res = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
-                    alone = pipe.rank(hist, modality=lost, k=10, num_beams=20, cold_start_share=0, progress=True,
-                                      cross_modal_history=False) if res.read else None
+                    alone = (
+                        pipe.rank(
+                            hist,
+                            modality=lost,
+                            k=10,
+                            num_beams=20,
+                            cold_start_share=0,
+                            progress=True,
+                            cross_modal_history=False,
+                        )
+                        if res.read
+                        else None
+                    )
                     cached = (res, alone)
                     lists.write_bytes(pickle.dumps(cached))
                 elif not getattr(cached[0], "rescored", None):  # lists cached before rescoring: rescore them
@@ -325,6 +388,7 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
     of ``CROSS_WEIGHTS``, without rescoring; each modality's list), and of the fusion of the beams' lists
     (no rescoring) at each of ``POWERS`` with the ``lost`` modality's list ``alone`` read from its own IDs only
     (None: ``res`` read them only)."""
+
     def ndcg(rows):
         return ranking_metrics([r[:10] for r in rows], target, (10,))["NDCG@10"]
 
@@ -333,16 +397,22 @@ def missing_point(pipe: GenRecPipeline, res, alone, lost: str, hist, target) -> 
 
     default = pipe.recombine(res, hist, k=10, cold_start_share=0).rows
     beams = dataclasses.replace(res, rescored={})  # the lists as the beams left them, before rescoring
-    row = {"fused": ndcg(default), "fused_no_imputation": fused(res, impute_missing=False),
-           "fused_beams_only": fused(beams)}
+    row = {
+        "fused": ndcg(default),
+        "fused_no_imputation": fused(res, impute_missing=False),
+        "fused_beams_only": fused(beams),
+    }
     row.update({f"fused_cross{w:g}": fused(res, cross_modal_weight=w) for w in CROSS_WEIGHTS})
     per_user = user_ndcg(default, target)
     for m, (mrows, _) in res.per_modality.items():
         row[f"{m}_only"] = ndcg(mrows)
         gain = per_user - user_ndcg(mrows, target)  # standard error of the paired difference, over users
         row[f"fused_minus_{m}_only_se"] = float(gain.std(ddof=1) / np.sqrt(len(gain)))
-    own = beams if alone is None else dataclasses.replace(
-        beams, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
+    own = (
+        beams
+        if alone is None
+        else dataclasses.replace(beams, per_modality={**res.per_modality, lost: alone.per_modality[lost]}, read={})
+    )
     row[f"{lost}_only_own"] = ndcg(own.per_modality[lost][0])
     row.update({f"fused_own_power{g:g}": fused(own, coverage_power=g) for g in POWERS})
     return row
@@ -364,10 +434,13 @@ def predicted_ids_point(pipe: GenRecPipeline, lost: str, complete: np.ndarray, h
     # not rescored: the predicted IDs pile up (one text ID held by up to 834 items), and every item of a
     # list's beams would be rescored, about ten times the work of the other points
     res = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True, rescore=False)
-    return {"fused_predicted_ids": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
-            "predicted_first_level_right": float((predicted[:, 0] == own[:, 0]).mean()),
-            "predicted_prefix_right": float((predicted[:, :-1] == own[:, :-1]).all(1).mean()),
-            "predicted_items": len(rows), "predict_s": round(fill_s, 1)}
+    return {
+        "fused_predicted_ids": ranking_metrics(res.rows, target, (10,))["NDCG@10"],
+        "predicted_first_level_right": float((predicted[:, 0] == own[:, 0]).mean()),
+        "predicted_prefix_right": float((predicted[:, :-1] == own[:, :-1]).all(1).mean()),
+        "predicted_items": len(rows),
+        "predict_s": round(fill_s, 1),
+    }
 
 
 def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool) -> dict:
@@ -376,8 +449,10 @@ def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool)
     out = work / "synthetic"
     if not (out / "model" / "config.json").is_file():
         quick = ["--epochs", "0.05", "--quantizer-epochs", "5"] if smoke else []
-        subprocess.run([sys.executable, "-m", "genrec", "demo", "--out", str(out), "--seed", str(seed), "--overwrite",
-                        *quick], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "genrec", "demo", "--out", str(out), "--seed", str(seed), "--overwrite", *quick],
+            check=True,
+        )
     data = load_dataset_dir(out / "data")
 
     def drop_by_quantizer(pipe, modality, rows):
@@ -391,8 +466,15 @@ def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool)
     test = data.splits["test"]
     if max_users:
         test = test.select(range(min(max_users, len(test))))
-    return missing_modality_study(out / "model", list(test["history"]), list(test["target"]), seed,
-                                  work / "missing-synthetic", drop=drop_by_quantizer, predict=False)
+    return missing_modality_study(
+        out / "model",
+        list(test["history"]),
+        list(test["target"]),
+        seed,
+        work / "missing-synthetic",
+        drop=drop_by_quantizer,
+        predict=False,
+    )
 
 
 def main() -> None:
@@ -403,10 +485,18 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="reuse the trained models in --run-dir")
     p.add_argument("--max-steps", type=int, help="smoke run: train this many steps (no result files)")
     p.add_argument("--max-users", type=int, help="smoke run: rank only N users per slice (no result files)")
-    p.add_argument("--stage", choices=["train", "valid", "all"], default="all",
-                   help="stop after training, or after the missing-modality validation study (no result files)")
-    p.add_argument("--history-dropout", type=float, default=0.0,
-                   help="train with this history dropout (GenRecTrainingArguments.history_dropout; default off)")
+    p.add_argument(
+        "--stage",
+        choices=["train", "valid", "all"],
+        default="all",
+        help="stop after training, or after the missing-modality validation study (no result files)",
+    )
+    p.add_argument(
+        "--history-dropout",
+        type=float,
+        default=0.0,
+        help="train with this history dropout (GenRecTrainingArguments.history_dropout; default off)",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     work = args.run_dir
@@ -425,8 +515,9 @@ def main() -> None:
     valid, test = data.splits["valid"], data.splits["test"]  # every user: the powers differ by little
     if args.max_users:
         valid, test = (d.select(range(min(args.max_users, len(d)))) for d in (valid, test))
-    missing_valid = missing_modality_study(model, list(valid["history"]), list(valid["target"]), args.seed,
-                                           work / "missing-valid", ps=(0, 25, 50, 75))
+    missing_valid = missing_modality_study(
+        model, list(valid["history"]), list(valid["target"]), args.seed, work / "missing-valid", ps=(0, 25, 50, 75)
+    )
     if args.stage == "valid":
         return
     done = work / "cold_start_study.json"
@@ -434,28 +525,53 @@ def main() -> None:
         done.write_text(json.dumps(cold_start_study(work, pipe, data, args)))
     cold = json.loads(done.read_text())
 
-    missing = missing_modality_study(model, list(test["history"]), list(test["target"]), args.seed,
-                                     work / "missing-test")
+    missing = missing_modality_study(
+        model, list(test["history"]), list(test["target"]), args.seed, work / "missing-test"
+    )
     synthetic = synthetic_missing(work, args.seed, args.max_users, bool(args.max_steps))
     write_report(args, facts, cold, missing_valid, missing, synthetic, len(valid), time.time() - started)
 
 
-MISSING_ROUTES = ("fused", "text_only", "image_only", "fused_minus_text_only_se", "fused_minus_image_only_se",
-                  "fused_beams_only", "text_only_own", "image_only_own", "fused_no_imputation", "fused_predicted_ids",
-                  "predicted_first_level_right", "predicted_prefix_right")
+MISSING_ROUTES = (
+    "fused",
+    "text_only",
+    "image_only",
+    "fused_minus_text_only_se",
+    "fused_minus_image_only_se",
+    "fused_beams_only",
+    "text_only_own",
+    "image_only_own",
+    "fused_no_imputation",
+    "fused_predicted_ids",
+    "predicted_first_level_right",
+    "predicted_prefix_right",
+)
 DETAIL = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10")
 
 
 def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: int, total_s: float) -> None:
     chosen = f"genrec share={cold['chosen_share']:g}" if cold["chosen_share"] else "genrec_no_coldstart"
     models = cold["models"]
-    rows = {name: {"cold HR@10": m["cold"]["HR@10"], "cold NDCG@10": m["cold"]["NDCG@10"],
-                   "warm HR@10": m["warm"]["HR@10"], "warm NDCG@10": m["warm"]["NDCG@10"],
-                   "all NDCG@10": m["all"]["NDCG@10"], **{k: m["all"].get(k) for k in DETAIL}}
-            for name, m in models.items()}
+    rows = {
+        name: {
+            "cold HR@10": m["cold"]["HR@10"],
+            "cold NDCG@10": m["cold"]["NDCG@10"],
+            "warm HR@10": m["warm"]["HR@10"],
+            "warm NDCG@10": m["warm"]["NDCG@10"],
+            "all NDCG@10": m["all"]["NDCG@10"],
+            **{k: m["all"].get(k) for k in DETAIL},
+        }
+        for name, m in models.items()
+    }
     base = cold["validation"]["0"]["warm_ndcg@10"]
-    vrows = {f"share {s}": {"cold HR@10": v["cold_hr@10"], "warm NDCG@10": v["warm_ndcg@10"],
-                            "warm loss": 1 - v["warm_ndcg@10"] / base} for s, v in cold["validation"].items()}
+    vrows = {
+        f"share {s}": {
+            "cold HR@10": v["cold_hr@10"],
+            "warm NDCG@10": v["warm_ndcg@10"],
+            "warm loss": 1 - v["warm_ndcg@10"] / base,
+        }
+        for s, v in cold["validation"].items()
+    }
 
     def missing_table(study):  # per direction: the routes, then the fusion settings (the JSON has every figure)
         out = []
@@ -481,96 +597,132 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         print("smoke run: no result files written")
         return
     train_min = json.loads((args.run_dir / "model" / "genrec_train_config.json").read_text())["wall_time_s"] / 60
-    text = "\n".join([
-        "# New items and missing modalities on Amazon Instruments", "",
-        f"Command: `python benchmarks/coldstart.py --seed {args.seed}"
-        f"{f' --history-dropout {args.history_dropout:g}' if args.history_dropout else ''}` ({total_s / 60:.0f} min in this invocation, "
-        f"which reuses what the run folder holds; the generator's training took {train_min:.0f} min). Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.", "",
-        "## Cold start", "",
-        f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "
-        "and validation sequence and from every history, kept only as test targets; "
-        f"{facts['users_dropped']} users fell under 3 interactions and left the split. The generator (cpu profile: "
-        "2+2-layer T5, seqrec + seqimage + implicit loss + MACRec's seqitem2image and seqimage2item, its 3 epochs, "
-        "best validation loss checkpoint; plus "
-        f"MACRec's item2image and image2item tasks on the {ITEM_TASK_SHARE:.0%} of the items no missing-modality "
-        "sample up to 50% touches, see below) never saw "
-        "a held-out item; they join with `genrec add-items --sid-text --sid-image` (the released IDs; "
-        f"{facts['held_out_ids_moved']} of them had an ID a training item already had and moved to the first free "
-        "last-level code under its prefix). Test: leave-one-out over the whole catalogue, history items not excluded "
-        f"(the papers' protocol), {cold['test_users']['all']} users, {cold['test_users']['cold']} with a held-out "
-        f"target (cold slice). Generator ranking: {cold['rank_s']} s for 20 beams per modality, rescored and fused.", "",
-        "Cold-start slots (`GenRecPipeline.rank(cold_start_share=s)`): the last round(10 s) places of each top-10 go "
-        "to the added items sharing the longest ID prefix with a generated beam or a history item. SASRec was "
-        "trained on the same 95% and has no embedding for an unseen item: it cannot rank one (0 on the cold "
-        "slice by construction). Content: items scored by the semantic-ID prefixes (both modalities, every "
-        f"level) they share with the history items (weight {CONTENT_DECAY} per step back), history items left out, "
-        "ties by popularity; no training.", "",
-        f"### Choosing the share on validation ({cold['valid_users']['cold']} users whose validation target is a "
-        f"held-out item, {cold['valid_users']['warm']} sampled others; the largest cold HR@10 with at most "
-        f"{MAX_WARM_LOSS:.0%} warm NDCG@10 loss) -> **{cold['chosen_share']}**", "",
-        metrics_table(vrows, ["cold HR@10", "warm NDCG@10", "warm loss"]), "",
-        "### Test (ranked once; every share re-fused from the same beams)", "", *tables,
-        "## Missing modality", "",
-        "The same model and complete catalogue; at test time a seeded p% of the items (nested samples) lose their "
-        "image IDs, or their text IDs. Such items leave that modality's constraints and are found by the other "
-        "modality's beams. `fused`: the library's default: every item either list proposed is scored under each "
-        "modality it has IDs in (`rescore`: teacher forcing, the score its beam search would have given it), so "
-        "the fusion compares every candidate on both lists' scores; `fused_beams_only`: the same fusion of the "
-        "lists as the beams left them (the default before rescoring). A modality's list reads a history that lacks some of "
-        "its IDs in the other modality's IDs, through the generator's cross-modal next-item task (seqitem2image "
-        "for the image list, seqimage2item for the text list; `cross_modal_history`); an item lacking a modality is "
-        "fused as if that list had found it with its own score (`impute_missing`), and each list is weighted by the "
-        f"share of the history items it could read, to the power {HISTORY_COVERAGE_POWER:g} (here 1 for every list: "
-        f"the other modality's IDs are complete) times {CROSS_MODAL_WEIGHT:g} (`cross_modal_weight`; `fused_crossW`: "
-        "other weights, 0 = the list left out). `*_own`: the list that lost IDs reads its own IDs only "
-        "(`cross_modal_history=False`, the route of a generator without the cross-modal tasks), and "
-        "`fused_own_powerG` (beams' lists, no rescoring) weighs it by the share of the history it could read to the power G (inf: a list "
-        "counts only for users whose whole history has its IDs; 0 = imputation alone); `fused_no_imputation`: "
-        "MACRec's rule as it is (an item in one list never gets the +1 of items in both); `*_only`: one modality's "
-        "list (the default route); `fused_minus_M_only_se`: the standard error, over users, of the per-user "
-        "difference between fused and M's list (a difference within about two of them is a tie for one seed). "
-        "No cold-start slots here, so "
-        "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
-        "missing IDs are first predicted from the item's other modality by the generator's own item2image / "
-        "image2item task (`GenRecPipeline.fill_missing_ids`: constrained beam search over the IDs catalogue items "
-        "hold, so an item takes the ID of the item the model finds most alike), then ranked as a complete "
-        "catalogue. The generator learned those tasks only on items outside the 50% sample, so no predicted item's "
-        "(text, image) pair was an item-task example (the sequence tasks and the implicit loss did see both of "
-        "its modalities: the IDs go missing at test time only); `predicted_first_level_right` / `predicted_prefix_right`: share "
-        "of the predicted IDs with the item's own first-level code / own prefix (all levels but the last).", "",
-        f"### Validation (all {n_valid} validation users), choosing the route and the power", "",
-        "Rescoring (the default) against the beams' lists alone, mean fused NDCG@10 over every point: "
-        f"{rescored_means[0]:.5f} against {rescored_means[1]:.5f}. "
-        "Mean fused NDCG@10 over the p > 0 points, default route (rescored), per weight of the list read through "
-        "the cross-modal task: " + ", ".join(f"{w:g}: {v:.5f}" for w, v in cross_means.items())
-        + f" -> best {best_cross:g}; the library's default (`fused`) is {CROSS_MODAL_WEIGHT:g}. Own-IDs route, per "
-        "power: " + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
-        + f" -> best {best_power:g}; the library's default is {HISTORY_COVERAGE_POWER:g}. "
-        f"{len(POWERS) + len(CROSS_WEIGHTS) + 1} fusion rules tried in all (the weights, the powers, no "
-        "imputation).", "",
-        *missing_table(missing_valid),
-        "### Test, Instruments", "", *missing_table(missing),
-        "### Synthetic catalogue with embeddings (`genrec demo`, seed "
-        f"{args.seed}): the items' embeddings turn NaN and the model's quantizer gives them no ID", "",
-        *missing_table(synthetic),
-    ])
+    text = "\n".join(
+        [
+            "# New items and missing modalities on Amazon Instruments",
+            "",
+            f"Command: `python benchmarks/coldstart.py --seed {args.seed}"
+            f"{f' --history-dropout {args.history_dropout:g}' if args.history_dropout else ''}` ({total_s / 60:.0f} min in this invocation, "
+            f"which reuses what the run folder holds; the generator's training took {train_min:.0f} min). Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.",
+            "",
+            "## Cold start",
+            "",
+            f"Protocol: {facts['held_out']} of {facts['items']} items (5%, seeded) held out: dropped from every training "
+            "and validation sequence and from every history, kept only as test targets; "
+            f"{facts['users_dropped']} users fell under 3 interactions and left the split. The generator (cpu profile: "
+            "2+2-layer T5, seqrec + seqimage + implicit loss + MACRec's seqitem2image and seqimage2item, its 3 epochs, "
+            "best validation loss checkpoint; plus "
+            f"MACRec's item2image and image2item tasks on the {ITEM_TASK_SHARE:.0%} of the items no missing-modality "
+            "sample up to 50% touches, see below) never saw "
+            "a held-out item; they join with `genrec add-items --sid-text --sid-image` (the released IDs; "
+            f"{facts['held_out_ids_moved']} of them had an ID a training item already had and moved to the first free "
+            "last-level code under its prefix). Test: leave-one-out over the whole catalogue, history items not excluded "
+            f"(the papers' protocol), {cold['test_users']['all']} users, {cold['test_users']['cold']} with a held-out "
+            f"target (cold slice). Generator ranking: {cold['rank_s']} s for 20 beams per modality, rescored and fused.",
+            "",
+            "Cold-start slots (`GenRecPipeline.rank(cold_start_share=s)`): the last round(10 s) places of each top-10 go "
+            "to the added items sharing the longest ID prefix with a generated beam or a history item. SASRec was "
+            "trained on the same 95% and has no embedding for an unseen item: it cannot rank one (0 on the cold "
+            "slice by construction). Content: items scored by the semantic-ID prefixes (both modalities, every "
+            f"level) they share with the history items (weight {CONTENT_DECAY} per step back), history items left out, "
+            "ties by popularity; no training.",
+            "",
+            f"### Choosing the share on validation ({cold['valid_users']['cold']} users whose validation target is a "
+            f"held-out item, {cold['valid_users']['warm']} sampled others; the largest cold HR@10 with at most "
+            f"{MAX_WARM_LOSS:.0%} warm NDCG@10 loss) -> **{cold['chosen_share']}**",
+            "",
+            metrics_table(vrows, ["cold HR@10", "warm NDCG@10", "warm loss"]),
+            "",
+            "### Test (ranked once; every share re-fused from the same beams)",
+            "",
+            *tables,
+            "## Missing modality",
+            "",
+            "The same model and complete catalogue; at test time a seeded p% of the items (nested samples) lose their "
+            "image IDs, or their text IDs. Such items leave that modality's constraints and are found by the other "
+            "modality's beams. `fused`: the library's default: every item either list proposed is scored under each "
+            "modality it has IDs in (`rescore`: teacher forcing, the score its beam search would have given it), so "
+            "the fusion compares every candidate on both lists' scores; `fused_beams_only`: the same fusion of the "
+            "lists as the beams left them (the default before rescoring). A modality's list reads a history that lacks some of "
+            "its IDs in the other modality's IDs, through the generator's cross-modal next-item task (seqitem2image "
+            "for the image list, seqimage2item for the text list; `cross_modal_history`); an item lacking a modality is "
+            "fused as if that list had found it with its own score (`impute_missing`), and each list is weighted by the "
+            f"share of the history items it could read, to the power {HISTORY_COVERAGE_POWER:g} (here 1 for every list: "
+            f"the other modality's IDs are complete) times {CROSS_MODAL_WEIGHT:g} (`cross_modal_weight`; `fused_crossW`: "
+            "other weights, 0 = the list left out). `*_own`: the list that lost IDs reads its own IDs only "
+            "(`cross_modal_history=False`, the route of a generator without the cross-modal tasks), and "
+            "`fused_own_powerG` (beams' lists, no rescoring) weighs it by the share of the history it could read to the power G (inf: a list "
+            "counts only for users whose whole history has its IDs; 0 = imputation alone); `fused_no_imputation`: "
+            "MACRec's rule as it is (an item in one list never gets the +1 of items in both); `*_only`: one modality's "
+            "list (the default route); `fused_minus_M_only_se`: the standard error, over users, of the per-user "
+            "difference between fused and M's list (a difference within about two of them is a tie for one seed). "
+            "No cold-start slots here, so "
+            "that the fused and single-modality lists compare like for like. `fused_predicted_ids` (p <= 50%): the "
+            "missing IDs are first predicted from the item's other modality by the generator's own item2image / "
+            "image2item task (`GenRecPipeline.fill_missing_ids`: constrained beam search over the IDs catalogue items "
+            "hold, so an item takes the ID of the item the model finds most alike), then ranked as a complete "
+            "catalogue. The generator learned those tasks only on items outside the 50% sample, so no predicted item's "
+            "(text, image) pair was an item-task example (the sequence tasks and the implicit loss did see both of "
+            "its modalities: the IDs go missing at test time only); `predicted_first_level_right` / `predicted_prefix_right`: share "
+            "of the predicted IDs with the item's own first-level code / own prefix (all levels but the last).",
+            "",
+            f"### Validation (all {n_valid} validation users), choosing the route and the power",
+            "",
+            "Rescoring (the default) against the beams' lists alone, mean fused NDCG@10 over every point: "
+            f"{rescored_means[0]:.5f} against {rescored_means[1]:.5f}. "
+            "Mean fused NDCG@10 over the p > 0 points, default route (rescored), per weight of the list read through "
+            "the cross-modal task: "
+            + ", ".join(f"{w:g}: {v:.5f}" for w, v in cross_means.items())
+            + f" -> best {best_cross:g}; the library's default (`fused`) is {CROSS_MODAL_WEIGHT:g}. Own-IDs route, per "
+            "power: "
+            + ", ".join(f"{g:g}: {v:.4f}" for g, v in power_means.items())
+            + f" -> best {best_power:g}; the library's default is {HISTORY_COVERAGE_POWER:g}. "
+            f"{len(POWERS) + len(CROSS_WEIGHTS) + 1} fusion rules tried in all (the weights, the powers, no "
+            "imputation).",
+            "",
+            *missing_table(missing_valid),
+            "### Test, Instruments",
+            "",
+            *missing_table(missing),
+            "### Synthetic catalogue with embeddings (`genrec demo`, seed "
+            f"{args.seed}): the items' embeddings turn NaN and the model's quantizer gives them no ID",
+            "",
+            *missing_table(synthetic),
+        ]
+    )
 
     def pick(name, slice_):
         return {"hr@10": models[name][slice_]["HR@10"], "ndcg@10": models[name][slice_]["NDCG@10"]}
 
     payload = {
-        "protocol": facts, "chosen_share": cold["chosen_share"], "validation": cold["validation"],
-        **{slice_: {"genrec": pick(chosen, slice_), **{n: pick(n, slice_) for n in models}} for slice_ in ("cold", "warm")},
+        "protocol": facts,
+        "chosen_share": cold["chosen_share"],
+        "validation": cold["validation"],
+        **{
+            slice_: {"genrec": pick(chosen, slice_), **{n: pick(n, slice_) for n in models}}
+            for slice_ in ("cold", "warm")
+        },
         "all": {n: {k.lower(): v for k, v in m["all"].items()} for n, m in models.items()},
         "missing_image": {p: r["fused"] for p, r in missing["image"].items()},
         "missing_text": {p: r["fused"] for p, r in missing["text"].items()},
-        "missing_detail": missing, "missing_validation": missing_valid, "synthetic_missing": synthetic,
-        "coverage_power": {"default": f"{HISTORY_COVERAGE_POWER:g}", "validation_best": f"{best_power:g}",
-                           "validation_means": {f"{g:g}": v for g, v in power_means.items()}},
-        "rescore": {"default": True, "validation_mean_fused": rescored_means[0],
-                    "validation_mean_beams_only": rescored_means[1]},
-        "cross_modal_weight": {"default": CROSS_MODAL_WEIGHT, "validation_best": best_cross,
-                               "validation_means": {f"{w:g}": v for w, v in cross_means.items()}},
+        "missing_detail": missing,
+        "missing_validation": missing_valid,
+        "synthetic_missing": synthetic,
+        "coverage_power": {
+            "default": f"{HISTORY_COVERAGE_POWER:g}",
+            "validation_best": f"{best_power:g}",
+            "validation_means": {f"{g:g}": v for g, v in power_means.items()},
+        },
+        "rescore": {
+            "default": True,
+            "validation_mean_fused": rescored_means[0],
+            "validation_mean_beams_only": rescored_means[1],
+        },
+        "cross_modal_weight": {
+            "default": CROSS_MODAL_WEIGHT,
+            "validation_best": best_cross,
+            "validation_means": {f"{w:g}": v for w, v in cross_means.items()},
+        },
     }
     out = REPO / "benchmarks" / "results" / "coldstart"
     write_results(out, text, payload)

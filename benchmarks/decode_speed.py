@@ -64,19 +64,34 @@ def main():
     data = load_dataset_dir(DATA)
     tok = SemanticIDTokenizer.from_codes(data.item_ids, data.semantic_ids)
     torch.manual_seed(SEED)
-    cfg = GenRecT5Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                         decoder_start_token_id=tok.pad_token_id)
+    cfg = GenRecT5Config(
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
     model = GenRecT5ForConditionalGeneration(cfg).eval()
     rng = np.random.default_rng(SEED)
     histories = [rng.choice(data.n_items, HISTORY, replace=False).tolist() for _ in range(args.users)]
     batches = []
     for s in range(0, args.users, args.batch_size):
-        enc = tok.pad([{"input_ids": tok.encode_task_input("seqrec", h, "text", max_items=HISTORY)}
-                       for h in histories[s : s + args.batch_size]], return_tensors="pt")
+        enc = tok.pad(
+            [
+                {"input_ids": tok.encode_task_input("seqrec", h, "text", max_items=HISTORY)}
+                for h in histories[s : s + args.batch_size]
+            ],
+            return_tensors="pt",
+        )
         batches.append((enc["input_ids"], enc["attention_mask"]))
 
-    common = dict(num_beams=BEAMS, num_return_sequences=BEAMS, max_new_tokens=tok.num_levels("text") + 1,
-                  length_penalty=0.0, early_stopping=True, do_sample=False)
+    common = dict(
+        num_beams=BEAMS,
+        num_return_sequences=BEAMS,
+        max_new_tokens=tok.num_levels("text") + 1,
+        length_penalty=0.0,
+        early_stopping=True,
+        do_sample=False,
+    )
     prefix_fn = prefix_fn_baseline(tok, "text")
     processor = TrieConstrainedLogitsProcessor(tok, "text")
     constraint = IDConstraint.from_tokenizer(tok, "text")
@@ -87,16 +102,19 @@ def main():
         return out[:, 1 : levels + 1].reshape(len(ids), BEAMS, levels)
 
     def run_processor(ids, mask):
-        out = model.generate(input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList([processor]),
-                             **common)
+        out = model.generate(
+            input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList([processor]), **common
+        )
         return out[:, 1 : levels + 1].reshape(len(ids), BEAMS, levels)
 
     def run_fast(ids, mask):
         return constrained_beam_search(model, ids, mask, constraint, 0, num_beams=BEAMS).tokens
 
-    methods = {"generate + prefix_allowed_tokens_fn (baseline)": run_prefix,
-               "generate + TrieConstrainedLogitsProcessor": run_processor,
-               "fast path (constrained_beam_search)": run_fast}
+    methods = {
+        "generate + prefix_allowed_tokens_fn (baseline)": run_prefix,
+        "generate + TrieConstrainedLogitsProcessor": run_processor,
+        "fast path (constrained_beam_search)": run_fast,
+    }
     # Other work on a shared machine slows whichever method runs at that moment: methods run
     # interleaved per batch, --repeats times, and each batch counts its fastest time per method.
     results, best = {}, {n: [float("inf")] * len(batches) for n in methods}

@@ -23,11 +23,11 @@ from machine import describe
 
 from genrec.data import load_dataset_dir
 from genrec.modeling import GenRecT5Config
+from genrec.modeling.factory import build_generator
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
 from genrec.trainers.generator_trainer import GenRecCollator
-from genrec.modeling.factory import build_generator
 from genrec.trainers.sampling import LengthBucketSampler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
@@ -69,8 +69,12 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=256, help="units per step (cpu profile: 256)")
     p.add_argument("--profile", choices=["cpu", "paper"], default="cpu", help="model size of this training profile")
-    p.add_argument("--batching", choices=["length", "random"], default="length",
-                   help="length-grouped batches (training's default) or random ones")
+    p.add_argument(
+        "--batching",
+        choices=["length", "random"],
+        default="length",
+        help="length-grouped batches (training's default) or random ones",
+    )
     p.add_argument("--seed", type=int, default=42)
     a = p.parse_args()
     data = load_dataset_dir(a.data)
@@ -78,7 +82,9 @@ def main():
     rates = measure(data, tok, a.steps, a.batch_size, a.seed, a.profile, a.batching)
     on, off = statistics.median(rates[True]), statistics.median(rates[False])
     overhead = (off / on - 1) * 100
-    print(f"implicit on : {on:.1f} sequences/s\nimplicit off: {off:.1f} sequences/s\noverhead: {overhead:+.1f}% (goal <= 10%)")
+    print(
+        f"implicit on : {on:.1f} sequences/s\nimplicit off: {off:.1f} sequences/s\noverhead: {overhead:+.1f}% (goal <= 10%)"
+    )
 
     rows = "\n".join(
         f"| {'on' if k else 'off'} | {statistics.median(rates[k]):.1f} | {min(rates[k]):.1f} | {max(rates[k]):.1f} |"
@@ -92,7 +98,7 @@ def main():
     report.write_text(f"""# Generator training speed: implicit alignment loss on vs off
 
 Command: `python benchmarks/implicit_speed.py --steps {a.steps} --batch-size {a.batch_size} --profile {a.profile} --batching {a.batching}`
-Data: {a.data.name} ({len(data.splits['train'])} train rows), all six tasks, seqrec+seqimage paired,
+Data: {a.data.name} ({len(data.splits["train"])} train rows), all six tasks, seqrec+seqimage paired,
 {a.profile}-profile model ({layers}), {a.batching} batches of {a.batch_size} units/step,
 {a.steps} steps per setting (alternating), seed {a.seed}. Load average at the end: {" ".join(load)}.
 Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.

@@ -65,8 +65,18 @@ PUBLISHED = {
     "SASRec (MACRec paper)": (0.0318, 0.0946, 0.1233, 0.0654, 0.0746),
     "MQL4GRec reproduction, fused (xym0601)": (0.0718, 0.1119, 0.1383, 0.0920, 0.1006),
 }
-DETAIL_KEYS = ("coverage@10", "gini@10", "novelty@10", "popularity_percentile@10", "diversity@10", "long_tail@10",
-               "invalid_id_rate", "cold_start/n_users", "cold_start/HR@10", "cold_start/NDCG@10")
+DETAIL_KEYS = (
+    "coverage@10",
+    "gini@10",
+    "novelty@10",
+    "popularity_percentile@10",
+    "diversity@10",
+    "long_tail@10",
+    "invalid_id_rate",
+    "cold_start/n_users",
+    "cold_start/HR@10",
+    "cold_start/NDCG@10",
+)
 
 logger = logging.getLogger("instruments")
 
@@ -95,8 +105,10 @@ def make_scorer(data):
 
 def baseline_rankings(ranker, data) -> dict:
     """A baseline's test metrics as the papers rank (history items may come back) and with them excluded."""
-    return {"ranking": evaluate_ranker(ranker, data)[0],
-            "history_excluded": evaluate_ranker(ranker, data, exclude_history=True)[0]}
+    return {
+        "ranking": evaluate_ranker(ranker, data)[0],
+        "history_excluded": evaluate_ranker(ranker, data, exclude_history=True)[0],
+    }
 
 
 def run_generator(name: str, data, args, scorer, out: Path | None = None, **train_overrides) -> dict:
@@ -112,16 +124,29 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     if args.max_steps:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
-    train_generator(args.data, out, profile=args.profile, tasks=tasks, implicit=implicit, seed=args.seed,
-                    resume=args.resume and any(out.with_name(out.name + ".checkpoints").glob("checkpoint-*")),
-                    **overrides)
+    train_generator(
+        args.data,
+        out,
+        profile=args.profile,
+        tasks=tasks,
+        implicit=implicit,
+        seed=args.seed,
+        resume=args.resume and any(out.with_name(out.name + ".checkpoints").glob("checkpoint-*")),
+        **overrides,
+    )
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config
     ranking = VARIANTS[name][2]
     test = evaluation_rows(data, "test", args.max_users)
     start = time.perf_counter()
-    res = pipe.rank(test["history"], modality=ranking, k=10, num_beams=args.num_beams, batch_size=args.eval_batch_size,
-                    progress=True)
+    res = pipe.rank(
+        test["history"],
+        modality=ranking,
+        k=10,
+        num_beams=args.num_beams,
+        batch_size=args.eval_batch_size,
+        progress=True,
+    )
     decode_s = time.perf_counter() - start
     result = {ranking: scorer(res.rows, test["target"], res)}
     for m, (rows, _) in res.per_modality.items():
@@ -149,22 +174,33 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--variants", default=",".join([*VARIANTS, *BASELINES]), help="comma-separated subset")
-    p.add_argument("--run-dir", type=Path, default=None, help="models and checkpoints (default runs/instruments-<profile>)")
+    p.add_argument(
+        "--run-dir", type=Path, default=None, help="models and checkpoints (default runs/instruments-<profile>)"
+    )
     p.add_argument("--resume", action="store_true", help="reuse finished variants, resume unfinished ones")
     p.add_argument("--num-beams", type=int, default=20, help="MACRec / MQL4GRec: 20")
     p.add_argument("--eval-batch-size", type=int, default=64, help="ranking requests per forward")
-    p.add_argument("--epochs", type=float, help="override the profile's generator epochs (results get an -epochs<N> suffix)")
-    p.add_argument("--max-train-minutes", type=float,
-                   help="wall-clock training budget per generator (results: instruments-budget.*)")
+    p.add_argument(
+        "--epochs", type=float, help="override the profile's generator epochs (results get an -epochs<N> suffix)"
+    )
+    p.add_argument(
+        "--max-train-minutes",
+        type=float,
+        help="wall-clock training budget per generator (results: instruments-budget.*)",
+    )
     p.add_argument("--max-steps", type=int, help="smoke run: train each generator this many steps")
     p.add_argument("--max-users", type=int, help="smoke run: rank only the first N test users")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     # The issue's 60-minute cpu budget is the canonical instruments-budget; other budgets say theirs.
-    args.name = ("instruments-budget" if args.max_train_minutes == 60 and args.profile == "cpu" else
-                 f"instruments-{args.profile}" + (f"-epochs{args.epochs:g}" if args.epochs else "")
-                 + (f"-budget{args.max_train_minutes:g}" if args.max_train_minutes else ""))
+    args.name = (
+        "instruments-budget"
+        if args.max_train_minutes == 60 and args.profile == "cpu"
+        else f"instruments-{args.profile}"
+        + (f"-epochs{args.epochs:g}" if args.epochs else "")
+        + (f"-budget{args.max_train_minutes:g}" if args.max_train_minutes else "")
+    )
     args.run_dir = args.run_dir or REPO / "runs" / args.name
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS) - set(BASELINES))
@@ -194,8 +230,12 @@ def main() -> None:
             results[name] = {
                 **baseline_rankings(sasrec, sdata),
                 "curve": [{"minutes": e["train_minutes"], "valid_ndcg@10": e["valid_NDCG@10"]} for e in log],
-                "timing": {"epochs": len(log), "train_s": round(time.perf_counter() - t0, 1),
-                           "train_minutes": log[-1]["train_minutes"]}}
+                "timing": {
+                    "epochs": len(log),
+                    "train_s": round(time.perf_counter() - t0, 1),
+                    "train_minutes": log[-1]["train_minutes"],
+                },
+            }
         results[name].setdefault("timing", {})["wall_s"] = round(time.perf_counter() - t0, 1)
         results[name]["commit"] = git_commit()  # variants may come from separate invocations
         if not (args.max_steps or args.max_users):
@@ -223,16 +263,37 @@ def write_report(results: dict, args, data, total_s: float) -> None:
             if ranking in res:
                 rows[name if ranking == "ranking" else f"{name} / {ranking}"] = res[ranking]
     main_table = metrics_table(rows, list(MAIN_KEYS) + ["n_users"])
-    excluded_table = metrics_table({n: r["history_excluded"] for n, r in results.items() if "history_excluded" in r},
-                                   list(MAIN_KEYS) + ["coverage@10"])
+    excluded_table = metrics_table(
+        {n: r["history_excluded"] for n, r in results.items() if "history_excluded" in r},
+        list(MAIN_KEYS) + ["coverage@10"],
+    )
     curves = curve_table(results)
     detail_table = metrics_table(rows, [k for k in DETAIL_KEYS if any(k in r for r in rows.values())])
-    timing = ["| variant | train s | train min | epochs | train sequences/s | rank s | users/s | wall s |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    timing = [
+        "| variant | train s | train min | epochs | train sequences/s | rank s | users/s | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, res in results.items():
         t = res.get("timing", {})
-        timing.append("| " + " | ".join([name] + [str(t.get(k, "")) for k in (
-            "train_s", "train_minutes", "epochs", "train_sequences_per_s", "rank_s", "users_per_s", "wall_s")]) + " |")
+        timing.append(
+            "| "
+            + " | ".join(
+                [name]
+                + [
+                    str(t.get(k, ""))
+                    for k in (
+                        "train_s",
+                        "train_minutes",
+                        "epochs",
+                        "train_sequences_per_s",
+                        "rank_s",
+                        "users_per_s",
+                        "wall_s",
+                    )
+                ]
+            )
+            + " |"
+        )
     published = ["| published | " + " | ".join(MAIN_KEYS) + " |", "|---|" + "---:|" * len(MAIN_KEYS)]
     published += [f"| {k} | " + " | ".join(f"{x:.4f}" for x in v) + " |" for k, v in PUBLISHED.items()]
     print(main_table, detail_table, "\n".join(timing), sep="\n\n")
@@ -247,46 +308,90 @@ def write_report(results: dict, args, data, total_s: float) -> None:
         command += f" --max-train-minutes {args.max_train_minutes:g}"
     if args.variants != ",".join([*VARIANTS, *BASELINES]):
         command += f" --variants {args.variants}"
-    text = "\n".join([
-        f"# Amazon Instruments, profile `{args.profile}`" + (f", {args.epochs:g} epochs" if args.epochs else "")
-        + (f", {args.max_train_minutes:g}-minute training budget per model" if args.max_train_minutes else ""), "",
-        f"Command: `{command}` ({total_s / 60:.0f} min in all).", "",
-        f"Machine: {describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}. "
-        f"Seed {args.seed}. Commit per variant: "
-        + ", ".join(f"{n} {r.get('commit', 'not recorded')}" for n, r in results.items()) + ".", "",
-        f"Data: `{args.data.name}`, {data.n_items} items, {len(data.splits['test'])} test users, "
-        f"{len(data.splits['train'])} train rows, the semantic IDs MQL4GRec released (4 x 256 per modality). "
-        "Test split, leave-one-out, whole catalogue ranked, history <= 20 items (SASRec: 50), no user dropped, "
-        f"history items not excluded. Generators: constrained beam search, {args.num_beams} beams per modality, "
-        "MACRec fusion (mean score, +1 when in both lists).", "",
-        f"Generator profile `{args.profile}`: model {json.dumps(profile['model'])} over MACRec's defaults "
-        "(d_model 128, 6 heads, dropout 0.1); training " + json.dumps(profile["args"])
-        + (f", epochs overridden to {args.epochs:g}" if args.epochs else "")
-        + (f"; budget {args.max_train_minutes:g} min per generator (schedule on the clock, best validation "
-           "NDCG@10 checkpoint kept)" if args.max_train_minutes else "") + ".", "",
-        "## Test metrics", "", main_table, "",
-        "Headline (in the .json): fused for genrec / all_tasks / no_implicit, text for tiger.", "",
-        "## Extras", "",
-        "coverage@10 = distinct items in all top-10 lists / catalogue; long_tail@10 = share of top-10 slots "
-        "outside the 20% most trained-on items; cold_start = the users whose test target never occurs in a "
-        "training sequence.", "", detail_table, "",
-        "## History items excluded", "",
-        "The same models, each user's history items removed from the ranking (a generator's list can then hold "
-        "fewer than 10 items).", "", excluded_table, "",
-        "## Learning curves (validation NDCG@10 against training minutes)", "",
-        "Generators: a fixed sample of validation users, ranked with the fast constrained decoder at each "
-        "evaluation of a budget run; SASRec: every validation user, after each epoch.", "",
-        *curves, "",
-        "## Cost", "", *timing, "",
-        "## Published on this split", "", *published, "",
-    ])
+    text = "\n".join(
+        [
+            f"# Amazon Instruments, profile `{args.profile}`"
+            + (f", {args.epochs:g} epochs" if args.epochs else "")
+            + (f", {args.max_train_minutes:g}-minute training budget per model" if args.max_train_minutes else ""),
+            "",
+            f"Command: `{command}` ({total_s / 60:.0f} min in all).",
+            "",
+            f"Machine: {describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}. "
+            f"Seed {args.seed}. Commit per variant: "
+            + ", ".join(f"{n} {r.get('commit', 'not recorded')}" for n, r in results.items())
+            + ".",
+            "",
+            f"Data: `{args.data.name}`, {data.n_items} items, {len(data.splits['test'])} test users, "
+            f"{len(data.splits['train'])} train rows, the semantic IDs MQL4GRec released (4 x 256 per modality). "
+            "Test split, leave-one-out, whole catalogue ranked, history <= 20 items (SASRec: 50), no user dropped, "
+            f"history items not excluded. Generators: constrained beam search, {args.num_beams} beams per modality, "
+            "MACRec fusion (mean score, +1 when in both lists).",
+            "",
+            f"Generator profile `{args.profile}`: model {json.dumps(profile['model'])} over MACRec's defaults "
+            "(d_model 128, 6 heads, dropout 0.1); training "
+            + json.dumps(profile["args"])
+            + (f", epochs overridden to {args.epochs:g}" if args.epochs else "")
+            + (
+                f"; budget {args.max_train_minutes:g} min per generator (schedule on the clock, best validation "
+                "NDCG@10 checkpoint kept)"
+                if args.max_train_minutes
+                else ""
+            )
+            + ".",
+            "",
+            "## Test metrics",
+            "",
+            main_table,
+            "",
+            "Headline (in the .json): fused for genrec / all_tasks / no_implicit, text for tiger.",
+            "",
+            "## Extras",
+            "",
+            "coverage@10 = distinct items in all top-10 lists / catalogue; long_tail@10 = share of top-10 slots "
+            "outside the 20% most trained-on items; cold_start = the users whose test target never occurs in a "
+            "training sequence.",
+            "",
+            detail_table,
+            "",
+            "## History items excluded",
+            "",
+            "The same models, each user's history items removed from the ranking (a generator's list can then hold "
+            "fewer than 10 items).",
+            "",
+            excluded_table,
+            "",
+            "## Learning curves (validation NDCG@10 against training minutes)",
+            "",
+            "Generators: a fixed sample of validation users, ranked with the fast constrained decoder at each "
+            "evaluation of a budget run; SASRec: every validation user, after each epoch.",
+            "",
+            *curves,
+            "",
+            "## Cost",
+            "",
+            *timing,
+            "",
+            "## Published on this split",
+            "",
+            *published,
+            "",
+        ]
+    )
     out = REPO / "benchmarks" / "results" / args.name
-    payload = {"test": {n: {**{k.lower(): headline(r)[k] for k in (*MAIN_KEYS, "coverage@10") if k in headline(r)},
-                            "train_minutes": r.get("timing", {}).get("train_minutes"), "commit": r.get("commit"),
-                            "history_excluded": {k.lower(): v for k, v in r.get("history_excluded", {}).items()
-                                                 if k in (*MAIN_KEYS, "coverage@10")}}
-                        for n, r in results.items()},
-               "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")}}
+    payload = {
+        "test": {
+            n: {
+                **{k.lower(): headline(r)[k] for k in (*MAIN_KEYS, "coverage@10") if k in headline(r)},
+                "train_minutes": r.get("timing", {}).get("train_minutes"),
+                "commit": r.get("commit"),
+                "history_excluded": {
+                    k.lower(): v for k, v in r.get("history_excluded", {}).items() if k in (*MAIN_KEYS, "coverage@10")
+                },
+            }
+            for n, r in results.items()
+        },
+        "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")},
+    }
     plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
     write_results(out, text, payload)
 

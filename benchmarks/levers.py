@@ -44,12 +44,21 @@ CORRECTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 # one lever or several joined by "+" (their overrides merged, later levers winning)
 LEVERS = {
     "base": ("the cpu profile before issue 14: all six tasks + implicit", {}, {"tasks": list(genrec.TASKS)}),
-    "no_explicit": ("seqrec + seqimage only (no cross-modal tasks): ~2x the sequential steps per minute", {},
-                    {"tasks": ["seqrec", "seqimage"]}),
-    "alignment_quarter": ("cross-modal tasks: a random quarter of their rows each epoch",
-                          {}, {"task_weights": {t: 0.25 for t in ALIGNMENT_TASKS}}),
-    "batch64": ("batch 64 instead of 256 (4x the updates per epoch), lr 1e-3", {},
-                {"per_device_train_batch_size": 64, "learning_rate": 1e-3}),
+    "no_explicit": (
+        "seqrec + seqimage only (no cross-modal tasks): ~2x the sequential steps per minute",
+        {},
+        {"tasks": ["seqrec", "seqimage"]},
+    ),
+    "alignment_quarter": (
+        "cross-modal tasks: a random quarter of their rows each epoch",
+        {},
+        {"task_weights": {t: 0.25 for t in ALIGNMENT_TASKS}},
+    ),
+    "batch64": (
+        "batch 64 instead of 256 (4x the updates per epoch), lr 1e-3",
+        {},
+        {"per_device_train_batch_size": 64, "learning_rate": 1e-3},
+    ),
     "lr5e-3": ("learning rate 5e-3 instead of 2e-3", {}, {"learning_rate": 5e-3}),
     "dropout0": ("no dropout (a short budget under-fits)", {"dropout_rate": 0.0}, {}),
     "no_implicit": ("no implicit (contrastive) alignment loss", {}, {"implicit": False}),
@@ -83,8 +92,15 @@ def run_arm(arm: str, args) -> dict:
     if done.is_file():
         return json.loads(done.read_text())
     start = time.perf_counter()
-    train_generator(args.data, out / "model", profile="cpu", seed=args.seed, model_overrides=model_overrides,
-                    max_train_minutes=args.minutes, **train_overrides)
+    train_generator(
+        args.data,
+        out / "model",
+        profile="cpu",
+        seed=args.seed,
+        model_overrides=model_overrides,
+        max_train_minutes=args.minutes,
+        **train_overrides,
+    )
     record = json.loads((out / "model" / TRAIN_CONFIG_FILE).read_text())
     evals = [e for e in record["log_history"] if "eval_ndcg@10" in e]
     best = max(evals, key=lambda e: e["eval_ndcg@10"])
@@ -130,8 +146,11 @@ def main() -> None:
     p.add_argument("--arms", default=",".join(LEVERS), help="comma-separated arms: levers, or levers joined by +")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--corrections", action="store_true",
-                   help="also sweep the ranking-time popularity correction on each arm's kept model")
+    p.add_argument(
+        "--corrections",
+        action="store_true",
+        help="also sweep the ranking-time popularity correction on each arm's kept model",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
@@ -145,8 +164,10 @@ def main() -> None:
         if args.corrections and set(f"{a:g}" for a in CORRECTIONS) - set(result.get("popularity_correction", {})):
             correction_sweep(arm, args)
     results = {}  # every finished arm of this budget, this seed or another: base first, then by name
-    for done in sorted(args.run_dir.glob("*-s*/lever_metrics.json"),
-                       key=lambda f: (not f.parent.name.startswith("base-s"), f.parent.name)):
+    for done in sorted(
+        args.run_dir.glob("*-s*/lever_metrics.json"),
+        key=lambda f: (not f.parent.name.startswith("base-s"), f.parent.name),
+    ):
         arm, seed = done.parent.name.rsplit("-s", 1)
         results[f"{arm} (seed {seed})"] = (arm, json.loads(done.read_text()))
     write_report(results, args)
@@ -155,42 +176,70 @@ def main() -> None:
 def write_report(results: dict, args) -> None:
     base = [r["best"]["ndcg@10"] for name, (arm, r) in results.items() if arm == "base"]
     ref = sum(base) / len(base) if base else None
-    lines = ["| arm | change | best valid NDCG@10 | vs base | HR@10 | coverage@10 | at minute | final NDCG@10 | epochs |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| arm | change | best valid NDCG@10 | vs base | HR@10 | coverage@10 | at minute | final NDCG@10 | epochs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, (arm, r) in results.items():
         b = r["best"]
         rel = f"{b['ndcg@10'] / ref - 1:+.1%}" if ref else ""
-        lines.append(f"| {name} | {arm_settings(arm)[0]} | {b['ndcg@10']:.4f} | {rel} | {b['hr@10']:.4f} | "
-                     f"{b['coverage@10']:.4f} | {b['minutes']:.1f} | {r['final_ndcg@10']:.4f} | {r['epochs']} |")
+        lines.append(
+            f"| {name} | {arm_settings(arm)[0]} | {b['ndcg@10']:.4f} | {rel} | {b['hr@10']:.4f} | "
+            f"{b['coverage@10']:.4f} | {b['minutes']:.1f} | {r['final_ndcg@10']:.4f} | {r['epochs']} |"
+        )
     curves = ["| arm | (training minutes, validation NDCG@10) |", "|---|---|"]
-    curves += [f"| {name} | " + ", ".join(f"({c['minutes']:.1f}, {c['valid_ndcg@10']:.4f})" for c in r["curve"]) + " |"
-               for name, (_, r) in results.items()]
-    sweeps = ["| arm | " + " | ".join(f"a={a:g}: NDCG@10 / coverage@10" for a in CORRECTIONS) + " |",
-              "|---|" + "---:|" * len(CORRECTIONS)]
-    sweeps += [f"| {name} | " + " | ".join(
-        f"{r['popularity_correction'][f'{a:g}']['ndcg@10']:.4f} / {r['popularity_correction'][f'{a:g}']['coverage@10']:.4f}"
-        for a in CORRECTIONS) + " |" for name, (_, r) in results.items() if "popularity_correction" in r]
+    curves += [
+        f"| {name} | " + ", ".join(f"({c['minutes']:.1f}, {c['valid_ndcg@10']:.4f})" for c in r["curve"]) + " |"
+        for name, (_, r) in results.items()
+    ]
+    sweeps = [
+        "| arm | " + " | ".join(f"a={a:g}: NDCG@10 / coverage@10" for a in CORRECTIONS) + " |",
+        "|---|" + "---:|" * len(CORRECTIONS),
+    ]
+    sweeps += [
+        f"| {name} | "
+        + " | ".join(
+            f"{r['popularity_correction'][f'{a:g}']['ndcg@10']:.4f} / {r['popularity_correction'][f'{a:g}']['coverage@10']:.4f}"
+            for a in CORRECTIONS
+        )
+        + " |"
+        for name, (_, r) in results.items()
+        if "popularity_correction" in r
+    ]
     print("\n".join(lines))
-    text = "\n".join([
-        f"# Training levers at a {args.minutes:g}-minute budget (Amazon Instruments, validation)", "",
-        f"Command: `python benchmarks/levers.py --minutes {args.minutes:g} --arms <arm,...>` (one arm at a time "
-        "on an otherwise idle machine; results accumulate).", "",
-        f"Machine: {describe('cpu')}; genrec {genrec.__version__}.", "",
-        "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
-        "or several (`a+b`) to the `cpu` profile "
-        f"({json.dumps(PROFILES['cpu']['model'])}, {json.dumps(PROFILES['cpu']['args'])}) with "
-        f"{json.dumps(ARM_BASE_MODEL)} pinned (what the profile had when the arms ran), trained for "
-        f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
-        "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
-        "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "
-        "NDCG@10 by about +-0.005: differences under ~6% are not resolved. The test split is not ranked.", "",
-        *lines, "",
-        "## Ranking-time popularity correction (`--corrections`)", "",
-        "The kept (best-validation) model of an arm, ranked with scores `log p(ID | history) - a log P(ID)` (P: training "
-        "interactions + 1 per item; `GenRecPipeline.rank(popularity_correction=a)`), same validation sample.", "",
-        *(sweeps if len(sweeps) > 2 else ["not measured in this run"]), "",
-        "## Curves", "", *curves, "",
-    ])
+    text = "\n".join(
+        [
+            f"# Training levers at a {args.minutes:g}-minute budget (Amazon Instruments, validation)",
+            "",
+            f"Command: `python benchmarks/levers.py --minutes {args.minutes:g} --arms <arm,...>` (one arm at a time "
+            "on an otherwise idle machine; results accumulate).",
+            "",
+            f"Machine: {describe('cpu')}; genrec {genrec.__version__}.",
+            "",
+            "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
+            "or several (`a+b`) to the `cpu` profile "
+            f"({json.dumps(PROFILES['cpu']['model'])}, {json.dumps(PROFILES['cpu']['args'])}) with "
+            f"{json.dumps(ARM_BASE_MODEL)} pinned (what the profile had when the arms ran), trained for "
+            f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
+            "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
+            "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "
+            "NDCG@10 by about +-0.005: differences under ~6% are not resolved. The test split is not ranked.",
+            "",
+            *lines,
+            "",
+            "## Ranking-time popularity correction (`--corrections`)",
+            "",
+            "The kept (best-validation) model of an arm, ranked with scores `log p(ID | history) - a log P(ID)` (P: training "
+            "interactions + 1 per item; `GenRecPipeline.rank(popularity_correction=a)`), same validation sample.",
+            "",
+            *(sweeps if len(sweeps) > 2 else ["not measured in this run"]),
+            "",
+            "## Curves",
+            "",
+            *curves,
+            "",
+        ]
+    )
     out = REPO / "benchmarks" / "results" / args.name
     payload = {name: {"arm": arm, "change": arm_settings(arm)[0], **r} for name, (arm, r) in results.items()}
     write_results(out, text, payload)

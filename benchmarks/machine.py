@@ -23,18 +23,26 @@ def cpu_model() -> str:
 
 def describe(device: str = "cpu") -> str:
     gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") and torch.cuda.is_available() else ""
-    return (f"{os.cpu_count()} CPUs ({cpu_model()}), torch {torch.get_num_threads()} threads{gpu}, device {device}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu_model()}), torch {torch.get_num_threads()} threads{gpu}, device {device}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 def git_commit() -> str:
     """The checkout's commit (short hash, ``-dirty`` with uncommitted changes to tracked files), or "unknown"."""
     repo = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")

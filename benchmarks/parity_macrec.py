@@ -42,22 +42,36 @@ RESULTS = REPO / "benchmarks" / "results" / "parity-macrec"
 KEYS = ("HR@1", "HR@10", "NDCG@10")
 
 # Pre-change behaviour, spelled out so the arms stay comparable after the defaults move.
-OLD_DEFAULTS = {"model": {"embedding_init_std": None, "embedding_init_rows": None, "id_softmax": "full"}, "args": {"batching": "group_by_length", "weight_decay": 0.0}}
+OLD_DEFAULTS = {
+    "model": {"embedding_init_std": None, "embedding_init_rows": None, "id_softmax": "full"},
+    "args": {"batching": "group_by_length", "weight_decay": 0.0},
+}
 # arm -> (what it changes, model overrides, training overrides), each applied on top of OLD_DEFAULTS
 ARMS = {
     "ours": ("genrec before this change (T5 init, length-grouped, no weight decay)", {}, {}),
     "small_init": ("every token embedding starts near zero (N(0, 0.01))", {"embedding_init_std": 0.01}, {}),
-    "small_id_init": ("semantic-ID token rows start near zero (N(0, 0.01)), special and task rows N(0, 1), as "
-                      "in the reference", {"embedding_init_std": 0.01, "embedding_init_rows": "ids"}, {}),
+    "small_id_init": (
+        "semantic-ID token rows start near zero (N(0, 0.01)), special and task rows N(0, 1), as in the reference",
+        {"embedding_init_std": 0.01, "embedding_init_rows": "ids"},
+        {},
+    ),
     "weight_decay": ("AdamW weight decay 0.01 (the reference's)", {}, {"weight_decay": 0.01}),
-    "random_batches": ("random batches instead of length-grouped ones (the reference's)", {},
-                       {"batching": "random"}),
-    "length_buckets": ("length-grouped batches in random order (ours, trainers/sampling.py)", {},
-                       {"batching": "length_buckets"}),
-    "prefix_softmax": ("loss and beam scores normalised over the codes that may follow each prefix (issue 14's lever)",
-                       {"id_softmax": "prefix"}, {}),
-    "adopted": ("what this change adopts: prefix_softmax + length_buckets", {"id_softmax": "prefix"},
-                {"batching": "length_buckets"}),
+    "random_batches": ("random batches instead of length-grouped ones (the reference's)", {}, {"batching": "random"}),
+    "length_buckets": (
+        "length-grouped batches in random order (ours, trainers/sampling.py)",
+        {},
+        {"batching": "length_buckets"},
+    ),
+    "prefix_softmax": (
+        "loss and beam scores normalised over the codes that may follow each prefix (issue 14's lever)",
+        {"id_softmax": "prefix"},
+        {},
+    ),
+    "adopted": (
+        "what this change adopts: prefix_softmax + length_buckets",
+        {"id_softmax": "prefix"},
+        {"batching": "length_buckets"},
+    ),
 }
 
 logger = logging.getLogger("parity")
@@ -87,10 +101,17 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
             return record
     _, model_over, train_over = ARMS[arm]
     if not (out / "config.json").is_file() or args.fresh:
-        train_generator(args.data, out, profile="cpu", tasks=["seqrec"], implicit=False, seed=seed,
-                        num_train_epochs=args.epochs,
-                        model_overrides={**OLD_DEFAULTS["model"], **model_over},
-                        **{**OLD_DEFAULTS["args"], **train_over})
+        train_generator(
+            args.data,
+            out,
+            profile="cpu",
+            tasks=["seqrec"],
+            implicit=False,
+            seed=seed,
+            num_train_epochs=args.epochs,
+            model_overrides={**OLD_DEFAULTS["model"], **model_over},
+            **{**OLD_DEFAULTS["args"], **train_over},
+        )
     pipe = GenRecPipeline.from_pretrained(out)
     split = data.splits[args.split]
     t0 = time.perf_counter()
@@ -98,19 +119,29 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
     rank_s = time.perf_counter() - t0
     targets = split["target"]
     ours = ranking_metrics(res.rows, targets, ks=(1, 5, 10), n_items=data.n_items)
-    id_rows, id_targets = id_match_rows(res.per_modality["text"][0], targets, np.asarray(pipe.tokenizer.catalog.codes["text"]))
+    id_rows, id_targets = id_match_rows(
+        res.per_modality["text"][0], targets, np.asarray(pipe.tokenizer.catalog.codes["text"])
+    )
     ref = ranking_metrics(id_rows, id_targets, ks=(1, 5, 10))
     tc = pipe.train_config
     epochs = tc["log_history"][-1]["epoch"]
     record = json.loads(done.read_text()) if done.is_file() else {}
-    record.update({
-        "arm": arm, "seed": seed, "changes": ARMS[arm][0],
-        "train_minutes": round(tc["train_metrics"]["train_runtime"] / 60, 2),
-        "epoch_minutes": round(tc["train_metrics"]["train_runtime"] / 60 / epochs, 2),
-        args.split: {**{k: ours[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
-                     **{f"{k}_id_match": ref[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
-                     "coverage@10": ours["coverage@10"], "n_users": len(targets), "rank_s": round(rank_s, 1)},
-    })
+    record.update(
+        {
+            "arm": arm,
+            "seed": seed,
+            "changes": ARMS[arm][0],
+            "train_minutes": round(tc["train_metrics"]["train_runtime"] / 60, 2),
+            "epoch_minutes": round(tc["train_metrics"]["train_runtime"] / 60 / epochs, 2),
+            args.split: {
+                **{k: ours[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
+                **{f"{k}_id_match": ref[k] for k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10")},
+                "coverage@10": ours["coverage@10"],
+                "n_users": len(targets),
+                "rank_s": round(rank_s, 1),
+            },
+        }
+    )
     done.write_text(json.dumps(record, indent=1))
     return record
 
@@ -136,25 +167,42 @@ def write_report(args, data) -> None:
     valid, test = table(records, "valid"), table(records, "test")
     print("\n".join(valid), "\n".join(test), sep="\n\n")
     notes = (REPO / "benchmarks" / "parity_macrec.md").read_text(encoding="utf-8")
-    text = "\n".join([
-        "# Parity with the reference MACRec code (TIGER-style, 3 epochs)", "",
-        "Command: `python benchmarks/parity_macrec.py` (arms and seeds accumulate across calls; see its docstring).", "",
-        f"Machine: {describe('cpu')}; transformers {transformers.__version__}, genrec {genrec.__version__}.", "",
-        f"Data: `{args.data.name}`, {data.n_items} items; {len(data.splits['valid'])} validation / "
-        f"{len(data.splits['test'])} test users, all ranked (whole catalogue, history items not excluded, 20 beams).",
-        "", notes, "",
-        "## Ablations (validation, every user)", "",
-        "NDCG@10 in brackets: change against `ours` with the same seed. `*_id_match`: the reference's scoring rule.", "",
-        *valid, "",
-        "## Final run (test, every user)", "",
-        *(test if len(test) > 2 else ["not run yet"]), "",
-    ])
+    text = "\n".join(
+        [
+            "# Parity with the reference MACRec code (TIGER-style, 3 epochs)",
+            "",
+            "Command: `python benchmarks/parity_macrec.py` (arms and seeds accumulate across calls; see its docstring).",
+            "",
+            f"Machine: {describe('cpu')}; transformers {transformers.__version__}, genrec {genrec.__version__}.",
+            "",
+            f"Data: `{args.data.name}`, {data.n_items} items; {len(data.splits['valid'])} validation / "
+            f"{len(data.splits['test'])} test users, all ranked (whole catalogue, history items not excluded, 20 beams).",
+            "",
+            notes,
+            "",
+            "## Ablations (validation, every user)",
+            "",
+            "NDCG@10 in brackets: change against `ours` with the same seed. `*_id_match`: the reference's scoring rule.",
+            "",
+            *valid,
+            "",
+            "## Final run (test, every user)",
+            "",
+            *(test if len(test) > 2 else ["not run yet"]),
+            "",
+        ]
+    )
     payload = {"arms": records}
     final = [r for r in records if r["arm"] == "adopted" and r["seed"] == 42 and "test" in r]
     if final:
         t = final[0]["test"]
-        payload["tiger_3ep"] = {"ndcg@10": t["NDCG@10"], "ndcg@10_id_match": t["NDCG@10_id_match"],
-                                "hr@10": t["HR@10"], "hr@1": t["HR@1"], "train_minutes": final[0]["train_minutes"]}
+        payload["tiger_3ep"] = {
+            "ndcg@10": t["NDCG@10"],
+            "ndcg@10_id_match": t["NDCG@10_id_match"],
+            "hr@10": t["HR@10"],
+            "hr@1": t["HR@1"],
+            "train_minutes": final[0]["train_minutes"],
+        }
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
         write_atomic(RESULTS.with_suffix(suffix), content)
     print(f"wrote {RESULTS}.md and .json")

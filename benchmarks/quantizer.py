@@ -42,11 +42,18 @@ def main(argv=None):
     p.add_argument("--text-dim", type=int, default=768)
     p.add_argument("--image-dim", type=int, default=384)
     p.add_argument("--noise", type=float, default=SynthConfig.noise, help="synthetic per-view noise")
-    p.add_argument("--twin-text-rate", type=float, default=0.0,
-                   help="synthetic share of items whose text repeats a sibling's (near-duplicate titles)")
+    p.add_argument(
+        "--twin-text-rate",
+        type=float,
+        default=0.0,
+        help="synthetic share of items whose text repeats a sibling's (near-duplicate titles)",
+    )
     p.add_argument("--epochs", type=int, default=QuantizerTrainingArguments.epochs)
-    p.add_argument("--seeds", default="42,43,44", help="comma-separated; each seed draws its own synthetic "
-                   "catalogue and trains every variant")
+    p.add_argument(
+        "--seeds",
+        default="42,43,44",
+        help="comma-separated; each seed draws its own synthetic catalogue and trains every variant",
+    )
     p.add_argument("--report", default=str(Path(__file__).parent / "results" / "quantizer.md"))
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -54,23 +61,43 @@ def main(argv=None):
 
     work = Path(tempfile.mkdtemp(prefix="genrec-qbench-"))
     given = load_dataset_dir(args.data) if args.data else None  # else a fresh synthetic catalogue per seed
-    source = f"dataset `{args.data}`" if args.data else (
-        f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
-        f"text {args.text_dim}-d, image {args.image_dim}-d, noise {args.noise}, "
-        f"twin_text_rate {args.twin_text_rate}, drawn anew for each seed")
+    source = (
+        f"dataset `{args.data}`"
+        if args.data
+        else (
+            f"built-in synthetic catalogue (SYNTHETIC, genrec.data.synth): {args.n_items} items, "
+            f"text {args.text_dim}-d, image {args.image_dim}-d, noise {args.noise}, "
+            f"twin_text_rate {args.twin_text_rate}, drawn anew for each seed"
+        )
+    )
     results = {name: {} for name, _ in VARIANTS.values()}  # variant -> seed -> metrics
     for seed in seeds:
-        data = given or load_dataset_dir(write_synthetic_dataset(work / f"synth-{seed}", SynthConfig(
-            n_items=args.n_items, n_users=100, text_dim=args.text_dim, image_dim=args.image_dim,
-            noise=args.noise, twin_text_rate=args.twin_text_rate, seed=seed)))
-        truth = {k: np.array([it[k] for it in data.items]) for k in ("latent_type", "latent_brand")
-                 if all(k in it for it in data.items)}
+        data = given or load_dataset_dir(
+            write_synthetic_dataset(
+                work / f"synth-{seed}",
+                SynthConfig(
+                    n_items=args.n_items,
+                    n_users=100,
+                    text_dim=args.text_dim,
+                    image_dim=args.image_dim,
+                    noise=args.noise,
+                    twin_text_rate=args.twin_text_rate,
+                    seed=seed,
+                ),
+            )
+        )
+        truth = {
+            k: np.array([it[k] for it in data.items])
+            for k in ("latent_type", "latent_brand")
+            if all(k in it for it in data.items)
+        }
         for slug, (name, overrides) in VARIANTS.items():
             print(f"== seed {seed}: {name}")
             out = work / f"{slug}-{seed}"
             t0 = time.perf_counter()
-            _, metrics = train_quantizer(data, out, dict(overrides),
-                                         QuantizerTrainingArguments(epochs=args.epochs, seed=seed))
+            _, metrics = train_quantizer(
+                data, out, dict(overrides), QuantizerTrainingArguments(epochs=args.epochs, seed=seed)
+            )
             metrics["seconds"] = time.perf_counter() - t0
             ids = {m: np.load(out / f"sid_{m}.npy") for m in data.embeddings}
             metrics["ami"] = {f"{m} L1 vs {k}": first_level_ami(ids[m], v) for m in ids for k, v in truth.items()}
@@ -98,8 +125,16 @@ def main(argv=None):
 
     rows = [("seconds (train + export)", [cell(n, "seconds") for n in names])]
     for m in mods:
-        for key in ("collision_rate_before", "collision_rate_after", "utilization", "entropy", "recon_loss",
-                    "levels", "best_epoch", "n_missing"):
+        for key in (
+            "collision_rate_before",
+            "collision_rate_after",
+            "utilization",
+            "entropy",
+            "recon_loss",
+            "levels",
+            "best_epoch",
+            "n_missing",
+        ):
             rows.append((f"{m} {key}", [cell(n, m, key) for n in names]))
     rows.append(("cross_modal_agreement", [cell(n, "cross_modal_agreement") for n in names]))
     for key in results[names[0]][seeds[0]]["ami"]:

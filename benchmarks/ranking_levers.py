@@ -72,8 +72,9 @@ def decode(pipe: GenRecPipeline, model_dir: Path, setting: str, histories):
         pipe.model.load_state_dict(state)
         logger.info("averaged %s", names)
     try:
-        return pipe.rank(histories, modality="fused", k=10, num_beams=beams, popularity_correction=correction,
-                         progress=True)
+        return pipe.rank(
+            histories, modality="fused", k=10, num_beams=beams, popularity_correction=correction, progress=True
+        )
     finally:
         if kept is not None:
             pipe.model.load_state_dict(kept)
@@ -81,8 +82,14 @@ def decode(pipe: GenRecPipeline, model_dir: Path, setting: str, histories):
 
 def fused_rows(pipe, res, histories, fusion: str, exclude_history: bool = False) -> list[list[int]]:
     rule, text, image = FUSIONS[fusion]
-    return pipe.recombine(res, histories, k=10, fusion=rule, exclude_history=exclude_history,
-                          modality_weights={"text": text, "image": image}).rows
+    return pipe.recombine(
+        res,
+        histories,
+        k=10,
+        fusion=rule,
+        exclude_history=exclude_history,
+        modality_weights={"text": text, "image": image},
+    ).rows
 
 
 def sweep(pipe, model_dir: Path, valid, n_items: int, cache: Path) -> dict:
@@ -94,11 +101,16 @@ def sweep(pipe, model_dir: Path, valid, n_items: int, cache: Path) -> dict:
         start = time.perf_counter()
         res = decode(pipe, model_dir, setting, valid["history"])
         for fusion in FUSIONS:
-            m = ranking_metrics(fused_rows(pipe, res, valid["history"], fusion), valid["target"], ks=(10,),
-                                n_items=n_items)
+            m = ranking_metrics(
+                fused_rows(pipe, res, valid["history"], fusion), valid["target"], ks=(10,), n_items=n_items
+            )
             results[f"{setting} / {fusion}"] = {k: m[k] for k in ("NDCG@10", "HR@10", "coverage@10")}
-        logger.info("%s: %.0f s; %s", setting, time.perf_counter() - start,
-                    json.dumps({f: results[f"{setting} / {f}"]["NDCG@10"] for f in FUSIONS}))
+        logger.info(
+            "%s: %.0f s; %s",
+            setting,
+            time.perf_counter() - start,
+            json.dumps({f: results[f"{setting} / {f}"]["NDCG@10"] for f in FUSIONS}),
+        )
         cache.write_text(json.dumps(results, indent=1))
     return results
 
@@ -132,35 +144,57 @@ def main() -> None:
         setting, fusion = chosen.split(" / ")
         split = data.splits["test"]
         res = decode(pipe, args.model, setting, split["history"])
-        test = {"all": ranking_metrics(fused_rows(pipe, res, split["history"], fusion), split["target"],
-                                       n_items=data.n_items),
-                "history_excluded": ranking_metrics(fused_rows(pipe, res, split["history"], fusion, True),
-                                                    split["target"], n_items=data.n_items)}
+        test = {
+            "all": ranking_metrics(
+                fused_rows(pipe, res, split["history"], fusion), split["target"], n_items=data.n_items
+            ),
+            "history_excluded": ranking_metrics(
+                fused_rows(pipe, res, split["history"], fusion, True), split["target"], n_items=data.n_items
+            ),
+        }
     write_report(args, results, chosen, test, len(valid))
 
 
 def write_report(args, results: dict, chosen: str, test: dict | None, n_valid: int) -> None:
     table = metrics_table({name + (" **(chosen)**" if name == chosen else ""): r for name, r in results.items()})
     lines = [
-        "# Ranking-time levers (validation), on one trained generator", "",
+        "# Ranking-time levers (validation), on one trained generator",
+        "",
         f"Command: `python benchmarks/ranking_levers.py --model {args.model}{' --test' if args.test else ''}`. "
-        f"Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.", "",
+        f"Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.",
+        "",
         f"{n_valid} validation users (seeded sample), whole catalogue, history items not excluded. Decode settings: "
         "popularity correction a (None: the model's saved default), beams per modality, and the mean of the "
         "weights of the checkpoints the trainer kept (its best and its last). Fusion: MACRec's rule with per-"
         "modality weights (`GenRecPipeline.rank(modality_weights=...)`), reciprocal-rank fusion, CombSUM. "
         f"{len(DECODES)} decode x {len(FUSIONS)} fusion settings = {len(results)} configurations, all on "
         f"validation; a fusion other than MACRec's equal-weight rule is chosen only when it wins by more than "
-        f"{MIN_GAIN:.0%}.", "", table, "",
+        f"{MIN_GAIN:.0%}.",
+        "",
+        table,
+        "",
     ]
     if test:
-        lines += [f"## Test, ranked once with the chosen setting ({chosen})", "",
-                  metrics_table({"all users": test["all"], "history items excluded": test["history_excluded"]},
-                                [*MAIN_KEYS, "coverage@10"]), ""]
+        lines += [
+            f"## Test, ranked once with the chosen setting ({chosen})",
+            "",
+            metrics_table(
+                {"all users": test["all"], "history items excluded": test["history_excluded"]},
+                [*MAIN_KEYS, "coverage@10"],
+            ),
+            "",
+        ]
     print("\n".join(lines))
-    write_results(REPO / "benchmarks" / "results" / "ranking-levers", "\n".join(lines),
-                  {"validation": results, "chosen": chosen, "validation_users": n_valid,
-                   "test": {k: {m.lower(): v for m, v in r.items()} for k, r in test.items()} if test else None})
+    write_results(
+        REPO / "benchmarks" / "results" / "ranking-levers",
+        "\n".join(lines),
+        {
+            "validation": results,
+            "chosen": chosen,
+            "validation_users": n_valid,
+            "test": {k: {m.lower(): v for m, v in r.items()} for k, r in test.items()} if test else None,
+        },
+    )
 
 
 if __name__ == "__main__":

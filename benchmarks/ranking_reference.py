@@ -44,9 +44,20 @@ def main() -> int:
     got = rankings(args.model, args.data, args.users)
     if args.write:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        args.write.write_text(json.dumps({"commit": commit, "command": " ".join(sys.argv), "model": str(args.model),
-                                          "users": f"the first {args.users} test users of {args.data.name}",
-                                          "k": 20, "num_beams": 20, "rankings": got}) + "\n")
+        args.write.write_text(
+            json.dumps(
+                {
+                    "commit": commit,
+                    "command": " ".join(sys.argv),
+                    "model": str(args.model),
+                    "users": f"the first {args.users} test users of {args.data.name}",
+                    "k": 20,
+                    "num_beams": 20,
+                    "rankings": got,
+                }
+            )
+            + "\n"
+        )
         print(f"wrote {args.write}: {len(CORRECTIONS) * args.users} lists")
         return 0
     ref = json.loads(args.check.read_text())
@@ -55,8 +66,10 @@ def main() -> int:
         same += sum(a == b for a, b in zip(got[corr]["rows"], want["rows"]))
         worst = max([worst] + [abs(x - y) for a, b in zip(got[corr]["scores"], want["scores"]) for x, y in zip(a, b)])
     total = sum(len(v["rows"]) for v in ref["rankings"].values())
-    print(f"{same}/{total} lists identical to the reference of commit {ref['commit']}; largest score difference "
-          f"{worst:.1e}")
+    print(
+        f"{same}/{total} lists identical to the reference of commit {ref['commit']}; largest score difference "
+        f"{worst:.1e}"
+    )
     return 0 if same == total else 1
 
 

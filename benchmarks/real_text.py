@@ -70,26 +70,39 @@ def quantize(data_dir: Path, work: Path, name: str, seed: int, epochs: int) -> d
     if not done.is_file():
         crossmodal = name == "ours_crossmodal"
         t0 = time.perf_counter()
-        train_quantizer(data_dir, out, {"use_contrastive": crossmodal}, QuantizerTrainingArguments(epochs=epochs, seed=seed),
-                        modalities=["text"], id_modalities=["image"] if crossmodal else None, overwrite=True)
+        train_quantizer(
+            data_dir,
+            out,
+            {"use_contrastive": crossmodal},
+            QuantizerTrainingArguments(epochs=epochs, seed=seed),
+            modalities=["text"],
+            id_modalities=["image"] if crossmodal else None,
+            overwrite=True,
+        )
         done.write_text(f"{time.perf_counter() - t0:.1f}")
     report = json.loads((out / "collision_report.json").read_text())["text"]
     stats = id_stats(np.load(out / "sid_text.npy"), np.load(data_dir / "sid_image.npy"))
-    return {**stats, "collision_rate_before": report["collision_rate_before"],
-            "seconds": float(done.read_text()), "quantizer": out.name}
+    return {
+        **stats,
+        "collision_rate_before": report["collision_rate_before"],
+        "seconds": float(done.read_text()),
+        "quantizer": out.name,
+    }
 
 
 def id_stats(text_ids: np.ndarray, image_ids: np.ndarray) -> dict:
     """Collisions, utilisation and first-level agreement with the image IDs of one set of text IDs."""
     text_ids = text_ids.astype(np.int64)
     first_two = np.unique(text_ids[:, :2], axis=0)
-    return {"collision_rate_after": collision_rate(text_ids),
-            "share_sharing_full_id": float(1 - len(np.unique(text_ids, axis=0)) / len(text_ids)),
-            "levels": int(text_ids.shape[1]),
-            "utilization": [round(u, 4) for u in utilization(text_ids, CODEBOOK)],
-            "first_level_codes_used": int(len(np.unique(text_ids[:, 0]))),
-            "first_two_level_prefixes": int(len(first_two)),
-            "cross_modal_agreement": cross_modal_agreement({"text": text_ids, "image": image_ids.astype(np.int64)})}
+    return {
+        "collision_rate_after": collision_rate(text_ids),
+        "share_sharing_full_id": float(1 - len(np.unique(text_ids, axis=0)) / len(text_ids)),
+        "levels": int(text_ids.shape[1]),
+        "utilization": [round(u, 4) for u in utilization(text_ids, CODEBOOK)],
+        "first_level_codes_used": int(len(np.unique(text_ids[:, 0]))),
+        "first_two_level_prefixes": int(len(first_two)),
+        "cross_modal_agreement": cross_modal_agreement({"text": text_ids, "image": image_ids.astype(np.int64)}),
+    }
 
 
 def id_dataset(src: Path, work: Path, name: str, text_ids: Path) -> Path:
@@ -123,9 +136,14 @@ def main() -> None:
 
     data_dir = embedded_dataset(args.data, work)
     image_ids = np.load(args.data / "sid_image.npy")
-    quant = {"released": {**id_stats(np.load(args.data / "sid_text.npy"), image_ids),
-                          "collision_rate_before": collision_rate(np.load(args.data / "sid_text.npy").astype(np.int64)),
-                          "seconds": None, "quantizer": "MQL4GRec's RQ-VAE on LLaMA-7B title + description (released)"}}
+    quant = {
+        "released": {
+            **id_stats(np.load(args.data / "sid_text.npy"), image_ids),
+            "collision_rate_before": collision_rate(np.load(args.data / "sid_text.npy").astype(np.int64)),
+            "seconds": None,
+            "quantizer": "MQL4GRec's RQ-VAE on LLaMA-7B title + description (released)",
+        }
+    }
     for name in ID_SETS[1:]:
         quant[name] = quantize(data_dir, work, name, args.seed, args.quantizer_epochs)
         logger.info("%s: %s", name, json.dumps(quant[name]))
@@ -133,8 +151,15 @@ def main() -> None:
     downstream: dict[str, dict] = {m: {} for m in MODELS.values()}
     # (variant, ID set, name in the report, extra training settings); the codebook run: genrec only
     runs = [(v, ids, ids, {}) for v in MODELS for ids in ID_SETS]
-    runs.insert(len(ID_SETS), ("no_explicit", "ours_crossmodal", CODEBOOK_RUN,
-                                {"id_embedding_init": str(work / "quantizer-ours_crossmodal")}))
+    runs.insert(
+        len(ID_SETS),
+        (
+            "no_explicit",
+            "ours_crossmodal",
+            CODEBOOK_RUN,
+            {"id_embedding_init": str(work / "quantizer-ours_crossmodal")},
+        ),
+    )
     for variant, name, label, overrides in runs:
         model = MODELS[variant]
         if variant not in args.models.split(","):
@@ -149,9 +174,19 @@ def main() -> None:
         data = load_dataset_dir(ddir)
         epochs = args.genrec_epochs if model == "genrec" else args.tiger_epochs
         run_args = argparse.Namespace(
-            data=ddir, run_dir=work / name, profile="cpu", seed=args.seed, epochs=epochs, max_train_minutes=None,
-            max_steps=args.max_steps, max_users=args.max_users, resume=args.resume, num_beams=20,
-            eval_batch_size=64, device="cuda" if torch.cuda.is_available() else "cpu")
+            data=ddir,
+            run_dir=work / name,
+            profile="cpu",
+            seed=args.seed,
+            epochs=epochs,
+            max_train_minutes=None,
+            max_steps=args.max_steps,
+            max_users=args.max_users,
+            resume=args.resume,
+            num_beams=20,
+            eval_batch_size=64,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+        )
         t0 = time.perf_counter()
         res = run_generator(variant, data, run_args, make_scorer(data), out=out, **overrides)
         res["timing"]["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -168,68 +203,108 @@ def headline(res: dict) -> dict:
 
 
 def write_report(args, quant: dict, downstream: dict, total_s: float, data_dir: Path) -> None:
-    qrows = ["| text IDs | raw collisions | after resolution | items sharing a full ID | levels | utilisation per level "
-             "| first-level codes | first-2-level prefixes | agreement with image IDs | seconds |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    qrows = [
+        "| text IDs | raw collisions | after resolution | items sharing a full ID | levels | utilisation per level "
+        "| first-level codes | first-2-level prefixes | agreement with image IDs | seconds |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
     for name, q in quant.items():
-        qrows.append(f"| {name} | {q['collision_rate_before']:.4f} | {q['collision_rate_after']:.4f} | "
-                     f"{q['share_sharing_full_id']:.4f} | {q['levels']} | {' / '.join(f'{u:.2f}' for u in q['utilization'])} | "
-                     f"{q['first_level_codes_used']} | {q['first_two_level_prefixes']} | {q['cross_modal_agreement']:.4f} | "
-                     f"{q['seconds'] if q['seconds'] is not None else '—'} |")
+        qrows.append(
+            f"| {name} | {q['collision_rate_before']:.4f} | {q['collision_rate_after']:.4f} | "
+            f"{q['share_sharing_full_id']:.4f} | {q['levels']} | {' / '.join(f'{u:.2f}' for u in q['utilization'])} | "
+            f"{q['first_level_codes_used']} | {q['first_two_level_prefixes']} | {q['cross_modal_agreement']:.4f} | "
+            f"{q['seconds'] if q['seconds'] is not None else '—'} |"
+        )
     tables = []
     for model, by_ids in downstream.items():
         if by_ids:
-            rows = {name: {**headline(r), "coverage@10": headline(r).get("coverage@10"),
-                           "train min": r["timing"]["train_minutes"], "epochs": r["timing"]["epochs"]}
-                    for name, r in by_ids.items()}
-            tables += [f"### {model} ({'fused' if model == 'genrec' else 'text'} ranking)", "",
-                       metrics_table(rows, ["HR@1", "HR@10", "NDCG@10", "coverage@10", "train min", "epochs"]), ""]
+            rows = {
+                name: {
+                    **headline(r),
+                    "coverage@10": headline(r).get("coverage@10"),
+                    "train min": r["timing"]["train_minutes"],
+                    "epochs": r["timing"]["epochs"],
+                }
+                for name, r in by_ids.items()
+            }
+            tables += [
+                f"### {model} ({'fused' if model == 'genrec' else 'text'} ranking)",
+                "",
+                metrics_table(rows, ["HR@1", "HR@10", "NDCG@10", "coverage@10", "train min", "epochs"]),
+                "",
+            ]
     print("\n".join(qrows), *tables, sep="\n\n")
     if args.max_users or args.max_steps:
         print("smoke run: no result files written")
         return
     embed_s = (data_dir / "embed_seconds.txt").read_text() if (data_dir / "embed_seconds.txt").is_file() else "?"
-    text = "\n".join([
-        "# Our quantizer on real Instruments text (MiniLM on titles + brand) against the released text IDs", "",
-        f"Command: `python benchmarks/real_text.py --seed {args.seed} --genrec-epochs {args.genrec_epochs:g} "
-        f"--tiger-epochs {args.tiger_epochs:g}` ({total_s / 60:.0f} min in this invocation; resumable).", "",
-        f"Machine: {describe('cpu')}. Seed {args.seed}. Commits: "
-        + ", ".join(f"{m}/{n} {r.get('commit')}" for m, d in downstream.items() for n, r in d.items()) + ".", "",
-        "Text embeddings: all-MiniLM-L6-v2 (384-d, mean-pooled, L2-normalised) of `title. Brand: brand` for the "
-        f"6,250 items ({embed_s} s). The released text IDs come from LLaMA-7B embeddings (4096-d) of title + "
-        "description through MQL4GRec's RQ-VAE; descriptions are not in our copy of the data. The image IDs are "
-        "the released ones everywhere (no image embeddings exist here).", "",
-        f"Our quantizer: `genrec quantize` defaults (4 x 256 codes, latent 32, encoder 512/256/128, k-means init, "
-        f"dead-code restarts, {args.quantizer_epochs} epochs, collisions resolved to the nearest free last-level "
-        "code). (a) `ours_independent`: no cross-modal loss. (b) `ours_crossmodal`: `--id-modalities image`: "
-        "the text latent's contrastive loss (lambda 0.1, tau 0.1) takes as positives the batch items that share "
-        "the first released image code. Raw collisions = share of items whose raw 4-level ID another item also "
-        "has (the released file is shipped unresolved and used as it is: items sharing an ID are generated "
-        "together, tied). Agreement = of item pairs sharing a first-level text code, the share that also share the "
-        "first image code (averaged both ways).", "",
-        "## IDs", "", *qrows, "",
-        "## Downstream (Instruments test, leave-one-out, whole catalogue, history items not excluded)", "",
-        f"Same seed and budget for the three ID sets: genrec {args.genrec_epochs:g} epochs (cpu profile: seqrec + "
-        f"seqimage + implicit loss, fused ranking, 20 beams per modality), TIGER-style {args.tiger_epochs:g} epochs "
-        "(text IDs, seqrec only, text ranking). Checkpoint kept: best validation loss per epoch. The budget is "
-        "the epoch count: `train min` and the quantizer `seconds` are wall time on a machine that other work "
-        "shared during some of these runs, so they do not compare across rows. One seed; on 17,112 test users "
-        "NDCG@10 differences under ~0.003 are within noise.", "",
-        f"`{CODEBOOK_RUN}`: the `ours_crossmodal` IDs with the text code tokens' embeddings started at the "
-        "quantizer's codebook vectors (projected to d_model by a fixed random matrix, rescaled per level; "
-        "`genrec train --id-embedding-init`); the image code tokens keep the random init (the released image IDs "
-        "come without codebooks).", "",
-        *tables,
-    ])
-    payload = {"quantizer": quant,
-               "downstream": {n: {k.lower(): v for k, v in headline(r).items() if k in
-                                  ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")}
-                              | {"train_minutes": r["timing"]["train_minutes"]}
-                              for n, r in downstream.get("genrec", {}).items()},
-               "downstream_tiger": {n: {k.lower(): v for k, v in headline(r).items() if k in
-                                        ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")}
-                                    | {"train_minutes": r["timing"]["train_minutes"]}
-                                    for n, r in downstream.get("tiger", {}).items()}}
+    text = "\n".join(
+        [
+            "# Our quantizer on real Instruments text (MiniLM on titles + brand) against the released text IDs",
+            "",
+            f"Command: `python benchmarks/real_text.py --seed {args.seed} --genrec-epochs {args.genrec_epochs:g} "
+            f"--tiger-epochs {args.tiger_epochs:g}` ({total_s / 60:.0f} min in this invocation; resumable).",
+            "",
+            f"Machine: {describe('cpu')}. Seed {args.seed}. Commits: "
+            + ", ".join(f"{m}/{n} {r.get('commit')}" for m, d in downstream.items() for n, r in d.items())
+            + ".",
+            "",
+            "Text embeddings: all-MiniLM-L6-v2 (384-d, mean-pooled, L2-normalised) of `title. Brand: brand` for the "
+            f"6,250 items ({embed_s} s). The released text IDs come from LLaMA-7B embeddings (4096-d) of title + "
+            "description through MQL4GRec's RQ-VAE; descriptions are not in our copy of the data. The image IDs are "
+            "the released ones everywhere (no image embeddings exist here).",
+            "",
+            f"Our quantizer: `genrec quantize` defaults (4 x 256 codes, latent 32, encoder 512/256/128, k-means init, "
+            f"dead-code restarts, {args.quantizer_epochs} epochs, collisions resolved to the nearest free last-level "
+            "code). (a) `ours_independent`: no cross-modal loss. (b) `ours_crossmodal`: `--id-modalities image`: "
+            "the text latent's contrastive loss (lambda 0.1, tau 0.1) takes as positives the batch items that share "
+            "the first released image code. Raw collisions = share of items whose raw 4-level ID another item also "
+            "has (the released file is shipped unresolved and used as it is: items sharing an ID are generated "
+            "together, tied). Agreement = of item pairs sharing a first-level text code, the share that also share the "
+            "first image code (averaged both ways).",
+            "",
+            "## IDs",
+            "",
+            *qrows,
+            "",
+            "## Downstream (Instruments test, leave-one-out, whole catalogue, history items not excluded)",
+            "",
+            f"Same seed and budget for the three ID sets: genrec {args.genrec_epochs:g} epochs (cpu profile: seqrec + "
+            f"seqimage + implicit loss, fused ranking, 20 beams per modality), TIGER-style {args.tiger_epochs:g} epochs "
+            "(text IDs, seqrec only, text ranking). Checkpoint kept: best validation loss per epoch. The budget is "
+            "the epoch count: `train min` and the quantizer `seconds` are wall time on a machine that other work "
+            "shared during some of these runs, so they do not compare across rows. One seed; on 17,112 test users "
+            "NDCG@10 differences under ~0.003 are within noise.",
+            "",
+            f"`{CODEBOOK_RUN}`: the `ours_crossmodal` IDs with the text code tokens' embeddings started at the "
+            "quantizer's codebook vectors (projected to d_model by a fixed random matrix, rescaled per level; "
+            "`genrec train --id-embedding-init`); the image code tokens keep the random init (the released image IDs "
+            "come without codebooks).",
+            "",
+            *tables,
+        ]
+    )
+    payload = {
+        "quantizer": quant,
+        "downstream": {
+            n: {
+                k.lower(): v
+                for k, v in headline(r).items()
+                if k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")
+            }
+            | {"train_minutes": r["timing"]["train_minutes"]}
+            for n, r in downstream.get("genrec", {}).items()
+        },
+        "downstream_tiger": {
+            n: {
+                k.lower(): v
+                for k, v in headline(r).items()
+                if k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")
+            }
+            | {"train_minutes": r["timing"]["train_minutes"]}
+            for n, r in downstream.get("tiger", {}).items()
+        },
+    }
     out = REPO / "benchmarks" / "results" / "real-text"
     write_results(out, text, payload)
 

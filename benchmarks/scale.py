@@ -38,10 +38,10 @@ def measure(n_items: int, users: int, encode: bool, seed: int = 0) -> dict:
 
     import genrec  # noqa: F401  (registers the Auto classes)
     from genrec.generation import IDConstraint
+    from genrec.modeling.factory import build_generator
     from genrec.pipeline import GenRecPipeline
     from genrec.tokenizer import SemanticIDTokenizer
     from genrec.trainers import PROFILES
-    from genrec.modeling.factory import build_generator
 
     rng = np.random.default_rng(seed)
     codes = {m: rng.integers(0, CODEBOOK, (n_items, LEVELS)) for m in MODALITIES}
@@ -85,8 +85,9 @@ def encode_new_items(n_items: int, existing: np.ndarray, seed: int) -> dict:
     model = CrossModalRQVAE(CrossModalRQVAEConfig(modalities=["text"], input_dims=[EMBED_DIM]))
     rng = np.random.default_rng(seed + 1)
     centres = rng.standard_normal((1000, EMBED_DIM)).astype(np.float32)  # clustered, as real embeddings are
-    emb = centres[rng.integers(0, len(centres), n_items)] + 0.5 * rng.standard_normal((n_items, EMBED_DIM),
-                                                                                      dtype=np.float32)
+    emb = centres[rng.integers(0, len(centres), n_items)] + 0.5 * rng.standard_normal(
+        (n_items, EMBED_DIM), dtype=np.float32
+    )
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     net = model.rqvae["text"]
     with torch.no_grad():
@@ -124,10 +125,14 @@ def measure_quantize(n_items: int, epochs: int, seed: int = 0) -> dict:
         t0 = time.perf_counter()
         metrics = trainer.export(Path(tmp) / "q")
         export_s = time.perf_counter() - t0
-    return {"quantize_items": n_items, "quantize_epochs": epochs, "quantize_train_s": round(train_s, 1),
-            "quantize_export_s": round(export_s, 1),
-            "quantize_collisions_after": max(metrics[m]["collision_rate_after"] for m in MODALITIES),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)}
+    return {
+        "quantize_items": n_items,
+        "quantize_epochs": epochs,
+        "quantize_train_s": round(train_s, 1),
+        "quantize_export_s": round(export_s, 1),
+        "quantize_collisions_after": max(metrics[m]["collision_rate_after"] for m in MODALITIES),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+    }
 
 
 REFERENCE = REPO / "benchmarks" / "results" / "instruments-top20-dense-reference.json"
@@ -145,13 +150,17 @@ def instruments_check(model_dir: Path, data_dir: Path) -> str:
     histories = load_dataset_dir(data_dir).splits["test"]["history"][: len(ref["rankings"]["0.0"]["rows"])]
     same, worst = 0, 0.0
     for corr, want in ref["rankings"].items():
-        res = pipe.rank(histories, modality="fused", k=ref["k"], num_beams=ref["num_beams"], popularity_correction=float(corr))
+        res = pipe.rank(
+            histories, modality="fused", k=ref["k"], num_beams=ref["num_beams"], popularity_correction=float(corr)
+        )
         same += sum(a == b for a, b in zip(res.rows, want["rows"]))
         worst = max([worst] + [abs(x - y) for a, b in zip(res.scores, want["scores"]) for x, y in zip(a, b)])
     total = sum(len(v["rows"]) for v in ref["rankings"].values())
-    return (f"Instruments model (`{ref['model']}`), {ref['users']}, fused top-{ref['k']} with popularity correction "
-            f"{' and '.join(ref['rankings'])}: {same}/{total} lists identical to the {ref['implementation']} "
-            f"(commit {ref['commit']}); largest score difference {worst:.1e}.")
+    return (
+        f"Instruments model (`{ref['model']}`), {ref['users']}, fused top-{ref['k']} with popularity correction "
+        f"{' and '.join(ref['rankings'])}: {same}/{total} lists identical to the {ref['implementation']} "
+        f"(commit {ref['commit']}); largest score difference {worst:.1e}."
+    )
 
 
 def main() -> None:
@@ -161,14 +170,22 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the rows as a JSON list here")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: measure one size
     p.add_argument("--encode", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--quantize-items", type=int,
-                   help="instead: train the quantizer on this many items x 2 modalities (--quantize-epochs) and "
-                        "report seconds and peak RSS (written to benchmarks/results/scale-quantize.md)")
+    p.add_argument(
+        "--quantize-items",
+        type=int,
+        help="instead: train the quantizer on this many items x 2 modalities (--quantize-epochs) and "
+        "report seconds and peak RSS (written to benchmarks/results/scale-quantize.md)",
+    )
     p.add_argument("--quantize-epochs", type=int, default=1)
-    p.add_argument("--instruments-model", type=Path, default=REPO / "runs" / "instruments-budget" / "no_explicit",
-                   help="trained Instruments model whose top-20 is compared with the dense-table reference")
-    p.add_argument("--instruments-data", type=Path,
-                   default=REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec")
+    p.add_argument(
+        "--instruments-model",
+        type=Path,
+        default=REPO / "runs" / "instruments-budget" / "no_explicit",
+        help="trained Instruments model whose top-20 is compared with the dense-table reference",
+    )
+    p.add_argument(
+        "--instruments-data", type=Path, default=REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
+    )
     args = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     if args.one:
@@ -176,15 +193,21 @@ def main() -> None:
         return
     if args.quantize_items:
         row = measure_quantize(args.quantize_items, args.quantize_epochs)
-        text = "\n".join([
-            "# Quantizer training at scale (synthetic)", "",
-            f"Command: `python benchmarks/scale.py --quantize-items {args.quantize_items} --quantize-epochs "
-            f"{args.quantize_epochs}`. Commit {git_commit()}. Machine: {describe('cpu')}.", "",
-            f"{row['quantize_items']:,} items x 2 modalities, {EMBED_DIM}-d clustered embeddings, default quantizer "
-            "(4 x 256, cross-modal losses on; k-means initialisation, pseudo-labels and dead-code restarts on a "
-            f"seeded sample of 65,536 items, every item assigned in chunks): {row['quantize_epochs']} epoch(s) in "
-            f"{row['quantize_train_s']} s, export (IDs for every item, collisions resolved) {row['quantize_export_s']} s, "
-            f"collision rate after resolution {row['quantize_collisions_after']}, peak RSS {row['peak_rss_mb']:.0f} MB.", ""])
+        text = "\n".join(
+            [
+                "# Quantizer training at scale (synthetic)",
+                "",
+                f"Command: `python benchmarks/scale.py --quantize-items {args.quantize_items} --quantize-epochs "
+                f"{args.quantize_epochs}`. Commit {git_commit()}. Machine: {describe('cpu')}.",
+                "",
+                f"{row['quantize_items']:,} items x 2 modalities, {EMBED_DIM}-d clustered embeddings, default quantizer "
+                "(4 x 256, cross-modal losses on; k-means initialisation, pseudo-labels and dead-code restarts on a "
+                f"seeded sample of 65,536 items, every item assigned in chunks): {row['quantize_epochs']} epoch(s) in "
+                f"{row['quantize_train_s']} s, export (IDs for every item, collisions resolved) {row['quantize_export_s']} s, "
+                f"collision rate after resolution {row['quantize_collisions_after']}, peak RSS {row['peak_rss_mb']:.0f} MB.",
+                "",
+            ]
+        )
         print(text)
         write_atomic(REPO / "benchmarks" / "results" / "scale-quantize.md", text)
         return
@@ -192,7 +215,9 @@ def main() -> None:
     encode_at = max(n for n in sizes if n <= MAX_ENCODE_ITEMS)  # 10M x 384 floats alone would be 15 GB
     rows = []
     for n in sizes:
-        cmd = [sys.executable, __file__, "--one", str(n), "--users", str(args.users)] + (["--encode"] if n == encode_at else [])
+        cmd = [sys.executable, __file__, "--one", str(n), "--users", str(args.users)] + (
+            ["--encode"] if n == encode_at else []
+        )
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         row = json.loads(out.strip().splitlines()[-1])
@@ -203,29 +228,48 @@ def main() -> None:
 
 
 def write_report(rows: list[dict], args, check: str) -> None:
-    keys = ["items", "build_s", "constraint_mb", "users_per_s", "peak_rss_mb", "tokenizer_save_s", "tokenizer_load_s",
-            "tokenizer_mb", "wall_s"]
+    keys = [
+        "items",
+        "build_s",
+        "constraint_mb",
+        "users_per_s",
+        "peak_rss_mb",
+        "tokenizer_save_s",
+        "tokenizer_load_s",
+        "tokenizer_mb",
+        "wall_s",
+    ]
     table = ["| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys)]
     table += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     encoded = next((r for r in rows if "encode_s" in r), {})
     lines = [
-        "# Catalogue scale (synthetic, 2 modalities, 4 x 256 random codes)", "",
-        f"Command: `python benchmarks/scale.py --items {args.items} --users {args.users}`. Commit {git_commit()}.", "",
-        f"Machine: {describe('cpu')}.", "",
+        "# Catalogue scale (synthetic, 2 modalities, 4 x 256 random codes)",
+        "",
+        f"Command: `python benchmarks/scale.py --items {args.items} --users {args.users}`. Commit {git_commit()}.",
+        "",
+        f"Machine: {describe('cpu')}.",
+        "",
         "build_s / constraint_mb: the sparse trie of both modalities (sorted edge keys, searched with "
         "`searchsorted`); users_per_s: fused ranking, 20 beams per modality, a randomly initialised `cpu`-profile "
         f"generator, {args.users} users with 20-item histories, batch 64; peak_rss_mb: the size's own process; "
-        "tokenizer: `save_pretrained` / `AutoTokenizer.from_pretrained` (codes in catalog_codes.safetensors).", "",
-        *table, "",
+        "tokenizer: `save_pretrained` / `AutoTokenizer.from_pretrained` (codes in catalog_codes.safetensors).",
+        "",
+        *table,
+        "",
     ]
     if encoded:
-        lines += [f"Quantizer encoding (cold start): {encoded['encode_items']:,} new items, {EMBED_DIM}-d embeddings, "
-                  f"default quantizer shape, against an existing catalogue of as many IDs: {encoded['encode_s']} s "
-                  f"(IDs unique: {encoded['encode_ids_unique']}); that size's peak RSS includes the "
-                  f"{encoded['encode_items'] * EMBED_DIM * 4 / 2**30:.1f} GB of embeddings.", ""]
+        lines += [
+            f"Quantizer encoding (cold start): {encoded['encode_items']:,} new items, {EMBED_DIM}-d embeddings, "
+            f"default quantizer shape, against an existing catalogue of as many IDs: {encoded['encode_s']} s "
+            f"(IDs unique: {encoded['encode_ids_unique']}); that size's peak RSS includes the "
+            f"{encoded['encode_items'] * EMBED_DIM * 4 / 2**30:.1f} GB of embeddings.",
+            "",
+        ]
     base = rows[0]["users_per_s"]
-    lines += [f"Ranking speed at {r['items']:,} items: {r['users_per_s'] / base:.2f} x the {rows[0]['items']:,}-item "
-              "figure." for r in rows[1:]] + ["", check, ""]
+    lines += [
+        f"Ranking speed at {r['items']:,} items: {r['users_per_s'] / base:.2f} x the {rows[0]['items']:,}-item figure."
+        for r in rows[1:]
+    ] + ["", check, ""]
     text = "\n".join(lines)
     print(text)
     write_atomic(REPO / "benchmarks" / "results" / "scale.md", text)

@@ -32,13 +32,13 @@ from machine import describe, git_commit, write_results
 from genrec import SEQUENTIAL_TASK
 from genrec.data import load_dataset_dir
 from genrec.generation.constraints import IDConstraint, uses_prefix_softmax
+from genrec.modeling.factory import build_generator
 from genrec.sequence_tasks import build_sequence_dataset
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator
-from genrec.modeling.factory import build_generator
 from genrec.trainers.generator_run import train_generator
+from genrec.trainers.generator_trainer import GenRecCollator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 from genrec.trainers.sampling import LengthBucketSampler, TargetBatchSampler
 
@@ -51,8 +51,12 @@ logger = logging.getLogger("train_speed")
 
 def profile_tasks(tok) -> list[str]:
     """The cpu profile's tasks that the tokenizer's modalities allow (a text-only dataset: seqrec)."""
-    return [t for t in PROFILES["cpu"]["args"]["tasks"] if t in SEQUENTIAL_TASK.values()
-            and {m for m, task in SEQUENTIAL_TASK.items() if task == t} <= set(tok.modalities)]
+    return [
+        t
+        for t in PROFILES["cpu"]["args"]["tasks"]
+        if t in SEQUENTIAL_TASK.values()
+        and {m for m, task in SEQUENTIAL_TASK.items() if task == t} <= set(tok.modalities)
+    ]
 
 
 class ModeStepper:
@@ -75,7 +79,7 @@ class ModeStepper:
             self.batches = list(TargetBatchSampler(recipes["length"], recipes["targets"], batch_targets, generator=gen))
         else:
             order = list(LengthBucketSampler(recipes["length"], batch_targets, generator=gen))
-            self.batches = [order[i: i + batch_targets] for i in range(0, len(order), batch_targets)]
+            self.batches = [order[i : i + batch_targets] for i in range(0, len(order), batch_targets)]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=PROFILES["cpu"]["args"]["learning_rate"])
         self.done = 0
 
@@ -86,12 +90,16 @@ class ModeStepper:
         batch = self.collate(self.units.__getitems__(idx))
         out = self.model(**batch)
         if self.mode == "sequences":
-            loss = packed_id_loss(out.target_states, batch["labels"], self.model.get_output_embeddings(),
-                                  self.constraint)
+            loss = packed_id_loss(
+                out.target_states, batch["labels"], self.model.get_output_embeddings(), self.constraint
+            )
             targets = int(batch["decoder_segment_ids"].max(1).values.sum())
         else:
-            loss = out.lm_loss if self.constraint is None else prefix_softmax_loss(out.logits, batch["labels"],
-                                                                                    self.constraint)
+            loss = (
+                out.lm_loss
+                if self.constraint is None
+                else prefix_softmax_loss(out.logits, batch["labels"], self.constraint)
+            )
             targets = batch["input_ids"].shape[0]
         if out.implicit_loss is not None:
             loss = loss + self.model.config.implicit_weight * out.implicit_loss
@@ -111,12 +119,20 @@ def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int) -
             if n:
                 totals[m][0] += targets
                 totals[m][1] += seconds
-    return {m: {"targets_per_s": round(t / s, 1), "measured_targets": t, "train_units": len(steppers[m].units),
-                "batches_per_epoch": len(steppers[m].batches)} for m, (t, s) in totals.items()}
+    return {
+        m: {
+            "targets_per_s": round(t / s, 1),
+            "measured_targets": t,
+            "train_units": len(steppers[m].units),
+            "batches_per_epoch": len(steppers[m].batches),
+        }
+        for m, (t, s) in totals.items()
+    }
 
 
-def train_and_validate(data_dir: Path, data, tasks: list[str], mode: str, epochs: int, run_dir: Path,
-                       resume: bool, seed: int) -> dict:
+def train_and_validate(
+    data_dir: Path, data, tasks: list[str], mode: str, epochs: int, run_dir: Path, resume: bool, seed: int
+) -> dict:
     """Train ``epochs`` epochs with the cpu profile in ``mode``; NDCG@10 / HR@10 on every validation user."""
     from genrec import GenRecPipeline
     from genrec.eval.evaluation import evaluate_pipeline
@@ -127,14 +143,27 @@ def train_and_validate(data_dir: Path, data, tasks: list[str], mode: str, epochs
         return json.loads(cache.read_text())
     out = run_dir / f"{data_dir.name}-{mode}"
     shutil.rmtree(out.with_name(out.name + ".checkpoints"), ignore_errors=True)
-    train_generator(data_dir, out, profile="cpu", training_mode=mode, num_train_epochs=epochs, tasks=tasks,
-                    seed=seed, overwrite=True)
+    train_generator(
+        data_dir,
+        out,
+        profile="cpu",
+        training_mode=mode,
+        num_train_epochs=epochs,
+        tasks=tasks,
+        seed=seed,
+        overwrite=True,
+    )
     record = json.loads((out / "genrec_train_config.json").read_text())
     pipe = GenRecPipeline.from_pretrained(out)
     metrics, _ = evaluate_pipeline(pipe, data, split="valid", modality=ranked_modality(tasks))
-    result = {"valid_ndcg@10": round(metrics["NDCG@10"], 5), "valid_hr@10": round(metrics["HR@10"], 5),
-              "valid_users": metrics["n_users"], "epochs": epochs, "train_minutes": record["train_minutes"],
-              "steps": record["log_history"][-1].get("step")}
+    result = {
+        "valid_ndcg@10": round(metrics["NDCG@10"], 5),
+        "valid_hr@10": round(metrics["HR@10"], 5),
+        "valid_users": metrics["n_users"],
+        "epochs": epochs,
+        "train_minutes": record["train_minutes"],
+        "steps": record["log_history"][-1].get("step"),
+    }
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result))
     return result
@@ -145,11 +174,15 @@ def report(results: dict, args, command: str) -> str:
     for name, r in results.items():
         for m in MODES:
             x = r[m]
-            lines.append(f"| {name} | {m} | {x['targets_per_s']:.0f} | {x['batches_per_epoch']} | "
-                         f"{x.get('valid_ndcg@10', float('nan')):.4f} | {x.get('valid_hr@10', float('nan')):.4f} | "
-                         f"{x.get('train_minutes', float('nan'))} |")
-        lines.append(f"| {name} | **sequences / rows** | **{r['speedup']:.2f}x** | | "
-                     f"**{r.get('ndcg_ratio', float('nan')):.3f}** | | |")
+            lines.append(
+                f"| {name} | {m} | {x['targets_per_s']:.0f} | {x['batches_per_epoch']} | "
+                f"{x.get('valid_ndcg@10', float('nan')):.4f} | {x.get('valid_hr@10', float('nan')):.4f} | "
+                f"{x.get('train_minutes', float('nan'))} |"
+            )
+        lines.append(
+            f"| {name} | **sequences / rows** | **{r['speedup']:.2f}x** | | "
+            f"**{r.get('ndcg_ratio', float('nan')):.3f}** | | |"
+        )
     return f"""# Training efficiency: per-row training vs one-pass sequence training
 
 Command: `{command}` (commit {git_commit()})
@@ -196,7 +229,9 @@ def main():
         results[data_dir.name] = r
     command = "python benchmarks/train_speed.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(a).items() if k not in ("resume", "out"))
+        for k, v in vars(a).items()
+        if k not in ("resume", "out")
+    )
     write_results(a.out, report(results, a, command), {**results, "commit": git_commit(), "machine": describe("cpu")})
 
 

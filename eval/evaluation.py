@@ -52,8 +52,15 @@ def _score(ranked, targets, data, **extras) -> dict:
     return ranking_metrics(ranked, targets, ks=KS, **{**catalogue_extras(data), **extras})
 
 
-def evaluate_ranker(ranker, data, split: str = "test", k: int = TOP_K, exclude_history: bool = False,
-                    max_users: int | None = None, **rank_kwargs) -> tuple[dict, list[list[int]]]:
+def evaluate_ranker(
+    ranker,
+    data,
+    split: str = "test",
+    k: int = TOP_K,
+    exclude_history: bool = False,
+    max_users: int | None = None,
+    **rank_kwargs,
+) -> tuple[dict, list[list[int]]]:
     """Metrics dict and ranked rows for anything with ``rank(histories, k=, exclude_history=)``: a
     ``genrec.baselines.Recommender``, or a ``GenRecPipeline`` (its ``RankResult``'s ``.rows``; ``rank_kwargs``
     such as ``modality`` and ``num_beams`` pass through). ``max_users``: the first N users of the split only.
@@ -65,16 +72,19 @@ def evaluate_ranker(ranker, data, split: str = "test", k: int = TOP_K, exclude_h
 
     fitted = getattr(ranker, "n_items", None)
     if fitted is not None and fitted != data.n_items:
-        raise GenRecError(f"the {type(ranker).__name__} scores {fitted} items but {data.path} has {data.n_items}; "
-                          "evaluate it on the dataset it was fit on")
+        raise GenRecError(
+            f"the {type(ranker).__name__} scores {fitted} items but {data.path} has {data.n_items}; "
+            "evaluate it on the dataset it was fit on"
+        )
     rows = evaluation_rows(data, split, max_users)
     ranked = ranker.rank(rows["history"], k=k, exclude_history=exclude_history, **rank_kwargs)
     ranked = getattr(ranked, "rows", ranked)
     return _score(ranked, rows["target"], data), ranked
 
 
-def evaluate_pipeline(pipe, data, split: str = "test", max_users: int | None = None,
-                      **overrides) -> tuple[dict, "RankResult"]:  # noqa: F821
+def evaluate_pipeline(
+    pipe, data, split: str = "test", max_users: int | None = None, **overrides
+) -> tuple[dict, "RankResult"]:  # noqa: F821
     """Metrics dict (flat, numeric: ready for metrics.json and the model card) and the rankings.
 
     Ranked with the pipeline's ``ranking_config`` and ``overrides`` of its fields (``modality``, ``num_beams``,
@@ -89,11 +99,18 @@ def evaluate_pipeline(pipe, data, split: str = "test", max_users: int | None = N
     rows = evaluation_rows(data, split, max_users)
     check_catalogue(pipe, data)
     config = pipe.ranking_config.with_overrides(**overrides, k=TOP_K)
-    logger.info("ranking %d users of %s/%s (%s, %d beams)", len(rows), data.path.name, split, config.modality,
-                config.num_beams)
+    logger.info(
+        "ranking %d users of %s/%s (%s, %d beams)", len(rows), data.path.name, split, config.modality, config.num_beams
+    )
     res = rank_sharded(pipe, rows["history"], config=config, progress=True)
     tok = pipe.tokenizer
-    metrics = _score(res.rows, rows["target"], data, n_items=len(tok.item_ids),
-                     item_groups=tok.catalog.codes[tok.modalities[0]][:, 0],  # the model's own IDs, new items too
-                     invalid=sum(res.invalid.values()), generated=sum(res.beams.values()))
+    metrics = _score(
+        res.rows,
+        rows["target"],
+        data,
+        n_items=len(tok.item_ids),
+        item_groups=tok.catalog.codes[tok.modalities[0]][:, 0],  # the model's own IDs, new items too
+        invalid=sum(res.invalid.values()),
+        generated=sum(res.beams.values()),
+    )
     return metrics, res

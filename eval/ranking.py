@@ -73,11 +73,20 @@ def long_tail_mask(item_counts: np.ndarray, head_share: float = HEAD_SHARE) -> n
     return mask
 
 
-def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int],
-                    ks: Iterable[int] = DEFAULT_KS, *, n_items: int | None = None,
-                    item_counts: np.ndarray | None = None, train_items: Iterable[int] | None = None,
-                    invalid: int | None = None, generated: int | None = None, top_k: int = TOP_K,
-                    item_groups: Sequence[int] | None = None, item_embeddings: np.ndarray | None = None) -> dict:
+def ranking_metrics(
+    predictions: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    ks: Iterable[int] = DEFAULT_KS,
+    *,
+    n_items: int | None = None,
+    item_counts: np.ndarray | None = None,
+    train_items: Iterable[int] | None = None,
+    invalid: int | None = None,
+    generated: int | None = None,
+    top_k: int = TOP_K,
+    item_groups: Sequence[int] | None = None,
+    item_embeddings: np.ndarray | None = None,
+) -> dict:
     """HR@k for every k in ``ks``, NDCG@k for every k > 1, and ``n_users``; extras when their inputs are given.
 
     ``predictions``: ranked catalogue row indices per user (best first, any length); ``targets``: the
@@ -107,8 +116,9 @@ def ranking_metrics(predictions: Sequence[Sequence[int]], targets: Sequence[int]
         metrics[f"long_tail@{top_k}"] = float(np.mean(slots)) if slots else 0.0
         size = max(n_items or 0, len(item_counts), 1 + max((i for p in top for i in p), default=-1))
         counts = np.pad(np.asarray(item_counts, dtype=np.int64), (0, size - len(item_counts)))
-        extra = _metric("beyond_accuracy").compute(predictions=top, item_counts=counts, k=top_k,
-                                                   item_groups=item_groups, item_embeddings=item_embeddings)
+        extra = _metric("beyond_accuracy").compute(
+            predictions=top, item_counts=counts, k=top_k, item_groups=item_groups, item_embeddings=item_embeddings
+        )
         metrics.update({k: v for k, v in extra.items() if not k.startswith("coverage")})  # coverage: above
     if generated is not None:
         metrics["invalid_id_rate"] = (invalid or 0) / generated if generated else 0.0

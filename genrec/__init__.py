@@ -1,8 +1,13 @@
 """genrec: multimodal generative recommendation with cross-modal semantic IDs."""
 
 import os as _os
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _installed_version
 
-__version__ = "0.1.0"
+try:  # the one place the version is written is pyproject.toml
+    __version__ = _installed_version("genrec")
+except _NotInstalled:  # a source checkout that was never installed
+    __version__ = "0.0.0+source"
 
 # In a source checkout, tokenizer/, trainers/, eval/ and hub_cards/ sit beside genrec/ (pyproject.toml
 # maps them into the package on install). When this folder is imported from the checkout itself (e.g.

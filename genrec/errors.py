@@ -35,12 +35,14 @@ def json_error_detail(e: json.JSONDecodeError) -> str:
     text = e.doc.rstrip()
     if e.pos >= len(text):  # the break is past the last character: a record cut short, not column 1 of nothing
         where = f" (line {text.count(chr(10)) + 1})" if "\n" in text else ""
-        return (f"{msg} at the end{where}, after {text[-40:]!r}: the text is cut short (a closing quote or bracket "
-                "is missing)")
+        return (
+            f"{msg} at the end{where}, after {text[-40:]!r}: the text is cut short (a closing quote or bracket "
+            "is missing)"
+        )
     lines = e.doc.splitlines() or [""]
     line = lines[min(e.lineno, len(lines)) - 1]
     where = f"line {e.lineno} column {e.colno}" if len(lines) > 1 else f"column {e.colno}"
-    return f"{msg} at {where}, near {line[max(e.colno - 21, 0):e.colno + 20]!r}"
+    return f"{msg} at {where}, near {line[max(e.colno - 21, 0) : e.colno + 20]!r}"
 
 
 def parse_json_object(text: str, where: str, what: str = "a JSON object") -> dict:

@@ -17,8 +17,7 @@ from typing import Any
 
 from . import __version__
 from .errors import GenRecError, read_json_file
-from .layout import (ADAPTER_CONFIG_FILE, CATALOG_FILE, METRICS_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR,
-                     TRAIN_CONFIG_FILE)
+from .layout import ADAPTER_CONFIG_FILE, CATALOG_FILE, METRICS_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +277,10 @@ def push_to_hub(
     with hub_timeouts() as hub_wait:
         repo_id = _create_repo(api, repo_id, private, hub_wait)
         card = render_card(kind, repo_id=repo_id, rankings_repo_id=rankings_repo_id, **facts)
-        operations = [CommitOperationAdd(rel, _upload_content(p, replace.get(rel)))
-                      for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)]
+        operations = [
+            CommitOperationAdd(rel, _upload_content(p, replace.get(rel)))
+            for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)
+        ]
         operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
         with _hub_errors("upload to", repo_id):
             if revision is not None:
@@ -287,15 +288,11 @@ def push_to_hub(
             keep = {op.path_in_repo for op in operations} | HUB_OWN_FILES
             stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
             operations += [CommitOperationDelete(path) for path in stale]
-            info = api.create_commit(
-                repo_id,
-                operations,
-                commit_message=commit_message
-                or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})",
-                revision=revision,
-            )
-    logger.info("pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url,
-                len(stale))
+            message = commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})"
+            info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+    logger.info(
+        "pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url, len(stale)
+    )
     return info
 
 
@@ -323,16 +320,22 @@ def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None 
     try:
         with hub_timeouts() as seconds:
             try:  # a bounded probe: snapshot_download's own lookup of the revision waits forever
-                HfApi(token=token).repo_info(repo_id, revision=revision,
-                                             timeout=min(seconds, CACHED_PROBE_TIMEOUT_S) if cached else seconds)
+                HfApi(token=token).repo_info(
+                    repo_id, revision=revision, timeout=min(seconds, CACHED_PROBE_TIMEOUT_S) if cached else seconds
+                )
             except Exception as e:  # noqa: BLE001
                 if not (_is_transport_error(e) or isinstance(e, OfflineModeIsEnabled)):
                     raise
-                why = ("HF_HUB_OFFLINE is set" if isinstance(e, OfflineModeIsEnabled)
-                       else f"the Hub did not answer ({type(e).__name__})")
+                why = (
+                    "HF_HUB_OFFLINE is set"
+                    if isinstance(e, OfflineModeIsEnabled)
+                    else f"the Hub did not answer ({type(e).__name__})"
+                )
                 if cached is None:
-                    raise GenRecError(f"cannot fetch {repo_id!r}: {why}, and the HF cache holds no snapshot of it; "
-                                      "load it once with the Hub reachable") from None
+                    raise GenRecError(
+                        f"cannot fetch {repo_id!r}: {why}, and the HF cache holds no snapshot of it; "
+                        "load it once with the Hub reachable"
+                    ) from None
                 logger.warning("%s; using the cached snapshot of %s", why, repo_id)
                 return cached
             return Path(snapshot_download(repo_id, revision=revision, token=token))

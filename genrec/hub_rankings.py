@@ -81,12 +81,17 @@ def check_rankings_target(repo_id: str, token: str | None = None) -> None:
             return
         data = [f for f in files if f.startswith("data/") and f.endswith(".parquet")]
         foreign = sorted(set(files) - set(data) - {".gitattributes", "README.md"})
-        card = (Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)).read_text(
-            encoding="utf-8") if data and "README.md" in files else "")
+        card = (
+            Path(hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)).read_text(encoding="utf-8")
+            if data and "README.md" in files
+            else ""
+        )
     if foreign or (data and not all(f"- name: {c}\n" in card for c in RANKINGS_COLUMNS)):
-        raise HubError(f"the dataset {repo_id!r} exists and does not hold genrec rankings ("
-                       + (f"it has {', '.join(foreign[:3])}" if foreign else "its card lacks their columns")
-                       + "); publishing a split there would replace its files: choose another --push-rankings name")
+        raise HubError(
+            f"the dataset {repo_id!r} exists and does not hold genrec rankings ("
+            + (f"it has {', '.join(foreign[:3])}" if foreign else "its card lacks their columns")
+            + "); publishing a split there would replace its files: choose another --push-rankings name"
+        )
 
 
 def push_rankings(
@@ -113,8 +118,11 @@ def push_rankings(
         api = HfApi(token=token)
         repo_id = _create_repo(api, repo_id, private, hub_wait, repo_type="dataset")
         if not private and not _is_private(api, repo_id, "dataset", hub_wait):
-            logger.warning("publishing %d users' histories in the public dataset %s (--private keeps them private)",
-                           len(dataset), repo_id)
+            logger.warning(
+                "publishing %d users' histories in the public dataset %s (--private keeps them private)",
+                len(dataset),
+                repo_id,
+            )
         with _hub_errors("publish rankings to", repo_id):
             return dataset.push_to_hub(
                 repo_id,

@@ -37,9 +37,16 @@ class GenRecPipeline(CatalogueEdits):
     """Rank a catalogue for item histories: ``recommend`` on item ids, ``rank`` on catalogue rows (batched).
     ``ranking_config`` holds every ranking setting; each call may override any of them."""
 
-    def __init__(self, model, tokenizer, max_history: int = DEFAULT_MAX_HISTORY, quantizer_path: str | None = None,
-                 train_config: dict | None = None, item_prior: dict | None = None,
-                 ranking_config: RankingConfig | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        max_history: int = DEFAULT_MAX_HISTORY,
+        quantizer_path: str | None = None,
+        train_config: dict | None = None,
+        item_prior: dict | None = None,
+        ranking_config: RankingConfig | None = None,
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_history = max_history
@@ -54,8 +61,13 @@ class GenRecPipeline(CatalogueEdits):
 
     # ---- loading / saving ----------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path_or_repo: str | os.PathLike, device: str | torch.device | None = None,
-                        revision: str | None = None, token: str | None = None) -> "GenRecPipeline":
+    def from_pretrained(
+        cls,
+        path_or_repo: str | os.PathLike,
+        device: str | torch.device | None = None,
+        revision: str | None = None,
+        token: str | None = None,
+    ) -> "GenRecPipeline":
         """Load a pipeline folder, or a Hub repo id holding one (downloaded once into the HF cache)."""
         path = Path(path_or_repo)
         if not path.is_dir():
@@ -75,9 +87,15 @@ class GenRecPipeline(CatalogueEdits):
         quantizer = path / QUANTIZER_DIR
         # The trainer records its TrainingArguments (max_history among them); older folders: the default.
         max_history = train_config.get("training_args", {}).get("max_history", DEFAULT_MAX_HISTORY)
-        pipe = cls(model, tok, max_history=int(max_history),
-                   quantizer_path=str(quantizer) if quantizer.is_dir() else None, train_config=train_config,
-                   item_prior=item_prior, ranking_config=RankingConfig.load(path, model.generation_config))
+        pipe = cls(
+            model,
+            tok,
+            max_history=int(max_history),
+            quantizer_path=str(quantizer) if quantizer.is_dir() else None,
+            train_config=train_config,
+            item_prior=item_prior,
+            ranking_config=RankingConfig.load(path, model.generation_config),
+        )
         if device is not None:
             pipe.model.to(torch_device(device))
         return pipe
@@ -122,8 +140,13 @@ class GenRecPipeline(CatalogueEdits):
         return [modality]
 
     @torch.no_grad()
-    def rank(self, histories: Sequence[Sequence[int]], config: RankingConfig | None = None, progress: bool = False,
-             **overrides) -> RankResult:
+    def rank(
+        self,
+        histories: Sequence[Sequence[int]],
+        config: RankingConfig | None = None,
+        progress: bool = False,
+        **overrides,
+    ) -> RankResult:
         """Rank items for each history of catalogue rows (oldest first), with ``config`` (default: the pipeline's
         ``ranking_config``) and any of its fields overridden by name (``rank(h, k=20, modality="text")``).
         All modalities of a request share batches with the other users' requests.
@@ -154,21 +177,26 @@ class GenRecPipeline(CatalogueEdits):
         (``genrec.ranking.rescore``); ``recombine`` makes the final lists."""
         return rescore(self, res, histories, progress)
 
-    def recombine(self, res: RankResult, histories: Sequence[Sequence[int]], config: RankingConfig | None = None,
-                  **overrides) -> RankResult:
+    def recombine(
+        self, res: RankResult, histories: Sequence[Sequence[int]], config: RankingConfig | None = None, **overrides
+    ) -> RankResult:
         """The final lists of ``res`` made again with other fusion, exclusion or cold-start settings, without
         decoding again (``genrec.ranking.fuse``)."""
         return recombine(self, res, histories, (config or self.ranking_config).with_overrides(**overrides))
 
-    def ranking_records(self, user_ids: Sequence[Any], histories: Sequence[Sequence[int]],
-                        res: RankResult) -> list[dict]:
+    def ranking_records(
+        self, user_ids: Sequence[Any], histories: Sequence[Sequence[int]], res: RankResult
+    ) -> list[dict]:
         """``rank`` output as item-id records, one per user (``genrec.ranking.result.ranking_records``)."""
         return ranking_records(self.tokenizer.item_ids, user_ids, histories, res)
 
     def _correction(self, popularity_correction: float | None) -> float:
         """The popularity correction to rank with: the given one, else the saved default; finite."""
-        correction = self.item_prior.get("popularity_correction", 0.0) if popularity_correction is None \
+        correction = (
+            self.item_prior.get("popularity_correction", 0.0)
+            if popularity_correction is None
             else popularity_correction
+        )
         if not math.isfinite(correction):
             raise GenRecError(f"popularity_correction must be a finite number, got {correction}")
         return correction
@@ -179,8 +207,11 @@ class GenRecPipeline(CatalogueEdits):
         catalog = self.tokenizer.catalog
         unknown = [item for item in history if item not in catalog]
         if unknown:
-            logger.warning("ignoring %d item id(s) not in the catalogue: %s", len(unknown),
-                           ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else ""))
+            logger.warning(
+                "ignoring %d item id(s) not in the catalogue: %s",
+                len(unknown),
+                ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else ""),
+            )
             return [item for item in history if item in catalog]
         return list(history)
 
@@ -207,26 +238,34 @@ class GenRecPipeline(CatalogueEdits):
         what ``recommend`` gives a user without history. Sources say ``popular``."""
         counts = self.item_prior.get("counts")
         if not counts:
-            raise GenRecError(f"the history is empty and this pipeline has no {ITEM_PRIOR_FILE} (written by `genrec "
-                              "train`) to fall back on popular items; pass at least one known item")
+            raise GenRecError(
+                f"the history is empty and this pipeline has no {ITEM_PRIOR_FILE} (written by `genrec "
+                "train`) to fall back on popular items; pass at least one known item"
+            )
         shares = torch.as_tensor(counts, dtype=torch.float64) / sum(counts)
         top = torch.argsort(shares, descending=True, stable=True)[:k].tolist()
         ids = self.tokenizer.item_ids
         return Recommendation([ids[r] for r in top], [float(shares[r]) for r in top], [["popular"]] * len(top))
 
-    def recommend(self, history: Sequence[Any] | Sequence[Sequence[Any]], config: RankingConfig | None = None,
-                  strict: bool = False, **overrides) -> Recommendation | list[Recommendation]:
+    def recommend(
+        self,
+        history: Sequence[Any] | Sequence[Sequence[Any]],
+        config: RankingConfig | None = None,
+        strict: bool = False,
+        **overrides,
+    ) -> Recommendation | list[Recommendation]:
         """Next items for one history (list of item ids, oldest first) or a list of histories, ranked with
         ``config`` / the pipeline's ``ranking_config`` and ``overrides`` (``k=5``, ``modality="text"``, ...).
 
         Items of the history are left out unless ``exclude_history=False`` or a given ``config`` says otherwise
-        (``genrec evaluate`` keeps them, as the papers' protocol does). Item ids the catalogue does not know are dropped with a warning
-        (``strict=True``: an error); a history that is empty, or holds only unknown ids, gets the most
-        popular items (see ``popular``).
+        (``genrec evaluate`` keeps them, as the papers' protocol does). Item ids the catalogue does not know are
+        dropped with a warning (``strict=True``: an error); a history that is empty, or holds only unknown ids,
+        gets the most popular items (see ``popular``).
         """
         if isinstance(history, (str, bytes)):
-            raise GenRecError(f"history must be a list of item ids, got the string {history!r}; "
-                              f"for one item write [{history!r}]")
+            raise GenRecError(
+                f"history must be a list of item ids, got the string {history!r}; for one item write [{history!r}]"
+            )
         if config is None:  # a given config says itself whether the history is left out
             overrides = {"exclude_history": True, **overrides}
         config = (config or self.ranking_config).with_overrides(**overrides)

@@ -78,8 +78,9 @@ def build_sequence_dataset(
                 count = max(len(_targets(seq[start:end], first - start, has, t)[0]) for t in names)
                 if count:
                     add(u, s, start, first, end, count)
-    recipes = Dataset.from_dict(cols, features=Features(
-        {k: ClassLabel(names=units) if k == "unit" else Value("int64") for k in cols}))
+    recipes = Dataset.from_dict(
+        cols, features=Features({k: ClassLabel(names=units) if k == "unit" else Value("int64") for k in cols})
+    )
     return recipes.with_transform(_token_transform(sequences, tokenizer, units, has))
 
 
@@ -98,9 +99,12 @@ def _token_transform(sequences, tokenizer, units: list[str], has: dict[str, np.n
 
     def view(task: str, rows: np.ndarray, targets: np.ndarray, reads: np.ndarray, positions: np.ndarray) -> dict:
         src, dst = TASK_MODALITIES[task]
-        return {"input_ids": tokenizer.encode_task_input(task, rows.tolist(), src),
-                "targets": [tokenizer.encode_rows([int(r)], dst) for r in targets],
-                "history_items": reads.tolist(), "positions": positions.tolist()}
+        return {
+            "input_ids": tokenizer.encode_task_input(task, rows.tolist(), src),
+            "targets": [tokenizer.encode_rows([int(r)], dst) for r in targets],
+            "history_items": reads.tolist(),
+            "positions": positions.tolist(),
+        }
 
     def transform(batch: dict) -> dict:
         out = {"views": [], "paired": []}

@@ -94,8 +94,9 @@ def build_task_dataset(
     return recipes.with_transform(_token_transform(split, tokenizer, units, max_history, history_dropout, seed))
 
 
-def _recipe_table(split: Dataset, tokenizer, units: list[str], max_history: int,
-                  item_rows: Sequence[int] | None) -> Dataset:
+def _recipe_table(
+    split: Dataset, tokenizer, units: list[str], max_history: int, item_rows: Sequence[int] | None
+) -> Dataset:
     """The recipe rows: per unit, the split or catalogue rows it trains on and their input length in items."""
     codes = tokenizer.catalog.codes
     has = {m: np.asarray(codes[m])[:, 0] >= 0 for m in tokenizer.modalities}
@@ -129,8 +130,7 @@ def _history_rows(split: Dataset, histories: list, has: dict[str, np.ndarray], t
     return np.flatnonzero(ok)
 
 
-def _token_transform(split: Dataset, tokenizer, units: list[str], max_history: int, history_dropout: float,
-                     seed: int):
+def _token_transform(split: Dataset, tokenizer, units: list[str], max_history: int, history_dropout: float, seed: int):
     """The ``with_transform`` function: turns a batch of recipes into token ids when it is read."""
     rng = np.random.default_rng(seed)
 

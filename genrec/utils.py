@@ -12,7 +12,6 @@ from typing import Callable, Sequence
 
 from .errors import GenRecError
 
-
 # Every folder genrec writes holds this JSON file ({"kind": ..., "genrec_version": ...}); only such a
 # folder (of the same kind) is ever replaced without --overwrite.
 ARTIFACT_MARKER = ".genrec-artifact"
@@ -31,8 +30,9 @@ def artifact_kind(path: str | os.PathLike) -> str | None:
         return None
 
 
-def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (),
-                     overwrite: bool = False) -> Path:
+def check_output_dir(
+    path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (), overwrite: bool = False
+) -> Path:
     """Refuse an output folder whose replacement could destroy user files; returns the path.
 
     Never allowed: a file, the current directory or one of its parents, an input of the command or a
@@ -56,12 +56,15 @@ def check_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | 
     if found == kind:
         return path
     what = f"a genrec {found} folder" if found else "a folder genrec did not write"
-    raise OutputPathError(f"output {path} exists and is {what}, not a {kind} folder; choose another output folder "
-                          "or pass --overwrite (overwrite=True) to replace it")
+    raise OutputPathError(
+        f"output {path} exists and is {what}, not a {kind} folder; choose another output folder "
+        "or pass --overwrite (overwrite=True) to replace it"
+    )
 
 
-def check_outside_inputs(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None],
-                         what: str = "output") -> None:
+def check_outside_inputs(
+    path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None], what: str = "output"
+) -> None:
     """Refuse an output folder that is an input of the command, holds one, or lies inside one (it would
     replace the input, or write into it: a model's own quantizer, a dataset's folder)."""
     target = Path(path).resolve()
@@ -75,8 +78,12 @@ def check_outside_inputs(path: str | os.PathLike, inputs: Sequence[str | os.Path
             raise OutputPathError(f"{what} {path} lies inside the input {item}; give a folder outside it")
 
 
-def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[[Path], bool],
-                      inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    what: str,
+    replaceable: Callable[[Path], bool],
+    inputs: Sequence[str | os.PathLike | None] = (),
+) -> Path:
     """Refuse an output file path whose writing could destroy something; returns the path.
 
     Never allowed: a folder (the current directory included), an input of the command, or an existing file
@@ -90,8 +97,9 @@ def check_output_file(path: str | os.PathLike, what: str, replaceable: Callable[
         if item is not None and path.resolve() == Path(item).resolve():
             raise OutputPathError(f"output {path} is the input {item}; give another output file")
     if path.exists() and not replaceable(path):
-        raise OutputPathError(f"output {path} exists and is not a {what} file genrec wrote; choose another path "
-                              "or remove that file first")
+        raise OutputPathError(
+            f"output {path} exists and is not a {what} file genrec wrote; choose another path or remove that file first"
+        )
     check_writable(path)
     return path
 
@@ -144,10 +152,12 @@ def os_error_message(e: OSError) -> str:
 
     what = e.strerror or str(e) or type(e).__name__
     where = f": {e.filename}" if e.filename else ""
-    hint = {errno.ENOSPC: "; the disk is full: free space and run it again (nothing half-written was kept)",
-            errno.EROFS: "; that file system is read-only: choose a writable folder",
-            errno.EACCES: "; no permission: choose a folder you may write to",
-            errno.EPERM: "; no permission: choose a folder you may write to"}.get(e.errno, "")
+    hint = {
+        errno.ENOSPC: "; the disk is full: free space and run it again (nothing half-written was kept)",
+        errno.EROFS: "; that file system is read-only: choose a writable folder",
+        errno.EACCES: "; no permission: choose a folder you may write to",
+        errno.EPERM: "; no permission: choose a folder you may write to",
+    }.get(e.errno, "")
     return f"{what}{where}{hint}"
 
 
@@ -190,8 +200,9 @@ def output_lock(*paths: str | os.PathLike | None):
             key = Path(path).resolve()
             lock = key.with_name(f".{key.name}.lock")
             lock.parent.mkdir(parents=True, exist_ok=True)
-            record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+            record = json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            )
             for _ in range(2):
                 try:
                     with open(lock, "x", encoding="utf-8") as fh:
@@ -200,8 +211,10 @@ def output_lock(*paths: str | os.PathLike | None):
                 except FileExistsError:
                     holder = _lock_holder(lock)
                     if holder is not None:
-                        raise OutputPathError(f"{path} is being written by another genrec run ({holder}); wait for "
-                                              f"it, or choose another folder (remove {lock} if no such run exists)")
+                        raise OutputPathError(
+                            f"{path} is being written by another genrec run ({holder}); wait for "
+                            f"it, or choose another folder (remove {lock} if no such run exists)"
+                        )
                     lock.unlink(missing_ok=True)  # stale: its process died without cleaning up
             else:
                 raise OutputPathError(f"cannot take the lock {lock}; remove it if no genrec run is writing {path}")
@@ -220,8 +233,9 @@ def nonfinite_parameters(model) -> list[str]:
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (),
-                      overwrite: bool = False):
+def atomic_output_dir(
+    path: str | os.PathLike, kind: str, inputs: Sequence[str | os.PathLike | None] = (), overwrite: bool = False
+):
     """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds.
 
     Artifacts are never half-written: on error the temp folder is removed and ``path`` is untouched.
@@ -236,8 +250,9 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, inputs: Sequence[str |
             yield tmp
             from . import __version__
 
-            (tmp / ARTIFACT_MARKER).write_text(json.dumps({"kind": kind, "genrec_version": __version__}),
-                                               encoding="utf-8")
+            (tmp / ARTIFACT_MARKER).write_text(
+                json.dumps({"kind": kind, "genrec_version": __version__}), encoding="utf-8"
+            )
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -261,8 +276,9 @@ def torch_device(device: str | None, default: str = "cpu"):
     except (RuntimeError, ValueError):
         raise GenRecError(f"--device {name}: not a torch device (cpu, cuda, cuda:N or mps)") from None
     if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
-        raise GenRecError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
-                          "--device cpu")
+        raise GenRecError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); use --device cpu"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise GenRecError(f"--device {name}: MPS is not available on this machine; use --device cpu")
     return dev
@@ -284,8 +300,10 @@ def check_history_rows(histories: Sequence[Sequence[int]], n_items: int) -> None
     every ranker: none is trained on empty histories; ``GenRecPipeline.recommend`` falls back to popular items)."""
     for u, history in enumerate(histories):
         if len(history) == 0:
-            raise GenRecError(f"histories[{u}] is empty: ranking reads at least one item (recommend() gives an "
-                              "empty history the popular items)")
+            raise GenRecError(
+                f"histories[{u}] is empty: ranking reads at least one item (recommend() gives an "
+                "empty history the popular items)"
+            )
         bad = [r for r in history if not 0 <= r < n_items]
         if bad:
             raise GenRecError(f"histories[{u}]: catalogue rows {bad[:5]} are outside 0..{n_items - 1}")

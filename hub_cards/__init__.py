@@ -20,17 +20,34 @@ _METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z_]*@\d+$")  # HR@10, NDCG@5, Recall@
 _LOSS_KEY = re.compile(r"(^|_)(lambda|weight|alpha|tau|temperature)(_|$)|loss", re.I)
 # The settings a reader needs to judge or repeat a run (the card's table); the rest stay in the file.
 _KEY_SETTINGS = {
-    "profile", "tasks", "implicit", "seed", "train_minutes", "epochs", "learning_rate", "num_train_epochs",
-    "per_device_train_batch_size", "max_train_minutes", "max_history", "warmup_steps", "weight_decay",
-    "lr_scheduler_type", "d_model", "num_layers", "num_decoder_layers", "id_softmax", "implicit_weight",
+    "profile",
+    "tasks",
+    "implicit",
+    "seed",
+    "train_minutes",
+    "epochs",
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "max_train_minutes",
+    "max_history",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "d_model",
+    "num_layers",
+    "num_decoder_layers",
+    "id_softmax",
+    "implicit_weight",
 }
 # Where those settings and the loss weights live in genrec_train_config.json (top level or nested here).
 _SETTING_SECTIONS = ("", "training_args.", "model_config.", "implicit.")
 
 
 def _key_settings(rows: list[tuple[str, str]], keep) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in rows if k[: len(k) - len(k.split(".")[-1])] in _SETTING_SECTIONS
-            and keep(k.split(".")[-1])]
+    return [
+        (k, v) for k, v in rows if k[: len(k) - len(k.split(".")[-1])] in _SETTING_SECTIONS and keep(k.split(".")[-1])
+    ]
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -57,8 +74,11 @@ def split_metrics(metrics: dict) -> tuple[dict[str, float], dict[str, Any]]:
     """
     source = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else metrics
     measured = {k: float(v) for k, v in source.items() if _METRIC_NAME.match(k) and _is_number(v)}
-    facts = {k: v for k, v in metrics.items()
-             if k not in measured and k != "metrics" and isinstance(v, (str, int, float, bool))}
+    facts = {
+        k: v
+        for k, v in metrics.items()
+        if k not in measured and k != "metrics" and isinstance(v, (str, int, float, bool))
+    }
     return measured, facts
 
 
@@ -84,9 +104,9 @@ def render_card(
     name; sections whose file is absent are left out.
     """
     import jinja2
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
 
     from ..hub import path_tail
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
 
     if kind not in KINDS:
         raise ValueError(f"unknown card kind {kind!r}; expected one of {KINDS}")
@@ -95,16 +115,26 @@ def render_card(
     measured, facts = split_metrics(metrics or {})
     dataset, split = facts.pop("dataset", None), facts.pop("split", None)
     train_config = train_config or {}
-    dataset = dataset or train_config.get("dataset") or (
-        path_tail(train_config["data"]) if train_config.get("data") else None)
+    dataset = (
+        dataset
+        or train_config.get("dataset")
+        or (path_tail(train_config["data"]) if train_config.get("data") else None)
+    )
     tasks = train_config.get("tasks") or []
     base_model = (adapter_config or {}).get("base_model_name_or_path")
     model_name = repo_id.split("/")[-1]
 
     eval_results = [
-        EvalResult(task_type="sequential-recommendation", task_name="Sequential recommendation",
-                   dataset_type=str(dataset or "unknown"), dataset_name=str(dataset or "unknown"),
-                   dataset_split=split, metric_type=name.lower(), metric_name=name, metric_value=value)
+        EvalResult(
+            task_type="sequential-recommendation",
+            task_name="Sequential recommendation",
+            dataset_type=str(dataset or "unknown"),
+            dataset_name=str(dataset or "unknown"),
+            dataset_split=split,
+            metric_type=name.lower(),
+            metric_name=name,
+            metric_value=value,
+        )
         for name, value in measured.items()
     ]
     card_data = ModelCardData(
@@ -118,8 +148,13 @@ def render_card(
         metrics=sorted({n.split("@")[0].lower() for n in measured}) or None,
         eval_results=eval_results or None,
     )
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.globals["hub_url"] = (hub_url or constants.ENDPOINT).rstrip("/")
     text = env.get_template(f"{kind}.md").render(
         card_data=card_data.to_yaml(),
@@ -130,8 +165,10 @@ def render_card(
         metrics=measured,
         eval_facts=facts,
         tasks=tasks,
-        losses=_key_settings(_flatten(train_config), lambda name: bool(_LOSS_KEY.search(name))
-                             and not name.startswith(("weight_decay", "metric"))),
+        losses=_key_settings(
+            _flatten(train_config),
+            lambda name: bool(_LOSS_KEY.search(name)) and not name.startswith(("weight_decay", "metric")),
+        ),
         train_config=_key_settings(_flatten(train_config), _KEY_SETTINGS.__contains__),
         model_config=_flatten(model_config or {}),
         codebook_stats=_flatten(quantizer_metrics or {}),
@@ -142,7 +179,8 @@ def render_card(
         # Python literals for the code examples: real ids from the catalogue, else placeholders
         example_history=json.dumps(list(example_items or ["item-id-1", "item-id-2"])),
         example_cli=" ".join(str(i) for i in (example_items or ["item-id-1", "item-id-2"])),
-        quantizer_inputs=list(zip((model_config or {}).get("modalities") or [],
-                                  (model_config or {}).get("input_dims") or [])),
+        quantizer_inputs=list(
+            zip((model_config or {}).get("modalities") or [], (model_config or {}).get("input_dims") or [])
+        ),
     )
     return ModelCard(re.sub(r"\n{3,}", "\n\n", text))

@@ -11,6 +11,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items):
+    """Mark each test by what it runs, read from its source, so the markers cannot fall behind the tests:
+    ``subprocess`` (the CLI or Python in a child process) and ``distributed`` (several processes)."""
+    import inspect
+
+    for item in items:
+        try:
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError, AttributeError):
+            continue
+        if "run_genrec(" in source or "subprocess." in source:
+            item.add_marker(pytest.mark.subprocess)
+        if "torchrun" in source or "accelerate launch" in source or item.path.name == "test_distributed.py":
+            item.add_marker(pytest.mark.distributed)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
     """A small synthetic dataset shared by the whole session (read-only for tests)."""
@@ -68,6 +85,10 @@ def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
 
     return subprocess.run(
         [sys.executable, "-m", "genrec", *map(str, args)],
-        capture_output=True, text=True, check=check, cwd=cwd or tempfile.gettempdir(), env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        cwd=cwd or tempfile.gettempdir(),
+        env=env,
         timeout=timeout,
     )

@@ -46,8 +46,23 @@ import pytest
 
 USER = "genrec-tester"
 # File patterns stored through LFS, as in the Hub's default .gitattributes (abridged).
-LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.npy", "*.npz", "*.arrow",
-                "*.parquet", "*.h5", "*.onnx", "*.model", "*.zip", "*.gz", "*.tar")
+LFS_PATTERNS = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.npy",
+    "*.npz",
+    "*.arrow",
+    "*.parquet",
+    "*.h5",
+    "*.onnx",
+    "*.model",
+    "*.zip",
+    "*.gz",
+    "*.tar",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024  # the Hub stores any file of 10 MB or more via LFS
 DROP = 0  # fail_next status that closes the connection without answering
 GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS).encode()
@@ -169,8 +184,9 @@ class HubServer:
 
     def create_repo(self, repo_type: str, repo_id: str, private: bool) -> Repo:
         repo = Repo(repo_type, repo_id, private)
-        first = Commit(self._new_sha(repo_id), None, "initial commit",
-                       {".gitattributes": Blob(GITATTRIBUTES, lfs=False)})
+        first = Commit(
+            self._new_sha(repo_id), None, "initial commit", {".gitattributes": Blob(GITATTRIBUTES, lfs=False)}
+        )
         repo.commits[first.sha] = first
         repo.branches["main"] = first.sha
         self.repos[(repo_type, repo_id)] = repo
@@ -216,14 +232,16 @@ def _tree_entries(commit: Commit, path: str, recursive: bool) -> list[dict]:
     for p, blob in sorted(commit.files.items()):
         if not p.startswith(prefix):
             continue
-        rest = p[len(prefix):].split("/")
+        rest = p[len(prefix) :].split("/")
         for depth in range(1, len(rest)):
             if depth == 1 or recursive:
                 folders.add(prefix + "/".join(rest[:depth]))
         if len(rest) == 1 or recursive:
             files.append(blob.entry(p))
-    dirs = [{"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
-            for d in sorted(folders)]
+    dirs = [
+        {"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
+        for d in sorted(folders)
+    ]
     return dirs + files
 
 
@@ -321,11 +339,15 @@ class _Handler(BaseHTTPRequestHandler):
                 action, rest = (s[4], s[5:]) if len(s) > 4 else ("info", [])
                 if action == "revision" and m == "GET":
                     return "info", self._info, (key, rest[0] if rest else "main")
-                routes = {("GET", "tree"): ("tree", self._tree), ("POST", "paths-info"): ("paths-info", self._paths_info),
-                          ("GET", "refs"): ("refs", self._refs), ("POST", "branch"): ("branch", self._branch),
-                          ("POST", "preupload"): ("preupload", self._preupload),
-                          ("POST", "commit"): ("commit", self._commit),
-                          ("PUT", "settings"): ("settings", self._settings)}
+                routes = {
+                    ("GET", "tree"): ("tree", self._tree),
+                    ("POST", "paths-info"): ("paths-info", self._paths_info),
+                    ("GET", "refs"): ("refs", self._refs),
+                    ("POST", "branch"): ("branch", self._branch),
+                    ("POST", "preupload"): ("preupload", self._preupload),
+                    ("POST", "commit"): ("commit", self._commit),
+                    ("PUT", "settings"): ("settings", self._settings),
+                }
                 if (m, action) in routes:
                     name, fn = routes[(m, action)]
                     return name, fn, (key, rest)
@@ -352,7 +374,9 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
         url = f"{self.hub.url}/{prefix}{repo_id}"
         if (repo_type, repo_id) in self.hub.repos:
-            raise HubError(409, "You already created this repo", body={"error": "You already created this repo", "url": url})
+            raise HubError(
+                409, "You already created this repo", body={"error": "You already created this repo", "url": url}
+            )
         self.hub.create_repo(repo_type, repo_id, private=req.get("visibility") == "private" or bool(req.get("private")))
         self._send(200, {"url": url, "name": repo_id})
 
@@ -368,9 +392,24 @@ class _Handler(BaseHTTPRequestHandler):
                 if blob.lfs:
                     sib["lfs"] = {"sha256": blob.sha256, "size": len(blob.data), "pointerSize": len(blob.pointer)}
             siblings.append(sib)
-        self._send(200, {"_id": repo.id, "id": repo.id, "author": repo.id.split("/")[0], "sha": commit.sha,
-                         "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0,
-                         "tags": [], "lastModified": commit.date, "createdAt": commit.date, "siblings": siblings})
+        self._send(
+            200,
+            {
+                "_id": repo.id,
+                "id": repo.id,
+                "author": repo.id.split("/")[0],
+                "sha": commit.sha,
+                "private": repo.private,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "lastModified": commit.date,
+                "createdAt": commit.date,
+                "siblings": siblings,
+            },
+        )
 
     def _settings(self, body, key, rest):
         repo = self._visible_repo(key)
@@ -394,8 +433,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refs(self, body, key, rest):
         repo = self._visible_repo(key)
-        self._send(200, {"branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": sha}
-                                      for b, sha in repo.branches.items()], "converts": [], "tags": []})
+        self._send(
+            200,
+            {
+                "branches": [
+                    {"name": b, "ref": f"refs/heads/{b}", "targetCommit": sha} for b, sha in repo.branches.items()
+                ],
+                "converts": [],
+                "tags": [],
+            },
+        )
 
     def _branch(self, body, key, rest):
         repo = self._visible_repo(key)
@@ -414,8 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
             lfs = f["size"] >= LFS_MIN_SIZE or any(fnmatch.fnmatch(f["path"], p) for p in LFS_PATTERNS)
             old = head.files.get(f["path"]) if head else None
             oid = None if old is None or old.lfs != lfs else (old.sha256 if lfs else old.git_oid)
-            files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                          "oid": oid})
+            files.append(
+                {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+            )
         self._send(200, {"files": files, "commitOid": head.sha if head else None})
 
     def _commit(self, body, key, rest):
@@ -423,8 +471,15 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [json.loads(ln) for ln in body.decode().splitlines() if ln.strip()]
         commit = self.hub.commit(repo, "/".join(rest) or "main", lines)
         prefix = "" if repo.type == "model" else f"{repo.type}s/"
-        self._send(200, {"success": True, "commitOid": commit.sha, "pullRequestUrl": None,
-                         "commitUrl": f"{self.hub.url}/{prefix}{repo.id}/commit/{commit.sha}"})
+        self._send(
+            200,
+            {
+                "success": True,
+                "commitOid": commit.sha,
+                "pullRequestUrl": None,
+                "commitUrl": f"{self.hub.url}/{prefix}{repo.id}/commit/{commit.sha}",
+            },
+        )
 
     def _lfs_batch(self, body, key):
         self._visible_repo(key)
@@ -459,13 +514,13 @@ class _Handler(BaseHTTPRequestHandler):
             headers.update({"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(len(blob.data))})
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes="):
-            start_s, end_s = rng[len("bytes="):].split(",")[0].split("-")
+            start_s, end_s = rng[len("bytes=") :].split(",")[0].split("-")
             if start_s == "":
                 start, end = max(len(data) - int(end_s), 0), len(data) - 1
             else:
                 start, end = int(start_s), min(int(end_s) if end_s else len(data) - 1, len(data) - 1)
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            data, status = data[start:end + 1], 206
+            data, status = data[start : end + 1], 206
         self._send(status, data, headers, content_type="application/octet-stream")
 
 
@@ -490,8 +545,15 @@ class SilentServer:
 # -- pointing the real clients at the server ----------------------------------------------------------
 def hub_env(url: str, hf_home: str | os.PathLike, token: str = "hf_genrec_test_token") -> dict[str, str]:
     """Environment for a fresh process (e.g. the ``genrec`` CLI) to use the server."""
-    return {"HF_ENDPOINT": url, "HF_TOKEN": token, "HF_HOME": str(hf_home), "HF_HUB_DISABLE_XET": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0"}
+    return {
+        "HF_ENDPOINT": url,
+        "HF_TOKEN": token,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+    }
 
 
 def point_clients_at(url: str, hf_home: Path, monkeypatch, token: str = "hf_genrec_test_token") -> None:
@@ -510,11 +572,18 @@ def point_clients_at(url: str, hf_home: Path, monkeypatch, token: str = "hf_genr
 
     hub_cache, assets = hf_home / "hub", hf_home / "assets"
     for name, value in {
-        "ENDPOINT": url, "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
-        "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_XET": True, "HF_HUB_DISABLE_TELEMETRY": True,
-        "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache), "HUGGINGFACE_HUB_CACHE": str(hub_cache),
-        "HF_ASSETS_CACHE": str(assets), "HUGGINGFACE_ASSETS_CACHE": str(assets),
-        "HF_TOKEN_PATH": str(hf_home / "token"), "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HUGGINGFACE_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": str(assets),
+        "HUGGINGFACE_ASSETS_CACHE": str(assets),
+        "HF_TOKEN_PATH": str(hf_home / "token"),
+        "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
         "HF_XET_CACHE": str(hf_home / "xet"),
     }.items():
         monkeypatch.setattr(constants, name, value)
@@ -527,8 +596,11 @@ def point_clients_at(url: str, hf_home: Path, monkeypatch, token: str = "hf_genr
         from datasets import config
 
         for name, value in {
-            "HF_ENDPOINT": url, "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
-            "HF_HUB_OFFLINE": False, "HF_DATASETS_OFFLINE": False, "HF_CACHE_HOME": str(hf_home),
+            "HF_ENDPOINT": url,
+            "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+            "HF_HUB_OFFLINE": False,
+            "HF_DATASETS_OFFLINE": False,
+            "HF_CACHE_HOME": str(hf_home),
             "HF_DATASETS_CACHE": hf_home / "datasets",
         }.items():
             monkeypatch.setattr(config, name, value)

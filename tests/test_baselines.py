@@ -21,7 +21,8 @@ def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny")
     (d / "items.jsonl").write_text("".join(json.dumps({"item_id": c, "title": c.upper()}) + "\n" for c in "abcdef"))
     (d / "sequences.jsonl").write_text(
-        "".join(json.dumps({"user_id": u, "items": list(s)}) + "\n" for u, s in SEQS.items()))
+        "".join(json.dumps({"user_id": u, "items": list(s)}) + "\n" for u, s in SEQS.items())
+    )
     return load_dataset_dir(d)
 
 
@@ -132,9 +133,20 @@ def test_one_evaluator_scores_every_ranker(tiny, synth, trained, pipe):
     # tiny's test targets d f c e (3 5 2 4); training counts make a b the head, c d seen, e f cold (never trained on)
     fixed, _ = evaluate_ranker(FixedList().fit(tiny), tiny)  # [3, 2, 5]: hits at ranks 0, 2, 1, none
     ndcg = (1 + 1 / math.log2(4) + 1 / math.log2(3)) / 4
-    expected = {"HR@1": 0.25, "HR@5": 0.75, "HR@10": 0.75, "NDCG@5": ndcg, "NDCG@10": ndcg, "n_users": 4,
-                "coverage@10": 0.5, "long_tail@10": 1.0, "cold_start/n_users": 2, "cold_start/HR@1": 0.0,
-                "cold_start/HR@10": 0.5, "cold_start/NDCG@10": 0.25}  # cold: u2 (hit at rank 2) and u4
+    expected = {
+        "HR@1": 0.25,
+        "HR@5": 0.75,
+        "HR@10": 0.75,
+        "NDCG@5": ndcg,
+        "NDCG@10": ndcg,
+        "n_users": 4,
+        "coverage@10": 0.5,
+        "long_tail@10": 1.0,
+        "cold_start/n_users": 2,
+        "cold_start/HR@1": 0.0,
+        "cold_start/HR@10": 0.5,
+        "cold_start/NDCG@10": 0.25,
+    }  # cold: u2 (hit at rank 2) and u4
     assert {k: fixed[k] for k in expected} == pytest.approx(expected)
     # k=2, histories u1 abc, u2 acbe, u3 ba, u4 dabc left out: hits at ranks 0, 1, 1, none
     excluded, rows = evaluate_ranker(FixedList().fit(tiny), tiny, exclude_history=True, k=2)

@@ -17,8 +17,10 @@ def test_no_function_is_longer_than_the_limit():
                     length = node.end_lineno - node.lineno + 1
                     if length > MAX_FUNCTION_LINES:
                         offenders.append(f"{path.relative_to(ROOT).as_posix()}:{node.name}:{length}")
-    assert not offenders, (f"functions longer than {MAX_FUNCTION_LINES} lines (file:function:length); split them "
-                           "along their jobs:\n" + "\n".join(offenders))
+    assert not offenders, (
+        f"functions longer than {MAX_FUNCTION_LINES} lines (file:function:length); split them "
+        "along their jobs:\n" + "\n".join(offenders)
+    )
 
 
 def test_every_package_folder_is_installed():

@@ -6,10 +6,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_genrec
 
 from genrec.errors import GenRecError
 from genrec.pipeline import GenRecPipeline
+
+from conftest import run_genrec
+
+pytestmark = pytest.mark.slow  # the module's fixture trains a quantizer and a model
 
 HELD_OUT = 6  # the last items of the synthetic catalogue, unknown to the trained model
 
@@ -27,14 +30,32 @@ def trained(synth_dir, tmp_path_factory):
     (data / "items.jsonl").write_text("\n".join(keep) + "\n")
     (new / "items.jsonl").write_text("\n".join(held) + "\n")
     seqs = [json.loads(line) for line in (synth_dir / "sequences.jsonl").read_text().splitlines()]
-    (data / "sequences.jsonl").write_text("".join(
-        json.dumps({**s, "items": [i for i in s["items"] if i not in held_ids]}) + "\n" for s in seqs))
+    (data / "sequences.jsonl").write_text(
+        "".join(json.dumps({**s, "items": [i for i in s["items"] if i not in held_ids]}) + "\n" for s in seqs)
+    )
     for m in ("text", "image"):
         emb = np.load(synth_dir / f"{m}_emb.npy")
         np.save(data / f"{m}_emb.npy", emb[:-HELD_OUT])
         np.save(new / f"{m}_emb.npy", emb[-HELD_OUT:])
-    run_genrec("quantize", "--data", data, "--out", root / "q", "--levels", "3", "--codebook-size", "32",
-               "--latent-dim", "8", "--hidden-dims", "32", "--n-clusters", "16", "--epochs", "10")
+    run_genrec(
+        "quantize",
+        "--data",
+        data,
+        "--out",
+        root / "q",
+        "--levels",
+        "3",
+        "--codebook-size",
+        "32",
+        "--latent-dim",
+        "8",
+        "--hidden-dims",
+        "32",
+        "--n-clusters",
+        "16",
+        "--epochs",
+        "10",
+    )
     run_genrec("train", "--data", data, "--quantizer", root / "q", "--out", root / "m", "--profile", "tiny")
     return root, [json.loads(line) for line in held], [json.loads(line) for line in keep]
 
@@ -49,9 +70,19 @@ def folder_digest(path):
 
 def test_added_items_get_unique_ids_from_the_models_quantizer(trained):
     root, held, keep = trained
-    proc = run_genrec("add-items", "--model", root / "m", "--items", root / "new" / "items.jsonl",
-                      "--text-emb", root / "new" / "text_emb.npy", "--image-emb", root / "new" / "image_emb.npy",
-                      "--out", root / "m2")
+    proc = run_genrec(
+        "add-items",
+        "--model",
+        root / "m",
+        "--items",
+        root / "new" / "items.jsonl",
+        "--text-emb",
+        root / "new" / "text_emb.npy",
+        "--image-emb",
+        root / "new" / "image_emb.npy",
+        "--out",
+        root / "m2",
+    )
     assert f"added {HELD_OUT} items" in proc.stdout
     pipe = GenRecPipeline.from_pretrained(root / "m2")  # the trained part of the catalogue still matches
     assert pipe.trained_rows == len(keep) and len(pipe.tokenizer.catalog) == len(keep) + HELD_OUT
@@ -67,14 +98,19 @@ def test_cold_start_slots_bring_a_new_item_to_the_history_of_its_siblings(traine
     pipe = GenRecPipeline.from_pretrained(root / "m")
     catalog = pipe.tokenizer.catalog
     item = held[0]
-    siblings = [it["item_id"] for it in keep
-                if it["latent_type"] == item["latent_type"] and it["latent_brand"] == item["latent_brand"]][:4]
+    siblings = [
+        it["item_id"]
+        for it in keep
+        if it["latent_type"] == item["latent_type"] and it["latent_brand"] == item["latent_brand"]
+    ][:4]
     assert siblings
     ids = {}
     for m in ("text", "image"):  # the last sibling's ID with the first free last-level code
         prefix = catalog.codes[m][catalog.row(siblings[-1])][:-1].tolist()
         taken = {tuple(r) for r in catalog.codes[m].tolist()}
-        ids[m] = [prefix + [next(c for c in range(pipe.tokenizer.codebook_size(m)) if tuple(prefix + [c]) not in taken)]]
+        ids[m] = [
+            prefix + [next(c for c in range(pipe.tokenizer.codebook_size(m)) if tuple(prefix + [c]) not in taken)]
+        ]
     pipe.add_items([item["item_id"]], semantic_ids={m: np.asarray(v) for m, v in ids.items()})
     on = pipe.recommend(siblings, k=10)
     assert item["item_id"] in on.item_ids
@@ -92,8 +128,9 @@ def test_a_catalogue_edited_on_trained_items_saves_and_loads_again(trained, tmp_
     pipe = GenRecPipeline.from_pretrained(root / "m")
     trained_on = dict(pipe.train_config["fingerprint"])
     if added:  # items added after training: the fingerprint covers the trained rows only
-        pipe.add_items([held[0]["item_id"]], embeddings={m: np.load(root / "new" / f"{m}_emb.npy")[:1]
-                                                          for m in ("text", "image")})
+        pipe.add_items(
+            [held[0]["item_id"]], embeddings={m: np.load(root / "new" / f"{m}_emb.npy")[:1] for m in ("text", "image")}
+        )
         pipe.drop_ids("image", [held[0]["item_id"]])  # an added item's edit leaves the trained rows' record
         assert "ids_edited" not in pipe.train_config["fingerprint"]
     edited = [keep[0]["item_id"], keep[1]["item_id"]]
@@ -120,22 +157,40 @@ def test_bad_new_items_leave_the_model_folder_byte_identical(trained, tmp_path, 
     if bad == "duplicate":  # an item id the catalogue already has
         (tmp_path / "items.jsonl").write_text(json.dumps({"item_id": keep[0]["item_id"]}) + "\n")
         levels = GenRecPipeline.from_pretrained(root / "m").tokenizer.num_levels("text")
-        args = ["--items", tmp_path / "items.jsonl", "--sid-text", _save(tmp_path, "t", [[31] * levels]),
-                "--sid-image", _save(tmp_path, "i", [[30] * levels])]
+        args = [
+            "--items",
+            tmp_path / "items.jsonl",
+            "--sid-text",
+            _save(tmp_path, "t", [[31] * levels]),
+            "--sid-image",
+            _save(tmp_path, "i", [[30] * levels]),
+        ]
         expect = "already in the catalogue"
     elif bad == "width":
-        args += ["--text-emb", _save(tmp_path, "t", np.zeros((HELD_OUT, 7), np.float32) + 0.1),
-                 "--image-emb", root / "new" / "image_emb.npy"]
+        args += [
+            "--text-emb",
+            _save(tmp_path, "t", np.zeros((HELD_OUT, 7), np.float32) + 0.1),
+            "--image-emb",
+            root / "new" / "image_emb.npy",
+        ]
         expect = "expects"
     elif bad == "range":
         levels = GenRecPipeline.from_pretrained(root / "m").tokenizer.num_levels("text")
-        args += ["--sid-text", _save(tmp_path, "t", [[99] + [0] * (levels - 1)] * HELD_OUT),
-                 "--sid-image", _save(tmp_path, "i", [[0] * levels] * HELD_OUT)]
+        args += [
+            "--sid-text",
+            _save(tmp_path, "t", [[99] + [0] * (levels - 1)] * HELD_OUT),
+            "--sid-image",
+            _save(tmp_path, "i", [[0] * levels] * HELD_OUT),
+        ]
         expect = "outside 0..31"
     else:
         taken = GenRecPipeline.from_pretrained(root / "m").tokenizer.catalog.codes["text"][0].tolist()
-        args += ["--sid-text", _save(tmp_path, "t", [taken] * HELD_OUT),
-                 "--sid-image", _save(tmp_path, "i", [[0] * len(taken)] * HELD_OUT)]
+        args += [
+            "--sid-text",
+            _save(tmp_path, "t", [taken] * HELD_OUT),
+            "--sid-image",
+            _save(tmp_path, "i", [[0] * len(taken)] * HELD_OUT),
+        ]
         expect = "already taken"
     proc = run_genrec("add-items", "--model", root / "m", "--out", tmp_path / "out", *args, check=False)
     assert proc.returncode == 2 and expect in proc.stderr, proc.stderr
@@ -153,12 +208,41 @@ def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
     root, held, keep = trained
     shutil.copytree(root / "m", tmp_path / "m")
     shutil.rmtree(tmp_path / "m" / "quantizer")
-    run_genrec("quantize", "--data", root / "data", "--out", tmp_path / "m" / "quantizer", "--levels", "3",
-               "--codebook-size", "32", "--latent-dim", "8", "--hidden-dims", "32", "--n-clusters", "16",
-               "--epochs", "2", "--seed", "1")
+    run_genrec(
+        "quantize",
+        "--data",
+        root / "data",
+        "--out",
+        tmp_path / "m" / "quantizer",
+        "--levels",
+        "3",
+        "--codebook-size",
+        "32",
+        "--latent-dim",
+        "8",
+        "--hidden-dims",
+        "32",
+        "--n-clusters",
+        "16",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+    )
     before = folder_digest(tmp_path / "m")
-    proc = run_genrec("add-items", "--model", tmp_path / "m", "--items", root / "new" / "items.jsonl",
-                      "--text-emb", root / "new" / "text_emb.npy", "--image-emb", root / "new" / "image_emb.npy",
-                      "--out", tmp_path / "m2", check=False)
+    proc = run_genrec(
+        "add-items",
+        "--model",
+        tmp_path / "m",
+        "--items",
+        root / "new" / "items.jsonl",
+        "--text-emb",
+        root / "new" / "text_emb.npy",
+        "--image-emb",
+        root / "new" / "image_emb.npy",
+        "--out",
+        tmp_path / "m2",
+        check=False,
+    )
     assert proc.returncode == 2 and "is not the IDs this model was trained on" in proc.stderr, proc.stderr
     assert folder_digest(tmp_path / "m") == before and not (tmp_path / "m2").exists()

@@ -3,11 +3,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import run_genrec
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, generate, write_synthetic_dataset
 from genrec.errors import DataError
+
+from conftest import run_genrec
 
 
 def write_dir(path, items=None, sequences=None, csv=None, **arrays):
@@ -63,18 +64,25 @@ def test_string_item_ids_and_lookup(tmp_path):
     "kwargs, match",
     [
         ({"sequences": [{"user_id": 1, "items": [0, 1, 99]}]}, r"sequences.jsonl:1: field 'items': unknown item_id 99"),
-        ({"items": [{"item_id": 1}, {"item_id": 2}, {"item_id": 1}], "sequences": []},
-         r"items.jsonl:3: duplicate item_id 1 \(first seen on line 1\)"),
+        (
+            {"items": [{"item_id": 1}, {"item_id": 2}, {"item_id": 1}], "sequences": []},
+            r"items.jsonl:3: duplicate item_id 1 \(first seen on line 1\)",
+        ),
         ({"items": [{"title": "x"}], "sequences": []}, r"items.jsonl:1: missing field 'item_id'"),
         ({"sequences": [{"user_id": 1}]}, r"sequences.jsonl:1: missing field 'items'"),
         ({"csv": "user_id,item_id,timestamp\nu,1,5\nu,2\n"}, r"interactions.csv:3: expected 3 fields, got 2"),
         ({"csv": "user_id,item_id,timestamp\nu,1,x\n"}, r"interactions.csv:2: field 'timestamp' is not a number"),
         ({"csv": "user,item_id,timestamp\n"}, r"interactions.csv:1: header lacks column\(s\) user_id"),
         ({"csv": "user_id,item_id,timestamp\nu,77,1\n"}, r"interactions.csv:2: field 'item_id': unknown item_id '77'"),
-        ({"sequences": SEQS, "text_emb": np.zeros((4, 3), np.float32)}, r"text_emb.npy: has 4 rows but items.jsonl has 5"),
+        (
+            {"sequences": SEQS, "text_emb": np.zeros((4, 3), np.float32)},
+            r"text_emb.npy: has 4 rows but items.jsonl has 5",
+        ),
         ({"sequences": SEQS, "image_emb": np.zeros((5,), np.float32)}, r"image_emb.npy: expected a 2-D array"),
-        ({"sequences": SEQS, "text_emb": np.array([[0, 1]] * 4 + [[np.nan, 1]], np.float32)},
-         r"text_emb.npy: row 4 has some NaN values but not all"),
+        (
+            {"sequences": SEQS, "text_emb": np.array([[0, 1]] * 4 + [[np.nan, 1]], np.float32)},
+            r"text_emb.npy: row 4 has some NaN values but not all",
+        ),
         ({"sequences": SEQS, "sid_text": np.zeros((5, 4), np.float32)}, r"sid_text.npy: expected integer codes"),
         ({"sequences": SEQS, "sid_text": np.zeros((3, 4), np.int64)}, r"sid_text.npy: expected shape \[5, levels\]"),
     ],
@@ -164,11 +172,21 @@ def test_instruments_counts(instruments_dir):
 def test_cli_inspect_json(synth_dir):
     out = run_genrec("inspect", synth_dir, "--json")
     s = json.loads(out.stdout)
-    for key in ("users", "items", "interactions", "train_rows", "valid_rows", "test_rows", "dropped_users", "modalities"):
+    for key in (
+        "users",
+        "items",
+        "interactions",
+        "train_rows",
+        "valid_rows",
+        "test_rows",
+        "dropped_users",
+        "modalities",
+    ):
         assert key in s
     assert s["items"] == 300 and s["users"] == 400
 
 
+@pytest.mark.slow
 def test_cli_from_the_source_checkout(synth_dir, tmp_path):
     """From the repository root `python -m genrec` imports the source folder genrec/, whose mapped
     sub-packages (tokenizer/, trainers/, eval/, hub_cards/) sit beside it."""
@@ -179,15 +197,39 @@ def test_cli_from_the_source_checkout(synth_dir, tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     # -S: no .pth processing, so an editable install's import hooks cannot do the finding for us.
-    code = (f"import sys; sys.path.append({sysconfig.get_paths()['purelib']!r}); "
-            "import genrec, genrec.trainers, genrec.eval, genrec.tokenizer, genrec.hub_cards as h; "
-            "print(genrec.__file__); print(genrec.trainers.__file__); print(h.__file__)")
-    files = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True,
-                           check=True).stdout.split()
-    assert files == [str(root / "genrec" / "__init__.py"), str(root / "trainers" / "__init__.py"),
-                     str(root / "hub_cards" / "__init__.py")]
-    run_genrec("quantize", "--data", synth_dir, "--out", tmp_path / "q", "--levels", "2", "--codebook-size", "16",
-               "--latent-dim", "8", "--hidden-dims", "32", "--epochs", "1", "--n-clusters", "16", cwd=root)
+    code = (
+        f"import sys; sys.path.append({sysconfig.get_paths()['purelib']!r}); "
+        "import genrec, genrec.trainers, genrec.eval, genrec.tokenizer, genrec.hub_cards as h; "
+        "print(genrec.__file__); print(genrec.trainers.__file__); print(h.__file__)"
+    )
+    files = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert files == [
+        str(root / "genrec" / "__init__.py"),
+        str(root / "trainers" / "__init__.py"),
+        str(root / "hub_cards" / "__init__.py"),
+    ]
+    run_genrec(
+        "quantize",
+        "--data",
+        synth_dir,
+        "--out",
+        tmp_path / "q",
+        "--levels",
+        "2",
+        "--codebook-size",
+        "16",
+        "--latent-dim",
+        "8",
+        "--hidden-dims",
+        "32",
+        "--epochs",
+        "1",
+        "--n-clusters",
+        "16",
+        cwd=root,
+    )
     assert (tmp_path / "q" / "sid_text.npy").is_file()
 
 
@@ -197,13 +239,16 @@ def test_cli_errors_without_traceback(tmp_path):
     assert "dataset directory does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("content, match", [
-    ('{"user_id": "a", "history": [1]}\n{"history": [2]}\n', r"h.jsonl:2: missing field 'user_id'"),
-    ('{"user_id": "a", "history": 3}\n', r"h.jsonl:1: field 'history' must be a list"),
-    ('{"user_id": "a", "history": [1]}\n[1, 2]\n', r"h.jsonl:2: expected a JSON object"),
-    ('{"user_id": "a", "history": [1\n', r"h.jsonl:1: malformed JSON"),
-    ("\n\n", r"h.jsonl: no histories"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"user_id": "a", "history": [1]}\n{"history": [2]}\n', r"h.jsonl:2: missing field 'user_id'"),
+        ('{"user_id": "a", "history": 3}\n', r"h.jsonl:1: field 'history' must be a list"),
+        ('{"user_id": "a", "history": [1]}\n[1, 2]\n', r"h.jsonl:2: expected a JSON object"),
+        ('{"user_id": "a", "history": [1\n', r"h.jsonl:1: malformed JSON"),
+        ("\n\n", r"h.jsonl: no histories"),
+    ],
+)
 def test_histories_file_errors_name_file_and_line(tmp_path, content, match):
     from genrec.data.loading import read_histories
 

@@ -14,8 +14,26 @@ from genrec.pipeline import GenRecPipeline
 
 def test_demo_runs_every_step_and_ends_with_its_summary_line(tmp_path, capsys, recwarn):
     out = tmp_path / "demo"
-    assert cli(["demo", "--out", str(out), "--n-items", "200", "--n-users", "300", "--epochs", "0.3",
-                "--quantizer-epochs", "3", "--seed", "1"]) == 0
+    assert (
+        cli(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--n-items",
+                "200",
+                "--n-users",
+                "300",
+                "--epochs",
+                "0.3",
+                "--quantizer-epochs",
+                "3",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     printed = captured.out
     # quiet: no warning raised on the way (pytest collects them: recwarn) and no "Warning" line printed

@@ -7,6 +7,7 @@ import sys
 import tempfile
 
 import pytest
+
 from conftest import run_genrec
 
 
@@ -16,9 +17,25 @@ def launch(*args, timeout=600):
     with socket.socket() as s:  # a free port, so parallel test runs never meet
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-           str(port), "-m", "genrec", *map(str, args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "-m",
+        "genrec",
+        *map(str, args),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
 
 
@@ -59,8 +76,19 @@ def test_sharded_evaluation_equals_one_process(two_runs, synth_dir):
 
 def test_two_process_sequence_training_matches_one_process(synth_dir, quantizer_dir, tmp_path):
     """training_mode=sequences under accelerate: each process collates its own sequence units."""
-    common = ["train", "--data", synth_dir, "--quantizer", quantizer_dir, "--profile", "tiny", "--max-steps", "30",
-              "--training-mode", "sequences"]
+    common = [
+        "train",
+        "--data",
+        synth_dir,
+        "--quantizer",
+        quantizer_dir,
+        "--profile",
+        "tiny",
+        "--max-steps",
+        "30",
+        "--training-mode",
+        "sequences",
+    ]
     run_genrec(*common, "--out", tmp_path / "one", "--batch-size", "64")
     proc = launch(*common, "--out", tmp_path / "two", "--batch-size", "32")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hub_server import hub, hub_env  # noqa: F401  (hub is a fixture)
 
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
 from genrec.hub import push_to_hub
+from genrec.modeling.factory import build_generator
 from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.trainers import PROFILES
-from genrec.modeling.factory import build_generator
+
+from hub_server import hub, hub_env  # noqa: F401  (hub is a fixture)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -32,8 +33,7 @@ def python_blocks(markdown: str) -> list[str]:
 def run_blocks(blocks: list[str], cwd: Path, env: dict | None = None) -> None:
     assert blocks
     for block in blocks:
-        r = subprocess.run([sys.executable, "-c", block], cwd=cwd, capture_output=True, text=True, timeout=300,
-                           env=env)
+        r = subprocess.run([sys.executable, "-c", block], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, f"{block}\n--- stderr ---\n{r.stderr[-3000:]}"
 
 
@@ -48,20 +48,21 @@ def tiny_generator_folder(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_readme_python_examples_run_as_written(tmp_path):
     write_synthetic_dataset(tmp_path / "path" / "to" / "dataset", SynthConfig(n_items=60, n_users=80, seed=1))
     tiny_generator_folder(tmp_path / "m")
     run_blocks(python_blocks(README.read_text(encoding="utf-8")), tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["generator", "quantizer", "adapter"])
 def test_model_card_python_examples_run_against_the_hub(hub, tmp_path, kind):
     folder = tmp_path / kind
     if kind == "generator":
         tiny_generator_folder(folder)
     elif kind == "quantizer":
-        config = CrossModalRQVAEConfig(input_dims=(8, 6), hidden_dims=(8,), latent_dim=4, num_levels=2,
-                                       codebook_size=4)
+        config = CrossModalRQVAEConfig(input_dims=(8, 6), hidden_dims=(8,), latent_dim=4, num_levels=2, codebook_size=4)
         CrossModalRQVAE(config).save_pretrained(folder)
     else:  # a LoRA adapter (with its tokenizer, as genrec train --peft lora saves it) on a published base
         from peft import LoraConfig, get_peft_model
@@ -84,8 +85,10 @@ def test_every_cli_flag_has_help_text():
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
-    missing = {name: [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
-               for name, sub in commands.items()}
+    missing = {
+        name: [a.option_strings[-1] for a in sub._actions if a.option_strings and not a.help]
+        for name, sub in commands.items()
+    }
     assert not {k: v for k, v in missing.items() if v}
 
 
@@ -97,15 +100,38 @@ def test_the_wheel_builds_without_packaging_warnings_and_ships_its_data(tmp_path
 
     repo = README.parent
     src = tmp_path / "src"
-    shutil.copytree(repo, src, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info",
-                                                             "__pycache__", ".pytest_cache", "demo_out"))
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w",
-                        str(tmp_path / "dist"), "-v"], capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        repo,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache", "demo_out"
+        ),
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    ours = [line for line in (r.stdout + r.stderr).splitlines()
-            if re.search(r"warn", line, re.I) and "byte-compiling is disabled" not in line]  # the latter: pip's env
+    ours = [
+        line
+        for line in (r.stdout + r.stderr).splitlines()
+        if re.search(r"warn", line, re.I) and "byte-compiling is disabled" not in line
+    ]  # the latter: pip's env
     assert not ours, "\n".join(ours)
-    wheel, = (tmp_path / "dist").glob("genrec-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("genrec-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for metric in ("hit_rate", "ndcg", "beyond_accuracy"):
         assert f"genrec/eval/metrics/{metric}/{metric}.py" in names

@@ -16,8 +16,13 @@ MAX_POS = 24  # tiny position table: a text longer than this must be truncated o
 
 ITEMS = [
     {"item_id": "A1", "title": "acoustic guitar", "brand": "yamaha", "categories": ["guitar"], "description": ""},
-    {"item_id": "A2", "title": "electric bass", "brand": "fender", "categories": ["bass", "electric"],
-     "description": " ".join(["maple neck"] * 40)},  # far longer than MAX_POS tokens
+    {
+        "item_id": "A2",
+        "title": "electric bass",
+        "brand": "fender",
+        "categories": ["bass", "electric"],
+        "description": " ".join(["maple neck"] * 40),
+    },  # far longer than MAX_POS tokens
     {"item_id": "A3", "title": "drum stick", "brand": "", "categories": []},
     {"item_id": "A4"},  # no text at all
 ]
@@ -32,8 +37,14 @@ def text_model(tmp_path_factory):
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", ":"] + WORDS) + "\n")
     BertTokenizer(vocab_file=str(vocab)).save_pretrained(path)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=8 + len(WORDS), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=MAX_POS)
+    config = BertConfig(
+        vocab_size=8 + len(WORDS),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=MAX_POS,
+    )
     BertModel(config).save_pretrained(path)
     return path
 
@@ -98,10 +109,22 @@ def test_image_embeddings(tmp_path, data_dir):
     model_dir = tmp_path / "tiny_clip"
     torch.manual_seed(0)
     config = CLIPConfig(
-        text_config={"vocab_size": 50, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 16, "intermediate_size": 32,
-                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        text_config={
+            "vocab_size": 50,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
         projection_dim=8,
     )
     CLIPModel(config).save_pretrained(model_dir)

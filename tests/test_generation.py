@@ -19,33 +19,54 @@ def make_tokenizer(n_items=60, seed=0):
     text[1] = text[0]  # an unresolved collision: rows 0 and 1 share a text ID
     image = rng.integers(0, 6, (n_items, LEVELS))
     image[5] = -1  # item 5 has no image
-    return SemanticIDTokenizer.from_codes([f"i{r}" for r in range(n_items)], {"text": text, "image": image},
-                                          codebook_size={"text": 8, "image": 6})
+    return SemanticIDTokenizer.from_codes(
+        [f"i{r}" for r in range(n_items)], {"text": text, "image": image}, codebook_size={"text": 8, "image": 6}
+    )
 
 
 def make_model(tok, seed=0):
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
-                   num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                   decoder_start_token_id=tok.pad_token_id)
+    cfg = T5Config(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
     return T5ForConditionalGeneration(cfg).eval()
 
 
 def batch_inputs(tok, modalities, seed=0, max_len=6):
     rng = np.random.default_rng(seed)
     task = {"text": "seqrec", "image": "seqimage"}
-    ids = [tok.encode_task_input(task[m], rng.integers(0, len(tok.item_ids), rng.integers(1, max_len)).tolist(), m)
-           for m in modalities]
+    ids = [
+        tok.encode_task_input(task[m], rng.integers(0, len(tok.item_ids), rng.integers(1, max_len)).tolist(), m)
+        for m in modalities
+    ]
     b = tok.pad([{"input_ids": x} for x in ids], return_tensors="pt")
     return b["input_ids"], b["attention_mask"]
 
 
 def generate(model, tok, inputs, modalities, beams, **kw):
     proc = TrieConstrainedLogitsProcessor(tok, modalities, num_beams=beams)
-    return model.generate(input_ids=inputs[0], attention_mask=inputs[1], logits_processor=LogitsProcessorList([proc]),
-                          max_new_tokens=LEVELS + 1, num_beams=beams, num_return_sequences=beams,
-                          length_penalty=0.0, early_stopping=True, return_dict_in_generate=True,
-                          output_scores=True, **kw)
+    return model.generate(
+        input_ids=inputs[0],
+        attention_mask=inputs[1],
+        logits_processor=LogitsProcessorList([proc]),
+        max_new_tokens=LEVELS + 1,
+        num_beams=beams,
+        num_return_sequences=beams,
+        length_penalty=0.0,
+        early_stopping=True,
+        return_dict_in_generate=True,
+        output_scores=True,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("mode", ["greedy", "sample", "beam"])
@@ -82,8 +103,11 @@ def test_processor_masks_exactly_the_trie():
         assert torch.isfinite(row).nonzero().flatten().tolist() == [tok.eos_token_id]
     two = full[:2]
     out = proc(torch.tensor([[start] + two]), torch.zeros(1, v))
-    expect = sorted(tok.code_token_id("image", 2, c[2]) for c in trie.leaf_codes().tolist() if c[:2] == [
-        x - tok.level_token_start("image", d) for d, x in enumerate(two)])
+    expect = sorted(
+        tok.code_token_id("image", 2, c[2])
+        for c in trie.leaf_codes().tolist()
+        if c[:2] == [x - tok.level_token_start("image", d) for d, x in enumerate(two)]
+    )
     assert torch.isfinite(out[0]).nonzero().flatten().tolist() == expect
 
 
@@ -97,8 +121,9 @@ def test_fast_path_matches_generate(seed, attn):
     beams = 20
     g = generate(model, tok, inputs, mods, beams)
     c = IDConstraint.from_tokenizer(tok, ["image", "text"])
-    fast = constrained_beam_search(model, *inputs, c, torch.tensor([c.modality_index(m) for m in mods]),
-                                   num_beams=beams)
+    fast = constrained_beam_search(
+        model, *inputs, c, torch.tensor([c.modality_index(m) for m in mods]), num_beams=beams
+    )
     g_tokens = g.sequences[:, 1 : LEVELS + 1].view(len(mods), beams, LEVELS)
     g_scores = g.sequences_scores.view(len(mods), beams)
     real = g_scores > -1e8  # generate pads small tries with -1e9 duplicates; the fast path with leaf -1
@@ -125,8 +150,9 @@ def test_fast_path_on_a_catalogue_smaller_than_the_beam():
     assert sorted(out.leaves[0, :n_ids].tolist()) == list(range(n_ids))  # every ID found, once
     # text (8 codes) and image (6 codes) in one batch: more beams than image codes at the first level
     both = IDConstraint.from_tokenizer(tok, ["text", "image"])
-    mixed = constrained_beam_search(model, *batch_inputs(tok, ["text", "image"]), both, torch.tensor([0, 1]),
-                                    num_beams=10)
+    mixed = constrained_beam_search(
+        model, *batch_inputs(tok, ["text", "image"]), both, torch.tensor([0, 1]), num_beams=10
+    )
     assert (mixed.leaves >= 0).sum(1).tolist() == [n_ids, tok.trie("image").n_leaves]
 
 
@@ -165,13 +191,15 @@ def test_prefix_softmax_is_a_distribution_over_valid_ids_and_decoding_scores_it(
     for m in ("text", "image"):
         inputs = batch_inputs(tok, [m], seed=4)
         leaves = tok.trie(m).leaf_codes().tolist()  # every distinct valid ID
-        labels = torch.tensor([[tok.code_token_id(m, d, x) for d, x in enumerate(code)] + [tok.eos_token_id]
-                               for code in leaves])
+        labels = torch.tensor(
+            [[tok.code_token_id(m, d, x) for d, x in enumerate(code)] + [tok.eos_token_id] for code in leaves]
+        )
         n = len(leaves)
         with torch.no_grad():
-            logits = model(input_ids=inputs[0].expand(n, -1), attention_mask=inputs[1].expand(n, -1),
-                           labels=labels).logits
-        logp = torch.stack([-LEVELS * prefix_softmax_loss(logits[i:i + 1], labels[i:i + 1], c) for i in range(n)])
+            logits = model(
+                input_ids=inputs[0].expand(n, -1), attention_mask=inputs[1].expand(n, -1), labels=labels
+            ).logits
+        logp = torch.stack([-LEVELS * prefix_softmax_loss(logits[i : i + 1], labels[i : i + 1], c) for i in range(n)])
         assert logp.exp().sum().item() == pytest.approx(1.0, abs=1e-4)  # probability mass only on real IDs
         # the fast path scores IDs with the same normalisation (and so does generate + renormalise)
         fast = constrained_beam_search(model, *inputs, c, c.modality_index(m), num_beams=10)
@@ -181,9 +209,18 @@ def test_prefix_softmax_is_a_distribution_over_valid_ids_and_decoding_scores_it(
             assert score == pytest.approx(by_code[code], abs=1e-4)
         assert fast.scores[0, 0].item() == pytest.approx(logp.max().item(), abs=1e-4)
         proc = TrieConstrainedLogitsProcessor(tok, m, num_beams=10, renormalise=True)
-        g = model.generate(input_ids=inputs[0], attention_mask=inputs[1], logits_processor=LogitsProcessorList([proc]),
-                           max_new_tokens=LEVELS + 1, num_beams=10, num_return_sequences=10, length_penalty=0.0,
-                           early_stopping=True, return_dict_in_generate=True, output_scores=True)
+        g = model.generate(
+            input_ids=inputs[0],
+            attention_mask=inputs[1],
+            logits_processor=LogitsProcessorList([proc]),
+            max_new_tokens=LEVELS + 1,
+            num_beams=10,
+            num_return_sequences=10,
+            length_penalty=0.0,
+            early_stopping=True,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
         assert torch.allclose(g.sequences_scores, fast.scores[0], atol=1e-4)
 
 
@@ -283,11 +320,21 @@ def test_sparse_trie_holds_exactly_the_catalogues_prefixes():
         for code, node in frontier.items():
             assert trie.rows_of_leaf(int(trie.leaf_of(node))) == rows_of[code]
             assert trie.lookup(list(code), root=root) == int(trie.leaf_of(node))
-    assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len({tuple(c) for c in image.tolist() if min(c) >= 0})
+    assert trie.n_leaves == len({tuple(c) for c in text.tolist()}) + len(
+        {tuple(c) for c in image.tolist() if min(c) >= 0}
+    )
 
 
-@pytest.mark.parametrize("softmax,a,attn", [("full", 0.0, "sdpa"), ("prefix", 0.0, "eager"), ("full", 0.5, "eager"),
-                                            ("prefix", 0.5, "sdpa"), ("prefix", 0.5, "copied")])
+@pytest.mark.parametrize(
+    "softmax,a,attn",
+    [
+        ("full", 0.0, "sdpa"),
+        ("prefix", 0.0, "eager"),
+        ("full", 0.5, "eager"),
+        ("prefix", 0.5, "sdpa"),
+        ("prefix", 0.5, "copied"),
+    ],
+)
 def test_teacher_forced_id_scores_are_the_beam_scores(softmax, a, attn, monkeypatch):
     """score_ids gives every ID the beam search returned its exact beam score, under either normalisation
     and with a popularity penalty, for text- and image-ID requests of one batch; with the requests' encoder

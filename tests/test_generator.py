@@ -12,14 +12,15 @@ import genrec  # registers the Auto classes
 from genrec.data import load_dataset_dir
 from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5ForConditionalGeneration
+from genrec.modeling.factory import VocabMismatchError, build_generator
 from genrec.modeling.lora import load_generator
 from genrec.tasks import TaskConfigError, build_task_dataset
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator, GenRecTrainer
-from genrec.modeling.factory import VocabMismatchError, build_generator
 from genrec.trainers.generator_config import make_training_args
 from genrec.trainers.generator_run import train_generator
+from genrec.trainers.generator_trainer import GenRecCollator, GenRecTrainer
+
 from conftest import run_genrec
 from hub_server import hub  # noqa: F401  (a fixture)
 
@@ -49,8 +50,12 @@ def test_tasks_are_lazy_recipes_with_task_token_and_target_id(tok, data):
     assert ds.format["type"] == "custom"  # with_transform: token ids are made on read
     assert ds.data.column_names == ["unit", "index", "length"]
     units = ds.features["unit"].names
-    assert units[0] == "seqrec+seqimage" and set(units[1:]) == {"item2image", "image2item", "seqitem2image",
-                                                               "seqimage2item"}
+    assert units[0] == "seqrec+seqimage" and set(units[1:]) == {
+        "item2image",
+        "image2item",
+        "seqitem2image",
+        "seqimage2item",
+    }
     unit_col = np.asarray(ds.data.column("unit"))
     counts = np.bincount(unit_col, minlength=len(units))
     assert counts[0] == len(split) and counts[units.index("item2image")] == data.n_items
@@ -78,8 +83,9 @@ def test_history_dropout_leaves_items_out_of_each_view_on_its_own(tok, data):
     split = data.splits["train"]
     long = [i for i in range(len(split)) if len(split[i]["history"]) >= 6][:200]
     plain = build_task_dataset(split, tok, ("seqrec", "seqimage"), max_history=20).select(long)
-    dropped = build_task_dataset(split, tok, ("seqrec", "seqimage"), max_history=20, history_dropout=0.5,
-                                 seed=1).select(long)
+    dropped = build_task_dataset(
+        split, tok, ("seqrec", "seqimage"), max_history=20, history_dropout=0.5, seed=1
+    ).select(long)
     n_items = lambda ids, m: (len(ids) - 2) // tok.num_levels(m)  # noqa: E731  (task token and EOS around)
     full = [[n_items(x, m) for x, m in zip(plain[i]["input_ids"], ("text", "image"))] for i in range(len(long))]
     kept = [[n_items(x, m) for x, m in zip(dropped[i]["input_ids"], ("text", "image"))] for i in range(len(long))]
@@ -138,8 +144,14 @@ def test_vocab_mismatch_and_bad_profile_fail_clearly(tok, data, tmp_path):
     model.resize_token_embeddings(len(tok) + 5)
     ds = build_task_dataset(data.splits["train"], tok)
     with pytest.raises(VocabMismatchError, match=f"has {len(tok) + 5} tokens but the tokenizer has {len(tok)}"):
-        GenRecTrainer(model=model, args=make_training_args(tmp_path, "tiny"), train_dataset=ds, eval_dataset=ds,
-                      data_collator=GenRecCollator(tok), processing_class=tok)
+        GenRecTrainer(
+            model=model,
+            args=make_training_args(tmp_path, "tiny"),
+            train_dataset=ds,
+            eval_dataset=ds,
+            data_collator=GenRecCollator(tok),
+            processing_class=tok,
+        )
     with pytest.raises(GenRecError, match="unknown profile"):
         make_training_args(tmp_path, "huge")
     with pytest.raises(GenRecError, match="training arguments: .*load_best_model_at_end"):  # TrainingArguments' check
@@ -160,10 +172,18 @@ def test_profiles_are_yaml_data_files_and_a_users_file_works_like_a_bundled_one(
     assert load_profile(mine)["model"] == PROFILES["tiny"]["model"]
     assert make_training_args(tmp_path / "o", str(mine)).learning_rate == 1e-4
     assert make_training_args(tmp_path / "o", str(mine), learning_rate=3e-3).learning_rate == 3e-3  # flags win
-    bad = {"broken.yaml": "model: [1, 2", "list.yaml": "- 1\n- 2\n", "section.yaml": "trainer: {}\n",
-           "model_key.yaml": "model: {d_modle: 64}\n"}
-    messages = {"broken.yaml": "not valid YAML", "list.yaml": "sections 'model' and 'args'",
-                "section.yaml": "sections 'model' and 'args'", "model_key.yaml": r"unknown model settings \['d_modle'\]"}
+    bad = {
+        "broken.yaml": "model: [1, 2",
+        "list.yaml": "- 1\n- 2\n",
+        "section.yaml": "trainer: {}\n",
+        "model_key.yaml": "model: {d_modle: 64}\n",
+    }
+    messages = {
+        "broken.yaml": "not valid YAML",
+        "list.yaml": "sections 'model' and 'args'",
+        "section.yaml": "sections 'model' and 'args'",
+        "model_key.yaml": r"unknown model settings \['d_modle'\]",
+    }
     for name, text in bad.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(GenRecError, match=messages[name]):
@@ -178,8 +198,15 @@ def test_profiles_are_yaml_data_files_and_a_users_file_works_like_a_bundled_one(
 # ---- training -------------------------------------------------------------------------------------
 def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok, data):
     names = {p.name for p in trained.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json",
-            "catalog.json", "genrec_train_config.json", "quantizer"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer_config.json",
+        "catalog.json",
+        "genrec_train_config.json",
+        "quantizer",
+    } <= names
     record = json.loads((trained / "genrec_train_config.json").read_text())
     assert record["profile"] == "tiny" and record["seed"] == 3 and record["tasks"][0] == "seqrec"
     logs = [h for h in record["log_history"] if "loss" in h]
@@ -210,8 +237,16 @@ def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok
 
 
 def test_no_implicit_ablation_logs_no_implicit_loss(synth_dir, quantizer_dir, tmp_path):
-    out = train_generator(synth_dir, tmp_path / "gen", quantizer=quantizer_dir, profile="tiny", seed=3,
-                          implicit=False, max_steps=10, tasks=["seqrec", "seqimage"])
+    out = train_generator(
+        synth_dir,
+        tmp_path / "gen",
+        quantizer=quantizer_dir,
+        profile="tiny",
+        seed=3,
+        implicit=False,
+        max_steps=10,
+        tasks=["seqrec", "seqimage"],
+    )
     record = json.loads((out / "genrec_train_config.json").read_text())
     assert record["implicit"] is False and record["model_config"]["implicit_weight"] == 0.0
     logs = [h for h in record["log_history"] if "loss" in h]
@@ -219,8 +254,15 @@ def test_no_implicit_ablation_logs_no_implicit_loss(synth_dir, quantizer_dir, tm
 
 
 def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
-    kw = dict(quantizer=quantizer_dir, profile="tiny", seed=5, max_steps=30, save_steps=15, save_total_limit=None,
-              load_best_model_at_end=False)  # tiny logs every 5 steps: the losses before 15 are all logged
+    kw = dict(
+        quantizer=quantizer_dir,
+        profile="tiny",
+        seed=5,
+        max_steps=30,
+        save_steps=15,
+        save_total_limit=None,
+        load_best_model_at_end=False,
+    )  # tiny logs every 5 steps: the losses before 15 are all logged
     full = train_generator(synth_dir, tmp_path / "full", checkpoint_dir=tmp_path / "ck_full", **kw)
     # "interrupted" run: a fresh process state, resuming from the full run's step-15 checkpoint
     import shutil
@@ -230,15 +272,18 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
     partial = tmp_path / "ck_resumed" / "checkpoint-30"
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"\x00" * 10)
-    resumed = train_generator(synth_dir, tmp_path / "resumed", checkpoint_dir=tmp_path / "ck_resumed",
-                              resume=True, **kw)
+    resumed = train_generator(
+        synth_dir, tmp_path / "resumed", checkpoint_dir=tmp_path / "ck_resumed", resume=True, **kw
+    )
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     # train_loss is the whole run's mean, not only the 15 resumed steps'
-    losses = [json.loads((out / "genrec_train_config.json").read_text())["train_metrics"]["train_loss"]
-              for out in (full, resumed)]
+    losses = [
+        json.loads((out / "genrec_train_config.json").read_text())["train_metrics"]["train_loss"]
+        for out in (full, resumed)
+    ]
     assert losses[1] == pytest.approx(losses[0], abs=2e-3)
     mid = load_file(tmp_path / "ck_full" / "checkpoint-15" / "model.safetensors")
     assert not torch.equal(mid["shared.weight"], a["shared.weight"])
@@ -249,11 +294,21 @@ def test_resume_reaches_the_same_weights(synth_dir, quantizer_dir, tmp_path):
         codes = np.load(quantizer_dir / f"sid_{m}.npy")
         np.save(other / f"sid_{m}.npy", (codes + 1) % 16)
     with pytest.raises(GenRecError, match="was trained on catalogue"):
-        train_generator(synth_dir, tmp_path / "mixed", checkpoint_dir=tmp_path / "ck_resumed", resume=True,
-                        **{**kw, "quantizer": other, "max_steps": 40})
+        train_generator(
+            synth_dir,
+            tmp_path / "mixed",
+            checkpoint_dir=tmp_path / "ck_resumed",
+            resume=True,
+            **{**kw, "quantizer": other, "max_steps": 40},
+        )
     with pytest.raises(GenRecError, match="was trained on catalogue and tasks"):  # or with other tasks
-        train_generator(synth_dir, tmp_path / "mixed", checkpoint_dir=tmp_path / "ck_resumed", resume=True,
-                        **{**kw, "tasks": ["seqrec", "seqimage"], "max_steps": 40})
+        train_generator(
+            synth_dir,
+            tmp_path / "mixed",
+            checkpoint_dir=tmp_path / "ck_resumed",
+            resume=True,
+            **{**kw, "tasks": ["seqrec", "seqimage"], "max_steps": 40},
+        )
     with pytest.raises(GenRecError, match="no complete checkpoint"):
         train_generator(synth_dir, tmp_path / "none", checkpoint_dir=tmp_path / "ck_none", resume=True, **kw)
 
@@ -265,19 +320,34 @@ def test_plain_generate_with_the_models_defaults_equals_recommend(trained):
     model, tok = AutoModelForSeq2SeqLM.from_pretrained(trained), AutoTokenizer.from_pretrained(trained)
     history = tok.item_ids[3:8]
     for modality in ("text", "image"):
-        out = model.generate(**tok.history_inputs(history, modality),
-                             logits_processor=[genrec.TrieConstrainedLogitsProcessor.for_model(model, tok, modality)])
+        out = model.generate(
+            **tok.history_inputs(history, modality),
+            logits_processor=[genrec.TrieConstrainedLogitsProcessor.for_model(model, tok, modality)],
+        )
         assert len(out) == model.generation_config.num_beams == 20  # every beam comes back
         items = [i for seq in out for i in tok.decode_items(seq, modality)]
-        expected = GenRecPipeline.from_pretrained(trained).recommend(
-            history, k=10, modality=modality, exclude_history=False).item_ids
+        expected = (
+            GenRecPipeline.from_pretrained(trained)
+            .recommend(history, k=10, modality=modality, exclude_history=False)
+            .item_ids
+        )
         assert items[:10] == expected
 
 
 def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir, data, tmp_path):
     # fine-tune on the same catalogue (new-item token rows: see the next test)
-    out = train_generator(synth_dir, tmp_path / "lora", quantizer=trained / "quantizer", profile="tiny", seed=3, peft="lora",
-                          base=str(trained), max_steps=20, save_steps=10, learning_rate=2e-2)
+    out = train_generator(
+        synth_dir,
+        tmp_path / "lora",
+        quantizer=trained / "quantizer",
+        profile="tiny",
+        seed=3,
+        peft="lora",
+        base=str(trained),
+        max_steps=20,
+        save_steps=10,
+        learning_rate=2e-2,
+    )
     names = {p.name for p in out.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
     assert "model.safetensors" not in names  # only the adapter
@@ -310,15 +380,27 @@ def test_lora_on_a_catalogue_with_new_items_trains_serves_and_pushes(trained, sy
         np.save(d / f, np.vstack([emb, emb[:2]]))
     base_items = [json.loads(line)["item_id"] for line in (synth_dir / "items.jsonl").read_text().splitlines()]
     with open(d / "sequences.jsonl", "a", encoding="utf-8") as fh:  # 60 users who go on to the new items
-        fh.writelines(json.dumps({"user_id": f"n{u}", "items": [base_items[u], base_items[u + 1], *new, *new]}) + "\n"
-                      for u in range(60))
+        fh.writelines(
+            json.dumps({"user_id": f"n{u}", "items": [base_items[u], base_items[u + 1], *new, *new]}) + "\n"
+            for u in range(60)
+        )
     for m in ("text", "image"):  # the new items' IDs use codes no base item has
         codes = np.load(q / f"sid_{m}.npy")
         free = [c for c in np.ndindex(16, 16, 16) if c not in set(map(tuple, codes.tolist()))][:2]
         np.save(q / f"sid_{m}.npy", np.vstack([codes, np.array(free)]))
     monkeypatch.chdir(tmp_path)
-    out = train_generator(d, tmp_path / "lora", quantizer=q, profile="tiny", seed=3, peft="lora", base=str(trained),
-                          max_steps=100, save_steps=100, learning_rate=3e-2)
+    out = train_generator(
+        d,
+        tmp_path / "lora",
+        quantizer=q,
+        profile="tiny",
+        seed=3,
+        peft="lora",
+        base=str(trained),
+        max_steps=100,
+        save_steps=100,
+        learning_rate=3e-2,
+    )
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(trained.resolve())
     monkeypatch.chdir(synth_dir)  # elsewhere
     pipe = GenRecPipeline.from_pretrained(out)
@@ -366,8 +448,14 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
     args = make_training_args(tmp_path, "tiny", per_device_train_batch_size=16)
     assert args.batching == "length_buckets" and args.train_sampling_strategy == "group_by_length"
     train, valid = build_datasets(data, tok, args)
-    trainer = GenRecTrainer(model=tiny_model(tok), args=args, train_dataset=train, eval_dataset=valid,
-                            data_collator=GenRecCollator(tok), processing_class=tok)
+    trainer = GenRecTrainer(
+        model=tiny_model(tok),
+        args=args,
+        train_dataset=train,
+        eval_dataset=valid,
+        data_collator=GenRecCollator(tok),
+        processing_class=tok,
+    )
     lengths = np.asarray(train.with_format(None)["length"])
     torch.manual_seed(0)
     sampler = trainer._get_train_sampler()
@@ -376,7 +464,7 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
     assert sorted(grouped) == list(range(len(train)))
 
     def padding(order):  # padded history slots per unit when batching in this order
-        batches = [lengths[order[i:i + 16]] for i in range(0, len(order), 16)]
+        batches = [lengths[order[i : i + 16]] for i in range(0, len(order), 16)]
         return sum(int(b.max() * len(b) - b.sum()) for b in batches) / len(order)
 
     assert padding(grouped) < 0.25 * padding(torch.randperm(len(train)).tolist())
@@ -387,17 +475,39 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
 
 
 # ---- CLI ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
     out = tmp_path / "gen"
-    r = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", out, "--profile", "tiny",
-                   "--max-steps", "8", "--tasks", "seqrec,seqimage,item2image", "--max-history", "10",
-                   "--weight-decay", "0.05", "--save-total-limit", "1", "--lr", "1e-3")  # any TrainingArguments field
+    r = run_genrec(
+        "train",
+        "--data",
+        synth_dir,
+        "--quantizer",
+        quantizer_dir,
+        "--out",
+        out,
+        "--profile",
+        "tiny",
+        "--max-steps",
+        "8",
+        "--tasks",
+        "seqrec,seqimage,item2image",
+        "--max-history",
+        "10",
+        "--weight-decay",
+        "0.05",
+        "--save-total-limit",
+        "1",
+        "--lr",
+        "1e-3",
+    )  # any TrainingArguments field
     assert r.stdout.strip().splitlines()[-1] == f"wrote {out}" and "implicit_loss" in r.stdout
     assert (out / "model.safetensors").is_file() and (out / "quantizer" / "sid_text.npy").is_file()
     record = json.loads((out / "genrec_train_config.json").read_text())
     assert record["tasks"] == ["seqrec", "seqimage", "item2image"]
-    assert {k: record["training_args"][k] for k in ("weight_decay", "save_total_limit", "learning_rate", "max_steps")} \
-        == {"weight_decay": 0.05, "save_total_limit": 1, "learning_rate": 1e-3, "max_steps": 8}
+    assert {
+        k: record["training_args"][k] for k in ("weight_decay", "save_total_limit", "learning_rate", "max_steps")
+    } == {"weight_decay": 0.05, "save_total_limit": 1, "learning_rate": 1e-3, "max_steps": 8}
     assert record["training_args"]["per_device_train_batch_size"] == 32  # unset: the tiny profile's
     # served with the history length it was trained with: recommend() and evaluate read the last 10 items
     from genrec.pipeline import GenRecPipeline
@@ -408,30 +518,72 @@ def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir,
     assert pipe.recommend(long, k=5).item_ids == pipe.recommend(long[-10:], k=5).item_ids
     ev = run_genrec("evaluate", "--model", out, "--data", synth_dir, "--max-users", "20", check=False)
     assert ev.returncode == 0, ev.stderr
-    bad = run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tmp_path / "x",
-                     "--profile", "tiny", "--tasks", "seqrec,seqvideo", check=False)
+    bad = run_genrec(
+        "train",
+        "--data",
+        synth_dir,
+        "--quantizer",
+        quantizer_dir,
+        "--out",
+        tmp_path / "x",
+        "--profile",
+        "tiny",
+        "--tasks",
+        "seqrec,seqvideo",
+        check=False,
+    )
     assert bad.returncode == 2 and "unknown task 'seqvideo'" in bad.stderr and "Traceback" not in bad.stderr
     nosid = run_genrec("train", "--data", synth_dir, "--out", tmp_path / "y", "--profile", "tiny", check=False)
     assert nosid.returncode == 2 and "sid_text.npy" in nosid.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_train_uses_the_tokenizer_stage_output_byte_for_byte(synth_dir, quantizer_dir, tmp_path):
     """`genrec train --tokenizer DIR`: the tokenize stage's folder (here with sentencepiece text pieces) is
     what the model is trained with and ships; a tokenizer of other items or other IDs is refused."""
     tok_dir = tmp_path / "tok"
     run_genrec("tokenize", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tok_dir, "--text-vocab", "120")
-    run_genrec("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--tokenizer", tok_dir, "--out",
-               tmp_path / "m", "--profile", "tiny", "--max-steps", "4")
+    run_genrec(
+        "train",
+        "--data",
+        synth_dir,
+        "--quantizer",
+        quantizer_dir,
+        "--tokenizer",
+        tok_dir,
+        "--out",
+        tmp_path / "m",
+        "--profile",
+        "tiny",
+        "--max-steps",
+        "4",
+    )
     for name in ("catalog.json", "catalog_codes.safetensors", "spiece.model"):
         assert (tmp_path / "m" / name).read_bytes() == (tok_dir / name).read_bytes()
-    assert AutoTokenizer.from_pretrained(tmp_path / "m").get_vocab() == AutoTokenizer.from_pretrained(tok_dir).get_vocab()
+    assert (
+        AutoTokenizer.from_pretrained(tmp_path / "m").get_vocab() == AutoTokenizer.from_pretrained(tok_dir).get_vocab()
+    )
     other = tmp_path / "other_ids"
     other.mkdir()
     for m in ("text", "image"):
         np.save(other / f"sid_{m}.npy", np.load(quantizer_dir / f"sid_{m}.npy")[::-1].copy())
-    proc = run_genrec("train", "--data", synth_dir, "--quantizer", other, "--tokenizer", tok_dir, "--out",
-                      tmp_path / "m2", "--profile", "tiny", "--max-steps", "4", check=False)
+    proc = run_genrec(
+        "train",
+        "--data",
+        synth_dir,
+        "--quantizer",
+        other,
+        "--tokenizer",
+        tok_dir,
+        "--out",
+        tmp_path / "m2",
+        "--profile",
+        "tiny",
+        "--max-steps",
+        "4",
+        check=False,
+    )
     assert proc.returncode == 2 and "the tokenizer's text IDs differ from" in proc.stderr
 
 
@@ -448,7 +600,8 @@ def test_a_profile_on_a_text_only_dataset_trains_the_tasks_its_ids_allow(synth_d
         out = train_generator(text_only, tmp_path / "gen", profile="tiny", seed=3, max_steps=10)
     assert [r.message for r in caplog.records if "lacks" in r.message] == [
         "profile tiny: training seqrec; seqimage,item2image,image2item,seqitem2image,seqimage2item need image "
-        "semantic IDs, which this dataset lacks"]
+        "semantic IDs, which this dataset lacks"
+    ]
     record = json.loads((out / "genrec_train_config.json").read_text())
     assert record["tasks"] == ["seqrec"]
     rec = GenRecPipeline.from_pretrained(out).recommend(load_dataset_dir(text_only).item_ids[:3], k=10)

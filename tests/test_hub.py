@@ -12,33 +12,58 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_genrec
 from huggingface_hub import ModelCard, snapshot_download
-from hub_server import DROP, HubServer, hub, hub_env  # noqa: F401  (hub is a fixture)
 from transformers import T5Config, T5ForConditionalGeneration
 
 from genrec.errors import GenRecError
 from genrec.hub import HubError, card_facts, push_to_hub
-from genrec.hub_rankings import push_rankings, rankings_dataset
 from genrec.hub_cards import render_card
+from genrec.hub_rankings import push_rankings, rankings_dataset
 
-METRICS = {"dataset": "synthetic-300", "split": "test", "HR@1": 0.0125, "HR@10": 0.1375, "NDCG@10": 0.0712345,
-           "num_users": 400}
-TRAIN_CONFIG = {"tasks": ["seqrec", "seqimage"], "learning_rate": 0.001, "epochs": 2, "seed": 7,
-                "implicit": {"lambda": 0.01, "tau": 0.07}}
+from conftest import run_genrec
+from hub_server import DROP, HubServer, hub, hub_env  # noqa: F401  (hub is a fixture)
+
+METRICS = {
+    "dataset": "synthetic-300",
+    "split": "test",
+    "HR@1": 0.0125,
+    "HR@10": 0.1375,
+    "NDCG@10": 0.0712345,
+    "num_users": 400,
+}
+TRAIN_CONFIG = {
+    "tasks": ["seqrec", "seqimage"],
+    "learning_rate": 0.001,
+    "epochs": 2,
+    "seed": 7,
+    "implicit": {"lambda": 0.01, "tau": 0.07},
+}
 QUANTIZER_METRICS = {"text": {"collision_rate": 0.02, "codebook_usage": [0.9, 0.8]}}
 
 
 def tiny_t5(seed=0):
     torch.manual_seed(seed)
-    config = T5Config(vocab_size=64, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    config = T5Config(
+        vocab_size=64,
+        d_model=16,
+        d_ff=32,
+        d_kv=8,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     return T5ForConditionalGeneration(config).eval()
 
 
 def folder_digest(path: Path) -> dict[str, str]:
-    return {p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def predict(model, ids=(5, 9, 17, 3)):
@@ -46,8 +71,16 @@ def predict(model, ids=(5, 9, 17, 3)):
     with torch.no_grad():
         inputs = torch.tensor([ids])
         logits = model(input_ids=inputs, decoder_input_ids=torch.tensor([[0, 7, 11]])).logits
-        beams = model.generate(input_ids=inputs, max_new_tokens=4, num_beams=4, num_return_sequences=4,
-                               do_sample=False, eos_token_id=None, output_scores=True, return_dict_in_generate=True)
+        beams = model.generate(
+            input_ids=inputs,
+            max_new_tokens=4,
+            num_beams=4,
+            num_return_sequences=4,
+            do_sample=False,
+            eos_token_id=None,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
     return logits, beams.sequences, beams.sequences_scores
 
 
@@ -88,7 +121,8 @@ def test_push_folder_and_load_back_from_a_clean_cache(hub, model_dir, tmp_path):
     snap = Path(snapshot_download("tester/tiny-genrec", cache_dir=tmp_path / "c2"))
     pulled = folder_digest(snap)
     assert {k: v for k, v in pulled.items() if k not in ("README.md", ".gitattributes")} == {
-        k: v for k, v in before.items() if k != "README.md"}
+        k: v for k, v in before.items() if k != "README.md"
+    }
     assert repo.commits[info.oid].files["model.safetensors"].lfs  # weights went through LFS
 
     card = ModelCard.load(snap / "README.md")
@@ -120,11 +154,23 @@ def test_rankings_roundtrip_with_load_dataset(hub, tmp_path):
     import datasets
 
     rows = [
-        {"user_id": "u1", "history": ["a", "b"], "items": ["c", "d"], "scores": [1.5, -0.25],
-         "per_modality": {"text": {"items": ["c", "e"], "scores": [-0.1, -0.7]},
-                          "image": {"items": ["d", "c"], "scores": [-0.2, -0.3]}}},
-        {"user_id": "u2", "history": ["c"], "items": ["a"], "scores": [0.5],
-         "per_modality": {"text": {"items": ["a"], "scores": [-0.5]}}},
+        {
+            "user_id": "u1",
+            "history": ["a", "b"],
+            "items": ["c", "d"],
+            "scores": [1.5, -0.25],
+            "per_modality": {
+                "text": {"items": ["c", "e"], "scores": [-0.1, -0.7]},
+                "image": {"items": ["d", "c"], "scores": [-0.2, -0.3]},
+            },
+        },
+        {
+            "user_id": "u2",
+            "history": ["c"],
+            "items": ["a"],
+            "scores": [0.5],
+            "per_modality": {"text": {"items": ["a"], "scores": [-0.5]}},
+        },
     ]
     push_rankings(rows, "tester/tiny-rankings")
     back = datasets.load_dataset("tester/tiny-rankings", cache_dir=str(tmp_path / "ds"))
@@ -138,11 +184,24 @@ def test_rankings_roundtrip_with_load_dataset(hub, tmp_path):
 
 def test_rankings_rows_are_validated():
     with pytest.raises(GenRecError, match="row 1: 'scores' must be a list of one score per item"):
-        rankings_dataset([{"user_id": "u", "history": [], "items": ["a"], "scores": [0.1]},
-                          {"user_id": "v", "history": [], "items": ["a", "b"], "scores": [0.1]}])
+        rankings_dataset(
+            [
+                {"user_id": "u", "history": [], "items": ["a"], "scores": [0.1]},
+                {"user_id": "v", "history": [], "items": ["a", "b"], "scores": [0.1]},
+            ]
+        )
     with pytest.raises(GenRecError, match="row 0, per_modality.text: 'items'"):
-        rankings_dataset([{"user_id": "u", "history": [], "items": [], "scores": [],
-                           "per_modality": {"text": {"items": [3], "scores": [0.1]}}}])
+        rankings_dataset(
+            [
+                {
+                    "user_id": "u",
+                    "history": [],
+                    "items": [],
+                    "scores": [],
+                    "per_modality": {"text": {"items": [3], "scores": [0.1]}},
+                }
+            ]
+        )
 
 
 def test_lora_adapter_loads_on_its_base(hub, tmp_path):
@@ -152,8 +211,9 @@ def test_lora_adapter_loads_on_its_base(hub, tmp_path):
     push_to_hub(tmp_path / "base", "tester/base")
     base = T5ForConditionalGeneration.from_pretrained("tester/base", cache_dir=tmp_path / "c0")
     torch.manual_seed(3)  # init_lora_weights=False: random, non-zero B, so the adapter changes outputs
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"],
-                                                 init_lora_weights=False)).eval()
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"], init_lora_weights=False)
+    ).eval()
     peft_model.save_pretrained(tmp_path / "adapter")
     before = folder_digest(tmp_path / "adapter")
     push_to_hub(tmp_path / "adapter", "tester/adapter")
@@ -175,7 +235,10 @@ def test_card_contains_only_measured_numbers():
     card = render_card("generator", repo_id="tester/x", metrics=METRICS, train_config=TRAIN_CONFIG)
     parsed = ModelCard(str(card))
     assert {r.metric_name: r.metric_value for r in parsed.data.eval_results} == {
-        "HR@1": 0.0125, "HR@10": 0.1375, "NDCG@10": 0.0712345}
+        "HR@1": 0.0125,
+        "HR@10": 0.1375,
+        "NDCG@10": 0.0712345,
+    }
     assert "| HR@10 | 0.1375 |" in parsed.text and "| NDCG@10 | 0.0712 |" in parsed.text
     assert "`num_users` | 400" in parsed.text  # an evaluation fact, not a metric
     assert "synthetic-300" in parsed.text
@@ -281,12 +344,16 @@ def test_server_listing_routes_match_the_client(hub, model_dir):
     files = {f.path for f in api.list_repo_tree("tester/listing", revision="dev", recursive=True)}
     assert {"config.json", "quantizer", "quantizer/codes.npy", "README.md"} <= files
     assert [f.path for f in api.list_repo_tree("tester/listing", "quantizer", revision="dev")] == [
-        "quantizer/codes.npy", "quantizer/quantizer_metrics.json"]
+        "quantizer/codes.npy",
+        "quantizer/quantizer_metrics.json",
+    ]
     with pytest.raises(EntryNotFoundError):
         list(api.list_repo_tree("tester/listing", "no_such_folder", revision="dev"))
     infos = api.get_paths_info("tester/listing", ["config.json", "quantizer", "missing.txt"], revision="dev")
-    assert sorted((i.path, type(i).__name__) for i in infos) == [("config.json", "RepoFile"),
-                                                                 ("quantizer", "RepoFolder")]
+    assert sorted((i.path, type(i).__name__) for i in infos) == [
+        ("config.json", "RepoFile"),
+        ("quantizer", "RepoFolder"),
+    ]
     assert {b.name for b in api.list_repo_refs("tester/listing").branches} == {"main", "dev"}
     assert api.list_repo_files("tester/listing") == [".gitattributes"]  # main untouched
     with pytest.raises(RevisionNotFoundError):
@@ -340,8 +407,7 @@ def test_rankings_never_replace_a_dataset_genrec_did_not_write(hub, tmp_path):
 
     api = HfApi()
     api.create_repo("tester/mine", repo_type="dataset")
-    api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="train.csv", repo_id="tester/mine",
-                    repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="train.csv", repo_id="tester/mine", repo_type="dataset")
     rows = [{"user_id": "u1", "history": ["a"], "items": ["c"], "scores": [0.5]}]
     with pytest.raises(HubError, match="'tester/mine' exists and does not hold genrec rankings \\(it has train.csv\\)"):
         push_rankings(rows, "tester/mine")
@@ -365,8 +431,11 @@ def test_repush_deletes_stale_files_in_the_same_commit(hub, model_dir):
 
 
 def test_pushed_files_hold_no_local_absolute_paths(hub, model_dir):
-    local = {**TRAIN_CONFIG, "data": "/home/alice/private/catalogue",
-             "training_args": {"output_dir": "/home/alice/runs/m.checkpoints", "run_name": "relative/ok"}}
+    local = {
+        **TRAIN_CONFIG,
+        "data": "/home/alice/private/catalogue",
+        "training_args": {"output_dir": "/home/alice/runs/m.checkpoints", "run_name": "relative/ok"},
+    }
     (model_dir / "genrec_train_config.json").write_text(json.dumps(local))
     before = folder_digest(model_dir)
     info = push_to_hub(model_dir, "tester/paths")
@@ -393,8 +462,9 @@ def test_push_to_a_hub_that_never_answers_fails_in_time(model_dir, tmp_path, mon
 
 
 def test_default_hub_timeout_bounds_a_push_under_a_minute():
-    from genrec.hub import DEFAULT_HUB_TIMEOUT_S, hub_timeouts
     from huggingface_hub.utils import get_session
+
+    from genrec.hub import DEFAULT_HUB_TIMEOUT_S, hub_timeouts
 
     before = get_session().timeout
     with hub_timeouts() as seconds:
@@ -406,10 +476,11 @@ def test_default_hub_timeout_bounds_a_push_under_a_minute():
 def test_cached_repo_loads_while_the_hub_never_answers(hub, model_dir, tmp_path, monkeypatch):
     import time
 
-    from hub_server import SilentServer, point_clients_at
     from huggingface_hub import constants
 
     from genrec.hub import fetch_from_hub
+
+    from hub_server import SilentServer, point_clients_at
 
     push_to_hub(model_dir, "tester/cached")
     first = fetch_from_hub("tester/cached")
@@ -433,15 +504,21 @@ def test_offline_without_a_cached_snapshot_is_one_consistent_error(hub, monkeypa
     with caplog.at_level("WARNING", logger="genrec.hub"):
         with pytest.raises(GenRecError) as info:
             fetch_from_hub("tester/never-cached")
-    assert str(info.value) == ("cannot fetch 'tester/never-cached': HF_HUB_OFFLINE is set, and the HF cache holds "
-                               "no snapshot of it; load it once with the Hub reachable")
+    assert str(info.value) == (
+        "cannot fetch 'tester/never-cached': HF_HUB_OFFLINE is set, and the HF cache holds "
+        "no snapshot of it; load it once with the Hub reachable"
+    )
     assert "cached snapshot" not in caplog.text
 
 
 def test_card_lists_the_settings_that_matter_and_names_the_dataset():
-    train = {"data": "/home/alice/amazon-instruments", "tasks": ["seqrec"], "seed": 3,
-             "training_args": {"learning_rate": 0.002, "logging_steps": 50, "output_dir": "/x/y", "weight_decay": 0.0},
-             "model_config": {"d_model": 128, "implicit_weight": 0.01}}
+    train = {
+        "data": "/home/alice/amazon-instruments",
+        "tasks": ["seqrec"],
+        "seed": 3,
+        "training_args": {"learning_rate": 0.002, "logging_steps": 50, "output_dir": "/x/y", "weight_decay": 0.0},
+        "model_config": {"d_model": 128, "implicit_weight": 0.01},
+    }
     card = render_card("generator", repo_id="u/m", train_config=train, metrics={"split": "test", "NDCG@10": 0.1})
     assert card.data.datasets == ["amazon-instruments"] and card.data.pipeline_tag is None
     assert card.data.eval_results[0].dataset_name == "amazon-instruments"
@@ -453,12 +530,27 @@ def test_card_lists_the_settings_that_matter_and_names_the_dataset():
 def test_trainer_push_to_hub_publishes_the_complete_pipeline_once(hub, synth_dir, quantizer_dir, tmp_path):
     from genrec.trainers import train_generator
 
-    train_generator(synth_dir, tmp_path / "m", quantizer=quantizer_dir, profile="tiny", max_steps=5, save_steps=5,
-                    push_to_hub=True, hub_model_id="tester/trained")
+    train_generator(
+        synth_dir,
+        tmp_path / "m",
+        quantizer=quantizer_dir,
+        profile="tiny",
+        max_steps=5,
+        save_steps=5,
+        push_to_hub=True,
+        hub_model_id="tester/trained",
+    )
     repo = hub.repos[("model", "tester/trained")]
     files = set(repo.commits[repo.branches["main"]].files)
-    assert {"model.safetensors", "catalog.json", "generation_config.json", "genrec_train_config.json",
-            "item_prior.json", "quantizer/sid_text.npy", "README.md"} <= files
+    assert {
+        "model.safetensors",
+        "catalog.json",
+        "generation_config.json",
+        "genrec_train_config.json",
+        "item_prior.json",
+        "quantizer/sid_text.npy",
+        "README.md",
+    } <= files
     assert hub.calls("commit") == 1  # the finished folder, not Trainer's checkpoint pushes
 
 

@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 
 from genrec.errors import GenRecError
-from genrec.eval import load_metric, long_tail_mask, metrics_table, ranking_metrics
-from genrec.eval import train_item_counts, train_sequences, write_metrics
+from genrec.eval import (
+    load_metric,
+    long_tail_mask,
+    metrics_table,
+    ranking_metrics,
+    train_item_counts,
+    train_sequences,
+    write_metrics,
+)
 
 # user 0: target at rank 0; user 1: rank 9; user 2: absent; user 3: rank 4; user 4: rank 1, short list
 PREDS = [list(range(10)), list(range(10, 20)), list(range(20, 30)), [30, 31, 32, 33, 34, 35], [40, 41]]
@@ -76,8 +83,9 @@ def test_ranking_metrics_extras():
     preds = [[0, 1, 2], [2, 3, 4], [5, 0, 1]]
     targets = [1, 9, 5]
     counts = np.array([50, 40, 30, 20, 10, 5, 1, 0, 0, 0])  # head (top 20% of 10 items) = rows 0, 1
-    m = ranking_metrics(preds, targets, n_items=10, item_counts=counts, train_items={0, 1, 2, 3, 4},
-                        invalid=3, generated=12)
+    m = ranking_metrics(
+        preds, targets, n_items=10, item_counts=counts, train_items={0, 1, 2, 3, 4}, invalid=3, generated=12
+    )
     assert m["coverage@10"] == pytest.approx(6 / 10)
     assert m["long_tail@10"] == pytest.approx(5 / 9)  # slots 9, head items 0,1 appear 4 times
     assert m["invalid_id_rate"] == pytest.approx(0.25)
@@ -118,7 +126,9 @@ def test_write_metrics_json_and_table(tmp_path, capsys):
     assert "| toy | 0.2000 | 0.6000 | 0.8000 |" in printed
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp file left
     assert metrics_table({"a": {"HR@1": 0.5}, "b": {"n_users": 3}}).splitlines()[2:] == [
-        "| a | 0.5000 |  |", "| b |  | 3 |"]
+        "| a | 0.5000 |  |",
+        "| b |  | 3 |",
+    ]
 
 
 def test_load_metric_offline_without_network(tmp_path):
@@ -131,8 +141,9 @@ def test_load_metric_offline_without_network(tmp_path):
         "print(load_metric('ndcg').compute(predictions=[[1, 2]], references=[2], k=2)['NDCG@2'])\n"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_EVALUATE_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=tempfile.gettempdir())
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert float(res.stdout.strip().splitlines()[-1]) == pytest.approx(g(1))
 

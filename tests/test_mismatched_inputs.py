@@ -4,8 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_genrec
-from test_pipeline import save_pipeline
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
@@ -13,6 +11,9 @@ from genrec.errors import DataError, GenRecError
 from genrec.pipeline import GenRecPipeline
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.tokenizer.build import build_tokenizer
+
+from conftest import run_genrec
+from test_pipeline import save_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,11 @@ def test_quantizer_of_other_items_is_refused(small, tmp_path):
     with pytest.raises(DataError, match=f"quantized from other items .* row 5 is '{ids[5]}' there"):
         build_tokenizer(data, q)
     r = run_genrec("tokenize", "--data", small, "--quantizer", q, "--out", tmp_path / "tok", check=False)
-    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("genrec tokenize: error:") and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and r.stderr.splitlines()[-1].startswith("genrec tokenize: error:")
+        and "Traceback" not in r.stderr
+    )
     assert not (tmp_path / "tok").exists()
 
 
@@ -89,13 +94,17 @@ def test_a_dataset_without_users_is_refused_by_inspect_and_train(tmp_path):
     with pytest.raises(DataError, match="no user has >= 3 interactions .1 users dropped"):
         load_dataset_dir(d)
     r = run_genrec("inspect", d, check=False)
-    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("genrec inspect: error:") and "sequences.jsonl" in r.stderr
+    assert (
+        r.returncode == 2
+        and r.stderr.splitlines()[-1].startswith("genrec inspect: error:")
+        and "sequences.jsonl" in r.stderr
+    )
 
 
-@pytest.mark.parametrize("rows, match", [
-    ("all_nan", "every row is NaN, so no item has this modality"),
-    ("huge", r"row 3 has norm 1e\+30 .*normalise"),
-])
+@pytest.mark.parametrize(
+    "rows, match",
+    [("all_nan", "every row is NaN, so no item has this modality"), ("huge", r"row 3 has norm 1e\+30 .*normalise")],
+)
 def test_embeddings_that_would_break_the_quantizer_are_refused(small, tmp_path, rows, match):
     import shutil
 
@@ -114,8 +123,11 @@ def test_malformed_json_says_where_and_shows_the_text(tmp_path):
     d = tmp_path / "d"
     d.mkdir()
     (d / "items.jsonl").write_text('{"item_id": "a"}\n{"item_id": "b" "title": "x"}\n')
-    with pytest.raises(DataError, match=r"items.jsonl:2: malformed JSON \(Expecting ',' delimiter at column 17, "
-                                        r"near '\{\"item_id\": \"b\" \"title\""):
+    with pytest.raises(
+        DataError,
+        match=r"items.jsonl:2: malformed JSON \(Expecting ',' delimiter at column 17, "
+        r"near '\{\"item_id\": \"b\" \"title\"",
+    ):
         load_dataset_dir(d)
 
 

@@ -5,10 +5,11 @@ import os
 
 import pytest
 import torch
-from conftest import run_genrec
 
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
 from genrec.utils import ARTIFACT_MARKER, OutputPathError, artifact_kind, atomic_output_dir, check_output_dir
+
+from conftest import run_genrec
 
 SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
 
@@ -18,11 +19,13 @@ def test_check_output_dir_refuses_what_it_could_destroy(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("mine")
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
-    for path, inputs, match in ((tmp_path / "notes.txt", (), "is a file"),
-                                (tmp_path, (), "current directory"),
-                                (tmp_path.parent, (), "current directory"),
-                                (data, [data], "would replace the input"),
-                                (data, [data / "sub" / "x.npy"], "would replace the input")):
+    for path, inputs, match in (
+        (tmp_path / "notes.txt", (), "is a file"),
+        (tmp_path, (), "current directory"),
+        (tmp_path.parent, (), "current directory"),
+        (data, [data], "would replace the input"),
+        (data, [data / "sub" / "x.npy"], "would replace the input"),
+    ):
         with pytest.raises(OutputPathError, match=match):
             check_output_dir(path, "tokenizer", inputs)
     check_output_dir(data / "sub", "tokenizer")  # an empty folder holds nothing to lose
@@ -57,6 +60,7 @@ def test_only_a_genrec_artifact_of_the_same_kind_is_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"] and (out / "b.json").is_file()
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_write_over_its_input_or_a_file(tmp_path):
     data = write_synthetic_dataset(tmp_path / "d", SMALL)
     (data / "my_notes.txt").write_text("keep me")
@@ -92,8 +96,9 @@ def test_a_crafted_quantizer_checkpoint_is_refused_without_running(tmp_path, mon
     torch.save({"model": _Payload()}, ckpt / CHECKPOINT_FILE)
     args = QuantizerTrainingArguments(epochs=1, checkpoint_dir=str(ckpt), resume=True, progress=False)
     with pytest.raises(Exception, match="not a readable genrec quantizer checkpoint"):
-        train_quantizer(data, tmp_path / "q", dict(num_levels=2, codebook_size=8, latent_dim=4, hidden_dims=[8],
-                                                  n_clusters=4), args)
+        train_quantizer(
+            data, tmp_path / "q", dict(num_levels=2, codebook_size=8, latent_dim=4, hidden_dims=[8], n_clusters=4), args
+        )
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "q").exists()
 
 
@@ -108,8 +113,10 @@ def test_synth_refuses_sizes_it_cannot_meet_instead_of_looping(tmp_path):
     assert r.returncode == 2 and "n_items (1) must be >= max_len" in r.stderr and not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("flag,value", [("--max-steps", "0"), ("--batch-size", "0"), ("--lr", "-1"),
-                                        ("--epochs", "nan"), ("--max-train-minutes", "x")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [("--max-steps", "0"), ("--batch-size", "0"), ("--lr", "-1"), ("--epochs", "nan"), ("--max-train-minutes", "x")],
+)
 def test_train_refuses_values_out_of_range_in_one_line(flag, value, tmp_path):
     r = run_genrec("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value, check=False)
     assert r.returncode == 2 and f"argument {flag}" in r.stderr and "Traceback" not in r.stderr
@@ -122,15 +129,25 @@ def test_a_folder_shipping_code_is_refused_without_running_or_prompting(tmp_path
     model = tmp_path / "model"
     model.mkdir()
     marker = tmp_path / "pwned"
-    (model / "config.json").write_text(json.dumps({
-        "model_type": "evil_t5", "architectures": ["EvilModel"],
-        "auto_map": {"AutoConfig": "modeling_evil.EvilConfig", "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel"}}))
+    (model / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil_t5",
+                "architectures": ["EvilModel"],
+                "auto_map": {
+                    "AutoConfig": "modeling_evil.EvilConfig",
+                    "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel",
+                },
+            }
+        )
+    )
     (model / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     with pytest.raises(GenRecError, match="cannot load the generator"):
         GenRecPipeline.from_pretrained(model)  # stdin is not a terminal here: a prompt would hang or fail
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_path, monkeypatch):
     """Issue 37, item 1: ``genrec evaluate --out`` once turned items.jsonl or the model's weights into a metrics
     JSON. The path is checked before anything is loaded or ranked, so no model is needed here."""
@@ -140,9 +157,12 @@ def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_pa
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"weights")
     items = (data / "items.jsonl").read_bytes()
-    for out, match in ((data / "items.jsonl", "not a metrics file genrec wrote"),
-                       (model / "model.safetensors", "not a metrics file genrec wrote"),
-                       (data, "is a folder"), (".", "is a folder")):
+    for out, match in (
+        (data / "items.jsonl", "not a metrics file genrec wrote"),
+        (model / "model.safetensors", "not a metrics file genrec wrote"),
+        (data, "is a folder"),
+        (".", "is a folder"),
+    ):
         proc = run_genrec("evaluate", "--model", model, "--data", data, "--out", out, check=False)
         assert proc.returncode == 2 and match in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert (data / "items.jsonl").read_bytes() == items and (model / "model.safetensors").read_bytes() == b"weights"
@@ -155,6 +175,7 @@ def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_pa
     assert check_output_file(earlier, "metrics", is_metrics_file) == earlier  # a rerun replaces its own output
 
 
+@pytest.mark.slow
 def test_a_diverged_training_writes_nothing_and_says_what_to_change(tmp_path):
     """Issue 37, items 4 and 5: NaN weights were saved as a trained model with exit 0; a NaN popularity
     correction was written into item_prior.json."""
@@ -170,7 +191,8 @@ def test_a_diverged_training_writes_nothing_and_says_what_to_change(tmp_path):
     assert not (tmp_path / "m").exists()
     proc = run_genrec(*common, "--out", tmp_path / "m", "--popularity-correction", "nan", check=False)
     assert proc.returncode == 2 and "popularity_correction must be a finite number" in proc.stderr, proc.stderr
-    proc = run_genrec("quantize", "--data", data, "--out", tmp_path / "qd", "--epochs", "2", "--lr", "1e30",
-                      check=False)
+    proc = run_genrec(
+        "quantize", "--data", data, "--out", tmp_path / "qd", "--epochs", "2", "--lr", "1e30", check=False
+    )
     assert proc.returncode == 2 and "quantizer training diverged" in proc.stderr, proc.stderr
     assert not (tmp_path / "qd").exists()

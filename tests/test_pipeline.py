@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from hub_server import hub  # noqa: F401  (a fixture)
 from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGeneration
 
 from genrec.cli import main as cli
@@ -14,6 +13,8 @@ from genrec.errors import GenRecError, UnknownItemError
 from genrec.modeling import GenRecT5Config
 from genrec.pipeline import GenRecPipeline, RankResult
 from genrec.tokenizer import SemanticIDTokenizer
+
+from hub_server import hub  # noqa: F401  (a fixture)
 
 N_ITEMS = 40
 
@@ -30,9 +31,18 @@ def codes(seed=0):
 def save_pipeline(path, config_cls=T5Config, seed=0):
     tok = SemanticIDTokenizer.from_codes([100 + r for r in range(N_ITEMS)], codes(), codebook_size=6)
     torch.manual_seed(seed)
-    cfg = config_cls(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
-                     num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                     decoder_start_token_id=tok.pad_token_id)
+    cfg = config_cls(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
     AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -66,8 +76,9 @@ def test_a_plain_import_genrec_registers_every_auto_class(tmp_path):
     from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig
 
     gen = save_pipeline(tmp_path / "g", GenRecT5Config)
-    CrossModalRQVAE(CrossModalRQVAEConfig(input_dims=(8, 8), hidden_dims=(8,), latent_dim=4, num_levels=2,
-                                          codebook_size=4)).save_pretrained(tmp_path / "q")
+    CrossModalRQVAE(
+        CrossModalRQVAEConfig(input_dims=(8, 8), hidden_dims=(8,), latent_dim=4, num_levels=2, codebook_size=4)
+    ).save_pretrained(tmp_path / "q")
     code = f"""
 import genrec
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -147,8 +158,10 @@ def test_items_that_lose_a_modality_stay_rankable_through_the_other(model_dir):
     part = partly.rank(histories[:1], modality="fused", k=10)
     assert part.rows[0] == text.rows[0]  # the default power (inf): a partly read history drops the list
     linear = partly.recombine(part, histories[:1], k=10, coverage_power=1)
-    assert linear.rows == partly.recombine(part, histories[:1], k=10, coverage_power=0,
-                                           modality_weights={"image": 2 / 3}).rows  # weight = coverage ** 1
+    assert (
+        linear.rows
+        == partly.recombine(part, histories[:1], k=10, coverage_power=0, modality_weights={"image": 2 / 3}).rows
+    )  # weight = coverage ** 1
     assert linear.rows != part.rows
     with pytest.raises(GenRecError, match="coverage_power"):
         partly.recombine(part, histories[:1], k=10, coverage_power=-1)
@@ -168,8 +181,9 @@ def id_log_likelihood(pipe, task, rows, source, target_codes, modality):
     """log p(ID | task input of ``rows``) by teacher forcing: the sum over its code tokens and the closing EOS."""
     tok = pipe.tokenizer
     inputs = torch.tensor([tok.encode_task_input(task, rows, source, max_items=pipe.max_history)])
-    labels = torch.tensor([[tok.code_token_id(modality, lv, int(c)) for lv, c in enumerate(target_codes)]
-                           + [tok.eos_token_id]])
+    labels = torch.tensor(
+        [[tok.code_token_id(modality, lv, int(c)) for lv, c in enumerate(target_codes)] + [tok.eos_token_id]]
+    )
     with torch.no_grad():
         logp = pipe.model(input_ids=inputs, labels=labels).logits.log_softmax(-1)
     return float(logp[0].gather(1, labels[0][:, None]).sum())
@@ -194,7 +208,8 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
             for r in [r for r in scores if r not in beam][:3]:
                 scored_by_other += 1
                 assert scores[r] == pytest.approx(
-                    id_log_likelihood(pipe, tasks[m], history, m, catalog.codes[m][r], m), abs=1e-4)
+                    id_log_likelihood(pipe, tasks[m], history, m, catalog.codes[m][r], m), abs=1e-4
+                )
         mean = {r: (got["text"][r] + got["image"].get(r, got["text"][r])) / 2 for r in union}
         assert res.rows[u] == sorted(union, key=lambda r: (-mean[r], r))[:10]
     assert scored_by_other >= 6
@@ -204,7 +219,9 @@ def test_fusion_scores_every_candidate_under_each_modality_it_has_ids_in(pipe):
     assert later.rows == [] and pipe.recombine(later, histories, k=10).rows == res.rows
     with pytest.raises(GenRecError, match="different settings"):
         RankResult.concat([res, plain])
-    shards = RankResult.concat([pipe.rank(histories[:1], modality="fused"), pipe.rank(histories[1:], modality="fused")]).rescored
+    shards = RankResult.concat(
+        [pipe.rank(histories[:1], modality="fused"), pipe.rank(histories[1:], modality="fused")]
+    ).rescored
     for m, (rows, scores) in res.rescored.items():
         assert shards[m][0] == rows and sum(shards[m][1], []) == pytest.approx(sum(scores, []), abs=1e-5)
 
@@ -256,7 +273,8 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     top = res.per_modality["image"][0][0][0]
     image = pipe.tokenizer.catalog.codes["image"][top]
     assert res.per_modality["image"][1][0][0] == pytest.approx(
-        id_log_likelihood(pipe, "seqitem2image", histories[0], "text", image, "image"), abs=1e-4)
+        id_log_likelihood(pipe, "seqitem2image", histories[0], "text", image, "image"), abs=1e-4
+    )
     # the list read a whole history: it counts in the fusion at any power, with the cross-modal weight
     full = pipe.recombine(res, histories, k=10, cross_modal_weight=1)
     assert full.rows[0] != own.rows[0]
@@ -274,7 +292,9 @@ def test_a_history_lacking_a_modality_is_read_in_the_other_through_the_cross_tas
     both.train_config["tasks"] = ["seqrec", "seqimage", "seqitem2image"]
     both.drop_ids("image", [103, 117])
     both.drop_ids("text", [125])
-    lone = both.rank(histories[:1], modality="fused", k=10, cross_modal_weight=0)  # no list covers it: weights w/o coverage
+    lone = both.rank(
+        histories[:1], modality="fused", k=10, cross_modal_weight=0
+    )  # no list covers it: weights w/o coverage
     assert lone.read == {"image": ["text"]} and lone.rows[0] == lone.per_modality["text"][0][0][:10]
 
 
@@ -299,7 +319,9 @@ def test_missing_ids_are_predicted_by_the_item_task(model_dir):
     assert pipe.fill_missing_ids("image") == []  # nothing lacks an image ID any more
     after = pipe.tokenizer.encode_task_input("seqimage", [4, 0, 2], "image")
     assert len(before) == 1 + 3 + 1 and len(after) == 1 + 3 * 3 + 1  # the history is read through filled IDs
-    assert 4 in pipe.rank([[2, 3]], modality="image", k=20, num_beams=40).per_modality["image"][0][0]  # and beams reach it
+    assert (
+        4 in pipe.rank([[2, 3]], modality="image", k=20, num_beams=40).per_modality["image"][0][0]
+    )  # and beams reach it
     pipe.train_config = {"tasks": ["seqrec", "seqimage"]}
     with pytest.raises(GenRecError, match="trained on 'item2image'"):
         pipe.predict_ids("image", [0])
@@ -412,10 +434,12 @@ def dataset_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("ds")
     rng = np.random.default_rng(0)
     (d / "items.jsonl").write_text("".join(json.dumps({"item_id": 100 + r}) + "\n" for r in range(N_ITEMS)))
-    seqs = [[100 + int(x) for x in rng.choice(N_ITEMS - 5, 6, replace=False)] + ([139] if u < 3 else [])
-            for u in range(30)]
+    seqs = [
+        [100 + int(x) for x in rng.choice(N_ITEMS - 5, 6, replace=False)] + ([139] if u < 3 else []) for u in range(30)
+    ]
     (d / "sequences.jsonl").write_text(
-        "".join(json.dumps({"user_id": f"u{u}", "items": s}) + "\n" for u, s in enumerate(seqs)))
+        "".join(json.dumps({"user_id": f"u{u}", "items": s}) + "\n" for u, s in enumerate(seqs))
+    )
     c = codes()
     c["image"][4] = c["image"][5]  # dataset sid files have no missing rows
     np.save(d / "sid_text.npy", c["text"])
@@ -452,8 +476,22 @@ def test_evaluate_pushes_rankings_that_load_dataset_reads_back(hub, model_dir, p
 
     from genrec.data import load_dataset_dir
 
-    assert cli(["evaluate", "--model", str(model_dir), "--data", str(dataset_dir), "--out",
-                str(tmp_path / "m.json"), "--push-rankings", "tester/eval-rankings"]) == 0
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(dataset_dir),
+                "--out",
+                str(tmp_path / "m.json"),
+                "--push-rankings",
+                "tester/eval-rankings",
+            ]
+        )
+        == 0
+    )
     back = datasets.load_dataset("tester/eval-rankings", cache_dir=str(tmp_path / "ds"))
     assert list(back) == ["test"]
     test = load_dataset_dir(dataset_dir).splits["test"]
@@ -473,8 +511,23 @@ def test_recommend_file_of_histories_prints_json_and_pushes(hub, model_dir, pipe
 
     histories = tmp_path / "histories.jsonl"
     histories.write_text('{"user_id": "alice", "history": [100, 101, 102]}\n\n{"user_id": 7, "history": ["120"]}\n')
-    assert cli(["recommend", "--model", str(model_dir), "--histories", str(histories), "--k", "5", "--json",
-                "--push-rankings", "tester/recs"]) == 0
+    assert (
+        cli(
+            [
+                "recommend",
+                "--model",
+                str(model_dir),
+                "--histories",
+                str(histories),
+                "--k",
+                "5",
+                "--json",
+                "--push-rankings",
+                "tester/recs",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     expected = [pipe.recommend([100, 101, 102], k=5), pipe.recommend(["120"], k=5)]
     assert [r["user_id"] for r in lines] == ["alice", "7"]

@@ -196,8 +196,18 @@ def test_cli(raw, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "5-core" in printed and "6 users, 6 items, 36 interactions" in printed
-    rc = main(["prepare", "amazon", "--ratings", str(raw["dir"] / "missing.csv"), "--meta", str(raw["meta"]),
-               "--out", str(out)])
+    rc = main(
+        [
+            "prepare",
+            "amazon",
+            "--ratings",
+            str(raw["dir"] / "missing.csv"),
+            "--meta",
+            str(raw["meta"]),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2 and "missing.csv: file does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # --reviews and --ratings are exclusive
         main(["prepare", "amazon", "--reviews", "a", "--ratings", "b", "--meta", "m", "--out", str(out)])

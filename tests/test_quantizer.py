@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_genrec
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
@@ -14,19 +13,23 @@ from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_r
 from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
 
+from conftest import run_genrec
+
 TINY = dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16)
 
 
 def tiny_args(**kw):
-    return QuantizerTrainingArguments(**{**dict(epochs=12, batch_size=128, eval_every=4, save_every=4,
-                                                progress=False), **kw})
+    return QuantizerTrainingArguments(
+        **{**dict(epochs=12, batch_size=128, eval_every=4, save_every=4, progress=False), **kw}
+    )
 
 
 @pytest.fixture(scope="module")
 def missing_dir(tmp_path_factory):
     """200 items, 10% without an image embedding."""
-    return write_synthetic_dataset(tmp_path_factory.mktemp("qdata") / "data",
-                                   SynthConfig(n_items=200, n_users=250, seed=3, missing_image_rate=0.1))
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("qdata") / "data", SynthConfig(n_items=200, n_users=250, seed=3, missing_image_rate=0.1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,16 @@ def artifact(missing_dir, tmp_path_factory):
 
 def test_artifact_contract(artifact, missing_dir):
     out, _, metrics = artifact
-    for name in ("config.json", "model.safetensors", "sid_text.npy", "sid_image.npy", "quantizer_metrics.json",
-                 "collision_report.json", "item_codes.jsonl", "pseudo_labels.npz"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "sid_text.npy",
+        "sid_image.npy",
+        "quantizer_metrics.json",
+        "collision_report.json",
+        "item_codes.jsonl",
+        "pseudo_labels.npz",
+    ):
         assert (out / name).is_file(), name
     data = load_dataset_dir(missing_dir)
     missing = data.missing_rows("image")
@@ -97,8 +108,9 @@ def test_same_seed_same_ids_and_resume(missing_dir, artifact, tmp_path):
     log = json.loads((tmp_path / "b" / "quantizer_train_log.json").read_text())
     assert [h["epoch"] for h in log["history"]] == list(range(1, 13))
     # the same checkpoints resumed on another dataset's embeddings are refused, not silently continued
-    other = write_synthetic_dataset(tmp_path / "other", SynthConfig(n_items=200, n_users=250, seed=4,
-                                                                    missing_image_rate=0.1))
+    other = write_synthetic_dataset(
+        tmp_path / "other", SynthConfig(n_items=200, n_users=250, seed=4, missing_image_rate=0.1)
+    )
     with pytest.raises(Exception, match="trained on other embeddings"):
         train_quantizer(other, tmp_path / "c", dict(TINY), tiny_args(checkpoint_dir=str(ckpt), resume=True))
 
@@ -108,8 +120,12 @@ def test_switching_losses_changes_loss_terms():
     emb = {"text": torch.randn(64, 12, generator=rng), "image": torch.randn(64, 10, generator=rng)}
     labels = {m: torch.randint(0, 4, (64,), generator=rng) for m in emb}
     terms = {}
-    for name, kw in {"both": {}, "no_con": dict(use_contrastive=False), "no_align": dict(use_alignment=False),
-                     "none": dict(use_contrastive=False, use_alignment=False)}.items():
+    for name, kw in {
+        "both": {},
+        "no_con": dict(use_contrastive=False),
+        "no_align": dict(use_alignment=False),
+        "none": dict(use_contrastive=False, use_alignment=False),
+    }.items():
         torch.manual_seed(1)
         model = CrossModalRQVAE(CrossModalRQVAEConfig(input_dims=[12, 10], **TINY, **kw))
         out = model(emb, labels)
@@ -135,9 +151,13 @@ def test_contrastive_levels_select_the_contrasted_vectors():
     for levels in ([0], [1, 2]):
         model.config.contrastive_levels = levels
         got = model(emb, labels).contrastive_loss.item()
-        terms = [pseudo_label_contrastive(model.rqvae[m].quantize(model.rqvae[m].encoder(emb[m])).residuals[lv],
-                                          labels[other], 0.1) for m, other in (("text", "image"), ("image", "text"))
-                 for lv in levels]
+        terms = [
+            pseudo_label_contrastive(
+                model.rqvae[m].quantize(model.rqvae[m].encoder(emb[m])).residuals[lv], labels[other], 0.1
+            )
+            for m, other in (("text", "image"), ("image", "text"))
+            for lv in levels
+        ]
         expected[tuple(levels)] = sum(t.item() for t in terms) / 3  # averaged over the L=3 levels
         assert got == pytest.approx(expected[tuple(levels)], rel=1e-5)
     # Level 0's input is the encoder output itself (the default: the latent is contrasted).
@@ -211,16 +231,38 @@ def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
     from genrec.cli import main
 
     out = tmp_path / "q"
-    r = run_genrec("quantize", "--data", synth_dir, "--out", out, "--levels", "2", "--codebook-size", "16",
-                   "--latent-dim", "8", "--hidden-dims", "32", "--epochs", "3", "--n-clusters", "16",
-                   "--contrastive-levels", "0,1")
+    r = run_genrec(
+        "quantize",
+        "--data",
+        synth_dir,
+        "--out",
+        out,
+        "--levels",
+        "2",
+        "--codebook-size",
+        "16",
+        "--latent-dim",
+        "8",
+        "--hidden-dims",
+        "32",
+        "--epochs",
+        "3",
+        "--n-clusters",
+        "16",
+        "--contrastive-levels",
+        "0,1",
+    )
     assert "collision_rate_after" in r.stdout and "cross_modal_agreement" in r.stdout
     ids = np.load(out / "sid_text.npy")
     assert ids.shape[0] == 300 and ids.shape[1] in (2, 3)
-    for argv, needle in [(["--data", str(tmp_path / "nope")], "does not exist"),
-                         (["--data", str(synth_dir), "--contrastive-levels", "4"],  # the config's own check
-                          "quantizer settings: contrastive_levels [4] must be level indices in [0, 4)"),
-                         (["--data", str(synth_dir), "--modalities", "audio"], "audio_emb.npy")]:
+    for argv, needle in [
+        (["--data", str(tmp_path / "nope")], "does not exist"),
+        (
+            ["--data", str(synth_dir), "--contrastive-levels", "4"],  # the config's own check
+            "quantizer settings: contrastive_levels [4] must be level indices in [0, 4)",
+        ),
+        (["--data", str(synth_dir), "--modalities", "audio"], "audio_emb.npy"),
+    ]:
         assert main(["quantize", "--out", str(tmp_path / "x"), *argv]) == 2
         assert needle in capsys.readouterr().err
     with pytest.raises(SystemExit) as parse_error:  # refused while parsing, one line
@@ -257,13 +299,16 @@ def test_ids_only_modality_drives_the_contrastive_loss(text_and_image_ids, tmp_p
     # Forward: the text latent is contrasted on the image-ID labels, and the gradient reaches the encoder.
     emb = torch.from_numpy(load_dataset_dir(data_dir).embeddings["text"][:64])
     torch.manual_seed(1)
-    model = CrossModalRQVAE(CrossModalRQVAEConfig(modalities=["text"], input_dims=[emb.shape[1]],
-                                                  id_modalities=["image"], **TINY))
+    model = CrossModalRQVAE(
+        CrossModalRQVAEConfig(modalities=["text"], input_dims=[emb.shape[1]], id_modalities=["image"], **TINY)
+    )
     assert model.config.cross_modal and model.config.contrastive_partners == ["image"]
     out = model({"text": emb}, {"image": torch.from_numpy(labels[:64])})
     net = model.rqvae["text"]
-    expected = pseudo_label_contrastive(net.quantize(net.encoder(emb)).residuals[0], torch.from_numpy(labels[:64]),
-                                        0.1) / TINY["num_levels"]
+    expected = (
+        pseudo_label_contrastive(net.quantize(net.encoder(emb)).residuals[0], torch.from_numpy(labels[:64]), 0.1)
+        / TINY["num_levels"]
+    )
     assert out.contrastive_loss.item() == pytest.approx(expected.item(), rel=1e-5) and expected.item() > 0
     out.contrastive_loss.backward()
     assert net.encoder[0].weight.grad.abs().sum() > 0
@@ -283,12 +328,26 @@ def test_ids_only_modality_drives_the_contrastive_loss(text_and_image_ids, tmp_p
 def test_ids_only_modality_errors(text_and_image_ids, synth_dir, tmp_path):
     data_dir, _ = text_and_image_ids
     with pytest.raises(Exception, match="sid_image.npy"):  # synth_dir has image embeddings but no image IDs
-        train_quantizer(synth_dir, tmp_path / "a", dict(TINY), tiny_args(epochs=1), modalities=["text"],
-                        id_modalities=["image"])
+        train_quantizer(
+            synth_dir, tmp_path / "a", dict(TINY), tiny_args(epochs=1), modalities=["text"], id_modalities=["image"]
+        )
     with pytest.raises(ValueError, match="must differ"):
         CrossModalRQVAEConfig(modalities=["text", "image"], id_modalities=["image"])
-    assert run_genrec("quantize", "--data", str(data_dir), "--out", str(tmp_path / "c"), "--id-modalities", "image",
-                      "--id-label-levels", "0", check=False).returncode == 2
+    assert (
+        run_genrec(
+            "quantize",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "c"),
+            "--id-modalities",
+            "image",
+            "--id-label-levels",
+            "0",
+            check=False,
+        ).returncode
+        == 2
+    )
 
 
 def test_kmeans_on_large_inputs_fits_a_sample_and_labels_every_row(monkeypatch):

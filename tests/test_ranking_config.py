@@ -25,8 +25,9 @@ def model(tmp_path_factory):
     rng = np.random.default_rng(0)
     for m in ("text", "image"):
         np.save(q / f"sid_{m}.npy", rng.integers(0, 8, size=(60, 3)))
-    return train_generator(data, root / "m", quantizer=q, profile="tiny", seed=5, max_steps=10,
-                           popularity_correction=0.25)
+    return train_generator(
+        data, root / "m", quantizer=q, profile="tiny", seed=5, max_steps=10, popularity_correction=0.25
+    )
 
 
 def test_train_writes_the_ranking_settings_and_the_pipeline_reads_them(model):
@@ -59,19 +60,24 @@ def test_a_folder_without_the_file_ranks_with_the_defaults_and_its_beam_count(mo
     shutil.copytree(model, folder)
     (folder / RANKING_CONFIG_FILE).unlink()
     generation = json.loads((folder / "generation_config.json").read_text())
-    (folder / "generation_config.json").write_text(json.dumps({**generation, "num_beams": 12, "num_return_sequences": 12}))
+    (folder / "generation_config.json").write_text(
+        json.dumps({**generation, "num_beams": 12, "num_return_sequences": 12})
+    )
     pipe = GenRecPipeline.from_pretrained(folder)
     assert pipe.ranking_config == RankingConfig(num_beams=12)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"k": 30}, "k=30 must be between 1 and num_beams=20"),
-    ({"fusion": "vote"}, "unknown fusion rule 'vote'"),
-    ({"popularity_correction": float("nan")}, "popularity_correction must be a finite number"),
-    ({"cold_start_share": 2}, r"cold_start_share must be in \[0, 1\]"),
-    ({"modality_weights": {"text": -1}}, "modality_weights"),
-    ({"beams": 5}, r"unknown ranking settings \['beams'\]"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"k": 30}, "k=30 must be between 1 and num_beams=20"),
+        ({"fusion": "vote"}, "unknown fusion rule 'vote'"),
+        ({"popularity_correction": float("nan")}, "popularity_correction must be a finite number"),
+        ({"cold_start_share": 2}, r"cold_start_share must be in \[0, 1\]"),
+        ({"modality_weights": {"text": -1}}, "modality_weights"),
+        ({"beams": 5}, r"unknown ranking settings \['beams'\]"),
+    ],
+)
 def test_bad_settings_are_refused_by_name(model, tmp_path, bad, match):
     pipe = GenRecPipeline.from_pretrained(model)
     with pytest.raises(GenRecError, match=match):

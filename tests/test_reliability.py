@@ -7,10 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_genrec
 
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
 from genrec.errors import GenRecError
+
+from conftest import run_genrec
 
 SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
 
@@ -67,8 +68,13 @@ def test_resume_checks_the_fingerprint_however_the_checkpoint_is_named(small, tm
     with pytest.raises(GenRecError, match="was trained on catalogue"):
         train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20, **kw)
     with pytest.raises(GenRecError, match="was trained on catalogue and tasks"):
-        train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20,
-                        **{**small["kw"], "tasks": ["seqrec", "seqimage"]})
+        train_generator(
+            small["data"],
+            tmp_path / "m",
+            resume=str(alone),
+            max_steps=20,
+            **{**small["kw"], "tasks": ["seqrec", "seqimage"]},
+        )
     (alone / "genrec_run.json").unlink()  # no record at all: the checkpoint's own tokenizer still tells
     with pytest.raises(GenRecError, match="was trained on catalogue"):
         train_generator(small["data"], tmp_path / "m", resume=str(alone), max_steps=20, **kw)
@@ -112,9 +118,24 @@ def test_a_crafted_pickle_in_a_checkpoint_is_one_line_and_runs_nothing(small, tm
 
     ck = _copy_checkpoints(small, tmp_path)
     (ck / "checkpoint-10" / "rng_state.pth").write_bytes(pickle.dumps(_Exploit()))
-    proc = run_genrec("train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny",
-                      "--out", tmp_path / "m", "--checkpoint-dir", ck, "--resume", "--max-steps", "12",
-                      check=False, cwd=tmp_path)
+    proc = run_genrec(
+        "train",
+        "--data",
+        small["data"],
+        "--quantizer",
+        small["q"],
+        "--profile",
+        "tiny",
+        "--out",
+        tmp_path / "m",
+        "--checkpoint-dir",
+        ck,
+        "--resume",
+        "--max-steps",
+        "12",
+        check=False,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "is not plain tensors and was not loaded" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pwned").exists() and not (tmp_path / "m").exists()
 
@@ -144,8 +165,9 @@ def test_a_user_twice_in_a_histories_file_and_an_empty_history_are_refused(small
     from genrec.pipeline import GenRecPipeline
 
     path = tmp_path / "h.jsonl"
-    path.write_text('{"user_id": "u1", "history": [1]}\n{"user_id": 2, "history": [3]}\n'
-                    '{"user_id": "u1", "history": [4]}\n')
+    path.write_text(
+        '{"user_id": "u1", "history": [1]}\n{"user_id": 2, "history": [3]}\n{"user_id": "u1", "history": [4]}\n'
+    )
     with pytest.raises(GenRecError, match=r"h.jsonl:3: user 'u1' again \(first on line 1\)"):
         read_histories(path)
     pipe = GenRecPipeline.from_pretrained(small["model"])
@@ -165,8 +187,11 @@ def test_a_second_run_into_the_same_output_is_refused_naming_the_first(small, tm
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         lock = tmp_path / ".m.lock"
-        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
-                                    "started": "2026-12-07 10:00:00"}))
+        lock.write_text(
+            json.dumps(
+                {"pid": holder.pid, "host": __import__("socket").gethostname(), "started": "2026-12-07 10:00:00"}
+            )
+        )
         with pytest.raises(OutputPathError, match=rf"m is being written by another genrec run \(pid {holder.pid} on "):
             train_generator(small["data"], tmp_path / "m", max_steps=2, **small["kw"])
         assert lock.is_file() and not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()
@@ -199,9 +224,21 @@ def test_no_output_or_checkpoint_folder_inside_an_input(small, tmp_path):
     (tmp_path / "new.jsonl").write_text('{"item_id": "new1"}\n')
     np.save(tmp_path / "sid.npy", np.array([[1, 2, 3]]))
     before = sorted(p.name for p in (model / "quantizer").iterdir()) if (model / "quantizer").exists() else None
-    proc = run_genrec("add-items", "--model", model, "--items", tmp_path / "new.jsonl", "--sid-text",
-                      tmp_path / "sid.npy", "--sid-image", tmp_path / "sid.npy", "--out", model / "quantizer",
-                      "--overwrite", check=False)
+    proc = run_genrec(
+        "add-items",
+        "--model",
+        model,
+        "--items",
+        tmp_path / "new.jsonl",
+        "--sid-text",
+        tmp_path / "sid.npy",
+        "--sid-image",
+        tmp_path / "sid.npy",
+        "--out",
+        model / "quantizer",
+        "--overwrite",
+        check=False,
+    )
     assert proc.returncode == 2 and "lies inside the input" in proc.stderr, proc.stderr
     assert (sorted(p.name for p in (model / "quantizer").iterdir()) if before is not None else None) == before
 
@@ -239,8 +276,22 @@ def test_bad_devices_bases_and_configs_are_one_line(small, tmp_path, capsys):
     (model / "quantizer" / "config.json").write_text('{"bad')
     (tmp_path / "new.jsonl").write_text('{"item_id": "n1"}\n')
     np.save(tmp_path / "e.npy", np.ones((1, 128), dtype=np.float32))
-    line = _one_line(["add-items", "--model", model, "--items", tmp_path / "new.jsonl", "--text-emb",
-                      tmp_path / "e.npy", "--image-emb", tmp_path / "e.npy", "--out", tmp_path / "m2"], capsys)
+    line = _one_line(
+        [
+            "add-items",
+            "--model",
+            model,
+            "--items",
+            tmp_path / "new.jsonl",
+            "--text-emb",
+            tmp_path / "e.npy",
+            "--image-emb",
+            tmp_path / "e.npy",
+            "--out",
+            tmp_path / "m2",
+        ],
+        capsys,
+    )
     assert "config.json" in line and not (tmp_path / "m2").exists()
 
 
@@ -262,8 +313,9 @@ def test_bytes_that_are_not_utf8_are_named_by_file_and_line(tmp_path):
     csv_data.mkdir()
     (csv_data / "items.jsonl").write_bytes(b"".join(lines[:2] + lines[3:]))
     first = json.loads(lines[0])["item_id"]
-    (csv_data / "interactions.csv").write_bytes(b"user_id,item_id,timestamp\n" + b"".join(
-        f"u{n % 3},{first},{n}\n".encode() for n in range(4)) + b"u\xe9,1,9\n")
+    (csv_data / "interactions.csv").write_bytes(
+        b"user_id,item_id,timestamp\n" + b"".join(f"u{n % 3},{first},{n}\n".encode() for n in range(4)) + b"u\xe9,1,9\n"
+    )
     with pytest.raises(GenRecError, match=r"interactions.csv:6: not UTF-8 text"):
         load_dataset_dir(csv_data)
 
@@ -291,16 +343,22 @@ def test_a_failed_write_leaves_no_temp_file_and_is_one_line(tmp_path, capsys, mo
 
     monkeypatch.setattr("genrec.data.synth.write_synthetic_dataset", no_space)
     line = _one_line(["synth", "--out", tmp_path / "s"], capsys)
-    assert line.endswith("No space left on device: " + str(tmp_path / "s" / "items.jsonl")
-                         + "; the disk is full: free space and run it again (nothing half-written was kept)")
+    assert line.endswith(
+        "No space left on device: "
+        + str(tmp_path / "s" / "items.jsonl")
+        + "; the disk is full: free space and run it again (nothing half-written was kept)"
+    )
 
 
 def _mount_tmpfs(path, options):
     import subprocess
 
     path.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("needs root and mount to make a full or read-only file system")
     return path
 
@@ -321,12 +379,36 @@ def full_disk(tmp_path):
 
 def test_a_real_full_disk_is_one_line_and_leaves_nothing(small, full_disk, capsys):
     """Item 9 on a real full file system (tmpfs): synth, tokenize, train and evaluate."""
-    for argv in (["synth", "--out", full_disk / "s", "--n-items", "60", "--n-users", "80"],
-                 ["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", full_disk / "t"],
-                 ["train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny", "--max-steps",
-                  "2", "--out", full_disk / "m", "--checkpoint-dir", full_disk.parent / "ck"],
-                 ["evaluate", "--model", small["model"], "--data", small["data"], "--out",
-                  full_disk / "metrics.json", "--max-users", "5"]):
+    for argv in (
+        ["synth", "--out", full_disk / "s", "--n-items", "60", "--n-users", "80"],
+        ["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", full_disk / "t"],
+        [
+            "train",
+            "--data",
+            small["data"],
+            "--quantizer",
+            small["q"],
+            "--profile",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--out",
+            full_disk / "m",
+            "--checkpoint-dir",
+            full_disk.parent / "ck",
+        ],
+        [
+            "evaluate",
+            "--model",
+            small["model"],
+            "--data",
+            small["data"],
+            "--out",
+            full_disk / "metrics.json",
+            "--max-users",
+            "5",
+        ],
+    ):
         assert "No space left on device" in _one_line(argv, capsys, after_progress=True)
         assert sorted(p.name for p in full_disk.iterdir()) == ["filler"], argv[0]
 
@@ -337,8 +419,9 @@ def test_a_read_only_output_is_refused_before_the_work(small, tmp_path, capsys):
 
     ro = _mount_tmpfs(tmp_path / "ro", "ro,size=64k")
     try:
-        line = _one_line(["evaluate", "--model", small["model"], "--data", small["data"], "--out", ro / "m.json"],
-                         capsys)
+        line = _one_line(
+            ["evaluate", "--model", small["model"], "--data", small["data"], "--out", ro / "m.json"], capsys
+        )
         assert f"output {ro / 'm.json'}: cannot write in {ro}" in line and "read-only" in line
         line = _one_line(["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", ro / "t"], capsys)
         assert "cannot write in" in line
@@ -353,10 +436,28 @@ def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "genrec", "train", "--data", str(small["data"]), "--quantizer",
-                             str(small["q"]), "--profile", "tiny", "--max-steps", "100000", "--out",
-                             str(tmp_path / "m")], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "genrec",
+            "train",
+            "--data",
+            str(small["data"]),
+            "--quantizer",
+            str(small["q"]),
+            "--profile",
+            "tiny",
+            "--max-steps",
+            "100000",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "m.checkpoints").exists():
         time.sleep(0.2)
@@ -410,12 +511,17 @@ def test_a_history_covering_most_of_the_catalogue_still_gets_k_items(small, capl
     assert len(short.item_ids) == 10
 
 
-@pytest.mark.parametrize("line, expected", [
-    ('{"item_id": 1, "title": "abc', "Invalid control character at the end, after '{\"item_id\": 1, \"title\": \"abc'"
-                                     ": the text is cut short"),
-    ('{"item_id": 1,', "Expecting property name enclosed in double quotes at the end, after '{\"item_id\": 1,'"),
-    ('{"item_id": "a\tb"}', "Invalid control character at column 15, near"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (
+            '{"item_id": 1, "title": "abc',
+            'Invalid control character at the end, after \'{"item_id": 1, "title": "abc\': the text is cut short',
+        ),
+        ('{"item_id": 1,', "Expecting property name enclosed in double quotes at the end, after '{\"item_id\": 1,'"),
+        ('{"item_id": "a\tb"}', "Invalid control character at column 15, near"),
+    ],
+)
 def test_a_json_record_cut_at_its_end_is_reported_as_cut_not_at_column_1(line, expected, tmp_path):
     """Item 11: a record cut at the end of its line was reported "at column 1"; messages read "at at column"."""
     from genrec.data import load_dataset_dir

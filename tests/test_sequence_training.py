@@ -12,13 +12,13 @@ import genrec
 from genrec.errors import GenRecError
 from genrec.generation import IDConstraint, constrained_beam_search
 from genrec.generation.scoring import score_ids
+from genrec.modeling.factory import build_generator
 from genrec.modeling.modeling_genrec_t5 import masked_mean, paired_info_nce
 from genrec.pipeline import GenRecPipeline
 from genrec.sequence_tasks import build_sequence_dataset, sequence_windows
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_trainer import GenRecCollator
-from genrec.modeling.factory import build_generator
 from genrec.trainers.generator_run import train_generator
+from genrec.trainers.generator_trainer import GenRecCollator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 
 OLD_FOLDER = Path(__file__).parent / "data" / "generator-before-sequences"
@@ -32,8 +32,15 @@ def trained(synth_dir, quantizer_dir, tmp_path_factory):
 
 
 def causal_model(tok, softmax, attn="sdpa"):
-    cfg = {**PROFILES["tiny"]["model"], "num_layers": 2, "num_decoder_layers": 2, "id_softmax": softmax,
-           "history_attention": "causal", "implicit_weight": 0.5, "attn_implementation": attn}
+    cfg = {
+        **PROFILES["tiny"]["model"],
+        "num_layers": 2,
+        "num_decoder_layers": 2,
+        "id_softmax": softmax,
+        "history_attention": "causal",
+        "implicit_weight": 0.5,
+        "attn_implementation": attn,
+    }
     model = build_generator(tok, seed=0, **cfg).eval()
     torch.nn.init.normal_(model.encoder.recency.weight, std=0.5)  # zero at init: make the recency rule count
     return model
@@ -52,8 +59,12 @@ def row_batch(tok, seqs, collator):
     for user, s in enumerate(seqs):
         for t in range(1, len(s)):
             for task, m in (("seqrec", "text"), ("seqimage", "image")):
-                features.append({"input_ids": tok.encode_task_input(task, s[:t], m, max_items=20),
-                                 "labels": tok.encode_rows([s[t]], m) + [tok.eos_token_id]})
+                features.append(
+                    {
+                        "input_ids": tok.encode_task_input(task, s[:t], m, max_items=20),
+                        "labels": tok.encode_rows([s[t]], m) + [tok.eos_token_id],
+                    }
+                )
                 pair_ids.append(len(pair_ids) // 2)
                 groups.append(user)
     batch = collator.seq2seq(features)
@@ -74,11 +85,14 @@ def test_one_pass_loss_is_the_mean_of_the_per_row_losses(tok, data, softmax, att
         one_pass = packed_id_loss(out.target_states, batch["labels"], model.get_output_embeddings(), constraint)
         rows = row_batch(tok, seqs, collator)
         per_row = model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"], labels=rows["labels"])
-        row_loss = per_row.loss if constraint is None else prefix_softmax_loss(per_row.logits, rows["labels"], constraint)
+        row_loss = (
+            per_row.loss if constraint is None else prefix_softmax_loss(per_row.logits, rows["labels"], constraint)
+        )
         states = model.get_encoder()(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"])[0]
         # one user's prefixes are not each other's negatives, in either mode
-        row_nce = paired_info_nce(masked_mean(states, rows["attention_mask"]), rows["pair_ids"], 0.07,
-                                  rows["pair_groups"])
+        row_nce = paired_info_nce(
+            masked_mean(states, rows["attention_mask"]), rows["pair_ids"], 0.07, rows["pair_groups"]
+        )
     assert int(batch["decoder_segment_ids"].max(1).values.sum()) == len(rows["input_ids"])  # the same targets
     assert one_pass.item() == pytest.approx(row_loss.item(), abs=1e-5)
     assert out.implicit_loss.item() == pytest.approx(row_nce.item(), abs=1e-5)
@@ -111,11 +125,23 @@ def test_windows_train_every_target_once_with_enough_history():
 
 def test_sequence_mode_refuses_what_it_cannot_train(synth_dir, quantizer_dir, tmp_path):
     with pytest.raises(GenRecError, match="history_dropout"):
-        train_generator(synth_dir, tmp_path / "a", quantizer=quantizer_dir, profile="tiny",
-                        training_mode="sequences", history_dropout=0.3)
+        train_generator(
+            synth_dir,
+            tmp_path / "a",
+            quantizer=quantizer_dir,
+            profile="tiny",
+            training_mode="sequences",
+            history_dropout=0.3,
+        )
     with pytest.raises(GenRecError, match="history_attention='causal'"):
-        train_generator(synth_dir, tmp_path / "b", quantizer=quantizer_dir, profile="tiny",
-                        training_mode="sequences", model_overrides={"history_attention": "full"})
+        train_generator(
+            synth_dir,
+            tmp_path / "b",
+            quantizer=quantizer_dir,
+            profile="tiny",
+            training_mode="sequences",
+            model_overrides={"history_attention": "full"},
+        )
 
 
 def test_a_sequence_trained_model_ranks_alike_through_every_route(trained):
@@ -130,8 +156,10 @@ def test_a_sequence_trained_model_ranks_alike_through_every_route(trained):
     pipe = GenRecPipeline.from_pretrained(trained)
     history = tok.item_ids[3:8]
     for modality in ("text", "image"):
-        out = model.generate(**tok.history_inputs(history, modality),
-                             logits_processor=[genrec.TrieConstrainedLogitsProcessor.for_model(model, tok, modality)])
+        out = model.generate(
+            **tok.history_inputs(history, modality),
+            logits_processor=[genrec.TrieConstrainedLogitsProcessor.for_model(model, tok, modality)],
+        )
         items = [i for seq in out for i in tok.decode_items(seq, modality)]
         assert items[:10] == pipe.recommend(history, k=10, modality=modality, exclude_history=False).item_ids
         # rescoring gives each beam's ID its beam score, so the fusion reads one history rule
@@ -139,8 +167,15 @@ def test_a_sequence_trained_model_ranks_alike_through_every_route(trained):
         c = IDConstraint.from_tokenizer(tok, [modality])
         beams = constrained_beam_search(model, inputs["input_ids"], inputs["attention_mask"], c, num_beams=20)
         kept = beams.leaves[0] >= 0
-        got = score_ids(model, inputs["input_ids"], inputs["attention_mask"], c, torch.zeros(1, dtype=torch.long),
-                        beams.tokens[0][kept], torch.zeros(int(kept.sum()), dtype=torch.long))
+        got = score_ids(
+            model,
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            c,
+            torch.zeros(1, dtype=torch.long),
+            beams.tokens[0][kept],
+            torch.zeros(int(kept.sum()), dtype=torch.long),
+        )
         assert got.tolist() == pytest.approx(beams.scores[0][kept].tolist(), abs=1e-4)
 
 
@@ -158,8 +193,17 @@ def test_a_folder_saved_before_sequence_training_ranks_as_it_did():
 
 
 def test_lora_trains_a_sequence_model_in_sequences(trained, synth_dir, tmp_path):
-    out = train_generator(synth_dir, tmp_path / "lora", quantizer=trained / "quantizer", profile="tiny", seed=3,
-                          peft="lora", base=str(trained), training_mode="sequences", max_steps=10)
+    out = train_generator(
+        synth_dir,
+        tmp_path / "lora",
+        quantizer=trained / "quantizer",
+        profile="tiny",
+        seed=3,
+        peft="lora",
+        base=str(trained),
+        training_mode="sequences",
+        max_steps=10,
+    )
     record = json.loads((out / "genrec_train_config.json").read_text())
     assert [e["loss"] for e in record["log_history"] if "loss" in e]
     pipe = GenRecPipeline.from_pretrained(out)
@@ -178,6 +222,10 @@ def test_target_batches_hold_about_the_batch_size_in_targets_and_split_across_pr
     sums = [int(targets[b].sum()) for b in one]
     assert max(sums) <= 64 + 19 and sorted(sums)[len(sums) // 2] >= 50  # about 64 targets, never a unit count
     assert abs(len(one) - len(TargetBatchSampler(lengths, targets, 64))) <= 3
-    shares = [list(TargetBatchSampler(lengths, targets, 64, 2, rank, generator=torch.Generator().manual_seed(1)))
-              for rank in (0, 1)]
-    assert len(shares[0]) == len(shares[1]) and not {i for b in shares[0] for i in b} & {i for b in shares[1] for i in b}
+    shares = [
+        list(TargetBatchSampler(lengths, targets, 64, 2, rank, generator=torch.Generator().manual_seed(1)))
+        for rank in (0, 1)
+    ]
+    assert len(shares[0]) == len(shares[1]) and not {i for b in shares[0] for i in b} & {
+        i for b in shares[1] for i in b
+    }

@@ -1,15 +1,16 @@
 import json
 
 import numpy as np
-import torch
 import pytest
-from conftest import run_genrec
+import torch
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq
 
 from genrec.data import load_dataset_dir
 from genrec.errors import DataError, MalformedIDError, UnknownItemError
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.tokenizer.build import build_tokenizer
+
+from conftest import run_genrec
 
 
 def random_catalog(n=200, levels=3, size=8, seed=0):
@@ -51,7 +52,9 @@ def test_unknown_and_malformed(tok):
     ids = tok.encode_items(["item1"], "text")
     with pytest.raises(MalformedIDError, match="has 3 tokens, got 2"):
         tok.decode_items(ids[:2], "text")
-    with pytest.raises(MalformedIDError, match=r"position 2 of a text semantic ID must be a level-2 text code token, got '<t1_"):
+    with pytest.raises(
+        MalformedIDError, match=r"position 2 of a text semantic ID must be a level-2 text code token, got '<t1_"
+    ):
         tok.decode_items([ids[0], ids[0], ids[2]], "text")
     with pytest.raises(MalformedIDError, match="position 1 .* got '<i1_"):
         tok.decode_items(tok.encode_items(["item1"], "image"), "text")
@@ -102,8 +105,17 @@ def test_folders_with_inline_codes_still_load(tok, tmp_path):
     """Tokenizer folders written before the binary codes file: the codes sit in catalog.json."""
     tok.save_pretrained(tmp_path)
     (tmp_path / "catalog_codes.safetensors").unlink()
-    (tmp_path / "catalog.json").write_text(json.dumps({"item_ids": tok.item_ids, "modalities": {
-        m: {"codebook_size": tok.codebook_size(m), "codes": tok.catalog.codes[m].tolist()} for m in tok.modalities}}))
+    (tmp_path / "catalog.json").write_text(
+        json.dumps(
+            {
+                "item_ids": tok.item_ids,
+                "modalities": {
+                    m: {"codebook_size": tok.codebook_size(m), "codes": tok.catalog.codes[m].tolist()}
+                    for m in tok.modalities
+                },
+            }
+        )
+    )
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     assert loaded.get_vocab() == tok.get_vocab() and loaded.catalog.fingerprint() == tok.catalog.fingerprint()
 
@@ -164,7 +176,9 @@ def test_add_items_keeps_token_ids(tok, tmp_path):
     assert tok.get_vocab() == vocab and tok.encode_items(tok.item_ids[:50], "text") == before
     assert tok.decode_items(tok.encode_items(["new2"], "text"), "text") == ["new2"]
     tok.save_pretrained(tmp_path)
-    assert AutoTokenizer.from_pretrained(tmp_path).decode_items(tok.encode_items(["new1"], "image"), "image") == ["new1"]
+    assert AutoTokenizer.from_pretrained(tmp_path).decode_items(tok.encode_items(["new1"], "image"), "image") == [
+        "new1"
+    ]
     with pytest.raises(DataError, match="already in the catalogue"):
         tok.add_items(["new1"], {"text": np.array([free[0]]), "image": np.array([free_i[0]])})
     with pytest.raises(DataError, match="outside 0..7"):
@@ -202,9 +216,13 @@ def test_instruments_collisions(instruments_dir):
     first = np.flatnonzero(counts[inverse.ravel()] == 2)[0]
     pair = np.flatnonzero(inverse.ravel() == inverse.ravel()[first])
     assert np.array_equal(codes[pair[0]], codes[pair[1]])
-    assert tok.decode_items(tok.encode_rows([pair[0]], "text"), "text") == [data.item_ids[pair[0]], data.item_ids[pair[1]]]
+    assert tok.decode_items(tok.encode_rows([pair[0]], "text"), "text") == [
+        data.item_ids[pair[0]],
+        data.item_ids[pair[1]],
+    ]
 
 
+@pytest.mark.slow
 def test_cli_tokenize(tmp_path, synth_dir):
     data = load_dataset_dir(synth_dir)
     qdir = tmp_path / "q"

@@ -11,8 +11,8 @@ from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5Config, GenRecT5ForConditionalGeneration
 from genrec.trainers.budget import TimeBudgetCallback, WallClock, budget_lr_factor
 from genrec.trainers.generator_config import make_training_args
-from genrec.trainers.generator_trainer import ranked_modality
 from genrec.trainers.generator_run import train_generator
+from genrec.trainers.generator_trainer import ranked_modality
 from genrec.trainers.sampling import LengthBucketSampler
 
 
@@ -27,8 +27,12 @@ def test_embedding_init_std_sets_the_tied_token_table_and_survives_save_load(tmp
     assert small.shared.weight.std().item() == pytest.approx(0.01, rel=0.05)
     assert small.lm_head.weight.data_ptr() == small.shared.weight.data_ptr()  # still tied
     # other weights are untouched by the switch
-    torch.testing.assert_close(default.encoder.block[0].layer[0].SelfAttention.q.weight.std(),
-                               small.encoder.block[0].layer[0].SelfAttention.q.weight.std(), rtol=0.1, atol=0)
+    torch.testing.assert_close(
+        default.encoder.block[0].layer[0].SelfAttention.q.weight.std(),
+        small.encoder.block[0].layer[0].SelfAttention.q.weight.std(),
+        rtol=0.1,
+        atol=0,
+    )
     small.save_pretrained(tmp_path)
     loaded = GenRecT5ForConditionalGeneration.from_pretrained(tmp_path)
     assert loaded.config.embedding_init_std == 0.01
@@ -37,7 +41,7 @@ def test_embedding_init_std_sets_the_tied_token_table_and_survives_save_load(tmp
 
 # ---- batching -------------------------------------------------------------------------------------
 def _batches(order, size):
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def test_length_bucket_sampler_keeps_padding_low_and_shuffles_whole_batches():
@@ -115,15 +119,23 @@ class TickingTime:
         return self.now
 
 
-def test_budget_run_stops_on_time_evaluates_ranking_and_keeps_the_best(synth_dir, quantizer_dir, tmp_path,
-                                                                       monkeypatch):
+def test_budget_run_stops_on_time_evaluates_ranking_and_keeps_the_best(synth_dir, quantizer_dir, tmp_path, monkeypatch):
     from genrec.trainers import budget as budget_module
 
     monkeypatch.setattr(budget_module, "time", TickingTime())
     budget = 0.06  # minutes of ticking time
-    out = train_generator(synth_dir, tmp_path / "gen", quantizer=quantizer_dir, profile="tiny", seed=3,
-                          tasks=["seqrec", "seqimage"], max_train_minutes=budget, eval_every_minutes=budget / 3,
-                          rank_eval_users=40, warmup_steps=0.1)
+    out = train_generator(
+        synth_dir,
+        tmp_path / "gen",
+        quantizer=quantizer_dir,
+        profile="tiny",
+        seed=3,
+        tasks=["seqrec", "seqimage"],
+        max_train_minutes=budget,
+        eval_every_minutes=budget / 3,
+        rank_eval_users=40,
+        warmup_steps=0.1,
+    )
     record = json.loads((out / "genrec_train_config.json").read_text())
     history = record["log_history"]
     evals = [h for h in history if "eval_ndcg@10" in h]
@@ -144,9 +156,17 @@ def test_budget_run_stops_on_time_evaluates_ranking_and_keeps_the_best(synth_dir
 def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(synth_dir, quantizer_dir, tmp_path):
     from genrec.pipeline import GenRecPipeline
 
-    out = train_generator(synth_dir, tmp_path / "gen", quantizer=quantizer_dir, profile="tiny", seed=3,
-                          tasks=["seqrec", "seqimage", "item2image"], max_steps=40, max_history=6,
-                          model_overrides={"id_softmax": "prefix"})
+    out = train_generator(
+        synth_dir,
+        tmp_path / "gen",
+        quantizer=quantizer_dir,
+        profile="tiny",
+        seed=3,
+        tasks=["seqrec", "seqimage", "item2image"],
+        max_steps=40,
+        max_history=6,
+        model_overrides={"id_softmax": "prefix"},
+    )
     record = json.loads((out / "genrec_train_config.json").read_text())
     logs = [h for h in record["log_history"] if "lm_loss" in h]
     # 16 codes per level: a uniform guess over legal codes costs at most ln 16 per code
@@ -165,15 +185,18 @@ def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(
     corrected = pipe.rank(data.splits["test"]["history"][:5], modality="text", k=10, popularity_correction=1.0)
     assert corrected.rows != res.rows
     with pytest.raises(GenRecError, match="needs item counts"):
-        GenRecPipeline(pipe.model, pipe.tokenizer).rank(data.splits["test"]["history"][:1], modality="text", popularity_correction=0.5)
+        GenRecPipeline(pipe.model, pipe.tokenizer).rank(
+            data.splits["test"]["history"][:1], modality="text", popularity_correction=0.5
+        )
 
 
 # ---- task schedule -------------------------------------------------------------------------------
 def test_length_bucket_sampler_draws_each_groups_share_afresh_every_epoch():
     groups = [0] * 400 + [1] * 100
     lengths = list(np.random.default_rng(0).integers(1, 20, 500))
-    sampler = LengthBucketSampler(lengths, batch_size=16, generator=torch.Generator().manual_seed(0),
-                                  groups=groups, shares=[1.0, 0.3])
+    sampler = LengthBucketSampler(
+        lengths, batch_size=16, generator=torch.Generator().manual_seed(0), groups=groups, shares=[1.0, 0.3]
+    )
     assert len(sampler) == 430
     epochs = [list(sampler) for _ in range(2)]
     for rows in epochs:
@@ -188,15 +211,18 @@ def test_length_bucket_sampler_draws_each_groups_share_afresh_every_epoch():
 def test_task_weights_reach_the_sampler_and_bad_weights_are_refused(synth_dir, quantizer_dir, tmp_path):
     from genrec.cli.train import _task_weights
     from genrec.data import load_dataset_dir
+    from genrec.modeling.factory import build_generator
     from genrec.tokenizer.build import build_tokenizer
     from genrec.trainers.generator_trainer import GenRecTrainer, build_datasets
-    from genrec.modeling.factory import build_generator
 
     assert _task_weights("item2image=0.25, seqitem2image=0.5") == {"item2image": 0.25, "seqitem2image": 0.5}
     with pytest.raises(Exception, match="TASK=SHARE"):
         _task_weights("item2image")
-    for bad, match in (({"nope": 0.5}, "task_weights must map"), ({"item2image": 1.5}, "task_weights must map"),
-                       ({"seqrec": 0.5}, "share one weight")):
+    for bad, match in (
+        ({"nope": 0.5}, "task_weights must map"),
+        ({"item2image": 1.5}, "task_weights must map"),
+        ({"seqrec": 0.5}, "share one weight"),
+    ):
         with pytest.raises(GenRecError, match=match):
             make_training_args(tmp_path, "tiny", task_weights=bad)
     with pytest.raises(GenRecError, match="length_buckets"):
@@ -205,14 +231,20 @@ def test_task_weights_reach_the_sampler_and_bad_weights_are_refused(synth_dir, q
     data = load_dataset_dir(synth_dir)
     tok = build_tokenizer(data, quantizer_dir)
     train, valid = build_datasets(data, tok, args)
-    trainer = GenRecTrainer(model=build_generator(tok, **{"d_model": 16, "d_ff": 32, "num_layers": 1}), args=args,
-                            train_dataset=train, eval_dataset=valid, processing_class=tok)
+    trainer = GenRecTrainer(
+        model=build_generator(tok, **{"d_model": 16, "d_ff": 32, "num_layers": 1}),
+        args=args,
+        train_dataset=train,
+        eval_dataset=valid,
+        processing_class=tok,
+    )
     sampler = trainer._get_train_sampler()
     units = train.with_format(None)["unit"]
     names = train.features["unit"].names
     per_unit = np.bincount(units, minlength=len(names))
-    expected = sum(round(0.25 * n) if names[u] in ("seqitem2image", "seqimage2item") else n
-                   for u, n in enumerate(per_unit))
+    expected = sum(
+        round(0.25 * n) if names[u] in ("seqitem2image", "seqimage2item") else n for u, n in enumerate(per_unit)
+    )
     assert len(sampler) == expected < len(train)
     drawn = np.bincount([units[i] for i in sampler], minlength=len(names))
     assert drawn[names.index("seqitem2image")] == round(0.25 * per_unit[names.index("seqitem2image")])
@@ -228,7 +260,9 @@ def test_item_tasks_train_only_on_the_listed_items_and_bad_lists_are_refused(syn
     tok = build_tokenizer(data, quantizer_dir)
     listed = [tok.item_ids[r] for r in (5, 2, 9)]
     (tmp_path / "items.txt").write_text(f"{listed[0]}\n\n{listed[1]}\n{listed[2]}\n")
-    train, _ = build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "items.txt")))
+    train, _ = build_datasets(
+        data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "items.txt"))
+    )
     table = train.with_format(None)
     names = train.features["unit"].names
     for task in ("item2image", "image2item"):
@@ -243,8 +277,13 @@ def test_item_tasks_train_only_on_the_listed_items_and_bad_lists_are_refused(syn
     with pytest.raises(GenRecError, match=r"twice.txt:3: .* listed twice \(first on line 1\)"):
         build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "twice.txt")))
     with pytest.raises(GenRecError, match="trains no item task"):
-        build_datasets(data, tok, make_training_args(tmp_path, "tiny", tasks=["seqrec", "seqimage"],
-                                                     item_task_items=str(tmp_path / "items.txt")))
+        build_datasets(
+            data,
+            tok,
+            make_training_args(
+                tmp_path, "tiny", tasks=["seqrec", "seqimage"], item_task_items=str(tmp_path / "items.txt")
+            ),
+        )
     with pytest.raises(GenRecError, match="no file"):
         build_datasets(data, tok, make_training_args(tmp_path, "tiny", item_task_items=str(tmp_path / "none.txt")))
 
@@ -273,14 +312,17 @@ def test_a_folder_of_a_removed_encoder_experiment_is_refused_not_loaded_as_plain
 
 
 def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_dir, tmp_path):
+    from genrec.modeling.factory import build_generator, init_id_embeddings_from_codebooks
     from genrec.tokenizer.build import build_tokenizer
     from genrec.trainers import QuantizerTrainingArguments, train_quantizer
-    from genrec.modeling.factory import build_generator, init_id_embeddings_from_codebooks
 
     qdir = tmp_path / "q"
-    quantizer, _ = train_quantizer(synth_dir, qdir, dict(num_levels=3, codebook_size=16, latent_dim=8,
-                                                         hidden_dims=[32], n_clusters=16),
-                                   QuantizerTrainingArguments(epochs=3, batch_size=128, eval_every=3, progress=False))
+    quantizer, _ = train_quantizer(
+        synth_dir,
+        qdir,
+        dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16),
+        QuantizerTrainingArguments(epochs=3, batch_size=128, eval_every=3, progress=False),
+    )
     data = load_dataset_dir(synth_dir)
     tok = build_tokenizer(data, qdir)
     model = build_generator(tok, d_model=32, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2)
@@ -288,7 +330,7 @@ def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_di
     assert init_id_embeddings_from_codebooks(model, tok, qdir, seed=0) == ["text", "image"]
     after = model.get_input_embeddings().weight.detach()
     start, size = tok.level_token_start("text", 0), tok.codebook_size("text")
-    rows, old = after[start:start + size], before[start:start + size]
+    rows, old = after[start : start + size], before[start : start + size]
     assert not torch.equal(rows, old) and rows.std().item() == pytest.approx(old.std().item(), rel=1e-4)
     assert torch.equal(after[: tok.level_token_start("text", 0)], before[: tok.level_token_start("text", 0)])
     # distances between the codes' vectors follow their codebook distances (a random projection keeps them)
@@ -299,8 +341,11 @@ def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_di
     with pytest.raises(GenRecError, match="precomputed semantic-ID files have no codebooks"):
         init_id_embeddings_from_codebooks(model, tok, quantizer_dir)
     other = tmp_path / "other"
-    train_quantizer(synth_dir, other, dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32],
-                                           n_clusters=16),
-                    QuantizerTrainingArguments(epochs=1, batch_size=128, eval_every=1, progress=False, seed=3))
+    train_quantizer(
+        synth_dir,
+        other,
+        dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16),
+        QuantizerTrainingArguments(epochs=1, batch_size=128, eval_every=1, progress=False, seed=3),
+    )
     with pytest.raises(GenRecError, match="not the tokenizer's text IDs"):
         init_id_embeddings_from_codebooks(model, tok, other)

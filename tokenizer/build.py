@@ -19,9 +19,7 @@ def load_codes(data: GenRecData, quantizer_dir: str | Path | None = None) -> dic
     """Semantic IDs per modality: from a quantizer output folder if given, else the dataset's own."""
     if quantizer_dir is None:
         if not data.semantic_ids:
-            raise DataError(
-                f"{data.path}: no sid_text.npy / sid_image.npy; run `genrec quantize` and pass --quantizer"
-            )
+            raise DataError(f"{data.path}: no sid_text.npy / sid_image.npy; run `genrec quantize` and pass --quantizer")
         return dict(data.semantic_ids)
     qdir = Path(quantizer_dir)
     codes = {}
@@ -111,9 +109,11 @@ def build_tokenizer(
         for modality, c in codes.items():
             # levels + 1: collision resolution appended a disambiguation level (a prefix had no free code)
             if c.shape[1] not in (levels, levels + 1):
-                raise DataError(f"{quantizer_dir}: {SID_FILES[modality]} has {c.shape[1]} levels but the quantizer's "
-                                f"config.json says num_levels={levels} (+1 with a disambiguation level); re-run "
-                                "`genrec quantize`")
+                raise DataError(
+                    f"{quantizer_dir}: {SID_FILES[modality]} has {c.shape[1]} levels but the quantizer's "
+                    f"config.json says num_levels={levels} (+1 with a disambiguation level); re-run "
+                    "`genrec quantize`"
+                )
         kwargs.setdefault("codebook_size", size)
     if text_vocab_size <= 0:
         return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)

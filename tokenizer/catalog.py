@@ -267,8 +267,10 @@ class ItemCatalog:
             raise DataError(f"rows must be between 0 and {len(self.item_ids) - 1}")
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim and codes.shape != (len(rows), self.levels(modality)):
-            raise DataError(f"{modality} IDs of shape {codes.shape} for {len(rows)} rows; expected "
-                            f"[{len(rows)}, {self.levels(modality)}]")
+            raise DataError(
+                f"{modality} IDs of shape {codes.shape} for {len(rows)} rows; expected "
+                f"[{len(rows)}, {self.levels(modality)}]"
+            )
         updated = self.codes[modality].copy()
         updated[rows] = codes
         self._validate(modality, updated, 0)
@@ -290,10 +292,22 @@ class ItemCatalog:
         from safetensors.numpy import save_file
 
         with open(catalog_file, "w", encoding="utf-8") as fh:
-            json.dump({"item_ids": self.item_ids, "modalities": {
-                m: {"codebook_size": self.codebook_sizes[m], "levels": self.levels(m)} for m in self.codes}}, fh)
-        save_file({m: c.astype(np.int16 if self.codebook_sizes[m] <= np.iinfo(np.int16).max else np.int32)
-                   for m, c in self.codes.items()}, codes_file)
+            json.dump(
+                {
+                    "item_ids": self.item_ids,
+                    "modalities": {
+                        m: {"codebook_size": self.codebook_sizes[m], "levels": self.levels(m)} for m in self.codes
+                    },
+                },
+                fh,
+            )
+        save_file(
+            {
+                m: c.astype(np.int16 if self.codebook_sizes[m] <= np.iinfo(np.int16).max else np.int32)
+                for m, c in self.codes.items()
+            },
+            codes_file,
+        )
 
     @classmethod
     def load(cls, catalog_file: str, codes_file: str | None = None) -> "ItemCatalog":

@@ -159,8 +159,9 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
             files.append(sp_path)
         return tuple(files)
 
-    def truncate_sequences(self, ids, pair_ids=None, num_tokens_to_remove=0, truncation_strategy="longest_first",
-                           stride=0):
+    def truncate_sequences(
+        self, ids, pair_ids=None, num_tokens_to_remove=0, truncation_strategy="longest_first", stride=0
+    ):
         """Left truncation drops whole items after the leading task token, never the task token."""
         if num_tokens_to_remove <= 0 or pair_ids is not None or self.truncation_side != "left":
             return super().truncate_sequences(ids, pair_ids, num_tokens_to_remove, truncation_strategy, stride)
@@ -289,13 +290,16 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
             ids = ids[-max_items * self.num_levels(modality) :] if max_items > 0 else []
         return [self.task_token_id(task)] + ids + [self.eos_token_id]
 
-    def history_inputs(self, history: Sequence[Any], modality: str,
-                       max_items: int | None = DEFAULT_MAX_HISTORY) -> BatchEncoding:
+    def history_inputs(
+        self, history: Sequence[Any], modality: str, max_items: int | None = DEFAULT_MAX_HISTORY
+    ) -> BatchEncoding:
         """``model.generate`` inputs (batch of one, tensors) for a history of item ids, oldest first: the
         next-item task of ``modality`` over the last ``max_items`` items (MACRec: 20)."""
         rows = [self.catalog.row(item) for item in history]
         ids = self.encode_task_input(SEQUENTIAL_TASK[modality], rows, modality, max_items=max_items)
-        return BatchEncoding({"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)})
+        return BatchEncoding(
+            {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        )
 
     def add_items(self, item_ids: Sequence[Any], codes: dict[str, np.ndarray]) -> None:
         """Cold start: extend the catalogue; existing token ids never change."""

@@ -35,8 +35,11 @@ class WallClock:
 
 def learning_curve(log_history: list[dict]) -> list[dict]:
     """(minutes, validation NDCG@10) at each evaluation of a budget run, from Trainer's log history."""
-    return [{"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
-            for e in log_history if "eval_ndcg@10" in e and MINUTES_KEY in e]
+    return [
+        {"minutes": e[MINUTES_KEY], "valid_ndcg@10": e["eval_ndcg@10"]}
+        for e in log_history
+        if "eval_ndcg@10" in e and MINUTES_KEY in e
+    ]
 
 
 def budget_lr_factor(fraction: float, warmup: float) -> float:

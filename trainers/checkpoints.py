@@ -25,13 +25,16 @@ def checkpoint_step(folder: Path) -> int:
     """The global step a complete checkpoint reached; a missing or cut ``trainer_state.json`` is a GenRecError."""
     path = Path(folder) / TRAINER_STATE_NAME
     if not path.is_file():
-        raise GenRecError(f"--resume: {folder} is not a complete checkpoint (no {TRAINER_STATE_NAME}: the save "
-                          "was cut short, or this is not a checkpoint-N folder)")
+        raise GenRecError(
+            f"--resume: {folder} is not a complete checkpoint (no {TRAINER_STATE_NAME}: the save "
+            "was cut short, or this is not a checkpoint-N folder)"
+        )
     try:
         return TrainerState.load_from_json(str(path)).global_step
     except (ValueError, TypeError, OSError) as e:
-        raise GenRecError(f"--resume: {path} is damaged ({type(e).__name__}: {e}); resume from an earlier "
-                          "checkpoint-N") from None
+        raise GenRecError(
+            f"--resume: {path} is damaged ({type(e).__name__}: {e}); resume from an earlier checkpoint-N"
+        ) from None
 
 
 def check_checkpoint_files(folder: Path) -> int:
@@ -55,8 +58,11 @@ def check_checkpoint_files(folder: Path) -> int:
 def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
     """The newest ``checkpoint-N`` whose files are whole (``trainer_state.json`` is written last), so a save
     cut short by a kill, or a damaged file, is skipped rather than resumed from."""
-    folders = sorted((p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    folders = sorted(
+        (p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for folder in folders:
         try:
             check_checkpoint_files(folder)
@@ -64,8 +70,11 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> Path:
             logger.warning("skipping %s: %s", folder.name, str(e).removeprefix("--resume: "))
             continue
         return folder
-    raise GenRecError(f"--resume: no complete checkpoint in {checkpoint_dir}"
-                      + (f" ({len(folders)} incomplete or damaged)" if folders else "") + "; train without --resume")
+    raise GenRecError(
+        f"--resume: no complete checkpoint in {checkpoint_dir}"
+        + (f" ({len(folders)} incomplete or damaged)" if folders else "")
+        + "; train without --resume"
+    )
 
 
 def resume_point(resume: str | bool | None, checkpoint_dir: Path, max_steps: int) -> Path | None:
@@ -78,17 +87,21 @@ def resume_point(resume: str | bool | None, checkpoint_dir: Path, max_steps: int
         raise GenRecError(f"--resume: {folder} is not a folder; give a checkpoint-N folder or --resume alone")
     step = check_checkpoint_files(folder)
     if 0 < max_steps <= step:
-        raise GenRecError(f"--resume: {folder} is already at step {step}, and --max-steps is {max_steps}: nothing "
-                          "is left to train; raise --max-steps to train on")
+        raise GenRecError(
+            f"--resume: {folder} is already at step {step}, and --max-steps is {max_steps}: nothing "
+            "is left to train; raise --max-steps to train on"
+        )
     return folder
 
 
 def run_fingerprint(tokenizer, tasks, item_task_items: str | None) -> dict:
     """What a run's checkpoints are tied to: catalogue, vocabulary, tasks and the item-task list."""
     items = Path(item_task_items) if item_task_items else None
-    return {**tokenizer.fingerprint(), "tasks": list(tasks),
-            "item_task_items": hashlib.sha256(items.read_bytes()).hexdigest()[:16] if items and items.is_file()
-            else None}
+    return {
+        **tokenizer.fingerprint(),
+        "tasks": list(tasks),
+        "item_task_items": hashlib.sha256(items.read_bytes()).hexdigest()[:16] if items and items.is_file() else None,
+    }
 
 
 def check_resume_fingerprint(resume: Path, record: dict) -> None:
@@ -104,12 +117,16 @@ def check_resume_fingerprint(resume: Path, record: dict) -> None:
     if (resume / "catalog.json").is_file():
         before = {**before, **SemanticIDTokenizer.from_pretrained(resume).fingerprint()}
     if not before:
-        raise GenRecError(f"--resume: {resume} carries neither {RUN_FINGERPRINT_FILE} nor its tokenizer, so "
-                          "nothing shows it was trained on this catalogue; train without --resume")
+        raise GenRecError(
+            f"--resume: {resume} carries neither {RUN_FINGERPRINT_FILE} nor its tokenizer, so "
+            "nothing shows it was trained on this catalogue; train without --resume"
+        )
     if {k: record.get(k) for k in before} != before:
-        raise GenRecError(f"--resume: the checkpoint {resume} was trained on catalogue and tasks {before} but "
-                          f"this run has {record} (another quantizer, dataset, --tasks or --item-task-items); "
-                          "resume with the same ones, or train without --resume into another --checkpoint-dir")
+        raise GenRecError(
+            f"--resume: the checkpoint {resume} was trained on catalogue and tasks {before} but "
+            f"this run has {record} (another quantizer, dataset, --tasks or --item-task-items); "
+            "resume with the same ones, or train without --resume into another --checkpoint-dir"
+        )
 
 
 class RunFingerprintCallback(TrainerCallback):

@@ -31,43 +31,78 @@ class GenRecTrainingArguments(TrainingArguments):
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "explicit tasks to train"})
     implicit: bool = field(default=True, metadata={"help": "implicit alignment loss on/off (ablation)"})
     pair_views: bool = field(default=True, metadata={"help": "batch seqrec and seqimage of a sample together"})
-    history_dropout: float = field(default=0.0, metadata={
-        "help": "training only: each history item is left out of each sequence task's input with this "
-                "probability, drawn anew per task and read (robustness to items missing a modality; 0 = off)"})
+    history_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "training only: each history item is left out of each sequence task's input with this "
+            "probability, drawn anew per task and read (robustness to items missing a modality; 0 = off)"
+        },
+    )
     max_history: int = field(default=20, metadata={"help": "last N history items (MACRec: 20)"})
-    training_mode: str = field(default="rows", metadata={
-        "help": "rows: one example per (history, next item), the encoder re-reads the history for each (MACRec); "
-                "sequences: one example per user sequence window, every next-item target learned in one pass "
-                "under causal history attention (genrec.sequence_tasks; the model gets history_attention='causal'); "
-                "a batch then holds about per_device_train_batch_size targets",
-        "choices": list(TRAINING_MODES)})
+    training_mode: str = field(
+        default="rows",
+        metadata={
+            "help": "rows: one example per (history, next item), the encoder re-reads the history for each (MACRec); "
+            "sequences: one example per user sequence window, every next-item target learned in one pass "
+            "under causal history attention (genrec.sequence_tasks; the model gets history_attention='causal'); "
+            "a batch then holds about per_device_train_batch_size targets",
+            "choices": list(TRAINING_MODES),
+        },
+    )
     max_eval_samples: int | None = field(default=None, metadata={"help": "validation users (None: all)"})
     early_stopping_patience: int | None = field(default=10, metadata={"help": "evaluations without gain"})
-    max_train_minutes: float | None = field(default=None, metadata={
-        "help": "wall-clock budget: stop after N minutes with a schedule planned for N minutes, evaluate "
-                "validation ranking every eval_every_minutes, keep the best checkpoint (trainers/budget.py)"})
-    eval_every_minutes: float | None = field(default=None, metadata={
-        "help": "with max_train_minutes: minutes between evaluations (default: a tenth of the budget)"})
-    rank_eval_users: int = field(default=2000, metadata={
-        "help": "validation users ranked at each evaluation of a budget run (fixed sample)"})
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "wall-clock budget: stop after N minutes with a schedule planned for N minutes, evaluate "
+            "validation ranking every eval_every_minutes, keep the best checkpoint (trainers/budget.py)"
+        },
+    )
+    eval_every_minutes: float | None = field(
+        default=None,
+        metadata={"help": "with max_train_minutes: minutes between evaluations (default: a tenth of the budget)"},
+    )
+    rank_eval_users: int = field(
+        default=2000, metadata={"help": "validation users ranked at each evaluation of a budget run (fixed sample)"}
+    )
     # Histories average 5 of 20 items on Instruments: batching similar lengths cuts padding ~4x.
-    batching: str = field(default="length_buckets", metadata={
-        "help": "length_buckets: batches of similar history length in random order (ours); group_by_length: "
-                "transformers' sampler (50-batch cycles from long to short histories); random",
-        "choices": list(BATCHINGS)})
-    task_weights: dict[str, float] | None = field(default=None, metadata={
-        "help": "task -> share of its rows drawn afresh each epoch (0 < w <= 1, default 1): a task schedule that "
-                "spends fewer steps on some tasks (length_buckets batching only)"})
-    id_embedding_init: str | None = field(default=None, metadata={
-        "help": "semantic-ID token embeddings: None = random (T5's init); 'codebook' = the --quantizer's codebook "
-                "vectors, or a quantizer folder's (whose IDs the tokenizer must carry), projected to d_model "
-                "(init_id_embeddings_from_codebooks)"})
-    item_task_items: str | None = field(default=None, metadata={
-        "help": "a file of item ids, one per line: the item tasks (item2image, image2item) train on these items "
-                "only (default: every item with both modalities), e.g. to keep some items' text-image pairs unseen"})
-    popularity_correction: float = field(default=0.0, metadata={
-        "help": "the trained model's default ranking correction a (saved in item_prior.json): beams are scored "
-                "log p(ID | history) - a log P(ID), P the training-interaction share (GenRecPipeline.rank); 0 = off"})
+    batching: str = field(
+        default="length_buckets",
+        metadata={
+            "help": "length_buckets: batches of similar history length in random order (ours); group_by_length: "
+            "transformers' sampler (50-batch cycles from long to short histories); random",
+            "choices": list(BATCHINGS),
+        },
+    )
+    task_weights: dict[str, float] | None = field(
+        default=None,
+        metadata={
+            "help": "task -> share of its rows drawn afresh each epoch (0 < w <= 1, default 1): a task schedule that "
+            "spends fewer steps on some tasks (length_buckets batching only)"
+        },
+    )
+    id_embedding_init: str | None = field(
+        default=None,
+        metadata={
+            "help": "semantic-ID token embeddings: None = random (T5's init); 'codebook' = the --quantizer's codebook "
+            "vectors, or a quantizer folder's (whose IDs the tokenizer must carry), projected to d_model "
+            "(init_id_embeddings_from_codebooks)"
+        },
+    )
+    item_task_items: str | None = field(
+        default=None,
+        metadata={
+            "help": "a file of item ids, one per line: the item tasks (item2image, image2item) train on these items "
+            "only (default: every item with both modalities), e.g. to keep some items' text-image pairs unseen"
+        },
+    )
+    popularity_correction: float = field(
+        default=0.0,
+        metadata={
+            "help": "the trained model's default ranking correction a (saved in item_prior.json): beams are scored "
+            "log p(ID | history) - a log P(ID), P the training-interaction share (GenRecPipeline.rank); 0 = off"
+        },
+    )
     remove_unused_columns: bool = False
     # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
     dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
@@ -88,8 +123,9 @@ class GenRecTrainingArguments(TrainingArguments):
         if self.training_mode not in TRAINING_MODES:
             raise GenRecError(f"unknown training_mode {self.training_mode!r}; choose from {list(TRAINING_MODES)}")
         if self.training_mode == "sequences" and (self.history_dropout or self.task_weights):
-            raise GenRecError("history_dropout and task_weights are drawn per (history, target) row; they need "
-                              "training_mode='rows'")
+            raise GenRecError(
+                "history_dropout and task_weights are drawn per (history, target) row; they need training_mode='rows'"
+            )
         if self.task_weights:
             self.task_weights = {t: float(w) for t, w in self.task_weights.items()}
             bad = {t: w for t, w in self.task_weights.items() if t not in TASKS or not 0 < w <= 1}
@@ -98,8 +134,10 @@ class GenRecTrainingArguments(TrainingArguments):
             if self.batching != "length_buckets":
                 raise GenRecError("task_weights needs batching='length_buckets' (its sampler draws the shares)")
             if self.pair_views and len({self.task_weights.get(t, 1.0) for t in PAIRED_TASKS}) > 1:
-                raise GenRecError(f"with pair_views, {' and '.join(PAIRED_TASKS)} share one weight (they are "
-                                  f"batched as one unit); got {self.task_weights}")
+                raise GenRecError(
+                    f"with pair_views, {' and '.join(PAIRED_TASKS)} share one weight (they are "
+                    f"batched as one unit); got {self.task_weights}"
+                )
         # length_buckets reads the same length column as transformers' group_by_length
         self.train_sampling_strategy = "random" if self.batching == "random" else "group_by_length"
         if self.max_train_minutes is not None:
@@ -122,7 +160,9 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
     defaults = load_profile(profile)["args"]
     unknown = sorted(set(defaults) - {f.name for f in fields(GenRecTrainingArguments)})
     if unknown:
-        raise GenRecError(f"profile {str(profile)!r}: unknown training arguments {unknown} (GenRecTrainingArguments fields)")
+        raise GenRecError(
+            f"profile {str(profile)!r}: unknown training arguments {unknown} (GenRecTrainingArguments fields)"
+        )
     kwargs = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
     if kwargs.get("max_train_minutes") is not None:
         # The budget, not the profile's epoch count or patience, ends the run; the best checkpoint is

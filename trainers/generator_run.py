@@ -47,13 +47,17 @@ def given_tokenizer(tokenizer, data, quantizer=None):
         tokenizer = SemanticIDTokenizer.from_pretrained(path)
     ids = [str(i) for i in tokenizer.item_ids]
     if ids != [str(i) for i in data.item_ids]:
-        raise GenRecError(f"the tokenizer's catalogue ({len(ids)} items) does not list the {data.n_items} items of "
-                          f"{data.path} in their order; build it with `genrec tokenize --data {data.path}`")
+        raise GenRecError(
+            f"the tokenizer's catalogue ({len(ids)} items) does not list the {data.n_items} items of "
+            f"{data.path} in their order; build it with `genrec tokenize --data {data.path}`"
+        )
     if quantizer is not None:
         for m, codes in load_codes(data, quantizer).items():
             if m not in tokenizer.catalog.codes or not np.array_equal(tokenizer.catalog.codes[m], codes):
-                raise GenRecError(f"the tokenizer's {m} IDs differ from {Path(quantizer) / SID_FILES[m]}; "
-                                  "build the tokenizer from that quantizer")
+                raise GenRecError(
+                    f"the tokenizer's {m} IDs differ from {Path(quantizer) / SID_FILES[m]}; "
+                    "build the tokenizer from that quantizer"
+                )
     return tokenizer
 
 
@@ -84,8 +88,6 @@ def train_generator(
     An existing ``out`` is replaced only when it is a genrec generator folder, or with ``overwrite``
     (checked before training starts).
     """
-    from ..data import load_dataset_dir
-    from ..tokenizer.build import build_tokenizer
     from ..utils import check_output_dir, check_outside_inputs, output_lock
 
     inputs = [data_dir, quantizer, base, tokenizer if isinstance(tokenizer, (str, Path)) else None]
@@ -93,42 +95,57 @@ def train_generator(
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     check_outside_inputs(checkpoint_dir, inputs, "--checkpoint-dir")
     with output_lock(out, checkpoint_dir):
-        args = make_training_args(checkpoint_dir, profile, **training_overrides)
-        resume = resume_point(resume, checkpoint_dir, args.max_steps)
-        data = load_dataset_dir(data_dir, max_history=args.max_history)
-        tokenizer = (given_tokenizer(tokenizer, data, quantizer) if tokenizer is not None
-                     else build_tokenizer(data, quantizer))
-        _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
-        fingerprint = run_fingerprint(tokenizer, args.tasks, args.item_task_items)
-        if resume:
-            check_resume_fingerprint(resume, fingerprint)
+        args, resume, data, tokenizer = _prepare_run(
+            data_dir, quantizer, tokenizer, profile, checkpoint_dir, resume, training_overrides
+        )
         model_cfg = _model_config(profile, model_overrides, args)
         model = _initial_model(tokenizer, args, model_cfg, quantizer, peft, base, lora)
         # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
         # through genrec.hub once, not Trainer's bare checkpoint pushes.
         push, args.push_to_hub = args.push_to_hub, False
         trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
-        trainer.add_callback(RunFingerprintCallback(fingerprint))
+        trainer.add_callback(RunFingerprintCallback(run_fingerprint(tokenizer, args.tasks, args.item_task_items)))
         result, wall = _timed_train(trainer, resume)
         if trainer.is_world_process_zero():
-            _write_generator(out, overwrite, trainer, tokenizer, data, result, wall, data_dir=data_dir,
-                             quantizer=quantizer, profile=profile, peft=peft, base=base, lora=lora, model_cfg=model_cfg)
+            run = dict(data_dir=data_dir, quantizer=quantizer, profile=profile, peft=peft, base=base, lora=lora)
+            _write_generator(out, overwrite, trainer, tokenizer, data, result, wall, model_cfg=model_cfg, **run)
         trainer.accelerator.wait_for_everyone()
         if push and trainer.is_world_process_zero():
             _publish(out, args)
         return out
 
 
-def _write_generator(out: Path, overwrite: bool, trainer: GenRecTrainer, tokenizer, data, result, wall: float,
-                     **run) -> None:
+def _prepare_run(data_dir, quantizer, tokenizer, profile: str, checkpoint_dir: Path, resume, training_overrides: dict):
+    """The run's arguments, the checkpoint to resume (checked against this run's fingerprint), the dataset and
+    the tokenizer (given, or built from the quantizer's or the dataset's IDs)."""
+    from ..data import load_dataset_dir
+    from ..tokenizer.build import build_tokenizer
+
+    args = make_training_args(checkpoint_dir, profile, **training_overrides)
+    resume = resume_point(resume, checkpoint_dir, args.max_steps)
+    data = load_dataset_dir(data_dir, max_history=args.max_history)
+    if tokenizer is None:
+        tokenizer = build_tokenizer(data, quantizer)
+    else:
+        tokenizer = given_tokenizer(tokenizer, data, quantizer)
+    _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
+    if resume:
+        check_resume_fingerprint(resume, run_fingerprint(tokenizer, args.tasks, args.item_task_items))
+    return args, resume, data, tokenizer
+
+
+def _write_generator(
+    out: Path, overwrite: bool, trainer: GenRecTrainer, tokenizer, data, result, wall: float, **run
+) -> None:
     """The pipeline folder, atomically: weights, tokenizer, the quantizer's copy, the run record and item prior."""
     from ..utils import atomic_output_dir
 
     inputs = [run["data_dir"], run["quantizer"], run["base"]]
     with atomic_output_dir(out, "generator", inputs=inputs, overwrite=overwrite) as tmp:
         _save_model_files(tmp, trainer, tokenizer, run["quantizer"])
-        _write_run_files(tmp, data, _run_record(trainer, tokenizer, result, wall, **run),
-                         trainer.args.popularity_correction)
+        _write_run_files(
+            tmp, data, _run_record(trainer, tokenizer, result, wall, **run), trainer.args.popularity_correction
+        )
 
 
 def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str, named) -> None:
@@ -138,9 +155,14 @@ def _adapt_profile_tasks(args: GenRecTrainingArguments, tokenizer, profile: str,
         return
     kept, dropped = tasks_the_ids_allow(args.tasks, tokenizer)
     if dropped and kept:
-        logger.warning("profile %s: training %s; %s need %s semantic IDs, which this dataset lacks", profile,
-                       ",".join(kept), ",".join(dropped), " and ".join(sorted(
-                           {m for t in dropped for m in TASK_MODALITIES[t]} - set(tokenizer.modalities))) or "other")
+        logger.warning(
+            "profile %s: training %s; %s need %s semantic IDs, which this dataset lacks",
+            profile,
+            ",".join(kept),
+            ",".join(dropped),
+            " and ".join(sorted({m for t in dropped for m in TASK_MODALITIES[t]} - set(tokenizer.modalities)))
+            or "other",
+        )
         args.tasks = kept
 
 
@@ -150,28 +172,42 @@ def _model_config(profile: str, model_overrides: dict | None, args: GenRecTraini
     model_cfg = {**load_profile(profile)["model"], **(model_overrides or {})}
     if args.training_mode == "sequences":
         if model_cfg.get("history_attention", "causal") != "causal":
-            raise GenRecError("training_mode='sequences' needs history_attention='causal'; train rows for a "
-                              f"model with history_attention={model_cfg['history_attention']!r}")
+            raise GenRecError(
+                "training_mode='sequences' needs history_attention='causal'; train rows for a "
+                f"model with history_attention={model_cfg['history_attention']!r}"
+            )
         model_cfg["history_attention"] = "causal"
     if not args.implicit:
         model_cfg["implicit_weight"] = 0.0
     return model_cfg
 
 
-def _initial_model(tokenizer, args: GenRecTrainingArguments, model_cfg: dict, quantizer, peft: str | None,
-                   base: str | None, lora: dict | None):
+def _initial_model(
+    tokenizer,
+    args: GenRecTrainingArguments,
+    model_cfg: dict,
+    quantizer,
+    peft: str | None,
+    base: str | None,
+    lora: dict | None,
+):
     """What training starts from: a fresh generator (ID embeddings from codebooks if asked) or LoRA on ``base``."""
     if peft is None:
         if base is not None:  # silently training a fresh model instead would waste the whole run
-            raise GenRecError(f"--base {base} is the model LoRA fine-tunes: pass --peft lora with it, or drop --base "
-                              "to train a fresh generator")
+            raise GenRecError(
+                f"--base {base} is the model LoRA fine-tunes: pass --peft lora with it, or drop --base "
+                "to train a fresh generator"
+            )
         model = build_generator(tokenizer, seed=args.seed, **model_cfg)
         if args.id_embedding_init:
             source = quantizer if args.id_embedding_init == "codebook" else args.id_embedding_init
             if source is None:
                 raise GenRecError("id_embedding_init='codebook' needs --quantizer (a `genrec quantize` output)")
-            logger.info("ID embeddings initialised from the codebooks of %s: %s", source,
-                        init_id_embeddings_from_codebooks(model, tokenizer, source, seed=args.seed))
+            logger.info(
+                "ID embeddings initialised from the codebooks of %s: %s",
+                source,
+                init_id_embeddings_from_codebooks(model, tokenizer, source, seed=args.seed),
+            )
         return model
     if peft == "lora":
         if base is None:
@@ -180,14 +216,17 @@ def _initial_model(tokenizer, args: GenRecTrainingArguments, model_cfg: dict, qu
 
         model = build_lora_model(base, tokenizer, implicit=args.implicit, seed=args.seed, **(lora or {}))
         if args.training_mode == "sequences" and getattr(model.config, "history_attention", "full") != "causal":
-            raise GenRecError(f"--base {base} reads histories with full attention; training_mode='sequences' needs "
-                              "a base trained with history_attention='causal' (or train rows)")
+            raise GenRecError(
+                f"--base {base} reads histories with full attention; training_mode='sequences' needs "
+                "a base trained with history_attention='causal' (or train rows)"
+            )
         return model
     raise GenRecError(f"unknown --peft method {peft!r} (supported: lora)")
 
 
-def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
-                  ranking_metrics: RankingMetrics | None) -> GenRecTrainer:
+def _make_trainer(
+    model, tokenizer, data, args: GenRecTrainingArguments, ranking_metrics: RankingMetrics | None
+) -> GenRecTrainer:
     """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
     train, valid = build_datasets(data, tokenizer, args)
     if ranking_metrics is None and args.max_train_minutes is not None:
@@ -200,9 +239,12 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
         args=args,
         train_dataset=train,
         eval_dataset=valid,
-        data_collator=GenRecCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None,
-                                     decoder_start_token_id=model.config.decoder_start_token_id,
-                                     score_eos=not uses_prefix_softmax(model.config)),
+        data_collator=GenRecCollator(
+            tokenizer,
+            pad_to_multiple_of=8 if torch.cuda.is_available() else None,
+            decoder_start_token_id=model.config.decoder_start_token_id,
+            score_eos=not uses_prefix_softmax(model.config),
+        ),
         processing_class=tokenizer,
         callbacks=callbacks,
         ranking_metrics=ranking_metrics,
@@ -212,14 +254,20 @@ def _make_trainer(model, tokenizer, data, args: GenRecTrainingArguments,
 def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
     """Train (resuming from ``resume`` when given) and check the weights are finite; returns Trainer's result
     and the wall-clock seconds it took."""
-    logger.info("training on %d units (%s), validating on %d", len(trainer.train_dataset),
-                ", ".join(trainer.args.tasks), len(trainer.eval_dataset))
+    logger.info(
+        "training on %d units (%s), validating on %d",
+        len(trainer.train_dataset),
+        ", ".join(trainer.args.tasks),
+        len(trainer.eval_dataset),
+    )
     start = time.time()
     try:
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused a crafted or foreign pickle
-        raise GenRecError(f"--resume: a file in {resume} is not plain tensors and was not loaded "
-                          f"({str(e).splitlines()[0]}); resume from a checkpoint genrec wrote") from None
+        raise GenRecError(
+            f"--resume: a file in {resume} is not plain tensors and was not loaded "
+            f"({str(e).splitlines()[0]}); resume from a checkpoint genrec wrote"
+        ) from None
     check_finite_weights(trainer)
     return result, time.time() - start
 
@@ -234,8 +282,20 @@ def _save_model_files(folder: Path, trainer: GenRecTrainer, tokenizer, quantizer
         shutil.copytree(quantizer, folder / QUANTIZER_DIR)
 
 
-def _run_record(trainer: GenRecTrainer, tokenizer, result, wall: float, *, data_dir, quantizer, profile: str,
-                peft: str | None, base: str | None, lora: dict | None, model_cfg: dict) -> dict:
+def _run_record(
+    trainer: GenRecTrainer,
+    tokenizer,
+    result,
+    wall: float,
+    *,
+    data_dir,
+    quantizer,
+    profile: str,
+    peft: str | None,
+    base: str | None,
+    lora: dict | None,
+    model_cfg: dict,
+) -> dict:
     """The train config record: what the run trained on and with, and how training went (after the model is saved)."""
     args = trainer.args
     return {
@@ -276,5 +336,10 @@ def _publish(out: Path, args: GenRecTrainingArguments) -> None:
     """push_to_hub=True: the finished pipeline folder goes to the Hub through genrec.hub, in one commit."""
     from ..hub import push_to_hub
 
-    push_to_hub(out, args.hub_model_id or out.name, private=bool(args.hub_private_repo), token=args.hub_token,
-                revision=args.hub_revision)
+    push_to_hub(
+        out,
+        args.hub_model_id or out.name,
+        private=bool(args.hub_private_repo),
+        token=args.hub_token,
+        revision=args.hub_revision,
+    )

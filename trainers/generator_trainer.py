@@ -45,8 +45,13 @@ class GenRecCollator:
     does not, so its decoder rows are one token shorter).
     """
 
-    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None, decoder_start_token_id: int | None = None,
-                 score_eos: bool = True):
+    def __init__(
+        self,
+        tokenizer,
+        pad_to_multiple_of: int | None = None,
+        decoder_start_token_id: int | None = None,
+        score_eos: bool = True,
+    ):
         self.seq2seq = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, pad_to_multiple_of=pad_to_multiple_of)
         self.tokenizer = tokenizer
         self.start = tokenizer.pad_token_id if decoder_start_token_id is None else decoder_start_token_id
@@ -70,7 +75,9 @@ class GenRecCollator:
             for view in unit["views"]:
                 sources.append({"input_ids": view["input_ids"]})
                 row = {"decoder_input_ids": [], "labels": [], "decoder_history_items": [], "decoder_segment_ids": []}
-                for seg, (target, reads, pos) in enumerate(zip(view["targets"], view["history_items"], view["positions"]), 1):
+                for seg, (target, reads, pos) in enumerate(
+                    zip(view["targets"], view["history_items"], view["positions"]), 1
+                ):
                     labels = target + [self.tokenizer.eos_token_id] if self.score_eos else target
                     row["decoder_input_ids"] += [self.start] + labels[:-1]
                     row["labels"] += labels
@@ -85,8 +92,12 @@ class GenRecCollator:
         batch_groups = [k[0] if k is not None else -1 for k in keys]
         batch = self.tokenizer.pad(sources, return_tensors="pt")
         width = max(len(r["labels"]) for r in decoder_rows)
-        pads = {"decoder_input_ids": self.tokenizer.pad_token_id, "labels": -100, "decoder_history_items": 0,
-                "decoder_segment_ids": 0}
+        pads = {
+            "decoder_input_ids": self.tokenizer.pad_token_id,
+            "labels": -100,
+            "decoder_history_items": 0,
+            "decoder_segment_ids": 0,
+        }
         for key, pad in pads.items():
             batch[key] = torch.tensor([r[key] + [pad] * (width - len(r[key])) for r in decoder_rows], dtype=torch.long)
         batch["pair_ids"] = torch.tensor(pair_ids, dtype=torch.long)
@@ -130,7 +141,8 @@ class GenRecTrainer(Trainer):
         if warmup >= 1:
             raise GenRecError("with max_train_minutes, warmup_steps must be a share of the budget (< 1)")
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer or self.optimizer, lambda _: budget_lr_factor(self.clock.minutes() / budget, warmup))
+            optimizer or self.optimizer, lambda _: budget_lr_factor(self.clock.minutes() / budget, warmup)
+        )
         self._created_lr_scheduler = True
         return self.lr_scheduler
 
@@ -139,15 +151,24 @@ class GenRecTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         recipes = _recipes(self.train_dataset if train_dataset is None else train_dataset)
         if isinstance(recipes, Dataset) and "targets" in recipes.column_names:  # sequence units
-            return TargetBatchSampler(recipes["length"], recipes["targets"], self.args.per_device_train_batch_size,
-                                      self.args.world_size, self.args.process_index)
+            return TargetBatchSampler(
+                recipes["length"],
+                recipes["targets"],
+                self.args.per_device_train_batch_size,
+                self.args.world_size,
+                self.args.process_index,
+            )
         if self.args.batching == "length_buckets" and isinstance(recipes, Dataset):
             groups = shares = None
             if self.args.task_weights:  # a unit's share is its (first) task's: paired tasks share one weight
                 groups = recipes["unit"]
                 shares = [self.args.task_weights.get(u.split("+")[0], 1.0) for u in recipes.features["unit"].names]
-            return LengthBucketSampler(recipes["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                       groups=groups, shares=shares)
+            return LengthBucketSampler(
+                recipes["length"],
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                groups=groups,
+                shares=shares,
+            )
         return super()._get_train_sampler(recipes)
 
     def _get_eval_sampler(self, eval_dataset):
@@ -215,8 +236,9 @@ class GenRecTrainer(Trainer):
         output.metrics["train_loss"] = total
         return type(output)(output.global_step, total, output.metrics)
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
-                        metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if self.ranking_metrics is not None:
             model = self.accelerator.unwrap_model(self.model)
@@ -230,11 +252,25 @@ def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
     seqrec/seqimage rows of (a sample of) users."""
     item_rows = read_item_task_rows(args.item_task_items, tokenizer, args.tasks) if args.item_task_items else None
     if args.training_mode == "sequences":  # every item but each user's validation and test targets
-        train = build_sequence_dataset([seq[:-2] for seq in data.sequences.values()], tokenizer, args.tasks,
-                                       args.max_history, args.pair_views, item_rows)
+        train = build_sequence_dataset(
+            [seq[:-2] for seq in data.sequences.values()],
+            tokenizer,
+            args.tasks,
+            args.max_history,
+            args.pair_views,
+            item_rows,
+        )
     else:
-        train = build_task_dataset(data.splits["train"], tokenizer, args.tasks, args.max_history, args.pair_views,
-                                   item_rows, args.history_dropout, args.seed)
+        train = build_task_dataset(
+            data.splits["train"],
+            tokenizer,
+            args.tasks,
+            args.max_history,
+            args.pair_views,
+            item_rows,
+            args.history_dropout,
+            args.seed,
+        )
     valid = data.splits["valid"]
     if args.max_eval_samples is not None and args.max_eval_samples < len(valid):
         valid = valid.shuffle(seed=args.seed).select(range(args.max_eval_samples))
@@ -306,7 +342,9 @@ def check_finite_weights(trainer: GenRecTrainer) -> None:
     bad = nonfinite_parameters(trainer.model)
     if bad:
         args = trainer.args
-        raise GenRecError(f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "
-                          f"{trainer.state.global_step} (first: {bad[0]}); lower --lr (was "
-                          f"{args.learning_rate}) or clip gradients with --max-grad-norm (was {args.max_grad_norm}); "
-                          "nothing was written")
+        raise GenRecError(
+            f"training diverged: {len(bad)} weight tensors hold NaN or inf after step "
+            f"{trainer.state.global_step} (first: {bad[0]}); lower --lr (was "
+            f"{args.learning_rate}) or clip gradients with --max-grad-norm (was {args.max_grad_norm}); "
+            "nothing was written"
+        )

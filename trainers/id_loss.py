@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from torch import nn
 
 from ..errors import GenRecError
@@ -22,12 +21,16 @@ from ..generation.constraints import IDConstraint, gather_code_logits
 def _id_modalities(ids: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
     mod = constraint.modality_of_ids(ids[:, 0])
     if (mod < 0).any():
-        raise GenRecError("id_softmax='prefix': a label does not start with a semantic ID of "
-                          f"{constraint.modalities}; this loss serves ID-prediction tasks only")
+        raise GenRecError(
+            "id_softmax='prefix': a label does not start with a semantic ID of "
+            f"{constraint.modalities}; this loss serves ID-prediction tasks only"
+        )
     return mod
 
 
-def _legal_code_loss(scores: torch.Tensor, ids: torch.Tensor, mod: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
+def _legal_code_loss(
+    scores: torch.Tensor, ids: torch.Tensor, mod: torch.Tensor, constraint: IDConstraint
+) -> torch.Tensor:
     """Mean cross-entropy of ``ids`` [N, L] given their code scores [N, L, W], each level over its legal codes."""
     scores = scores.float().masked_fill(~constraint.legal_codes(ids, mod), float("-inf"))
     target = ids - constraint.token_start[mod]
@@ -49,8 +52,9 @@ def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: 
     return _legal_code_loss(gather_code_logits(logits[:, :levels], columns), ids, mod, constraint)
 
 
-def packed_id_loss(states: torch.Tensor, labels: torch.Tensor, head: nn.Module,
-                   constraint: IDConstraint | None) -> torch.Tensor:
+def packed_id_loss(
+    states: torch.Tensor, labels: torch.Tensor, head: nn.Module, constraint: IDConstraint | None
+) -> torch.Tensor:
     """The ID loss of a one-pass forward (``GenRecSeq2SeqLMOutput.target_states`` [B, Q, D], ``labels``
     [B, Q], -100 off targets), equal to the row model's loss on the same targets.
 
@@ -73,6 +77,6 @@ def packed_id_loss(states: torch.Tensor, labels: torch.Tensor, head: nn.Module,
         rows = torch.nonzero(mod == m, as_tuple=True)[0]
         for level in range(levels if len(rows) else 0):
             start = int(constraint.token_start[m, level])
-            weight = head.weight[start: min(start + constraint.width, constraint.vocab_size)]
+            weight = head.weight[start : min(start + constraint.width, constraint.vocab_size)]
             scores[rows, level, : len(weight)] = hidden[rows, level] @ weight.T
     return _legal_code_loss(scores, ids, mod, constraint)

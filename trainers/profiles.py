@@ -45,11 +45,14 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
         loaded = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise GenRecError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(loaded, Mapping) or set(loaded) - {"model", "args"} or not all(
-        isinstance(loaded.get(k, {}), Mapping) for k in ("model", "args")
+    if (
+        not isinstance(loaded, Mapping)
+        or set(loaded) - {"model", "args"}
+        or not all(isinstance(loaded.get(k, {}), Mapping) for k in ("model", "args"))
     ):
-        raise GenRecError(f"{path}: a profile is a mapping with the sections 'model' and 'args' (mappings), "
-                          f"got {loaded!r:.200}")
+        raise GenRecError(
+            f"{path}: a profile is a mapping with the sections 'model' and 'args' (mappings), got {loaded!r:.200}"
+        )
     model, args = dict(loaded.get("model") or {}), dict(loaded.get("args") or {})
     unknown = sorted(set(model) - _model_keys())
     if unknown:

@@ -12,24 +12,19 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import json
 import logging
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.loading import ITEM_CODES_FILE, SID_FILES, GenRecData, load_dataset_dir
 from ..errors import GenRecError
-from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate, resolve_collisions
-from ..quantizer.kmeans import ASSIGN_CHUNK, PSEUDO_LABELS_FILE, id_prefix_labels, pseudo_labels, sample_rows
-from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import (atomic_output_dir, atomic_write_file, check_output_dir, check_outside_inputs,
-                     nonfinite_parameters, output_lock, set_seed)
+from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate
+from ..quantizer.kmeans import ASSIGN_CHUNK, id_prefix_labels, pseudo_labels, sample_rows
+from ..utils import atomic_write_file, set_seed
 
 # Dead codes are restarted after every epoch and, within a long epoch, every this many steps: counts over a
 # whole ~1,000-step epoch (a million items) keep alive the codes used only in its first steps, before the
@@ -40,13 +35,6 @@ RESTART_EVERY_STEPS = 100
 logger = logging.getLogger("genrec.quantize")
 
 CHECKPOINT_FILE = "quantizer_checkpoint.pt"
-METRICS_FILE = "quantizer_metrics.json"
-COLLISION_REPORT_FILE = "collision_report.json"
-TRAIN_LOG_FILE = "quantizer_train_log.json"
-
-
-def sid_file(modality: str) -> str:
-    return SID_FILES.get(modality, f"sid_{modality}.npy")
 
 
 @dataclass
@@ -81,8 +69,13 @@ class QuantizerTrainer:
     row of -1 where missing); their prefixes are those modalities' contrastive pseudo-labels.
     """
 
-    def __init__(self, model: CrossModalRQVAE, embeddings: dict[str, np.ndarray], args: QuantizerTrainingArguments,
-                 semantic_ids: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        model: CrossModalRQVAE,
+        embeddings: dict[str, np.ndarray],
+        args: QuantizerTrainingArguments,
+        semantic_ids: dict[str, np.ndarray] | None = None,
+    ):
         self.model, self.args = model, args
         self.config = model.config
         missing = [m for m in self.config.modalities if m not in embeddings]
@@ -91,7 +84,9 @@ class QuantizerTrainer:
         self.embeddings = {m: np.asarray(embeddings[m], dtype=np.float32) for m in self.config.modalities}
         sizes = {len(x) for x in self.embeddings.values()}
         if len(sizes) != 1:
-            raise GenRecError(f"embeddings disagree on the number of items: { {m: len(x) for m, x in self.embeddings.items()} }")
+            raise GenRecError(
+                f"embeddings disagree on the number of items: { {m: len(x) for m, x in self.embeddings.items()} }"
+            )
         self.n_items = sizes.pop()
         semantic_ids = semantic_ids or {}
         missing = [m for m in self.config.id_modalities if m not in semantic_ids]
@@ -153,8 +148,9 @@ class QuantizerTrainer:
                 if not net.initialized:
                     net.init_codebooks(self._latents(m, train_idx), args.seed, cfg.kmeans_iters)
 
-        bar = tqdm(range(start, args.epochs), desc="quantize", disable=not args.progress, initial=start,
-                   total=args.epochs)
+        bar = tqdm(
+            range(start, args.epochs), desc="quantize", disable=not args.progress, initial=start, total=args.epochs
+        )
         for epoch in bar:
             record = self._train_epoch(epoch, train_idx, x, labels, optimizer, gen)
             if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
@@ -173,13 +169,17 @@ class QuantizerTrainer:
         try:  # tensors and plain data only: a crafted checkpoint cannot run code
             state = torch.load(ckpt, map_location=self.device, weights_only=True)
         except Exception as e:  # noqa: BLE001  (pickle refusals, truncation: all mean "not ours")
-            raise GenRecError(f"{ckpt}: not a readable genrec quantizer checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere") from e
+            raise GenRecError(
+                f"{ckpt}: not a readable genrec quantizer checkpoint ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}); delete it or resume elsewhere"
+            ) from e
         if state["config"] != _shape_keys(self.config):
             raise GenRecError(f"{ckpt}: checkpoint was trained with {state['config']}, not {_shape_keys(self.config)}")
         if state.get("data", self.data_fingerprint) != self.data_fingerprint:
-            raise GenRecError(f"{ckpt}: checkpoint was trained on other embeddings (fingerprint {state['data']}, "
-                              f"these are {self.data_fingerprint}); resume on the same dataset or start afresh")
+            raise GenRecError(
+                f"{ckpt}: checkpoint was trained on other embeddings (fingerprint {state['data']}, "
+                f"these are {self.data_fingerprint}); resume on the same dataset or start afresh"
+            )
         self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
@@ -187,9 +187,15 @@ class QuantizerTrainer:
         logger.info("resumed from %s at epoch %d", ckpt, state["epoch"])
         return state["epoch"], state["best"]
 
-    def _train_epoch(self, epoch: int, train_idx: np.ndarray, x: dict[str, torch.Tensor],
-                     labels: dict[str, torch.Tensor] | None, optimizer,
-                     gen: torch.Generator) -> dict:
+    def _train_epoch(
+        self,
+        epoch: int,
+        train_idx: np.ndarray,
+        x: dict[str, torch.Tensor],
+        labels: dict[str, torch.Tensor] | None,
+        optimizer,
+        gen: torch.Generator,
+    ) -> dict:
         """One pass over the training items in seeded order, restarting dead codes at the end of every window
         of ``RESTART_EVERY_STEPS`` steps and of the epoch; returns its record (mean losses, codes restarted)."""
         args, cfg, model = self.args, self.config, self.model
@@ -199,8 +205,13 @@ class QuantizerTrainer:
         sums, steps, restarted = {}, 0, 0
         batches = order.split(args.batch_size)
         # a long epoch (a million items: ~1,000 steps, minutes on a CPU) shows its own progress
-        steps_bar = tqdm(batches, desc=f"epoch {epoch + 1}", unit="step", leave=False,
-                         disable=not args.progress or len(batches) < RESTART_EVERY_STEPS)
+        steps_bar = tqdm(
+            batches,
+            desc=f"epoch {epoch + 1}",
+            unit="step",
+            leave=False,
+            disable=not args.progress or len(batches) < RESTART_EVERY_STEPS,
+        )
         for b in steps_bar:
             b = b.to(self.device)
             out = model({m: v[b] for m, v in x.items()}, {m: v[b] for m, v in labels.items()} if labels else None)
@@ -230,17 +241,30 @@ class QuantizerTrainer:
         for m, (coll, val) in self._evaluate(val_idx).items():
             record[f"{m}_collision_rate"], record[f"{m}_valid_recon"] = coll, val
             if m not in best or (coll, val) < (best[m]["collision_rate"], best[m]["valid_recon"]):
-                best[m] = {"collision_rate": coll, "valid_recon": val, "epoch": epoch + 1,
-                           "state": copy.deepcopy(self.model.rqvae[m].state_dict())}
-        bar.set_postfix(loss=f"{record['loss']:.4f}", **{
-            f"coll_{m}": f"{record[f'{m}_collision_rate']:.3f}" for m in self.config.modalities})
+                best[m] = {
+                    "collision_rate": coll,
+                    "valid_recon": val,
+                    "epoch": epoch + 1,
+                    "state": copy.deepcopy(self.model.rqvae[m].state_dict()),
+                }
+        bar.set_postfix(
+            loss=f"{record['loss']:.4f}",
+            **{f"coll_{m}": f"{record[f'{m}_collision_rate']:.3f}" for m in self.config.modalities},
+        )
         logger.debug("epoch %d: %s", epoch + 1, record)
 
     def _save_checkpoint(self, ckpt: Path, epoch: int, optimizer, gen: torch.Generator, best: dict[str, dict]) -> None:
         """Everything ``_resume`` needs after ``epoch``, written atomically (a kill never leaves half a file)."""
-        state = {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "best": best, "generator": gen.get_state(), "history": self.history,
-                 "config": _shape_keys(self.config), "data": self.data_fingerprint}
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "best": best,
+            "generator": gen.get_state(),
+            "history": self.history,
+            "config": _shape_keys(self.config),
+            "data": self.data_fingerprint,
+        }
         atomic_write_file(ckpt, lambda fh: torch.save(state, fh))
 
     def _pseudo_labels(self, cache_dir: Path | None) -> dict[str, torch.Tensor] | None:
@@ -250,8 +274,11 @@ class QuantizerTrainer:
         if not partners:
             return None
         embedded = [m for m in partners if m in self.embeddings]
-        labels = pseudo_labels({m: self.embeddings[m] for m in embedded}, cfg.n_clusters, self.args.seed,
-                               cache_dir) if embedded else {}
+        labels = (
+            pseudo_labels({m: self.embeddings[m] for m in embedded}, cfg.n_clusters, self.args.seed, cache_dir)
+            if embedded
+            else {}
+        )
         labels.update({m: id_prefix_labels(self.semantic_ids[m], cfg.id_label_levels) for m in cfg.id_modalities})
         return {m: torch.from_numpy(v).to(self.device) for m, v in labels.items()}
 
@@ -263,8 +290,12 @@ class QuantizerTrainer:
         rows = train_idx[~np.isnan(x[train_idx]).any(axis=1)]
         rows = rows[sample_rows(len(rows), self.args.seed)]
         net = self.model.rqvae[modality]
-        return torch.cat([net.encoder(torch.from_numpy(x[chunk]).to(self.device))
-                          for chunk in np.array_split(rows, max(1, -(-len(rows) // ASSIGN_CHUNK)))])
+        return torch.cat(
+            [
+                net.encoder(torch.from_numpy(x[chunk]).to(self.device))
+                for chunk in np.array_split(rows, max(1, -(-len(rows) // ASSIGN_CHUNK)))
+            ]
+        )
 
     @torch.no_grad()
     def _restart_dead_codes(self, train_idx, counts, gen) -> int:
@@ -276,109 +307,13 @@ class QuantizerTrainer:
 
     # ---- export ---------------------------------------------------------------------------------
     def export(self, out: str | os.PathLike, item_ids: list | None = None, overwrite: bool = False) -> dict:
-        """Write the artifact atomically: model, per-modality sid files (collision-free), metrics,
-        collision report, item -> code table, pseudo-labels and training log. Returns the metrics."""
-        cfg = self.config
-        bad = nonfinite_parameters(self.model)
-        if bad:  # a diverged quantizer would write NaN codebooks and arbitrary IDs as a finished artifact
-            raise GenRecError(f"quantizer training diverged: {len(bad)} weight tensors hold NaN or inf (first: "
-                              f"{bad[0]}); lower --lr (was {self.args.learning_rate}) or the loss weights "
-                              f"(lambda_con {cfg.lambda_con}); nothing was written to {out}")
-        item_ids = list(item_ids) if item_ids is not None else list(range(self.n_items))
-        metrics, report, ids = {}, {}, {}
-        for m, x in self.embeddings.items():
-            r = self.model.quantize_catalogue(m, x)
-            ids[m], rep = resolve_collisions(r["codes"], r["last_dists"])
-            rep = {"collision_rate_before": collision_rate(r["codes"]), "collision_rate_after": collision_rate(ids[m]),
-                   **rep}
-            if rep["extra_level_appended"]:
-                logger.warning("%s: %d item(s) under full prefixes; appended a disambiguation level (%d levels)",
-                               m, rep["n_prefix_full"], ids[m].shape[1])
-            report[m] = rep
-            metrics[m] = {
-                "n_items": rep["n_items"], "n_missing": rep["n_missing"], "levels": int(ids[m].shape[1]),
-                "extra_level": rep["extra_level_appended"],
-                "recon_loss": float(np.nanmean(r["recon_mse"])) if rep["n_items"] else None,
-                "collision_rate_before": rep["collision_rate_before"],
-                "collision_rate_after": rep["collision_rate_after"],
-                "utilization": utilization(r["codes"], cfg.codebook_size),
-                "entropy": entropy(r["codes"], cfg.codebook_size),
-                "best_epoch": getattr(self, "best", {}).get(m, {}).get("epoch"),
-            }
-        metrics["cross_modal_agreement"] = cross_modal_agreement({**ids, **self.semantic_ids})
-        no_modality = np.all([(v < 0).all(axis=1) for v in ids.values()], axis=0)
-        metrics["n_items_without_any_modality"] = report["n_items_without_any_modality"] = int(no_modality.sum())
-        with atomic_output_dir(out, "quantizer", overwrite=overwrite) as tmp:
-            self.model.save_pretrained(tmp)
-            for m, v in ids.items():
-                np.save(tmp / sid_file(m), v)
-            (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-            (tmp / COLLISION_REPORT_FILE).write_text(json.dumps(report, indent=2), encoding="utf-8")
-            with open(tmp / ITEM_CODES_FILE, "w", encoding="utf-8") as fh:
-                for i, item in enumerate(item_ids):
-                    fh.write(json.dumps({"item_id": item, **{m: v[i].tolist() for m, v in ids.items()}}) + "\n")
-            (tmp / TRAIN_LOG_FILE).write_text(json.dumps(
-                {"args": asdict(self.args),
-                 "best": getattr(self, "best", {}), "history": self.history}, indent=2), encoding="utf-8")
-            if getattr(self, "pseudo_labels", None):
-                np.savez(tmp / PSEUDO_LABELS_FILE, **self.pseudo_labels)
-        return metrics
+        """Write the artifact (``genrec.trainers.quantizer_export``); returns its metrics."""
+        from .quantizer_export import export_quantizer
+
+        return export_quantizer(self, out, item_ids, overwrite)
 
 
 def _shape_keys(cfg: CrossModalRQVAEConfig) -> dict:
     """The config fields a checkpoint must agree on to be resumed."""
     keys = ("modalities", "input_dims", "num_levels", "codebook_size", "latent_dim", "hidden_dims")
     return {k: getattr(cfg, k) for k in keys}
-
-
-def train_quantizer(
-    data: GenRecData | str | os.PathLike,
-    out: str | os.PathLike,
-    config: CrossModalRQVAEConfig | dict | None = None,
-    args: QuantizerTrainingArguments | None = None,
-    modalities: list[str] | None = None,
-    overwrite: bool = False,
-    id_modalities: list[str] | None = None,
-) -> tuple[CrossModalRQVAE, dict]:
-    """Train on a dataset's ``*_emb.npy`` and write the artifact to ``out``; returns (model, metrics).
-
-    ``config``: a config, or a dict of config overrides (modalities / input_dims come from the data).
-    ``id_modalities``: modalities taken from the dataset's ``sid_<m>.npy`` only (no embeddings needed);
-    their ID prefixes drive the contrastive loss (``CrossModalRQVAEConfig.id_modalities``); no IDs are
-    written for them.
-    ``args.checkpoint_dir`` defaults to ``<out>.checkpoints``.
-    """
-    if not isinstance(data, GenRecData):
-        data = load_dataset_dir(data)
-    check_output_dir(out, "quantizer", inputs=[data.path], overwrite=overwrite)
-    available = list(data.embeddings)
-    modalities = modalities or (list(config.modalities) if isinstance(config, CrossModalRQVAEConfig) else available)
-    absent = [m for m in modalities if m not in data.embeddings]
-    if absent or not modalities:
-        raise GenRecError(f"{data.path}: no embeddings for {absent or 'any modality'} "
-                          f"(expected {', '.join(f'{m}_emb.npy' for m in absent or ['text', 'image'])}); "
-                          "compute them with `genrec embed`")
-    emb = {m: data.embeddings[m] for m in modalities}
-    if not isinstance(config, CrossModalRQVAEConfig):
-        try:
-            config = CrossModalRQVAEConfig(modalities=modalities, input_dims=[emb[m].shape[1] for m in modalities],
-                                           **{"id_modalities": id_modalities or [], **(config or {})})
-        except ValueError as e:  # a setting no model can be built from: a user error, not a crash
-            raise GenRecError(f"quantizer settings: {e}") from None
-    no_ids = [m for m in config.id_modalities if m not in data.semantic_ids]
-    if no_ids:
-        raise GenRecError(f"{data.path}: IDs-only modalities {no_ids} need "
-                          f"{', '.join(sid_file(m) for m in no_ids)} in the dataset")
-    args = args or QuantizerTrainingArguments()
-    if args.checkpoint_dir is None:
-        args.checkpoint_dir = str(Path(out).with_name(Path(out).name + ".checkpoints"))
-    check_outside_inputs(args.checkpoint_dir, [data.path], "--checkpoint-dir")
-    set_seed(args.seed)
-    model = CrossModalRQVAE(config)
-    t0 = time.perf_counter()
-    with output_lock(out, args.checkpoint_dir):
-        trainer = QuantizerTrainer(model, emb, args, {m: data.semantic_ids[m] for m in config.id_modalities})
-        trainer.train()
-        metrics = trainer.export(out, data.item_ids, overwrite=overwrite)
-    logger.info("quantizer trained in %.1f s; wrote %s", time.perf_counter() - t0, out)
-    return model, metrics

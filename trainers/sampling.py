@@ -28,9 +28,15 @@ class LengthBucketSampler(Sampler[int]):
     seed and new every epoch.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, megabatch_batches: int = 50,
-                 generator: torch.Generator | None = None, groups: Sequence[int] | None = None,
-                 shares: Sequence[float] | None = None):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        megabatch_batches: int = 50,
+        generator: torch.Generator | None = None,
+        groups: Sequence[int] | None = None,
+        shares: Sequence[float] | None = None,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
@@ -55,8 +61,10 @@ class LengthBucketSampler(Sampler[int]):
         """This epoch's rows in random order: all of them, or each group's share drawn afresh."""
         if not self.members:
             return torch.randperm(len(self.lengths), generator=self.generator)
-        drawn = [rows if n == len(rows) else rows[torch.randperm(len(rows), generator=self.generator)[:n]]
-                 for rows, n in self.members]
+        drawn = [
+            rows if n == len(rows) else rows[torch.randperm(len(rows), generator=self.generator)[:n]]
+            for rows, n in self.members
+        ]
         rows = torch.cat(drawn)
         return rows[torch.randperm(len(rows), generator=self.generator)]
 
@@ -89,8 +97,16 @@ class TargetBatchSampler(BatchRebalanceSampler):
     training. A ``BatchRebalanceSampler`` only so that ``Trainer`` uses it as the data loader's batch sampler.
     """
 
-    def __init__(self, lengths: Sequence[int], targets: Sequence[int], batch_targets: int, num_processes: int = 1,
-                 process_index: int = 0, megabatch_batches: int = 50, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        targets: Sequence[int],
+        batch_targets: int,
+        num_processes: int = 1,
+        process_index: int = 0,
+        megabatch_batches: int = 50,
+        generator: torch.Generator | None = None,
+    ):
         if batch_targets < 1:
             raise ValueError(f"batch_targets must be >= 1, got {batch_targets}")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
@@ -118,5 +134,5 @@ class TargetBatchSampler(BatchRebalanceSampler):
         batches = self._cut(torch.randperm(len(self.targets), generator=self.generator))
         order = torch.randperm(len(batches), generator=self.generator).tolist()
         usable = len(order) - len(order) % self.num_processes  # every process steps alike
-        for b in order[self.process_index:usable:self.num_processes]:
+        for b in order[self.process_index : usable : self.num_processes]:
             yield batches[b].tolist()

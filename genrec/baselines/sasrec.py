@@ -69,8 +69,9 @@ class SASRec(nn.Module):
         self.pos_emb = nn.Embedding(config.max_len, d)
         self.emb_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(config.dropout)
-        layer = nn.TransformerEncoderLayer(d, config.num_heads, config.ffn_size, config.dropout,
-                                           activation="gelu", batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d, config.num_heads, config.ffn_size, config.dropout, activation="gelu", batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         for emb in (self.item_emb, self.pos_emb):  # RecBole/BERT init: N(0, 0.02)
             nn.init.normal_(emb.weight, std=0.02)
@@ -97,7 +98,7 @@ def _windows(seqs, max_len: int) -> list[list[int]]:
     out = []
     for seq in seqs:
         for end in range(len(seq), 1, -max_len):
-            out.append(seq[max(0, end - max_len - 1):end])
+            out.append(seq[max(0, end - max_len - 1) : end])
     return out
 
 
@@ -112,7 +113,7 @@ def _rank_histories(model: SASRec, histories, k: int, exclude_history: bool, bat
     device = next(model.parameters()).device
     max_len, ranked = model.config.max_len, []
     for start in range(0, len(histories), batch_size):
-        hist = [list(h)[-max_len:] for h in histories[start:start + batch_size]]
+        hist = [list(h)[-max_len:] for h in histories[start : start + batch_size]]
         ids = _pad([[i + 1 for i in h] or [PAD] for h in hist], PAD, device)
         last = torch.tensor([max(len(h), 1) - 1 for h in hist], device=device)
         scores = model.item_scores(model(ids)[torch.arange(len(hist), device=device), last])
@@ -177,8 +178,14 @@ def _train(data, config: SASRecConfig, progress: bool) -> tuple[SASRec, list[dic
                 total, n = total + loss.item() * int(keep.sum()), n + int(keep.sum())
             ranked = _rank_histories(model, valid["history"], 10, False, config.eval_batch_size)
             ndcg = ranking_metrics(ranked, valid["target"], ks=(10,))["NDCG@10"]
-            log.append({"epoch": epoch, "loss": total / n, "valid_NDCG@10": ndcg,
-                        "train_minutes": round((time.monotonic() - start) / 60, 3)})
+            log.append(
+                {
+                    "epoch": epoch,
+                    "loss": total / n,
+                    "valid_NDCG@10": ndcg,
+                    "train_minutes": round((time.monotonic() - start) / 60, 3),
+                }
+            )
             bar.set_postfix(loss=f"{total / n:.3f}", val_ndcg10=f"{ndcg:.4f}")
             if ndcg > best:
                 best, best_state, bad = ndcg, copy.deepcopy(model.state_dict()), 0

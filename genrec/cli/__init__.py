@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genrec {args.command}: error: {os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        resumable = " (checkpoints are kept: run the same command with --resume to go on)" \
-            if args.command in RESUMABLE else ""
+        resumable = (
+            " (checkpoints are kept: run the same command with --resume to go on)" if args.command in RESUMABLE else ""
+        )
         print(f"genrec {args.command}: interrupted{resumable}", file=sys.stderr)
         return 130

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 def add_arguments(p):
     p.add_argument("--model", required=True, help="trained pipeline folder")
-    p.add_argument("--items", required=True, help="items.jsonl of the new items (one {\"item_id\": ...} per line)")
+    p.add_argument("--items", required=True, help='items.jsonl of the new items (one {"item_id": ...} per line)')
     p.add_argument("--out", required=True, help="pipeline folder to write (the model with the new items)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it")
     for m in ("text", "image"):
-        p.add_argument(f"--{m}-emb", help=f"{m} embeddings of the new items (.npy, [n_new, d]): encoded by the "
-                                          "model's quantizer")
+        p.add_argument(
+            f"--{m}-emb", help=f"{m} embeddings of the new items (.npy, [n_new, d]): encoded by the model's quantizer"
+        )
         p.add_argument(f"--sid-{m}", help=f"{m} semantic IDs of the new items (.npy int, [n_new, levels])")
 
 
@@ -33,14 +34,17 @@ def run(args):
     emb = {m: getattr(args, f"{m}_emb") for m in ("text", "image") if getattr(args, f"{m}_emb")}
     sids = {m: getattr(args, f"sid_{m}") for m in ("text", "image") if getattr(args, f"sid_{m}")}
     if bool(emb) == bool(sids):
-        raise GenRecError("give the new items' embeddings (--text-emb/--image-emb) or their semantic IDs "
-                          "(--sid-text/--sid-image), not both and not neither")
+        raise GenRecError(
+            "give the new items' embeddings (--text-emb/--image-emb) or their semantic IDs "
+            "(--sid-text/--sid-image), not both and not neither"
+        )
     pipe = GenRecPipeline.from_pretrained(args.model)
     if emb:
         pipe.add_items(ids, embeddings={m: read_embeddings(Path(f), len(ids)) for m, f in emb.items()})
     else:
-        pipe.add_items(ids, semantic_ids={m: read_semantic_ids(Path(f), len(ids), allow_missing=True)
-                                          for m, f in sids.items()})
+        pipe.add_items(
+            ids, semantic_ids={m: read_semantic_ids(Path(f), len(ids), allow_missing=True) for m, f in sids.items()}
+        )
     pipe.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"added {len(ids)} items ({len(pipe.tokenizer.catalog)} in the catalogue); wrote {args.out}")
     return 0

@@ -15,6 +15,7 @@ def _number(kind, text: str):
 
 def _bounded(kind, test, rule: str, name: str):
     """An argparse type: a ``kind`` number for which ``test`` holds, else the error "must be ``rule``"."""
+
     def parse(text: str):
         value = _number(kind, text)
         if not test(value):

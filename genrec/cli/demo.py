@@ -21,14 +21,22 @@ DEMO = dict(n_items=2000, n_users=2000, levels=3, codebook_size=64, quantizer_ep
 
 def add_arguments(p):
     p.add_argument("--out", default="demo_out", help="folder for the dataset and every artifact (default demo_out)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace folders under --out that genrec did not write (e.g. left by an older version)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace folders under --out that genrec did not write (e.g. left by an older version)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the quantizer and the generator")
-    p.add_argument("--n-items", type=positive(int), default=DEMO["n_items"], help="synthetic catalogue size (as in `genrec synth`)")
-    p.add_argument("--n-users", type=positive(int), default=DEMO["n_users"], help="synthetic users (as in `genrec synth`)")
+    p.add_argument(
+        "--n-items", type=positive(int), default=DEMO["n_items"], help="synthetic catalogue size (as in `genrec synth`)"
+    )
+    p.add_argument(
+        "--n-users", type=positive(int), default=DEMO["n_users"], help="synthetic users (as in `genrec synth`)"
+    )
     p.add_argument("--epochs", type=positive(float), default=DEMO["epochs"], help="generator epochs")
-    p.add_argument("--quantizer-epochs", type=positive(int), default=DEMO["quantizer_epochs"],
-                   help="quantizer training epochs")
+    p.add_argument(
+        "--quantizer-epochs", type=positive(int), default=DEMO["quantizer_epochs"], help="quantizer training epochs"
+    )
 
 
 def step(n: int, text: str) -> float:
@@ -47,10 +55,11 @@ def run(args):
     model_dir = _train(args, out, data_dir)
     pipe, metrics, popular = _evaluate(model_dir, data)
     history = _recommend(pipe, data)
-    print(f"\nall artifacts under {out}/ ({(time.perf_counter() - begin) / 60:.1f} min); try "
-          f"`genrec recommend --model {model_dir} --history {' '.join(map(str, history[-3:]))}`")
-    print(f"demo HR@10={metrics['HR@10']:.4f} NDCG@10={metrics['NDCG@10']:.4f} "
-          f"popularity_HR@10={popular['HR@10']:.4f}")
+    print(
+        f"\nall artifacts under {out}/ ({(time.perf_counter() - begin) / 60:.1f} min); try "
+        f"`genrec recommend --model {model_dir} --history {' '.join(map(str, history[-3:]))}`"
+    )
+    print(f"demo HR@10={metrics['HR@10']:.4f} NDCG@10={metrics['NDCG@10']:.4f} popularity_HR@10={popular['HR@10']:.4f}")
     return 0
 
 
@@ -60,8 +69,9 @@ def _synthetic_data(args, out):
     from ..data.synth import SynthConfig, write_synthetic_dataset
 
     step(1, f"synthetic catalogue ({args.n_items} items, {args.n_users} users) -> {out / 'data'}")
-    data_dir = write_synthetic_dataset(out / "data", SynthConfig(n_items=args.n_items, n_users=args.n_users,
-                                                                 seed=args.seed), overwrite=args.overwrite)
+    data_dir = write_synthetic_dataset(
+        out / "data", SynthConfig(n_items=args.n_items, n_users=args.n_users, seed=args.seed), overwrite=args.overwrite
+    )
     data = load_dataset_dir(data_dir)
     print(f"SYNTHETIC data: {data.summary_line()}")
     return data_dir, data
@@ -70,13 +80,18 @@ def _synthetic_data(args, out):
 def _quantize(args, out, data) -> None:
     """Step 2: the items' semantic IDs, from the cross-modal quantizer written to <out>/quantizer."""
     from ..quantizer.metrics import format_table
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
+    from ..trainers.quantizer_run import train_quantizer
+    from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
     t = step(2, "cross-modal RQ-VAE quantizer (MACRec losses) -> semantic IDs")
     qargs = QuantizerTrainingArguments(epochs=args.quantizer_epochs, seed=args.seed)
-    _, qmetrics = train_quantizer(data, out / "quantizer",
-                                  dict(num_levels=DEMO["levels"], codebook_size=DEMO["codebook_size"]), qargs,
-                                  overwrite=args.overwrite)
+    _, qmetrics = train_quantizer(
+        data,
+        out / "quantizer",
+        dict(num_levels=DEMO["levels"], codebook_size=DEMO["codebook_size"]),
+        qargs,
+        overwrite=args.overwrite,
+    )
     print(format_table(qmetrics))
     print(f"quantizer: {time.perf_counter() - t:.0f} s")
 
@@ -100,9 +115,18 @@ def _train(args, out, data_dir):
 
     t = step(4, "T5 generator: six MACRec tasks + implicit alignment loss (profile cpu)")
     # all six tasks (the method in full; the cpu profile's own default drops the explicit ones)
-    model_dir = train_generator(data_dir, out / "model", quantizer=out / "quantizer", tokenizer=out / "tokenizer",
-                                profile="cpu", tasks=list(TASKS), seed=args.seed, num_train_epochs=args.epochs,
-                                disable_tqdm=False, overwrite=args.overwrite)
+    model_dir = train_generator(
+        data_dir,
+        out / "model",
+        quantizer=out / "quantizer",
+        tokenizer=out / "tokenizer",
+        profile="cpu",
+        tasks=list(TASKS),
+        seed=args.seed,
+        num_train_epochs=args.epochs,
+        disable_tqdm=False,
+        overwrite=args.overwrite,
+    )
     print(f"generator: {time.perf_counter() - t:.0f} s")
     return model_dir
 

@@ -18,9 +18,14 @@ def add_arguments(p):
         "--images-dir", help="folder with <item_id>.jpg (or .jpeg/.png/.webp); items without one get a NaN row"
     )
     p.add_argument(
-        "--max-length", type=positive(int), default=DEFAULT_MAX_LENGTH, help=f"text tokens per item (default {DEFAULT_MAX_LENGTH})"
+        "--max-length",
+        type=positive(int),
+        default=DEFAULT_MAX_LENGTH,
+        help=f"text tokens per item (default {DEFAULT_MAX_LENGTH})",
     )
-    p.add_argument("--batch-size", type=positive(int), default=DEFAULT_BATCH_SIZE, help=f"(default {DEFAULT_BATCH_SIZE})")
+    p.add_argument(
+        "--batch-size", type=positive(int), default=DEFAULT_BATCH_SIZE, help=f"(default {DEFAULT_BATCH_SIZE})"
+    )
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
 
 
@@ -40,5 +45,7 @@ def run(args):
     for modality in ("text", "image"):
         if modality in info and (args.text_model if modality == "text" else args.image_model):
             m = info[modality]
-            print(f"{m['file']}: {m['shape'][0]} x {m['shape'][1]} from {m['model']} ({m['missing_rows']} missing rows)")
+            print(
+                f"{m['file']}: {m['shape'][0]} x {m['shape'][1]} from {m['model']} ({m['missing_rows']} missing rows)"
+            )
     print(f"wrote {INFO_FILE}; {load_dataset_dir(args.data).summary_line()}")

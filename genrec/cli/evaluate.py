@@ -15,19 +15,36 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--data", required=True, help="dataset directory the model was trained on")
     p.add_argument("--split", default="test", help="test (default), valid or train")
-    p.add_argument("--modality", choices=["text", "image", "fused"],
-                   help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)")
-    p.add_argument("--fusion", choices=FUSION_RULES, help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)")
-    p.add_argument("--num-beams", type=positive(int),
-                   help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, as MACRec)")
+    p.add_argument(
+        "--modality",
+        choices=["text", "image", "fused"],
+        help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=FUSION_RULES,
+        help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)",
+    )
+    p.add_argument(
+        "--num-beams",
+        type=positive(int),
+        help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, "
+        "as MACRec)",
+    )
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
-    p.add_argument("--batch-size", type=positive(int),
-                   help="requests (user x modality) per forward pass (default: the model's ranking_config.json)")
+    p.add_argument(
+        "--batch-size",
+        type=positive(int),
+        help="requests (user x modality) per forward pass (default: the model's ranking_config.json)",
+    )
     p.add_argument("--max-users", type=positive(int), default=None, help="only the first N users of the split")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
-    p.add_argument("--out", default=None,
-                   help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
-                        f"else ./{METRICS_FILE})")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"JSON file for the metrics (default: MODEL/{METRICS_FILE} for a local model folder, "
+        f"else ./{METRICS_FILE})",
+    )
     add_push_arguments(p)
 
 
@@ -40,20 +57,35 @@ def run(args):
     from ..pipeline import GenRecPipeline
     from ..utils import check_output_file
 
-    out = check_output_file(args.out or (Path(args.model) / METRICS_FILE if Path(args.model).is_dir()
-                                         else METRICS_FILE), "metrics", is_metrics_file, inputs=[args.data, args.model])
+    out = check_output_file(
+        args.out or (Path(args.model) / METRICS_FILE if Path(args.model).is_dir() else METRICS_FILE),
+        "metrics",
+        is_metrics_file,
+        inputs=[args.data, args.model],
+    )
     check_push_target(args)
     state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
     device = args.device or (str(state.device) if state.num_processes > 1 else None)
     pipe = GenRecPipeline.from_pretrained(args.model, device=device)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
-    metrics, res = evaluate_pipeline(pipe, data, split=args.split, max_users=args.max_users, modality=args.modality,
-                                   fusion=args.fusion, num_beams=args.num_beams,
-                                   exclude_history=args.exclude_history or None, batch_size=args.batch_size)
+    metrics, res = evaluate_pipeline(
+        pipe,
+        data,
+        split=args.split,
+        max_users=args.max_users,
+        modality=args.modality,
+        fusion=args.fusion,
+        num_beams=args.num_beams,
+        exclude_history=args.exclude_history or None,
+        batch_size=args.batch_size,
+    )
     if not state.is_main_process:
         return 0
-    print(f"{args.split} split, {args.modality}" + (f" ({args.fusion})" if args.modality == "fused" else "")
-          + f", {args.num_beams} beams")
+    print(
+        f"{args.split} split, {args.modality}"
+        + (f" ({args.fusion})" if args.modality == "fused" else "")
+        + f", {args.num_beams} beams"
+    )
     width = max(len(k) for k in metrics)
     for name, value in metrics.items():
         print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")

@@ -8,8 +8,12 @@ from .arguments import positive
 def add_arguments(p):
     p.add_argument("data", help="dataset directory")
     p.add_argument("--max-history", type=positive(int), default=20, help="last N history items per row (MACRec: 20)")
-    p.add_argument("--interactions", choices=["auto", "sequences", "csv"], default="auto",
-                   help="interaction source: sequences.jsonl, interactions.csv, or auto (sequences.jsonl when present)")
+    p.add_argument(
+        "--interactions",
+        choices=["auto", "sequences", "csv"],
+        default="auto",
+        help="interaction source: sequences.jsonl, interactions.csv, or auto (sequences.jsonl when present)",
+    )
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
 

@@ -20,10 +20,16 @@ def add_arguments(p):
     src.add_argument("--ratings", help="<Category>.csv: item,user,rating,timestamp (no header)")
     a.add_argument("--meta", required=True, help="meta_<Category>.json.gz (JSON or Python-literal lines)")
     a.add_argument("--out", required=True, help="output dataset directory (replaced atomically)")
-    a.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
+    a.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when genrec did not write it (never the input or the current directory)",
+    )
     a.add_argument("--require-image", action="store_true", help="also drop items without an image URL")
     a.add_argument(
-        "--min-core", type=positive(int), default=DEFAULT_MIN_CORE,
+        "--min-core",
+        type=positive(int),
+        default=DEFAULT_MIN_CORE,
         help=f"every user and item keeps >= this many interactions (default {DEFAULT_MIN_CORE}, MQL4GRec/MACRec)",
     )
     a.add_argument("--skip-malformed", action="store_true", help="count and skip malformed lines instead of failing")
@@ -33,11 +39,10 @@ def run(args):
     from ..data import load_dataset_dir
     from ..data.prepare_amazon import REPORT_FILE, PrepareConfig, prepare_amazon
 
-    config = PrepareConfig(
-        min_core=args.min_core, require_image=args.require_image, skip_malformed=args.skip_malformed
+    config = PrepareConfig(min_core=args.min_core, require_image=args.require_image, skip_malformed=args.skip_malformed)
+    report = prepare_amazon(
+        args.out, meta=args.meta, reviews=args.reviews, ratings=args.ratings, config=config, overwrite=args.overwrite
     )
-    report = prepare_amazon(args.out, meta=args.meta, reviews=args.reviews, ratings=args.ratings, config=config,
-                            overwrite=args.overwrite)
     for s in report["steps"]:
         print(f"  {s['step']:<45} {s['interactions']:>10} interactions {s['users']:>8} users {s['items']:>8} items")
     skipped = {k: f["malformed_skipped"] for k, f in report["files"].items() if f["malformed_skipped"]}

@@ -2,8 +2,11 @@
 
 
 def add_push_arguments(p):
-    p.add_argument("--push-rankings", metavar="REPO_ID",
-                   help="publish the per-user rankings (with the per-modality lists) as a Hub dataset")
+    p.add_argument(
+        "--push-rankings",
+        metavar="REPO_ID",
+        help="publish the per-user rankings (with the per-modality lists) as a Hub dataset",
+    )
     p.add_argument("--private", action="store_true", help="with --push-rankings: create the dataset private")
     p.add_argument("--token", help="Hub access token (default: HF_TOKEN or the saved login)")
 

@@ -21,12 +21,18 @@ MODEL_FLAGS = {
     "lambda_con": ("lambda_con", non_negative(float), "weight of the contrastive loss"),
     "lambda_align": ("lambda_align", non_negative(float), "weight of the reconstruction-alignment loss"),
     "tau": ("tau", positive(float), "contrastive temperature"),
-    "contrastive_levels": ("contrastive_levels", int_list,
-                           "comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
-                           "output, MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)"),
+    "contrastive_levels": (
+        "contrastive_levels",
+        int_list,
+        "comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
+        "output, MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)",
+    ),
     "n_clusters": ("n_clusters", positive(int), "K of the K-means pseudo-labels"),
-    "id_label_levels": ("id_label_levels", positive(int),
-                        "ID prefix length that defines an IDs-only modality's pseudo-label"),
+    "id_label_levels": (
+        "id_label_levels",
+        positive(int),
+        "ID prefix length that defines an IDs-only modality's pseudo-label",
+    ),
 }
 # flag -> (QuantizerTrainingArguments field, argparse type, help)
 TRAINING_FLAGS = {
@@ -45,17 +51,27 @@ def add_arguments(p):
 
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
     p.add_argument("--out", required=True, help="quantizer folder to write")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when genrec did not write it (never the input or the current directory)",
+    )
     p.add_argument("--modalities", type=name_list, help="comma-separated modalities (default: every *_emb.npy present)")
     p.add_argument("--no-contrastive", action="store_true", help="switch the cross-modal InfoNCE off")
     p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")
-    p.add_argument("--independent", action="store_true",
-                   help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)")
-    p.add_argument("--id-modalities", type=name_list,
-                   help="comma-separated modalities given as semantic IDs only (sid_<m>.npy in --data, no embeddings): "
-                        "their first --id-label-levels codes are the contrastive pseudo-labels of the trained "
-                        "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
-                        "existing image IDs")
+    p.add_argument(
+        "--independent",
+        action="store_true",
+        help="both cross-modal losses off: MQL4GRec-style independent quantizers (ablation)",
+    )
+    p.add_argument(
+        "--id-modalities",
+        type=name_list,
+        help="comma-separated modalities given as semantic IDs only (sid_<m>.npy in --data, no embeddings): "
+        "their first --id-label-levels codes are the contrastive pseudo-labels of the trained "
+        "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
+        "existing image IDs",
+    )
     p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     config = CrossModalRQVAEConfig()
@@ -69,19 +85,34 @@ def add_arguments(p):
 
 def run(args):
     from ..quantizer.metrics import format_table
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments, train_quantizer
+    from ..trainers.quantizer_run import train_quantizer
+    from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
-    config = {field: getattr(args, flag) for flag, (field, _, _) in MODEL_FLAGS.items() if getattr(args, flag) is not None}
+    config = {
+        field: getattr(args, flag) for flag, (field, _, _) in MODEL_FLAGS.items() if getattr(args, flag) is not None
+    }
     if args.no_contrastive or args.independent:
         config["use_contrastive"] = False
     if args.no_alignment or args.independent:
         config["use_alignment"] = False
     targs = QuantizerTrainingArguments(
-        checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-        **{field: getattr(args, flag) for flag, (field, _, _) in TRAINING_FLAGS.items() if getattr(args, flag) is not None},
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        **{
+            field: getattr(args, flag)
+            for flag, (field, _, _) in TRAINING_FLAGS.items()
+            if getattr(args, flag) is not None
+        },
     )
-    _, metrics = train_quantizer(args.data, args.out, config, targs, modalities=args.modalities or None,
-                                 overwrite=args.overwrite, id_modalities=args.id_modalities or None)
+    _, metrics = train_quantizer(
+        args.data,
+        args.out,
+        config,
+        targs,
+        modalities=args.modalities or None,
+        overwrite=args.overwrite,
+        id_modalities=args.id_modalities or None,
+    )
     print(format_table(metrics))
     print(f"wrote {args.out}")
     return 0

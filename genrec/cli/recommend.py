@@ -17,21 +17,42 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--history", nargs="+", metavar="ITEM_ID", help="item ids, oldest first")
-    which.add_argument("--histories", metavar="FILE",
-                       help='JSON lines {"user_id": ..., "history": [item ids, oldest first]}, one user a line')
-    p.add_argument("--k", type=positive(int), help="items to return, at most --num-beams (default: the model's ranking_config.json; its "
-                                                   "default: 10)")
-    p.add_argument("--modality", choices=["text", "image", "fused"],
-                   help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)")
-    p.add_argument("--fusion", choices=FUSION_RULES, help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)")
-    p.add_argument("--num-beams", type=positive(int),
-                   help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, as MACRec)")
-    p.add_argument("--include-history", action="store_true",
-                   help="allow items of the history in the list (default: left out)")
-    p.add_argument("--strict", action="store_true",
-                   help="--history: an item id the catalogue does not know is an error (default: dropped with a "
-                        "warning; a history of only unknown ids gets the popular items). --histories files are "
-                        "always checked strictly, naming the line")
+    which.add_argument(
+        "--histories",
+        metavar="FILE",
+        help='JSON lines {"user_id": ..., "history": [item ids, oldest first]}, one user a line',
+    )
+    p.add_argument(
+        "--k",
+        type=positive(int),
+        help="items to return, at most --num-beams (default: the model's ranking_config.json; its default: 10)",
+    )
+    p.add_argument(
+        "--modality",
+        choices=["text", "image", "fused"],
+        help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=FUSION_RULES,
+        help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)",
+    )
+    p.add_argument(
+        "--num-beams",
+        type=positive(int),
+        help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, "
+        "as MACRec)",
+    )
+    p.add_argument(
+        "--include-history", action="store_true", help="allow items of the history in the list (default: left out)"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="--history: an item id the catalogue does not know is an error (default: dropped with a "
+        "warning; a history of only unknown ids gets the popular items). --histories files are "
+        "always checked strictly, naming the line",
+    )
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     add_push_arguments(p)
@@ -46,8 +67,13 @@ def print_table(items, scores, sources) -> None:
 
 def ranking_config(args, pipe):
     """The model's ranking settings with the flags given; the history is left out unless --include-history."""
-    return pipe.ranking_config.with_overrides(k=args.k, modality=args.modality, fusion=args.fusion,
-                                              num_beams=args.num_beams, exclude_history=not args.include_history)
+    return pipe.ranking_config.with_overrides(
+        k=args.k,
+        modality=args.modality,
+        fusion=args.fusion,
+        num_beams=args.num_beams,
+        exclude_history=not args.include_history,
+    )
 
 
 def run(args):
@@ -64,8 +90,18 @@ def run(args):
     config = ranking_config(args, pipe)
     rec = pipe.recommend(args.history, config, strict=args.strict)
     if args.json:
-        print(json.dumps({"history": args.history, "k": config.k, "modality": config.modality,
-                          "fusion": config.fusion, "num_beams": config.num_beams, **rec.to_dict()}))
+        print(
+            json.dumps(
+                {
+                    "history": args.history,
+                    "k": config.k,
+                    "modality": config.modality,
+                    "fusion": config.fusion,
+                    "num_beams": config.num_beams,
+                    **rec.to_dict(),
+                }
+            )
+        )
         return 0
     print_table(rec.item_ids, rec.scores, rec.sources)
     return 0

@@ -7,11 +7,19 @@ def add_arguments(p):
     from ..data.synth import SynthConfig
 
     p.add_argument("--out", required=True, help="output dataset directory")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it (never the input or the current directory)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when genrec did not write it (never the input or the current directory)",
+    )
     defaults = SynthConfig()
     for f in fields(SynthConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=None,
-                       help=f"(default {getattr(defaults, f.name)})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(getattr(defaults, f.name)),
+            default=None,
+            help=f"(default {getattr(defaults, f.name)})",
+        )
 
 
 def run(args):

@@ -20,21 +20,42 @@ logger = logging.getLogger("genrec.train")
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument("--out", required=True, help="pipeline folder to write (atomically, at the end)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace OUT even when genrec did not write it (never the input or the current directory)")
-    p.add_argument("--quantizer", help="quantizer output folder with sid_text.npy / sid_image.npy "
-                   "(default: the dataset's own sid_*.npy)")
-    p.add_argument("--tokenizer", help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
-                   "pieces); default: built from --quantizer or the dataset's IDs")
-    p.add_argument("--profile", type=profile, default="cpu", metavar="NAME|FILE.yaml",
-                   help="model and training defaults: tiny (tests, seconds), cpu (fits a 2-core CPU), paper (MACRec's "
-                        "settings), or a YAML file of the same shape (genrec/trainers/profile_files/*.yaml)")
-    p.add_argument("--id-softmax", choices=["full", "prefix"],
-                   help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
-                        "may follow each prefix (profile default)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when genrec did not write it (never the input or the current directory)",
+    )
+    p.add_argument(
+        "--quantizer",
+        help="quantizer output folder with sid_text.npy / sid_image.npy (default: the dataset's own sid_*.npy)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="a `genrec tokenize` output folder, used as it is (e.g. with --text-vocab "
+        "pieces); default: built from --quantizer or the dataset's IDs",
+    )
+    p.add_argument(
+        "--profile",
+        type=profile,
+        default="cpu",
+        metavar="NAME|FILE.yaml",
+        help="model and training defaults: tiny (tests, seconds), cpu (fits a 2-core CPU), paper (MACRec's "
+        "settings), or a YAML file of the same shape (genrec/trainers/profile_files/*.yaml)",
+    )
+    p.add_argument(
+        "--id-softmax",
+        choices=["full", "prefix"],
+        help="normalise the loss (and beam scores) over the whole vocabulary or over the codes that "
+        "may follow each prefix (profile default)",
+    )
     p.add_argument("--checkpoint-dir", help="Trainer checkpoints (default: OUT.checkpoints)")
-    p.add_argument("--resume", nargs="?", const=True, default=None,
-                   help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        help="resume from the last checkpoint in --checkpoint-dir, or from the given checkpoint",
+    )
     p.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto", help="bf16 (auto: when the GPU has it)")
     p.add_argument("--peft", choices=["lora"], help="fine-tune --base with LoRA; saves only the adapter")
     p.add_argument("--base", help="generator folder or Hub repo to fine-tune with --peft")
@@ -56,19 +77,39 @@ def _task_weights(text: str) -> dict[str, float]:
 # GenRecTrainingArguments fields set otherwise: the folder (--checkpoint-dir), resuming (--resume), bf16 (--bf16 auto)
 NOT_FLAGS = {"output_dir", "resume_from_checkpoint", "bf16"}
 # Short names genrec has always had, kept as first spelling beside the field's own
-SHORT_NAMES = {"num_train_epochs": "--epochs", "per_device_train_batch_size": "--batch-size", "learning_rate": "--lr",
-               "early_stopping_patience": "--patience"}
+SHORT_NAMES = {
+    "num_train_epochs": "--epochs",
+    "per_device_train_batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "early_stopping_patience": "--patience",
+}
 # Value checks and CLI syntax the generated flags lack (a negative --max-steps once meant "train 3 epochs")
-TYPES = {"num_train_epochs": positive(float), "max_steps": positive(int), "max_train_minutes": positive(float),
-         "per_device_train_batch_size": positive(int), "per_device_eval_batch_size": positive(int),
-         "learning_rate": positive(float), "early_stopping_patience": positive(int), "max_eval_samples": positive(int),
-         "max_history": positive(int), "eval_every_minutes": positive(float), "rank_eval_users": positive(int)}
+TYPES = {
+    "num_train_epochs": positive(float),
+    "max_steps": positive(int),
+    "max_train_minutes": positive(float),
+    "per_device_train_batch_size": positive(int),
+    "per_device_eval_batch_size": positive(int),
+    "learning_rate": positive(float),
+    "early_stopping_patience": positive(int),
+    "max_eval_samples": positive(int),
+    "max_history": positive(int),
+    "eval_every_minutes": positive(float),
+    "rank_eval_users": positive(int),
+}
 CLI_SYNTAX = {
-    "tasks": (name_list, "TASK,...",
-              f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; cpu: seqrec,seqimage, "
-              "tiny and paper: all six)"),
-    "task_weights": (_task_weights, "TASK=SHARE,...", "share of a task's rows drawn each epoch, e.g. "
-                     "item2image=0.25,seqitem2image=0.25 (others: 1; length_buckets batching only)"),
+    "tasks": (
+        name_list,
+        "TASK,...",
+        f"comma-separated tasks, from {','.join(TASKS)} (default: the profile's; cpu: seqrec,seqimage, "
+        "tiny and paper: all six)",
+    ),
+    "task_weights": (
+        _task_weights,
+        "TASK=SHARE,...",
+        "share of a task's rows drawn each epoch, e.g. "
+        "item2image=0.25,seqitem2image=0.25 (others: 1; length_buckets batching only)",
+    ),
 }
 
 

@@ -121,8 +121,10 @@ def utf8_line(raw: bytes, path: Path, lineno: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start:e.start + 1]!r} at column "
-                        f"{e.start + 1}); save the file as UTF-8") from None
+        raise DataError(
+            f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start : e.start + 1]!r} at column "
+            f"{e.start + 1}); save the file as UTF-8"
+        ) from None
 
 
 def read_items(path: Path) -> list[dict]:
@@ -186,8 +188,9 @@ def read_histories(path: str | Path) -> list[tuple[int, str, list]]:
             raise DataError(f"{path}:{lineno}: field 'history' must be a list of item ids")
         user = str(obj["user_id"])
         if user in first_line:  # ranked twice, and two records of one user in the output
-            raise DataError(f"{path}:{lineno}: user {user!r} again (first on line {first_line[user]}); give one "
-                            "history per user")
+            raise DataError(
+                f"{path}:{lineno}: user {user!r} again (first on line {first_line[user]}); give one history per user"
+            )
         first_line[user] = lineno
         rows.append((lineno, user, obj["history"]))
     if not rows:
@@ -246,14 +249,15 @@ def read_embeddings(path: Path, n_items: int) -> np.ndarray:
     if len(inf):
         raise DataError(f"{path}: row {inf[0]} has infinite values ({len(inf)} such rows)")
     if nan.all():
-        raise DataError(f"{path}: every row is NaN, so no item has this modality; remove the file to go "
-                        "without it")
+        raise DataError(f"{path}: every row is NaN, so no item has this modality; remove the file to go without it")
     # Squared distances of such rows overflow float32 (the quantizer's arithmetic) to inf.
     norms = np.sqrt(np.nansum(np.square(arr, dtype=np.float64), axis=1))
     huge = np.flatnonzero(norms > MAX_EMBEDDING_NORM)
     if len(huge):
-        raise DataError(f"{path}: row {huge[0]} has norm {norms[huge[0]]:.3g} (> {MAX_EMBEDDING_NORM:g}; "
-                        f"{len(huge)} such rows); normalise the embeddings")
+        raise DataError(
+            f"{path}: row {huge[0]} has norm {norms[huge[0]]:.3g} (> {MAX_EMBEDDING_NORM:g}; "
+            f"{len(huge)} such rows); normalise the embeddings"
+        )
     return arr
 
 
@@ -269,7 +273,9 @@ def read_semantic_ids(path: Path, n_items: int, allow_missing: bool = False) -> 
         bad &= ~(arr == -1).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: row {row} has a negative code{'' if not allow_missing else ' (only whole -1 rows allowed)'}")
+        raise DataError(
+            f"{path}: row {row} has a negative code{'' if not allow_missing else ' (only whole -1 rows allowed)'}"
+        )
     return arr.astype(np.int64)
 
 
@@ -330,9 +336,7 @@ def load_dataset_dir(
         raise DataError(f"{src}: missing file (a dataset needs {SEQUENCES_FILE} or {INTERACTIONS_FILE})")
     sequences = read_sequences(src, index) if use_seq else read_interactions(src, index)
 
-    embeddings = {
-        m: read_embeddings(path / f, len(items)) for m, f in EMBEDDING_FILES.items() if (path / f).is_file()
-    }
+    embeddings = {m: read_embeddings(path / f, len(items)) for m, f in EMBEDDING_FILES.items() if (path / f).is_file()}
     sids = {m: read_semantic_ids(path / f, len(items)) for m, f in SID_FILES.items() if (path / f).is_file()}
 
     splits, kept, dropped = leave_one_out(sequences, max_history)
@@ -341,8 +345,16 @@ def load_dataset_dir(
             f"{src}: no user has >= {MIN_INTERACTIONS} interactions ({dropped} users dropped), so there is "
             "nothing to train or evaluate on"
         )
-    data = GenRecData(path=path, item_ids=[it["item_id"] for it in items], items=items, sequences=kept,
-                      splits=splits, embeddings=embeddings, semantic_ids=sids, dropped_users=dropped,
-                      max_history=max_history)
+    data = GenRecData(
+        path=path,
+        item_ids=[it["item_id"] for it in items],
+        items=items,
+        sequences=kept,
+        splits=splits,
+        embeddings=embeddings,
+        semantic_ids=sids,
+        dropped_users=dropped,
+        max_history=max_history,
+    )
     logger.info(data.summary_line())
     return data

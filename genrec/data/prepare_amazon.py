@@ -312,8 +312,9 @@ def prepare_amazon(
     return report
 
 
-def _filter_interactions(u, i, t, items: dict[str, dict], item_asin: np.ndarray, config: PrepareConfig,
-                         steps: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _filter_interactions(
+    u, i, t, items: dict[str, dict], item_asin: np.ndarray, config: PrepareConfig, steps: list[dict]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Protocol steps 1-3 (usable items, earliest of repeated pairs, k-core); appends each one's counts to ``steps``."""
     # Item filters, applied before k-core so that the core is computed on usable items only.
     for step, ok_item in _item_filters(items, item_asin, config.require_image):
@@ -350,8 +351,9 @@ def _by_user_then_time(user_ids: np.ndarray, u, i, t) -> tuple[np.ndarray, np.nd
     return u[order], i[order], t[order]
 
 
-def _report(config: PrepareConfig, interactions_kind: str, inter_stats: dict, meta_stats: dict,
-            steps: list[dict]) -> dict:
+def _report(
+    config: PrepareConfig, interactions_kind: str, inter_stats: dict, meta_stats: dict, steps: list[dict]
+) -> dict:
     """The prepare_report.json record: settings, what was read from each file, and the counts after every step."""
     return {
         "source": "Amazon Reviews 2018",

@@ -52,23 +52,41 @@ class SynthConfig:
     def __post_init__(self):
         """Refuse sizes the generator cannot meet (a user needs ``max_len`` distinct items, and leave-one-out
         at least 3 interactions), instead of looping forever."""
-        problems = [f"{name} must be >= {low}, got {getattr(self, name)}" for name, low in (
-            ("n_items", 1), ("n_users", 1), ("n_types", 1), ("n_brands", 1), ("types_per_supertype", 1),
-            ("brands_per_tier", 1), ("text_dim", 1), ("image_dim", 1), ("latent_dim", 1), ("min_len", 3))
-            if getattr(self, name) < low]
+        problems = [
+            f"{name} must be >= {low}, got {getattr(self, name)}"
+            for name, low in (
+                ("n_items", 1),
+                ("n_users", 1),
+                ("n_types", 1),
+                ("n_brands", 1),
+                ("types_per_supertype", 1),
+                ("brands_per_tier", 1),
+                ("text_dim", 1),
+                ("image_dim", 1),
+                ("latent_dim", 1),
+                ("min_len", 3),
+            )
+            if getattr(self, name) < low
+        ]
         if self.max_len < self.min_len:
             problems.append(f"max_len ({self.max_len}) must be >= min_len ({self.min_len})")
         if self.n_items < self.max_len:
-            problems.append(f"n_items ({self.n_items}) must be >= max_len ({self.max_len}): histories never repeat "
-                            "an item")
-        rates = ("p_same_type", "p_same_supertype", "p_preferred_brand", "missing_image_rate",
-                 "twin_text_rate")
-        problems += [f"{name} must be in [0, 1], got {getattr(self, name)}" for name in rates
-                     if not 0 <= getattr(self, name) <= 1]
+            problems.append(
+                f"n_items ({self.n_items}) must be >= max_len ({self.max_len}): histories never repeat an item"
+            )
+        rates = ("p_same_type", "p_same_supertype", "p_preferred_brand", "missing_image_rate", "twin_text_rate")
+        problems += [
+            f"{name} must be in [0, 1], got {getattr(self, name)}"
+            for name in rates
+            if not 0 <= getattr(self, name) <= 1
+        ]
         if self.p_same_type + self.p_same_supertype > 1:
             problems.append("p_same_type + p_same_supertype must be <= 1")
-        problems += [f"{name} must be a finite number >= 0, got {getattr(self, name)}"
-                     for name in ("noise", "mean_extra_len") if not 0 <= getattr(self, name) < float("inf")]
+        problems += [
+            f"{name} must be a finite number >= 0, got {getattr(self, name)}"
+            for name in ("noise", "mean_extra_len")
+            if not 0 <= getattr(self, name) < float("inf")
+        ]
         if problems:
             raise DataError("synthetic dataset: " + "; ".join(problems))
 

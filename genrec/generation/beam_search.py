@@ -22,10 +22,9 @@ and the forced EOS adds 0. Scoring it over the whole vocabulary would mix two no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import contextlib
 import inspect
+from dataclasses import dataclass
 
 import torch
 from transformers import AttentionInterface
@@ -38,10 +37,10 @@ from transformers.models.t5.modeling_t5 import eager_attention_forward as t5_eag
 
 from .constraints import IDConstraint, gather_code_logits, uses_prefix_softmax
 
-
 # transformers renamed ``past_key_values`` to ``cache`` (5.2x; the old name warns, then goes in 5.40).
-_CACHE_ARG = "cache" if "cache" in inspect.signature(T5ForConditionalGeneration.forward).parameters \
-    else "past_key_values"
+_CACHE_ARG = (
+    "cache" if "cache" in inspect.signature(T5ForConditionalGeneration.forward).parameters else "past_key_values"
+)
 
 
 @dataclass
@@ -80,8 +79,7 @@ def constrained_beam_search(
         constraint.to(device)
     mod = torch.as_tensor(modality_index, dtype=torch.long, device=device).expand(input_ids.shape[0]).contiguous()
     with _shared_cross_attention(model) as shares_cross_cache:
-        return _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache,
-                       penalty)
+        return _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache, penalty)
 
 
 def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out, shares_cross_cache, penalty):
@@ -127,8 +125,9 @@ def _search(model, input_ids, attention_mask, constraint, mod, num_beams, k_out,
         new_tok = torch.where(alive, code_tok.gather(1, code), constraint.eos_token_id)
         tokens = torch.cat([tokens.gather(1, src_beam[..., None].expand(-1, -1, depth)), new_tok[..., None]], dim=2)
 
-        encoder_states, attention_mask = _follow_beams(cache, encoder_states, attention_mask, src_beam, beams,
-                                                       first_step=depth == 0 and not shares_cross_cache)
+        encoder_states, attention_mask = _follow_beams(
+            cache, encoder_states, attention_mask, src_beam, beams, first_step=depth == 0 and not shares_cross_cache
+        )
         step_tokens = new_tok.view(-1, 1)
     raise AssertionError("unreachable")
 

@@ -42,15 +42,23 @@ class IDConstraint:
             raise GenRecError(f"unknown modality {unknown}; this tokenizer has {tokenizer.modalities}")
         levels = {tokenizer.num_levels(m) for m in modalities}
         if len(levels) != 1:
-            raise GenRecError(f"modalities {modalities} have IDs of different lengths {sorted(levels)}; decode them apart")
+            raise GenRecError(
+                f"modalities {modalities} have IDs of different lengths {sorted(levels)}; decode them apart"
+            )
         levels = levels.pop()
         width = max(tokenizer.codebook_size(m) for m in modalities)
         trie = PrefixTrie.build([tokenizer.catalog.codes[m] for m in modalities], width)
         token_start = torch.tensor(
             [[tokenizer.level_token_start(m, d) for d in range(levels)] for m in modalities], dtype=torch.long
         )
-        return cls(modalities=modalities, trie=trie, roots=torch.arange(len(modalities)), token_start=token_start,
-                   eos_token_id=tokenizer.eos_token_id, vocab_size=len(tokenizer))
+        return cls(
+            modalities=modalities,
+            trie=trie,
+            roots=torch.arange(len(modalities)),
+            token_start=token_start,
+            eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer),
+        )
 
     @property
     def levels(self) -> int:
@@ -114,14 +122,16 @@ class IDConstraint:
                 f"row_weights must be one positive weight per catalogue row (> {int(trie.leaf_rows.max())} rows); "
                 f"got shape {tuple(weights.shape)}, min {weights.min().item() if weights.numel() else None}"
             )
-        leaf_of_row = torch.repeat_interleave(torch.arange(trie.n_leaves, device=weights.device), trie.leaf_offsets.diff())
+        leaf_of_row = torch.repeat_interleave(
+            torch.arange(trie.n_leaves, device=weights.device), trie.leaf_offsets.diff()
+        )
         node_w = torch.zeros(trie.n_nodes, dtype=torch.float64, device=weights.device)
-        node_w[trie.first_leaf:].index_add_(0, leaf_of_row, weights[trie.leaf_rows])
+        node_w[trie.first_leaf :].index_add_(0, leaf_of_row, weights[trie.leaf_rows])
         parent = trie.edge_keys // trie.width
         for d in reversed(range(self.levels)):  # bottom-up: a node weighs what its subtree does
             edges = torch.arange(trie.level_edges[d], trie.level_edges[d + 1], device=weights.device)
             node_w.index_add_(0, parent[edges], node_w[edges + trie.n_roots])
-        return (node_w[trie.n_roots:].log() - node_w[parent].log()).float()
+        return (node_w[trie.n_roots :].log() - node_w[parent].log()).float()
 
     def rows_of_leaf(self, leaf: int) -> list[int]:
         """Catalogue rows carrying global leaf ``leaf``, in catalogue row order (ties of collided IDs)."""
@@ -163,8 +173,14 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
     scores as ``constrained_beam_search``.
     """
 
-    def __init__(self, tokenizer, modality: str | Sequence[str], num_beams: int = 1, prefix_length: int = 1,
-                 renormalise: bool = False):
+    def __init__(
+        self,
+        tokenizer,
+        modality: str | Sequence[str],
+        num_beams: int = 1,
+        prefix_length: int = 1,
+        renormalise: bool = False,
+    ):
         per_example = not isinstance(modality, str)
         self.constraint = IDConstraint.from_tokenizer(tokenizer, sorted(set(modality)) if per_example else modality)
         self.example_mod = (
@@ -180,8 +196,12 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
     def for_model(cls, model, tokenizer, modality: str | Sequence[str]) -> "TrieConstrainedLogitsProcessor":
         """The processor ``model.generate`` needs to produce only ``modality``'s item IDs, with the model's
         beam count (its generation_config) and score normalisation (``config.id_softmax``)."""
-        return cls(tokenizer, modality, num_beams=model.generation_config.num_beams or 1,
-                   renormalise=uses_prefix_softmax(model.config))
+        return cls(
+            tokenizer,
+            modality,
+            num_beams=model.generation_config.num_beams or 1,
+            renormalise=uses_prefix_softmax(model.config),
+        )
 
     def _row_modalities(self, n_rows: int, device) -> torch.Tensor:
         if self.example_mod is None:

@@ -43,10 +43,14 @@ def _competition_ranks(scores: Sequence[float]) -> list[int]:
     return ranks
 
 
-def fuse(lists: Sequence[Ranked], rule: str = "macrec", k: int | None = None,
-         lacking: Mapping[int, Sequence[int]] | None = None,
-         weights: Sequence[float] | None = None,
-         id_lengths: Sequence[int] | None = None) -> tuple[list[int], list[float]]:
+def fuse(
+    lists: Sequence[Ranked],
+    rule: str = "macrec",
+    k: int | None = None,
+    lacking: Mapping[int, Sequence[int]] | None = None,
+    weights: Sequence[float] | None = None,
+    id_lengths: Sequence[int] | None = None,
+) -> tuple[list[int], list[float]]:
     """Fused ``(rows, scores)`` of one request, best first, at most ``k`` items. ``id_lengths`` (codes per ID of
     each list's modality): ``macrec`` first divides list j's summed log-probs by ``id_lengths[j] + 1`` (the
     EOS), which makes them HF ``sequences_scores``, the scores MACRec fused."""

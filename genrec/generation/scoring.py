@@ -16,9 +16,16 @@ from .constraints import IDConstraint, gather_code_logits, uses_prefix_softmax
 
 
 @torch.no_grad()
-def score_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, constraint: IDConstraint,
-              modality_index: torch.Tensor, id_tokens: torch.Tensor, owner: torch.Tensor,
-              penalty: torch.Tensor | None = None) -> torch.Tensor:
+def score_ids(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    constraint: IDConstraint,
+    modality_index: torch.Tensor,
+    id_tokens: torch.Tensor,
+    owner: torch.Tensor,
+    penalty: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Scores [N] of full IDs ``id_tokens`` [N, levels] (code token ids, each a real ID of modality index
     ``modality_index`` [R] of its request), ``owner`` [N] the request (row of ``input_ids`` [R, S]) each
     is scored for. The encoder runs once per request."""
@@ -69,10 +76,13 @@ def _teacher_forced_logits(model, states, attention_mask, id_tokens, owner, star
             slot[order] = torch.arange(n, device=owner.device) - first[owner[order]]
             table = torch.zeros(len(states), width, dtype=torch.long, device=owner.device)
             table[owner, slot] = torch.arange(n, device=owner.device)
-            table = torch.where(torch.arange(width, device=owner.device) < count[:, None], table,
-                                table[:, :1])
+            table = torch.where(torch.arange(width, device=owner.device) < count[:, None], table, table[:, :1])
             rows, take = table.view(-1), owner * width + slot
         decoder_input = torch.cat([id_tokens.new_full((len(rows), 1), start), id_tokens[rows]], 1)
-        logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=attention_mask,
-                       decoder_input_ids=decoder_input, use_cache=False).logits
+        logits = model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=states),
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input,
+            use_cache=False,
+        ).logits
     return logits[take].float()

@@ -9,7 +9,6 @@ AutoConfig.register(GenRecT5Config.model_type, GenRecT5Config, exist_ok=True)
 AutoModelForSeq2SeqLM.register(GenRecT5Config, GenRecT5ForConditionalGeneration, exist_ok=True)
 
 
-
 def embedding_rows(model) -> int:
     """Rows of the input embedding table, also through PEFT's wrappers (a LoRA model with trainable
     token rows wraps the table in a module without ``num_embeddings``)."""

@@ -59,7 +59,8 @@ def attention_mask_for(allowed: torch.Tensor, config, dtype: torch.dtype) -> tor
         return allowed[:, None]
     if impl.endswith("eager"):
         return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
-            ~allowed, torch.finfo(dtype).min)[:, None]
+            ~allowed, torch.finfo(dtype).min
+        )[:, None]
     raise ValueError(f"history_attention='causal' supports sdpa and eager attention, not {impl!r}")
 
 
@@ -110,8 +111,15 @@ class CausalHistoryT5Stack(T5Stack):
         return out
 
 
-def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor,
-                     decoder_history_items: torch.Tensor, decoder_segment_ids: torch.Tensor, pool: bool = True):
+def sequence_forward(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    decoder_input_ids: torch.Tensor,
+    decoder_history_items: torch.Tensor,
+    decoder_segment_ids: torch.Tensor,
+    pool: bool = True,
+):
     """Every target of each encoder row in one pass. Returns the decoder's output states [B, Q, D] (scaled
     as T5 scales them before ``lm_head``) and, with ``pool``, the pooled encoder states each target reads
     [N, D] (segment order, row by row; for the implicit loss, as a row model pools its whole input), else None.
@@ -124,8 +132,10 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     """
     encoder = model.get_encoder()
     if not isinstance(encoder, CausalHistoryT5Stack):
-        raise ValueError("training_mode='sequences' needs a model with history_attention='causal' (its encoder "
-                         "states of a prefix must not depend on the items after it)")
+        raise ValueError(
+            "training_mode='sequences' needs a model with history_attention='causal' (its encoder "
+            "states of a prefix must not depend on the items after it)"
+        )
     states = encoder(input_ids=input_ids, attention_mask=attention_mask, with_recency=False).last_hidden_state
     item, eos, real, history = encoder.history_tokens(input_ids, attention_mask)
     reads = decoder_history_items[:, :, None]
@@ -137,14 +147,17 @@ def sequence_forward(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
         raise ValueError("training_mode='sequences' needs IDs of one length in every modality")
     decoder = model.get_decoder()
     with _targets_attention(decoder):
-        hidden = decoder(input_ids=decoder_input_ids.view(-1, length), encoder_hidden_states=states,
-                         encoder_attention_mask=attention_mask_for(cross, decoder.config, states.dtype),
-                         recency_buckets=rec, recency_vectors=encoder.recency.weight).last_hidden_state
+        hidden = decoder(
+            input_ids=decoder_input_ids.view(-1, length),
+            encoder_hidden_states=states,
+            encoder_attention_mask=attention_mask_for(cross, decoder.config, states.dtype),
+            recency_buckets=rec,
+            recency_vectors=encoder.recency.weight,
+        ).last_hidden_state
     hidden = hidden.view(batch, width, -1)
     if model.config.scale_decoder_outputs:
-        hidden = hidden * (model.model_dim ** -0.5)
-    return hidden, _pooled_per_target(states, cross, rec, encoder.recency.weight, decoder_segment_ids) if pool \
-        else None
+        hidden = hidden * (model.model_dim**-0.5)
+    return hidden, _pooled_per_target(states, cross, rec, encoder.recency.weight, decoder_segment_ids) if pool else None
 
 
 def _bucket_weights(weights: torch.Tensor, rec: torch.Tensor, buckets: int) -> torch.Tensor:
@@ -166,8 +179,9 @@ def _pooled_per_target(states, cross, rec, vectors, segment_ids) -> torch.Tensor
     return pooled[torch.arange(order.shape[1], device=segment_ids.device) < count[:, None]]
 
 
-def _targets_cross_attention(module, query, key, value, attention_mask, recency_buckets=None, recency_vectors=None,
-                             **kwargs):
+def _targets_cross_attention(
+    module, query, key, value, attention_mask, recency_buckets=None, recency_vectors=None, **kwargs
+):
     """The decoder's attention in one-pass training. Self-attention (one target's ID) runs as usual. In
     cross-attention, the targets of a row (query rows = targets x key rows) attend to its one copy of the
     keys as one query of targets x ID-length positions, each position with its own mask, and with the

@@ -2,7 +2,6 @@
 
 from transformers import T5Config
 
-
 ID_SOFTMAX = ("full", "prefix")
 HISTORY_ATTENTION = ("full", "causal")
 # Encoder experiments of issue 14 that lost on validation and were removed (README keeps their results).
@@ -59,8 +58,10 @@ class GenRecT5Config(T5Config):
             raise ValueError(f"id_softmax must be one of {ID_SOFTMAX}, got {self.id_softmax!r}")
         rejected = [k for k in REJECTED_ENCODERS if kwargs.get(k)]
         if rejected:  # an experiment's folder: loading it as plain T5 would rank silently wrong
-            raise ValueError(f"{rejected} were rejected encoder experiments (README, training levers) and are no "
-                             "longer built; this model cannot be loaded by this version")
+            raise ValueError(
+                f"{rejected} were rejected encoder experiments (README, training levers) and are no "
+                "longer built; this model cannot be loaded by this version"
+            )
         if self.history_attention not in HISTORY_ATTENTION:
             raise ValueError(f"history_attention must be one of {HISTORY_ATTENTION}, got {self.history_attention!r}")
         if self.history_attention == "causal" and not self.item_continuation_ranges:

@@ -39,9 +39,17 @@ def build_generator(tokenizer, seed: int = 42, **config_overrides) -> GenRecT5Fo
         config_overrides = {**config_overrides, "embedding_init_rows": [first, last]}
     if config_overrides.get("history_attention") == "causal":
         # tokens that continue an item: codes of levels >= 2
-        config_overrides = {**config_overrides, "item_continuation_ranges": [
-            [tokenizer.level_token_start(m, level), tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m)]
-            for m in tokenizer.modalities for level in range(1, tokenizer.num_levels(m))]}
+        config_overrides = {
+            **config_overrides,
+            "item_continuation_ranges": [
+                [
+                    tokenizer.level_token_start(m, level),
+                    tokenizer.level_token_start(m, level) + tokenizer.codebook_size(m),
+                ]
+                for m in tokenizer.modalities
+                for level in range(1, tokenizer.num_levels(m))
+            ],
+        }
     config = GenRecT5Config(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -78,12 +86,14 @@ def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Pat
 
     from .. import quantizer as _registers_the_quantizer  # noqa: F401
     from ..layout import MODEL_CONFIG_FILE
-    from ..trainers.quantizer_trainer import sid_file
+    from ..trainers.quantizer_export import sid_file
 
     qdir = Path(quantizer_dir)
     if not (qdir / MODEL_CONFIG_FILE).is_file():
-        raise GenRecError(f"{qdir}: no quantizer model (config.json); codebook initialisation needs a `genrec "
-                          "quantize` output, precomputed semantic-ID files have no codebooks")
+        raise GenRecError(
+            f"{qdir}: no quantizer model (config.json); codebook initialisation needs a `genrec "
+            "quantize` output, precomputed semantic-ID files have no codebooks"
+        )
     quantizer = AutoModel.from_pretrained(qdir, trust_remote_code=False)
     weight = model.get_input_embeddings().weight
     gen = torch.Generator().manual_seed(seed)
@@ -99,7 +109,7 @@ def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Pat
         proj = torch.randn(codebooks.shape[-1], weight.shape[1], generator=gen) / codebooks.shape[-1] ** 0.5
         for level in range(min(codebooks.shape[0], tokenizer.num_levels(m))):
             start, size = tokenizer.level_token_start(m, level), min(codebooks.shape[1], tokenizer.codebook_size(m))
-            rows = weight[start:start + size]
+            rows = weight[start : start + size]
             vecs = codebooks[level, :size] @ proj
             vecs = vecs - vecs.mean(0)
             vecs = vecs / vecs.std().clamp(min=1e-12) * rows.std()

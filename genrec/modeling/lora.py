@@ -41,8 +41,16 @@ def new_token_indices(base_tokenizer, tokenizer) -> list[int]:
     return sorted(indices)
 
 
-def build_lora_model(base: str | Path, tokenizer, r: int = 8, alpha: int = 16, dropout: float = 0.05,
-                     implicit: bool = True, target_modules: list[str] | None = None, seed: int = 42):
+def build_lora_model(
+    base: str | Path,
+    tokenizer,
+    r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.05,
+    implicit: bool = True,
+    target_modules: list[str] | None = None,
+    seed: int = 42,
+):
     """A PEFT LoRA model over the generator at ``base`` (folder or Hub repo), sized for ``tokenizer``.
 
     r 8 / alpha 16 / dropout 0.05: common LoRA defaults (our choice; MACRec has no LoRA setting).

@@ -40,8 +40,9 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
-def paired_info_nce(pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float,
-                    groups: torch.Tensor | None = None) -> torch.Tensor | None:
+def paired_info_nce(
+    pooled: torch.Tensor, pair_ids: torch.Tensor, tau: float, groups: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """Symmetric InfoNCE between the two views of each pair; the other pairs in the batch are negatives.
 
     ``pair_ids`` [B]: rows sharing a value >= 0 are the text-ID and image-ID views of one sample, the
@@ -108,8 +109,15 @@ class GenRecT5ForConditionalGeneration(T5ForConditionalGeneration):
         weight = float(getattr(self.config, "implicit_weight", 0.0))
         if decoder_history_items is not None:
             implicit = pair_ids is not None and weight > 0  # pooling per target is only for this loss
-            hidden, pooled = sequence_forward(self, input_ids, attention_mask, kwargs["decoder_input_ids"],
-                                              decoder_history_items, decoder_segment_ids, pool=implicit)
+            hidden, pooled = sequence_forward(
+                self,
+                input_ids,
+                attention_mask,
+                kwargs["decoder_input_ids"],
+                decoder_history_items,
+                decoder_segment_ids,
+                pool=implicit,
+            )
             nce = paired_info_nce(pooled, pair_ids, self.config.implicit_tau, pair_groups) if implicit else None
             return GenRecSeq2SeqLMOutput(implicit_loss=nce, target_states=hidden)
         implicit = pair_ids is not None and labels is not None and weight > 0 and encoder_outputs is None

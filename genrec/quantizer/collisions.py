@@ -77,8 +77,9 @@ def _taken_ids(existing: np.ndarray | None, levels: int) -> tuple[set[tuple], di
     return taken, used_extra, has_extra
 
 
-def _keep_closest_holders(codes: np.ndarray, last_dists: np.ndarray, present: np.ndarray,
-                          taken: set[tuple]) -> tuple[np.ndarray, list]:
+def _keep_closest_holders(
+    codes: np.ndarray, last_dists: np.ndarray, present: np.ndarray, taken: set[tuple]
+) -> tuple[np.ndarray, list]:
     """Hand each free ID to its closest item; returns the items in that order and those left to move."""
     rows = np.flatnonzero(present)
     own = last_dists[rows, codes[rows, -1]]
@@ -93,8 +94,9 @@ def _keep_closest_holders(codes: np.ndarray, last_dists: np.ndarray, present: np
     return order, movers
 
 
-def _move_to_free_codes(codes: np.ndarray, last_dists: np.ndarray, movers: list,
-                        taken: set[tuple]) -> tuple[list[list[int]], list[int]]:
+def _move_to_free_codes(
+    codes: np.ndarray, last_dists: np.ndarray, movers: list, taken: set[tuple]
+) -> tuple[list[list[int]], list[int]]:
     """Move each mover, in place, to its nearest free last-level code; returns the moves and the prefix-full items."""
     moved, overflow = [], []
     for i in movers:
@@ -110,8 +112,9 @@ def _move_to_free_codes(codes: np.ndarray, last_dists: np.ndarray, movers: list,
     return moved, overflow
 
 
-def _disambiguation_level(codes: np.ndarray, order: np.ndarray, used_extra: dict[tuple, set[int]],
-                          last_dists: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+def _disambiguation_level(
+    codes: np.ndarray, order: np.ndarray, used_extra: dict[tuple, set[int]], last_dists: np.ndarray
+) -> tuple[np.ndarray, list[list[int]]]:
     """The extra last column: per ID, the smallest value its earlier holders (existing ones first) left free.
     An item whose ID has all ``M`` values taken moves, in place, to its nearest last-level code that still
     has one, so a prefix holds ``M * M`` items (a poorly trained quantizer can put thousands under one ID).
@@ -129,9 +132,11 @@ def _disambiguation_level(codes: np.ndarray, order: np.ndarray, used_extra: dict
                     key = key[:-1] + (int(c),)
                     break
             else:
-                raise GenRecError(f"more than {m * m} items share the ID prefix {key[:-1]}; the last level and the "
-                                  "disambiguation level cannot hold them (use more levels or a larger codebook, or "
-                                  "train longer)")
+                raise GenRecError(
+                    f"more than {m * m} items share the ID prefix {key[:-1]}; the last level and the "
+                    "disambiguation level cannot hold them (use more levels or a larger codebook, or "
+                    "train longer)"
+                )
         e = next(v for v in range(len(used_extra[key]) + 1) if v not in used_extra[key])
         used_extra[key].add(e)
         extra[i, 0] = e

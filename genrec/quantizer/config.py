@@ -96,19 +96,22 @@ class CrossModalRQVAEConfig(PretrainedConfig):
         if self.num_levels < 1 or self.codebook_size < 2 or self.latent_dim < 1:
             raise ValueError("num_levels >= 1, codebook_size >= 2 and latent_dim >= 1 are required")
         if set(self.id_modalities) & set(self.modalities):
-            raise ValueError(f"id_modalities {self.id_modalities} must differ from the embedded modalities "
-                             f"{self.modalities}")
+            raise ValueError(
+                f"id_modalities {self.id_modalities} must differ from the embedded modalities {self.modalities}"
+            )
         if self.id_label_levels < 1:
             raise ValueError(f"id_label_levels must be >= 1, got {self.id_label_levels}")
         if any(not 0 <= lv < self.num_levels for lv in self.contrastive_levels):
-            raise ValueError(f"contrastive_levels {self.contrastive_levels} must be level indices in "
-                             f"[0, {self.num_levels})")
+            raise ValueError(
+                f"contrastive_levels {self.contrastive_levels} must be level indices in [0, {self.num_levels})"
+            )
 
     @property
     def cross_modal(self) -> bool:
         """Whether any cross-modal loss is on (needs two or more modalities to have an effect)."""
-        return (len(self.modalities) > 1 and (self.use_contrastive or self.use_alignment)) or \
-            bool(self.id_modalities and self.use_contrastive)
+        return (len(self.modalities) > 1 and (self.use_contrastive or self.use_alignment)) or bool(
+            self.id_modalities and self.use_contrastive
+        )
 
     @property
     def contrastive_partners(self) -> list[str]:

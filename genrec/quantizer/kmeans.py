@@ -31,11 +31,11 @@ def sample_rows(n: int, seed: int, limit: int | None = None) -> np.ndarray:
 
 def nearest_centre(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre of every row, in chunks (memory: one chunk x k distances)."""
-    c2 = (centres ** 2).sum(1)
+    c2 = (centres**2).sum(1)
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), ASSIGN_CHUNK):
-        chunk = np.asarray(x[start:start + ASSIGN_CHUNK], dtype=np.float32)
-        out[start:start + len(chunk)] = (c2 - 2 * chunk @ centres.T).argmin(1)
+        chunk = np.asarray(x[start : start + ASSIGN_CHUNK], dtype=np.float32)
+        out[start : start + len(chunk)] = (c2 - 2 * chunk @ centres.T).argmin(1)
     return out
 
 
@@ -90,8 +90,9 @@ def pseudo_labels(
         present = ~np.isnan(x).any(axis=1)
         k_eff = min(k, max(2, int(present.sum()) // 2))
         if k_eff < k:
-            logger.warning("%s: %d items with embeddings, K-means pseudo-labels use K=%d instead of %d",
-                           m, present.sum(), k_eff, k)
+            logger.warning(
+                "%s: %d items with embeddings, K-means pseudo-labels use K=%d instead of %d", m, present.sum(), k_eff, k
+            )
         key = _fingerprint(x[present], k_eff, seed)
         if stored.get(f"{m}__key") is not None and str(stored[f"{m}__key"]) == key:
             out[m] = stored[m]

@@ -66,8 +66,16 @@ def format_table(metrics: dict) -> str:
             return " ".join(f"{x:.2f}" for x in v)
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    keys = ["n_items", "n_missing", "levels", "recon_loss", "collision_rate_before", "collision_rate_after",
-            "utilization", "entropy"]
+    keys = [
+        "n_items",
+        "n_missing",
+        "levels",
+        "recon_loss",
+        "collision_rate_before",
+        "collision_rate_after",
+        "utilization",
+        "entropy",
+    ]
     rows = [["metric", *mods]] + [[k, *(fmt(metrics[m].get(k, "")) for m in mods)] for k in keys]
     if metrics.get("cross_modal_agreement") is not None:
         rows.append(["cross_modal_agreement", fmt(metrics["cross_modal_agreement"])] + [""] * (len(mods) - 1))

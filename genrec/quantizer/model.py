@@ -176,7 +176,8 @@ class CrossModalRQVAE(PreTrainedModel):
                     # MACRec adds the term to each cross level's quantization loss and averages over all L levels
                     for lv in cfg.contrastive_levels:
                         con = con + pseudo_label_contrastive(quantized[m].residuals[lv], labels, cfg.tau) / (
-                            cfg.num_levels * len(partners))  # one term per modality, averaged over partners
+                            cfg.num_levels * len(partners)
+                        )  # one term per modality, averaged over partners
         if cfg.use_alignment and pairs:
             combos = list(itertools.combinations(embeddings, 2))
             for a, b in combos:
@@ -202,7 +203,7 @@ class CrossModalRQVAE(PreTrainedModel):
         dists = np.full((len(x), cfg.codebook_size), np.nan, dtype=np.float32)
         mse = np.full(len(x), np.nan, dtype=np.float32)
         for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(self.device)
+            xb = x[start : start + batch_size].to(self.device)
             ok = ~torch.isnan(xb).any(-1)
             rows = np.flatnonzero(ok.cpu().numpy()) + start
             if len(rows) == 0:

@@ -23,9 +23,23 @@
   empty input has no trained meaning; ``recommend`` gives it the popular items.
 """
 
-from .config import (CROSS_MODAL_WEIGHT, DEFAULT_BATCH_SIZE, DEFAULT_COLD_START_SHARE, DEFAULT_NUM_BEAMS,
-                     HISTORY_COVERAGE_POWER, RankingConfig)
+from .config import (
+    CROSS_MODAL_WEIGHT,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_COLD_START_SHARE,
+    DEFAULT_NUM_BEAMS,
+    HISTORY_COVERAGE_POWER,
+    RankingConfig,
+)
 from .result import RankResult, Recommendation
 
-__all__ = ["RankingConfig", "RankResult", "Recommendation", "DEFAULT_NUM_BEAMS", "DEFAULT_BATCH_SIZE",
-           "DEFAULT_COLD_START_SHARE", "HISTORY_COVERAGE_POWER", "CROSS_MODAL_WEIGHT"]
+__all__ = [
+    "RankingConfig",
+    "RankResult",
+    "Recommendation",
+    "DEFAULT_NUM_BEAMS",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_COLD_START_SHARE",
+    "HISTORY_COVERAGE_POWER",
+    "CROSS_MODAL_WEIGHT",
+]

@@ -23,11 +23,16 @@ class CatalogueEdits:
     @property
     def trained_rows(self) -> int:
         """Catalogue rows the generator was trained on; rows past it were added later (``add_items``)."""
-        return self.train_config.get("fingerprint", {}).get("trained_rows", len(self.item_prior.get("counts") or [])
-                                                            or len(self.tokenizer.catalog))
+        return self.train_config.get("fingerprint", {}).get(
+            "trained_rows", len(self.item_prior.get("counts") or []) or len(self.tokenizer.catalog)
+        )
 
-    def add_items(self, item_ids: Sequence[Any], embeddings: dict[str, np.ndarray] | None = None,
-                  semantic_ids: dict[str, np.ndarray] | None = None) -> None:
+    def add_items(
+        self,
+        item_ids: Sequence[Any],
+        embeddings: dict[str, np.ndarray] | None = None,
+        semantic_ids: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Put new items in the catalogue and the decoding constraints without changing any weight.
 
         ``embeddings`` (modality -> [n_new, d], NaN rows = the item lacks it): the model's quantizer gives
@@ -43,16 +48,21 @@ class CatalogueEdits:
         missing = [m for m in catalog.modalities if m not in given]
         unknown = [m for m in given if m not in catalog.modalities]
         if missing or unknown:
-            raise GenRecError(f"add_items: the catalogue has modalities {catalog.modalities}; "
-                              + (f"missing {missing}" if missing else f"unknown {unknown}"))
+            raise GenRecError(
+                f"add_items: the catalogue has modalities {catalog.modalities}; "
+                + (f"missing {missing}" if missing else f"unknown {unknown}")
+            )
         if embeddings is not None:
             if self.quantizer_path is None:
-                raise GenRecError("add_items: this model folder has no quantizer to encode embeddings with; pass "
-                                  "semantic IDs instead")
+                raise GenRecError(
+                    "add_items: this model folder has no quantizer to encode embeddings with; pass semantic IDs instead"
+                )
             self._check_quantizer_ids()
             try:
-                codes = self.quantizer.encode({m: np.asarray(embeddings[m], dtype=np.float32) for m in given},
-                                              existing={m: catalog.codes[m] for m in given})
+                codes = self.quantizer.encode(
+                    {m: np.asarray(embeddings[m], dtype=np.float32) for m in given},
+                    existing={m: catalog.codes[m] for m in given},
+                )
             except ValueError as e:
                 raise GenRecError(f"add_items: {e}") from None
         else:
@@ -96,13 +106,19 @@ class CatalogueEdits:
         """The item task that predicts ``modality`` IDs, and the modality it reads."""
         task = next((t for t in ITEM_TASKS if TASK_MODALITIES[t][1] == modality), None)
         if task is None or not set(TASK_MODALITIES[task]) <= set(self.tokenizer.modalities):
-            raise GenRecError(f"no item task predicts {modality!r} IDs from this catalogue's modalities "
-                              f"{self.tokenizer.modalities}")
+            raise GenRecError(
+                f"no item task predicts {modality!r} IDs from this catalogue's modalities {self.tokenizer.modalities}"
+            )
         return task, TASK_MODALITIES[task][0]
 
     @torch.no_grad()
-    def predict_ids(self, modality: str, rows: Sequence[int], num_beams: int = DEFAULT_NUM_BEAMS,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def predict_ids(
+        self,
+        modality: str,
+        rows: Sequence[int],
+        num_beams: int = DEFAULT_NUM_BEAMS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
         """``modality`` IDs [len(rows), levels] for catalogue ``rows``, read from their other modality's IDs
         by the generator's item-translation task (``item2image`` / ``image2item``, MACRec's explicit
         alignment): the best of a beam search over the IDs catalogue items hold in ``modality``, so every
@@ -110,8 +126,10 @@ class CatalogueEdits:
         task, source = self._item_task(modality)
         trained = self.train_config.get("tasks")
         if trained is not None and task not in trained:
-            raise GenRecError(f"predicting {modality} IDs needs a generator trained on {task!r}; this one learned "
-                              f"{trained} (train with --tasks ...,{task})")
+            raise GenRecError(
+                f"predicting {modality} IDs needs a generator trained on {task!r}; this one learned "
+                f"{trained} (train with --tasks ...,{task})"
+            )
         catalog = self.tokenizer.catalog
         rows = [int(r) for r in rows]
         present = catalog.has_ids(source)
@@ -123,12 +141,18 @@ class CatalogueEdits:
         trie = constraint(self, (modality,))
         out = np.empty((len(rows), self.tokenizer.num_levels(modality)), dtype=np.int64)
         for start in range(0, len(rows), batch_size):
-            part = rows[start:start + batch_size]
-            batch = self.tokenizer.pad([{"input_ids": self.tokenizer.encode_task_input(task, [r], source)}
-                                        for r in part], return_tensors="pt")
-            found = constrained_beam_search(self.model, batch["input_ids"].to(self.model.device),
-                                            batch["attention_mask"].to(self.model.device), trie,
-                                            num_beams=min(num_beams, trie.n_leaves), num_return_sequences=1)
+            part = rows[start : start + batch_size]
+            batch = self.tokenizer.pad(
+                [{"input_ids": self.tokenizer.encode_task_input(task, [r], source)} for r in part], return_tensors="pt"
+            )
+            found = constrained_beam_search(
+                self.model,
+                batch["input_ids"].to(self.model.device),
+                batch["attention_mask"].to(self.model.device),
+                trie,
+                num_beams=min(num_beams, trie.n_leaves),
+                num_return_sequences=1,
+            )
             for j, leaf in enumerate(found.leaves[:, 0].tolist()):
                 if leaf < 0:  # every continuation scored -inf (a model that never learned the task, say)
                     raise GenRecError(f"row {part[j]}: the generator found no {modality} ID")
@@ -159,7 +183,10 @@ class CatalogueEdits:
             if m not in catalog.codes or not path.is_file():
                 continue
             ids = np.load(path, allow_pickle=False)
-            if ids.shape != (self.trained_rows, catalog.levels(m)) or not np.array_equal(ids,
-                                                                                          catalog.codes[m][:len(ids)]):
-                raise GenRecError(f"add_items: {path} is not the IDs this model was trained on (another quantizer "
-                                  "was put in its place); restore the model's own quantizer folder")
+            if ids.shape != (self.trained_rows, catalog.levels(m)) or not np.array_equal(
+                ids, catalog.codes[m][: len(ids)]
+            ):
+                raise GenRecError(
+                    f"add_items: {path} is not the IDs this model was trained on (another quantizer "
+                    "was put in its place); restore the model's own quantizer folder"
+                )

@@ -59,8 +59,9 @@ class RankingConfig:
         if problems:
             raise GenRecError("ranking settings: " + "; ".join(problems))
         if not (isinstance(self.k, int) and isinstance(self.num_beams, int) and 1 <= self.k <= self.num_beams):
-            problems.append(f"k={self.k} must be between 1 and num_beams={self.num_beams} (the beam width is not "
-                            "widened)")
+            problems.append(
+                f"k={self.k} must be between 1 and num_beams={self.num_beams} (the beam width is not widened)"
+            )
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.fusion not in FUSION_RULES:
@@ -74,8 +75,9 @@ class RankingConfig:
         if not 0 <= self.cross_modal_weight < math.inf:
             problems.append(f"cross_modal_weight must be finite and >= 0, got {self.cross_modal_weight}")
         weights = list(self.modality_weights.values())
-        if weights and (not all(isinstance(w, (int, float)) and 0 <= w < math.inf for w in weights)
-                        or not any(weights)):
+        if weights and (
+            not all(isinstance(w, (int, float)) and 0 <= w < math.inf for w in weights) or not any(weights)
+        ):
             problems.append(f"modality_weights {self.modality_weights}: finite weights >= 0, at least one above 0")
         if problems:
             raise GenRecError("ranking settings: " + "; ".join(problems))
@@ -87,11 +89,15 @@ class RankingConfig:
         for f in fields(self):
             value, default = getattr(self, f.name), f.default if f.default_factory is MISSING else f.default_factory()
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            ok = (number if isinstance(default, float) or default is None and value is not None
-                  else isinstance(value, type(default)) and not (isinstance(value, bool) and type(default) is int))
+            ok = (
+                number
+                if isinstance(default, float) or default is None and value is not None
+                else isinstance(value, type(default)) and not (isinstance(value, bool) and type(default) is int)
+            )
             if not ok and not (default is None and value is None):
-                problems.append(f"{f.name} must be {'a number' if default is None else type(default).__name__}, "
-                                f"got {value!r}")
+                problems.append(
+                    f"{f.name} must be {'a number' if default is None else type(default).__name__}, got {value!r}"
+                )
         return problems
 
     def with_overrides(self, **overrides) -> "RankingConfig":

@@ -49,7 +49,7 @@ def coverage(pipe, histories: Sequence[Sequence[int]], modality: str) -> np.ndar
     present = pipe.tokenizer.catalog.has_ids(modality)
     if present.all() or pipe.max_history <= 0:
         return np.ones(len(histories))
-    read = [list(h)[-pipe.max_history:] for h in histories]
+    read = [list(h)[-pipe.max_history :] for h in histories]
     return np.array([float(present[h].mean()) if h else 1.0 for h in read])
 
 
@@ -57,13 +57,15 @@ def history_readers(pipe, histories, modalities: Sequence[str]) -> dict[str, lis
     """Per modality whose list reads a history through the learned cross-modal task for some user: the
     modality each user's history is read in (the one covering more of it; its own on a tie)."""
     trained = pipe.train_config.get("tasks") or ()
-    sources = {m: [s for s in pipe.tokenizer.modalities if s != m and cross_task(s, m) in trained]
-               for m in modalities}
+    sources = {m: [s for s in pipe.tokenizer.modalities if s != m and cross_task(s, m) in trained] for m in modalities}
     if not any(sources.values()):
         return {}
     cover = {m: coverage(pipe, histories, m) for m in pipe.tokenizer.modalities}
-    return {m: [max([m, *sources[m]], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
-            for m in modalities if sources[m] and not (cover[m] == 1).all()}
+    return {
+        m: [max([m, *sources[m]], key=lambda s: (cover[s][u], s == m)) for u in range(len(histories))]
+        for m in modalities
+        if sources[m] and not (cover[m] == 1).all()
+    }
 
 
 def task_inputs(pipe, histories, modalities: Sequence[str], read: dict[str, list[str]]) -> dict:
@@ -105,8 +107,15 @@ class BeamLists:
         self.beams = dict.fromkeys(modalities, 0)
 
 
-def beam_lists(pipe, histories, modalities: Sequence[str], read: dict, config: RankingConfig, correction: float,
-               progress: bool = False) -> BeamLists:
+def beam_lists(
+    pipe,
+    histories,
+    modalities: Sequence[str],
+    read: dict,
+    config: RankingConfig,
+    correction: float,
+    progress: bool = False,
+) -> BeamLists:
     """Every (user, modality) request decoded, batched by ID length and sorted by input length so padding
     stays small; a list that leaving out the history left short is decoded again with wider beams."""
     out = BeamLists(modalities, len(histories))
@@ -128,8 +137,9 @@ def beam_lists(pipe, histories, modalities: Sequence[str], read: dict, config: R
     return out
 
 
-def decode(pipe, part, inputs, group, num_beams: int, out: BeamLists, histories, exclude_history: bool,
-           correction: float) -> None:
+def decode(
+    pipe, part, inputs, group, num_beams: int, out: BeamLists, histories, exclude_history: bool, correction: float
+) -> None:
     """One batch of (user, modality) requests of one ID length: their beams appended to ``out``'s lists (the
     items behind each ID, the history's left out when asked)."""
     trie = constraint(pipe, group)
@@ -159,23 +169,32 @@ def decode(pipe, part, inputs, group, num_beams: int, out: BeamLists, histories,
                     vals[u].append(score)
 
 
-def _widen_short_lists(pipe, requests, inputs, group_of, config: RankingConfig, out: BeamLists, histories,
-                       correction: float) -> None:
+def _widen_short_lists(
+    pipe, requests, inputs, group_of, config: RankingConfig, out: BeamLists, histories, correction: float
+) -> None:
     """Decode again, with as many more beams as the history has items, each list that leaving out the history
     left under ``k`` items while its modality has more items to offer (a history covering much of the
     catalogue fills the beams with items it already holds)."""
     has = {m: pipe.tokenizer.catalog.has_ids(m) for m in out.per_mod}
-    short = [(u, m) for u, m in requests if len(out.per_mod[m][0][u]) < config.k
-             and len(out.per_mod[m][0][u]) < int(has[m].sum()) - len({r for r in histories[u] if has[m][r]})]
+    short = [
+        (u, m)
+        for u, m in requests
+        if len(out.per_mod[m][0][u]) < config.k
+        and len(out.per_mod[m][0][u]) < int(has[m].sum()) - len({r for r in histories[u] if has[m][r]})
+    ]
     if not short:
         return
     wide = config.num_beams + max(len(set(histories[u])) for u, _ in short)
-    logger.info("%d list(s) held fewer than k=%d items once the history was left out: decoded again with %d "
-                "beams", len(short), config.k, wide)
+    logger.info(
+        "%d list(s) held fewer than k=%d items once the history was left out: decoded again with %d beams",
+        len(short),
+        config.k,
+        wide,
+    )
     for u, m in short:
         out.per_mod[m][0][u].clear()
         out.per_mod[m][1][u].clear()
     for group in dict.fromkeys(group_of[m] for _, m in short):
         part = [r for r in short if group_of[r[1]] == group]
         for start in range(0, len(part), config.batch_size):
-            decode(pipe, part[start:start + config.batch_size], inputs, group, wide, out, histories, True, correction)
+            decode(pipe, part[start : start + config.batch_size], inputs, group, wide, out, histories, True, correction)

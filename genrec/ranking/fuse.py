@@ -22,8 +22,10 @@ def unzip(pairs: list[list[tuple[int, float]]]) -> tuple[list[list[int]], list[l
 
 def drop_rows(lists: dict, drop: list[set]) -> dict:
     """Per-modality (rows, scores) lists without each user's ``drop`` rows."""
-    return {m: unzip([[(r, x) for r, x in zip(rows[u], scores[u]) if r not in drop[u]] for u in range(len(rows))])
-            for m, (rows, scores) in lists.items()}
+    return {
+        m: unzip([[(r, x) for r, x in zip(rows[u], scores[u]) if r not in drop[u]] for u in range(len(rows))])
+        for m, (rows, scores) in lists.items()
+    }
 
 
 def missing_ids(pipe, per_mod: dict) -> dict[int, list[int]]:
@@ -55,13 +57,17 @@ def recombine(pipe, res: RankResult, histories: Sequence[Sequence[int]], config:
     unknown = set(config.modality_weights) - set(pipe.tokenizer.modalities)
     weights = [config.modality_weights.get(m, 1.0) for m in per_mod]
     if unknown or not any(weights):
-        raise GenRecError(f"modality_weights {config.modality_weights}: weights for modalities of "
-                          f"{pipe.tokenizer.modalities}, at least one of {list(per_mod)} above 0")
-    rows, scores = _combine(pipe, {m: rescored.get(m, lists) for m, lists in per_mod.items()}, config, histories,
-                            weights, res.read)
+        raise GenRecError(
+            f"modality_weights {config.modality_weights}: weights for modalities of "
+            f"{pipe.tokenizer.modalities}, at least one of {list(per_mod)} above 0"
+        )
+    rows, scores = _combine(
+        pipe, {m: rescored.get(m, lists) for m, lists in per_mod.items()}, config, histories, weights, res.read
+    )
     added = cold_start(pipe, per_mod, rows, scores, histories, config)
-    return RankResult(rows, scores, per_mod, res.invalid, res.beams, added, res.read, rescored,
-                      res.popularity_correction)
+    return RankResult(
+        rows, scores, per_mod, res.invalid, res.beams, added, res.read, rescored, res.popularity_correction
+    )
 
 
 def _list_factors(pipe, per_mod: dict, histories, config: RankingConfig, read: dict[str, list[str]]):
@@ -77,8 +83,9 @@ def _list_factors(pipe, per_mod: dict, histories, config: RankingConfig, read: d
     return factor, crossed
 
 
-def _combine(pipe, per_mod: dict, config: RankingConfig, histories, base: list[float],
-             read: dict[str, list[str]]) -> tuple[list, list]:
+def _combine(
+    pipe, per_mod: dict, config: RankingConfig, histories, base: list[float], read: dict[str, list[str]]
+) -> tuple[list, list]:
     """Final top-``k`` per user: the one modality's list, or the modalities' lists fused (``base``: each
     list's weight; ``read``: the modality each list read where not its own)."""
     k = config.k
@@ -89,7 +96,7 @@ def _combine(pipe, per_mod: dict, config: RankingConfig, histories, base: list[f
     lengths = [pipe.tokenizer.num_levels(m) for m in per_mod]
     for u in range(len(next(iter(per_mod.values()))[0])):
         if len(per_mod) == 1:
-            (r, s), = per_mod.values()
+            ((r, s),) = per_mod.values()
             rows.append(r[u][:k])
             scores.append(s[u][:k])
             continue

@@ -34,8 +34,9 @@ def load_model_and_tokenizer(path: Path):
 
     adapter = is_adapter_folder(path)
     if not (adapter or (path / MODEL_CONFIG_FILE).is_file()):
-        raise GenRecError(f"{path}: no {MODEL_CONFIG_FILE} or {ADAPTER_CONFIG_FILE}; not a pipeline folder (run "
-                          "`genrec train` first)")
+        raise GenRecError(
+            f"{path}: no {MODEL_CONFIG_FILE} or {ADAPTER_CONFIG_FILE}; not a pipeline folder (run `genrec train` first)"
+        )
     try:
         with _no_progress_bars():  # a small model loads in a blink: no "Loading weights" bar
             if adapter:
@@ -50,8 +51,10 @@ def load_model_and_tokenizer(path: Path):
         raise GenRecError(f"{path}: the tokenizer is {type(tok).__name__}, not a genrec SemanticIDTokenizer")
     diverged = nonfinite_parameters(model)
     if diverged:  # every score would be NaN and every list empty
-        raise GenRecError(f"{path}: {len(diverged)} weight tensors hold NaN or inf (first: {diverged[0]}); "
-                          "the training diverged: retrain with a lower --lr or with --max-grad-norm")
+        raise GenRecError(
+            f"{path}: {len(diverged)} weight tensors hold NaN or inf (first: {diverged[0]}); "
+            "the training diverged: retrain with a lower --lr or with --max-grad-norm"
+        )
     return model, tok
 
 
@@ -60,14 +63,21 @@ def check_tokenizer_fits(path: Path, model, tok, trained_on: dict | None) -> Non
     other items (another catalogue) or index other embedding rows (another vocabulary)."""
     rows = embedding_rows(model)
     if len(tok) > rows:
-        raise GenRecError(f"{path}: the tokenizer has {len(tok)} tokens but the generator only {rows} embedding rows; "
-                          "the tokenizer belongs to another model")
+        raise GenRecError(
+            f"{path}: the tokenizer has {len(tok)} tokens but the generator only {rows} embedding rows; "
+            "the tokenizer belongs to another model"
+        )
     if trained_on is None:  # folders written before the fingerprint was recorded
         return
     found = tok.fingerprint()
     if "trained_rows" in trained_on:  # items added after training (add_items): the trained rows must match
-        found = {**found, "catalogue": tok.catalog.fingerprint(trained_on["trained_rows"]),
-                 "trained_rows": trained_on["trained_rows"]}
+        found = {
+            **found,
+            "catalogue": tok.catalog.fingerprint(trained_on["trained_rows"]),
+            "trained_rows": trained_on["trained_rows"],
+        }
     if found != {k: v for k, v in trained_on.items() if k != "ids_edited"}:
-        raise GenRecError(f"{path}: the generator was trained with tokenizer {trained_on} but the folder holds "
-                          f"{found} (another quantizer or catalogue); save the tokenizer the model was trained with")
+        raise GenRecError(
+            f"{path}: the generator was trained with tokenizer {trained_on} but the folder holds "
+            f"{found} (another quantizer or catalogue); save the tokenizer the model was trained with"
+        )

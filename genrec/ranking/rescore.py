@@ -17,8 +17,9 @@ from .fuse import unzip
 from .result import RankResult
 
 
-def candidate_batches(cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE * DEFAULT_NUM_BEAMS,
-                       users: int = DEFAULT_BATCH_SIZE) -> list[list[int]]:
+def candidate_batches(
+    cands: list[list[int]], budget: int = DEFAULT_BATCH_SIZE * DEFAULT_NUM_BEAMS, users: int = DEFAULT_BATCH_SIZE
+) -> list[list[int]]:
     """Users with candidates, in batches of at most ``users`` users and ``budget`` decoder rows: each user's
     candidates are padded to the batch's largest count (``genrec.generation.scoring``), so a user with many
     (IDs that several items share) does not widen everyone's."""
@@ -45,8 +46,9 @@ def rescore(pipe, res: RankResult, histories: Sequence[Sequence[int]], progress:
     correction = res.popularity_correction
     decoded = [m for m in res.per_modality if pipe.tokenizer.catalog.has_ids(m).any()]
     inputs = task_inputs(pipe, histories, decoded, res.read)
-    union = [list(dict.fromkeys(r for rows, _ in res.per_modality.values() for r in rows[u]))
-             for u in range(len(histories))]
+    union = [
+        list(dict.fromkeys(r for rows, _ in res.per_modality.values() for r in rows[u])) for u in range(len(histories))
+    ]
     rescored = {}
     for group in groups(pipe, decoded):
         for m in group:
@@ -54,9 +56,14 @@ def rescore(pipe, res: RankResult, histories: Sequence[Sequence[int]], progress:
             found = [dict(zip(r, s)) for r, s in zip(beam_rows, beam_scores)]
             missed = [[r for r in rows if has[r] and r not in f] for rows, f in zip(union, found)]
             scores = _score_candidates(pipe, group, m, missed, inputs, correction, progress)
-            rescored[m] = unzip([sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
-                                  for f, c, s in zip(found, missed, scores)])
+            rescored[m] = unzip(
+                [
+                    sorted([*f.items(), *zip(c, s)], key=lambda pair: (-pair[1], pair[0]))
+                    for f, c, s in zip(found, missed, scores)
+                ]
+            )
     return replace(res, rescored=rescored, rows=[], scores=[], cold_start=[])
+
 
 def _score_candidates(pipe, group, modality, cands, inputs, correction, progress) -> list[list[float]]:
     """Per user u, the ``modality`` scores of the rows ``cands[u]`` given its input ``inputs[u, modality]``.
@@ -73,10 +80,16 @@ def _score_candidates(pipe, group, modality, cands, inputs, correction, progress
     for users in tqdm(candidate_batches(cands), desc=f"rescoring {modality}", disable=not progress):
         batch = pipe.tokenizer.pad([{"input_ids": inputs[u, modality]} for u in users], return_tensors="pt")
         owner = torch.tensor([j for j, u in enumerate(users) for _ in cands[u]], device=device)
-        flat = score_ids(pipe.model, batch["input_ids"].to(device), batch["attention_mask"].to(device), trie,
-                         torch.full((len(users),), index, device=device),
-                         id_tokens[torch.tensor([r for u in users for r in cands[u]], device=device)], owner,
-                         penalty(pipe, group, correction)).tolist()
+        flat = score_ids(
+            pipe.model,
+            batch["input_ids"].to(device),
+            batch["attention_mask"].to(device),
+            trie,
+            torch.full((len(users),), index, device=device),
+            id_tokens[torch.tensor([r for u in users for r in cands[u]], device=device)],
+            owner,
+            penalty(pipe, group, correction),
+        ).tolist()
         ends = np.cumsum([len(cands[u]) for u in users]).tolist()
         for u, a, b in zip(users, [0, *ends], ends):
             scores[u] = flat[a:b]

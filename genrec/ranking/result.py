@@ -46,20 +46,28 @@ class RankResult:
         """The results of consecutive shards of users as one (counts summed)."""
         mods = list(parts[0].per_modality)
         if len({(tuple(p.rescored), p.popularity_correction) for p in parts}) > 1:
-            raise GenRecError("RankResult.concat: the parts were ranked with different settings "
-                              "(rescored modalities or popularity correction)")
+            raise GenRecError(
+                "RankResult.concat: the parts were ranked with different settings "
+                "(rescored modalities or popularity correction)"
+            )
         return cls(
             rows=[r for p in parts for r in p.rows],
             scores=[s for p in parts for s in p.scores],
-            per_modality={m: ([r for p in parts for r in p.per_modality[m][0]],
-                              [s for p in parts for s in p.per_modality[m][1]]) for m in mods},
+            per_modality={
+                m: ([r for p in parts for r in p.per_modality[m][0]], [s for p in parts for s in p.per_modality[m][1]])
+                for m in mods
+            },
             invalid={m: sum(p.invalid[m] for p in parts) for m in mods},
             beams={m: sum(p.beams[m] for p in parts) for m in mods},
             cold_start=[c for p in parts for c in (p.cold_start or [[] for _ in p.rows])],
-            read={m: [r for p in parts for r in p.read.get(m, [m] * len(p.rows))]
-                  for m in dict.fromkeys(m for p in parts for m in p.read)},  # a shard may have read no other
-            rescored={m: ([r for p in parts for r in p.rescored[m][0]], [s for p in parts for s in p.rescored[m][1]])
-                      for m in parts[0].rescored},
+            read={
+                m: [r for p in parts for r in p.read.get(m, [m] * len(p.rows))]
+                for m in dict.fromkeys(m for p in parts for m in p.read)
+            },  # a shard may have read no other
+            rescored={
+                m: ([r for p in parts for r in p.rescored[m][0]], [s for p in parts for s in p.rescored[m][1]])
+                for m in parts[0].rescored
+            },
             popularity_correction=parts[0].popularity_correction,
         )
 
@@ -67,12 +75,15 @@ class RankResult:
         """For each item of ``rows[user]``, the modalities whose beams proposed it."""
         proposed = {m: set(rows[user]) for m, (rows, _) in self.per_modality.items()}
         added = set(self.cold_start[user]) if self.cold_start else set()
-        return [["cold_start"] if r in added else [m for m, found in proposed.items() if r in found]
-                for r in self.rows[user]]
+        return [
+            ["cold_start"] if r in added else [m for m, found in proposed.items() if r in found]
+            for r in self.rows[user]
+        ]
 
 
-def ranking_records(item_ids: Sequence[Any], user_ids: Sequence[Any], histories: Sequence[Sequence[int]],
-                    res: RankResult) -> list[dict]:
+def ranking_records(
+    item_ids: Sequence[Any], user_ids: Sequence[Any], histories: Sequence[Sequence[int]], res: RankResult
+) -> list[dict]:
     """``rank`` output as item-id records, one per user, in the form ``genrec.hub_rankings.push_rankings`` publishes:
     ``user_id``, ``history``, ranked ``items`` with ``scores`` and ``sources`` (modalities that proposed each),
     and the ``per_modality`` lists they came from (as the beams left them, before rescoring)."""
@@ -82,8 +93,12 @@ def ranking_records(item_ids: Sequence[Any], user_ids: Sequence[Any], histories:
         return {"items": [ids[r] for r in rows], "scores": list(scores)}
 
     return [
-        {"user_id": str(user), "history": [ids[r] for r in histories[u]], **ranked(res.rows[u], res.scores[u]),
-         "sources": res.sources(u),
-         "per_modality": {m: ranked(rows[u], scores[u]) for m, (rows, scores) in res.per_modality.items()}}
+        {
+            "user_id": str(user),
+            "history": [ids[r] for r in histories[u]],
+            **ranked(res.rows[u], res.scores[u]),
+            "sources": res.sources(u),
+            "per_modality": {m: ranked(rows[u], scores[u]) for m, (rows, scores) in res.per_modality.items()},
+        }
         for u, user in enumerate(user_ids)
     ]

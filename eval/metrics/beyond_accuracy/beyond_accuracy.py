@@ -80,8 +80,10 @@ class BeyondAccuracy(evaluate.Metric):
         slots = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
         if len(slots) and (slots.min() < 0 or slots.max() >= n_items):
             raise ValueError(f"recommended rows must be in 0..{n_items - 1} (the length of item_counts)")
-        out = {f"coverage@{k}": len(np.unique(slots)) / n_items if n_items else 0.0,
-               f"gini@{k}": gini(np.bincount(slots, minlength=n_items))}
+        out = {
+            f"coverage@{k}": len(np.unique(slots)) / n_items if n_items else 0.0,
+            f"gini@{k}": gini(np.bincount(slots, minlength=n_items)),
+        }
         p = (counts + 1) / (counts.sum() + n_items)
         out[f"novelty@{k}"] = float(np.mean(-np.log2(p[slots]))) if len(slots) else 0.0
         out[f"popularity_percentile@{k}"] = float(np.mean(_percentiles(counts)[slots])) if len(slots) else 0.0

@@ -42,10 +42,12 @@ class HitRate(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("int64")),
-                                   "references": datasets.Value("int64")}),
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
-                                   "references": datasets.Value("string")}),
+                datasets.Features(
+                    {"predictions": datasets.Sequence(datasets.Value("int64")), "references": datasets.Value("int64")}
+                ),
+                datasets.Features(
+                    {"predictions": datasets.Sequence(datasets.Value("string")), "references": datasets.Value("string")}
+                ),
             ],
         )
 

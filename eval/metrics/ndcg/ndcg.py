@@ -27,7 +27,8 @@ Examples:
 
 _CITATION = """\
 @article{jarvelin2002cumulated,
-  title={Cumulated gain-based evaluation of IR techniques}, author={J{\\"a}rvelin, Kalervo and Kek{\\"a}l{\\"a}inen, Jaana},
+  title={Cumulated gain-based evaluation of IR techniques},
+  author={J{\\"a}rvelin, Kalervo and Kek{\\"a}l{\\"a}inen, Jaana},
   journal={ACM Transactions on Information Systems}, volume={20}, number={4}, pages={422--446}, year={2002}
 }
 """
@@ -41,15 +42,16 @@ class NDCG(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("int64")),
-                                   "references": datasets.Value("int64")}),
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
-                                   "references": datasets.Value("string")}),
+                datasets.Features(
+                    {"predictions": datasets.Sequence(datasets.Value("int64")), "references": datasets.Value("int64")}
+                ),
+                datasets.Features(
+                    {"predictions": datasets.Sequence(datasets.Value("string")), "references": datasets.Value("string")}
+                ),
             ],
         )
 
     def _compute(self, predictions, references, k=(5, 10)):
         ranks = target_ranks(predictions, references)
         gain = np.where(ranks >= 0, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
-        return {f"NDCG@{c}": float(np.mean(np.where(ranks < c, gain, 0.0))) if len(ranks) else 0.0
-                for c in parse_ks(k)}
+        return {f"NDCG@{c}": float(np.mean(np.where(ranks < c, gain, 0.0))) if len(ranks) else 0.0 for c in parse_ks(k)}
