@@ -1,6 +1,6 @@
 """New items and missing modalities on Amazon Instruments: the cold-start protocol and the SiBraR question.
 
-    python benchmarks/coldstart.py            # 2-core CPU, about 45 minutes; resumable (--resume)
+    python benchmarks/coldstart.py            # 2-core CPU, over an hour (README states the last run); resumable
 
 Cold start. A seeded random 5% of the items are *held out*: their interactions are dropped from every
 sequence except as a test target (histories and training sequences keep the rest, in order). A generator

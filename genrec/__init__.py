@@ -34,6 +34,7 @@ ITEM_TASKS = ("item2image", "image2item")  # one item's ID translated; the other
 # The next-item task of each modality (history in m -> next item's ID in m): what ranking decodes.
 SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}
 DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: the model reads a user's last 20 items
+DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts: beams per modality
 
 # Importing these registers genrec's classes with transformers' Auto classes (config, generator,
 # tokenizer, quantizer), so after a plain `import genrec` AutoConfig, AutoModelForSeq2SeqLM,

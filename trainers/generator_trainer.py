@@ -318,6 +318,7 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
     """NDCG@10 / HR@10 / coverage@10 on a fixed sample of ``args.rank_eval_users`` validation users, ranked
     with the fast constrained decoder (20 beams) the way ``genrec evaluate`` ranks test users."""
     from ..eval import ranking_metrics
+    from ..eval.evaluation import TOP_K
     from ..pipeline import GenRecPipeline
 
     valid = data.splits["valid"]
@@ -327,8 +328,8 @@ def validation_ranker(data, args: GenRecTrainingArguments) -> RankingMetrics:
     modality = ranked_modality(args.tasks)
 
     def rank(model, tokenizer) -> dict[str, float]:
-        res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality=modality, k=10)
-        m = ranking_metrics(res.rows, targets, ks=(10,), n_items=data.n_items)
+        res = GenRecPipeline(model, tokenizer, max_history=args.max_history).rank(histories, modality=modality, k=TOP_K)
+        m = ranking_metrics(res.rows, targets, ks=(TOP_K,), n_items=data.n_items)
         return {"ndcg@10": m["NDCG@10"], "hr@10": m["HR@10"], "coverage@10": m["coverage@10"]}
 
     return rank

@@ -14,8 +14,8 @@ from .arguments import positive
 
 # Demo sizes (our choice, to finish in minutes on 2 cores): 2,000 items and users, 3 levels x 64 codes
 # (a 256-code book would leave most codes unused for 2,000 items), 200 quantizer epochs, and the generator's
-# `cpu` profile (2+2 layers) for 4 epochs. Measured with seed 0 on 2 cores: 3.9 min, HR@10 .0845
-# (popularity .0330); 60 quantizer + 2 generator epochs took 1.8 min for HR@10 .0605.
+# `cpu` profile (2+2 layers) for 4 epochs: fewer epochs were measured well behind (README, Quick start, states
+# the time and figures of these sizes).
 DEMO = dict(n_items=2000, n_users=2000, levels=3, codebook_size=64, quantizer_epochs=200, epochs=4.0)
 
 

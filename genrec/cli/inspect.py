@@ -2,12 +2,18 @@
 
 import json
 
+from .. import DEFAULT_MAX_HISTORY
 from .arguments import positive
 
 
 def add_arguments(p):
     p.add_argument("data", help="dataset directory")
-    p.add_argument("--max-history", type=positive(int), default=20, help="last N history items per row (MACRec: 20)")
+    p.add_argument(
+        "--max-history",
+        type=positive(int),
+        default=DEFAULT_MAX_HISTORY,
+        help=f"last N history items per row (MACRec: {DEFAULT_MAX_HISTORY})",
+    )
     p.add_argument(
         "--interactions",
         choices=["auto", "sequences", "csv"],

@@ -35,6 +35,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.t5.modeling_t5 import T5ForConditionalGeneration, T5Stack
 from transformers.models.t5.modeling_t5 import eager_attention_forward as t5_eager_attention
 
+from .. import DEFAULT_NUM_BEAMS
 from .constraints import IDConstraint, gather_code_logits, uses_prefix_softmax
 
 # transformers renamed ``past_key_values`` to ``cache`` (5.2x; the old name warns, then goes in 5.40).
@@ -60,7 +61,7 @@ def constrained_beam_search(
     attention_mask: torch.Tensor,
     constraint: IDConstraint,
     modality_index: torch.Tensor | int = 0,
-    num_beams: int = 20,
+    num_beams: int = DEFAULT_NUM_BEAMS,
     num_return_sequences: int | None = None,
     penalty: torch.Tensor | None = None,
 ) -> BeamSearchOutput:

@@ -8,10 +8,10 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .. import DEFAULT_NUM_BEAMS
 from ..errors import GenRecError, read_json_file
 from ..generation.fusion import FUSION_RULES
 
-DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts
 DEFAULT_BATCH_SIZE = 64  # requests (user x modality) per forward; our choice, fits CPU caches
 # Share of the top-k slots that items added after training (add_items) may take, by shared ID prefix
 # with the generated beams (genrec.ranking.cold_start): chosen on Instruments validation users, among 0.1,
