@@ -608,3 +608,15 @@ def test_a_profile_on_a_text_only_dataset_trains_the_tasks_its_ids_allow(synth_d
     assert len(rec.item_ids) == 10 and all(set(s) <= {"text"} for s in rec.sources)
     with pytest.raises(TaskConfigError, match="seqimage"):
         train_generator(text_only, tmp_path / "gen2", profile="tiny", tasks=["seqrec", "seqimage"], max_steps=2)
+
+
+def test_loading_the_best_checkpoint_or_resuming_warns_of_no_missing_keys(synth_dir, quantizer_dir, tmp_path, caplog):
+    """Issue 36, noise: "There were missing keys in the checkpoint model loaded: [...embed_tokens..., lm_head]" on
+    every run and resume. Those are one tied tensor, saved once: tied again, not reported."""
+    kw = dict(quantizer=quantizer_dir, profile="tiny", seed=5, save_steps=5, checkpoint_dir=tmp_path / "ck")
+    with caplog.at_level("WARNING"):
+        out = train_generator(synth_dir, tmp_path / "m", max_steps=10, **kw)  # loads its best checkpoint at the end
+        train_generator(synth_dir, tmp_path / "m", max_steps=15, resume=True, **kw)
+    assert "missing keys" not in caplog.text
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    assert model.lm_head.weight.data_ptr() == model.shared.weight.data_ptr()

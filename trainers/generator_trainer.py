@@ -207,6 +207,17 @@ class GenRecTrainer(Trainer):
             outputs["lm_loss"] = lm
         return loss, outputs
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """Tied weights (the token tables and ``lm_head`` are one tensor, saved once) are not missing keys: they
+        are tied again. Only keys that really are missing are warned about (Trainer warned about these on every
+        best-model load and resume)."""
+        model = self.accelerator.unwrap_model(self.model)
+        tied = set(getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or ())
+        missing = [k for k in load_result.missing_keys if k not in tied]
+        if len(missing) < len(load_result.missing_keys):
+            model.tie_weights()
+        super()._issue_warnings_after_load(type(load_result)(missing, load_result.unexpected_keys))
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._components:  # a training log: add the mean components since the last one
             for key, values in self._components.items():
