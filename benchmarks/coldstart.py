@@ -37,7 +37,6 @@ import dataclasses
 import json
 import logging
 import math
-import pickle
 import shutil
 import subprocess
 import sys
@@ -56,7 +55,7 @@ from genrec.eval.evaluation import check_catalogue
 from genrec.eval.target_positions import target_ranks
 from genrec.pipeline import GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
-from genrec.ranking.config import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER
+from genrec.ranking import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER, RankResult
 from genrec.trainers import train_generator
 
 HELD_OUT_SHARE = 0.05
@@ -88,6 +87,18 @@ def write_jsonl(path: Path, rows) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
+
+
+def read_lists(path: Path):
+    """A cached (fused result, own-IDs-only result or None) pair, or None when there is none."""
+    if not path.is_file():
+        return None
+    res, alone = json.loads(path.read_text())
+    return RankResult.from_dict(res), RankResult.from_dict(alone) if alone else None
+
+
+def write_lists(path: Path, cached) -> None:
+    path.write_text(json.dumps([r.to_dict() if r is not None else None for r in cached]))
 
 
 def missing_rows(seed: int, n: int, p: float) -> np.ndarray:
@@ -340,7 +351,7 @@ def missing_modality_study(
     for lost in MODALITIES:
         for p in ps:
             tag = f"{'none' if p == 0 else lost}-{p}"
-            done, lists = cache / f"{tag}.json", cache / f"{tag}.pkl"  # the figures; the per-modality lists
+            done, lists = cache / f"{tag}.json", cache / f"{tag}-lists.json"  # the figures; the per-modality lists
             old = json.loads(done.read_text()) if done.is_file() else {}
             # not yet, or cached by an older version of this script or under other library defaults (`fused`)
             if not all(c in old for c in columns) or old.get("defaults") != defaults:
@@ -348,7 +359,7 @@ def missing_modality_study(
                 n = len(pipe.tokenizer.item_ids)
                 complete = pipe.tokenizer.catalog.codes[lost].copy()
                 (drop or drop_ids)(pipe, lost, missing_rows(seed, n, p))
-                cached = pickle.loads(lists.read_bytes()) if lists.is_file() else None
+                cached = read_lists(lists)
                 users = len(next(iter(cached[0].per_modality.values()))[0]) if cached else 0
                 if users != len(hist):  # none yet, or from a --max-users run
                     res = pipe.rank(hist, modality="fused", k=10, num_beams=20, cold_start_share=0, progress=True)
@@ -366,10 +377,10 @@ def missing_modality_study(
                         else None
                     )
                     cached = (res, alone)
-                    lists.write_bytes(pickle.dumps(cached))
+                    write_lists(lists, cached)
                 elif not getattr(cached[0], "rescored", None):  # lists cached before rescoring: rescore them
                     cached = (pipe.rescore(cached[0], hist, progress=True), cached[1])
-                    lists.write_bytes(pickle.dumps(cached))
+                    write_lists(lists, cached)
                 row = missing_point(pipe, *cached, lost, hist, target)
                 # the predicted-ID route ranks a complete catalogue, without rescoring: the fusion's
                 # missing-modality settings do not touch it, so an older cache's figures stand

@@ -552,3 +552,10 @@ def test_recommend_cli_is_quiet_and_free_of_future_warnings(model_dir):
     r = run_genrec("recommend", "--model", model_dir, "--history", "100", "101", env=env, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Warning" not in r.stderr and len(r.stdout.splitlines()) == 11  # header + 10 items
+
+
+def test_a_rank_result_round_trips_through_json(pipe):
+    """Benchmark caches hold rankings as JSON (they were pickles, which a moved class breaks)."""
+    res = pipe.rank([[0, 1, 2], [5]], modality="fused", k=10)
+    back = RankResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back == res and back.sources(0) == res.sources(0)

@@ -3,7 +3,7 @@ and the records ``genrec.hub_rankings.push_rankings`` publishes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from ..errors import GenRecError
@@ -70,6 +70,15 @@ class RankResult:
             },
             popularity_correction=parts[0].popularity_correction,
         )
+
+    def to_dict(self) -> dict:
+        """JSON-ready (a cache or a record; ``from_dict`` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RankResult":
+        lists = ("per_modality", "rescored")  # modality -> (rows, scores): JSON turned the pairs into lists
+        return cls(**{k: ({m: tuple(v) for m, v in values[k].items()} if k in lists else values[k]) for k in values})
 
     def sources(self, user: int) -> list[list[str]]:
         """For each item of ``rows[user]``, the modalities whose beams proposed it."""
