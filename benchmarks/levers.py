@@ -1,12 +1,13 @@
-"""Issue 14's lever ablation: each training lever against the ``cpu`` profile at an equal wall-clock budget.
+"""Issue 14's lever ablation: each training lever against the ``cpu`` profile as it was then (frozen in
+``benchmarks/frozen/levers-cpu-before-issue14.yaml``) at an equal wall-clock budget.
 
     python benchmarks/levers.py --minutes 12                       # every arm, 12 minutes each
     python benchmarks/levers.py --minutes 12 --arms base,batch64   # a subset (results accumulate)
     python benchmarks/levers.py --minutes 12 --arms dropout0+no_implicit   # levers combined
 
 Every arm trains genrec (by default six tasks + implicit loss, fused ranking) on Amazon Instruments with
-one change to the ``cpu`` profile (a lever) or several (``a+b``), for ``--minutes`` of training on the clock (``max_train_minutes``: schedule planned for the
-budget, validation ranking every tenth of it). Judged on **validation only**: NDCG@10 / HR@10 /
+one change to that profile (a lever) or several (``a+b``), for ``--minutes`` of training on the clock
+(``max_train_minutes``: schedule planned for the budget, validation ranking every tenth of it). Judged on **validation only**: NDCG@10 / HR@10 /
 coverage@10 of the fused ranking of a fixed sample of 2,000 validation users (the trainer's budget
 evaluation), at the best evaluation. The test split is never ranked here.
 
@@ -30,7 +31,7 @@ from machine import describe, git_commit, write_results
 import genrec
 from genrec.layout import TRAIN_CONFIG_FILE
 from genrec.pipeline import GenRecPipeline
-from genrec.trainers import PROFILES, train_generator
+from genrec.trainers import load_profile, train_generator
 from genrec.trainers.budget import MINUTES_KEY, learning_curve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,11 +40,10 @@ ALIGNMENT_TASKS = ["item2image", "image2item", "seqitem2image", "seqimage2item"]
 RANK_EVAL_USERS = 2000  # GenRecTrainingArguments.rank_eval_users' default: the budget run's validation sample
 CORRECTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 
-# lever -> (what it changes, model overrides, training overrides), on top of the cpu profile (whose
-# default tasks are now no_explicit's: the base arm names its six tasks explicitly); an arm is
+# lever -> (what it changes, model overrides, training overrides), on top of the frozen profile; an arm is
 # one lever or several joined by "+" (their overrides merged, later levers winning)
 LEVERS = {
-    "base": ("the cpu profile before issue 14: all six tasks + implicit", {}, {"tasks": list(genrec.TASKS)}),
+    "base": ("the cpu profile before issue 14: all six tasks + implicit", {}, {}),
     "no_explicit": (
         "seqrec + seqimage only (no cross-modal tasks): ~2x the sequential steps per minute",
         {},
@@ -67,9 +67,8 @@ LEVERS = {
 # (README's lever table keeps their results), so they cannot be re-run.
 
 
-# Every arm ran against the cpu profile with MACRec's dropout 0.1; the profile has since dropped it
-# (the dropout0 arm), so the arms pin it to stay reproducible.
-ARM_BASE_MODEL = {"dropout_rate": 0.1}
+# What every arm starts from: the cpu profile as the arms ran (six tasks, MACRec's dropout 0.1), not today's.
+FROZEN_PROFILE = Path(__file__).resolve().parent / "frozen" / "levers-cpu-before-issue14.yaml"
 
 
 def arm_settings(arm: str) -> tuple[str, dict, dict]:
@@ -78,7 +77,7 @@ def arm_settings(arm: str) -> tuple[str, dict, dict]:
     unknown = [lever for lever in levers if lever not in LEVERS]
     if unknown:
         raise SystemExit(f"unknown levers {unknown} in arm {arm!r}; choose from {list(LEVERS)}")
-    model, train = dict(ARM_BASE_MODEL), {}
+    model, train = {}, {}
     for lever in levers:
         model.update(LEVERS[lever][1])
         train.update(LEVERS[lever][2])
@@ -95,7 +94,7 @@ def run_arm(arm: str, args) -> dict:
     train_generator(
         args.data,
         out / "model",
-        profile="cpu",
+        profile=str(FROZEN_PROFILE),
         seed=args.seed,
         model_overrides=model_overrides,
         max_train_minutes=args.minutes,
@@ -217,9 +216,8 @@ def write_report(results: dict, args) -> None:
             f"Machine: {describe('cpu')}; genrec {genrec.__version__}.",
             "",
             "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
-            "or several (`a+b`) to the `cpu` profile "
-            f"({json.dumps(PROFILES['cpu']['model'])}, {json.dumps(PROFILES['cpu']['args'])}) with "
-            f"{json.dumps(ARM_BASE_MODEL)} pinned (what the profile had when the arms ran), trained for "
+            "or several (`a+b`) to the `cpu` profile as the arms ran, frozen in "
+            f"`benchmarks/frozen/{FROZEN_PROFILE.name}` ({json.dumps(load_profile(FROZEN_PROFILE))}), trained for "
             f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
             "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
             "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "
