@@ -534,3 +534,13 @@ def test_a_json_record_cut_at_its_end_is_reported_as_cut_not_at_column_1(line, e
         load_dataset_dir(data)
     assert f"items.jsonl:2: malformed JSON ({expected}" in str(info.value)
     assert "at at" not in str(info.value) and "column 1," not in str(info.value)
+
+
+def test_a_tracker_that_is_not_installed_is_one_line_naming_the_extra(tmp_path, capsys):
+    """Issue 36: `--report-to tensorboard` without tensorboard was a raw traceback once training started."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    if "tensorboard" in get_available_reporting_integrations():
+        pytest.skip("tensorboard is installed here")
+    line = _one_line(["train", "--data", tmp_path / "d", "--out", tmp_path / "m", "--report-to", "tensorboard"], capsys)
+    assert "--report-to tensorboard: not installed; pip install 'genrec[tensorboard]'" in line

@@ -184,6 +184,29 @@ def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides
         kwargs.setdefault("save_strategy", "steps")
         kwargs.setdefault("eval_steps", kwargs["save_steps"])
     try:
-        return GenRecTrainingArguments(output_dir=str(output_dir), **kwargs)
+        args = GenRecTrainingArguments(output_dir=str(output_dir), **kwargs)
     except ValueError as e:  # TrainingArguments' own checks (e.g. --eval-strategy steps without eval steps)
         raise GenRecError(f"training arguments: {e}") from None
+    check_reporters(args.report_to)
+    return args
+
+
+# --report-to name -> what to install (genrec's extra where it has one)
+REPORTER_INSTALL = {
+    "tensorboard": "'genrec[tensorboard]'",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "comet_ml": "comet_ml",
+    "trackio": "trackio",
+}
+
+
+def check_reporters(report_to) -> None:
+    """Refuse a tracker that is not installed before any work (Trainer raised a traceback when it started)."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    wanted = [r for r in (report_to or []) if r not in ("none", "all")]
+    missing = sorted(set(wanted) - set(get_available_reporting_integrations()))
+    if missing:
+        install = " ".join(REPORTER_INSTALL.get(m, m) for m in missing)
+        raise GenRecError(f"--report-to {','.join(missing)}: not installed; pip install {install}")

@@ -28,4 +28,4 @@ def run(args):
 
     overrides = {f.name: getattr(args, f.name) for f in fields(SynthConfig) if getattr(args, f.name) is not None}
     out = write_synthetic_dataset(args.out, SynthConfig(**overrides), overwrite=args.overwrite)
-    print(f"wrote SYNTHETIC dataset: {load_dataset_dir(out).summary_line()}")
+    print(f"wrote SYNTHETIC dataset: {load_dataset_dir(out, quiet=True).summary_line()}")

@@ -314,12 +314,13 @@ def leave_one_out(
 
 
 def load_dataset_dir(
-    path: str | Path, max_history: int = DEFAULT_MAX_HISTORY, interactions: str = "auto"
+    path: str | Path, max_history: int = DEFAULT_MAX_HISTORY, interactions: str = "auto", quiet: bool = False
 ) -> GenRecData:
     """Load and validate a dataset directory (format in DESIGN.md / README).
 
     ``interactions`` picks the source: "sequences" (sequences.jsonl), "csv" (interactions.csv) or
-    "auto" (sequences.jsonl when present, else interactions.csv).
+    "auto" (sequences.jsonl when present, else interactions.csv). The summary line is logged unless ``quiet``
+    (a caller that prints it itself, or only validates).
     """
     path = Path(path)
     if not path.is_dir():
@@ -356,5 +357,6 @@ def load_dataset_dir(
         dropped_users=dropped,
         max_history=max_history,
     )
-    logger.info(data.summary_line())
+    if not quiet:
+        logger.info(data.summary_line())
     return data

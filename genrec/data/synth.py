@@ -231,5 +231,5 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
         (tmp / "README.md").write_text(README.format(config=json.dumps(asdict(config), indent=2)))
         from .loading import load_dataset_dir
 
-        load_dataset_dir(tmp)  # what fails the loader's checks is not left in place as a dataset
+        load_dataset_dir(tmp, quiet=True)  # what fails the loader's checks is not left in place as a dataset
     return out
