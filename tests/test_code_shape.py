@@ -37,3 +37,13 @@ def test_every_package_folder_is_installed():
             if ".venv" not in init.parts:
                 found.add(".".join([name, *init.parent.relative_to(root).parts]))
     assert not found - listed, f"package folders missing from pyproject.toml's packages: {sorted(found - listed)}"
+
+
+def test_the_package_metadata_states_its_license_and_typing():
+    """Issue 36: an Apache-2.0 claim without a LICENSE file; no classifiers; no py.typed."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8").splitlines()[0]
+    assert "Typing :: Typed" in project["classifiers"] and (ROOT / "genrec" / "py.typed").is_file()
