@@ -12,6 +12,19 @@ from genrec.pipeline import GenRecPipeline
 
 from conftest import run_genrec
 
+# a quantizer small enough for 300 items and seconds of training
+TINY_QUANTIZER = (
+    "--levels",
+    "3",
+    "--codebook-size",
+    "32",
+    "--latent-dim",
+    "8",
+    "--hidden-dims",
+    "32",
+    "--n-clusters",
+    "16",
+)
 pytestmark = pytest.mark.slow  # the module's fixture trains a quantizer and a model
 
 HELD_OUT = 6  # the last items of the synthetic catalogue, unknown to the trained model
@@ -37,25 +50,7 @@ def trained(synth_dir, tmp_path_factory):
         emb = np.load(synth_dir / f"{m}_emb.npy")
         np.save(data / f"{m}_emb.npy", emb[:-HELD_OUT])
         np.save(new / f"{m}_emb.npy", emb[-HELD_OUT:])
-    run_genrec(
-        "quantize",
-        "--data",
-        data,
-        "--out",
-        root / "q",
-        "--levels",
-        "3",
-        "--codebook-size",
-        "32",
-        "--latent-dim",
-        "8",
-        "--hidden-dims",
-        "32",
-        "--n-clusters",
-        "16",
-        "--epochs",
-        "10",
-    )
+    run_genrec("quantize", "--data", data, "--out", root / "q", *TINY_QUANTIZER, "--epochs", "10")
     run_genrec("train", "--data", data, "--quantizer", root / "q", "--out", root / "m", "--profile", "tiny")
     return root, [json.loads(line) for line in held], [json.loads(line) for line in keep]
 
@@ -214,16 +209,7 @@ def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
         root / "data",
         "--out",
         tmp_path / "m" / "quantizer",
-        "--levels",
-        "3",
-        "--codebook-size",
-        "32",
-        "--latent-dim",
-        "8",
-        "--hidden-dims",
-        "32",
-        "--n-clusters",
-        "16",
+        *TINY_QUANTIZER,
         "--epochs",
         "2",
         "--seed",

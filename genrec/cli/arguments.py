@@ -53,6 +53,21 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def add_ranking_arguments(p) -> None:
+    """The ranking flags of evaluate and recommend; unset, the model's ``ranking_config.json`` decides."""
+    from genrec.generation.fusion import FUSION_RULES
+    from genrec.ranking.config import DEFAULT_NUM_BEAMS
+
+    saved = "default: the model's ranking_config.json; its default:"
+    p.add_argument(
+        "--modality", choices=["text", "image", "fused"], help=f"which semantic IDs to generate ({saved} both, fused)"
+    )
+    p.add_argument("--fusion", choices=FUSION_RULES, help=f"how fused lists merge ({saved} MACRec)")
+    p.add_argument(
+        "--num-beams", type=positive(int), help=f"beams per modality ({saved} {DEFAULT_NUM_BEAMS}, as MACRec)"
+    )
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """A usage error is one line naming the problem (and where to read more), exit code 2."""
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..generation.fusion import FUSION_RULES
 from ..layout import METRICS_FILE
-from ..ranking.config import DEFAULT_NUM_BEAMS
-from .arguments import positive
+from .arguments import add_ranking_arguments, positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 
@@ -15,22 +13,7 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--data", required=True, help="dataset directory the model was trained on")
     p.add_argument("--split", default="test", help="test (default), valid or train")
-    p.add_argument(
-        "--modality",
-        choices=["text", "image", "fused"],
-        help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)",
-    )
-    p.add_argument(
-        "--fusion",
-        choices=FUSION_RULES,
-        help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)",
-    )
-    p.add_argument(
-        "--num-beams",
-        type=positive(int),
-        help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, "
-        "as MACRec)",
-    )
+    add_ranking_arguments(p)
     p.add_argument("--exclude-history", action="store_true", help="drop history items from the rankings")
     p.add_argument(
         "--batch-size",

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..generation.fusion import FUSION_RULES
-from ..ranking.config import DEFAULT_NUM_BEAMS
-from .arguments import positive
+from .arguments import add_ranking_arguments, positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
@@ -27,22 +25,7 @@ def add_arguments(p):
         type=positive(int),
         help="items to return, at most --num-beams (default: the model's ranking_config.json; its default: 10)",
     )
-    p.add_argument(
-        "--modality",
-        choices=["text", "image", "fused"],
-        help="which semantic IDs to generate (default: the model's ranking_config.json; its default: both, fused)",
-    )
-    p.add_argument(
-        "--fusion",
-        choices=FUSION_RULES,
-        help="how fused lists merge (default: the model's ranking_config.json; its default: MACRec)",
-    )
-    p.add_argument(
-        "--num-beams",
-        type=positive(int),
-        help=f"beams per modality (default: the model's ranking_config.json; its default: {DEFAULT_NUM_BEAMS}, "
-        "as MACRec)",
-    )
+    add_ranking_arguments(p)
     p.add_argument(
         "--include-history", action="store_true", help="allow items of the history in the list (default: left out)"
     )
