@@ -13,18 +13,7 @@ from genrec.pipeline import GenRecPipeline
 from conftest import run_genrec
 
 # a quantizer small enough for 300 items and seconds of training
-TINY_QUANTIZER = (
-    "--levels",
-    "3",
-    "--codebook-size",
-    "32",
-    "--latent-dim",
-    "8",
-    "--hidden-dims",
-    "32",
-    "--n-clusters",
-    "16",
-)
+TINY_QUANTIZER = ("--profile", "tiny")  # trainers/profile_files/quantizer/tiny.yaml
 pytestmark = pytest.mark.slow  # the module's fixture trains a quantizer and a model
 
 HELD_OUT = 6  # the last items of the synthetic catalogue, unknown to the trained model
@@ -50,7 +39,7 @@ def trained(synth_dir, tmp_path_factory):
         emb = np.load(synth_dir / f"{m}_emb.npy")
         np.save(data / f"{m}_emb.npy", emb[:-HELD_OUT])
         np.save(new / f"{m}_emb.npy", emb[-HELD_OUT:])
-    run_genrec("quantize", "--data", data, "--out", root / "q", *TINY_QUANTIZER, "--epochs", "10")
+    run_genrec("quantize", "--data", data, "--out", root / "q", *TINY_QUANTIZER)
     run_genrec("train", "--data", data, "--quantizer", root / "q", "--out", root / "m", "--profile", "tiny")
     return root, [json.loads(line) for line in held], [json.loads(line) for line in keep]
 

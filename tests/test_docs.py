@@ -137,3 +137,4 @@ def test_the_wheel_builds_without_packaging_warnings_and_ships_its_data(tmp_path
         assert f"genrec/eval/metrics/{metric}/{metric}.py" in names
     assert any(n.startswith("genrec/hub_cards/") and n.endswith(".md") for n in names)
     assert {f"genrec/trainers/profile_files/{name}.yaml" for name in ("tiny", "cpu", "paper")} <= set(names)
+    assert {f"genrec/trainers/profile_files/quantizer/{n}.yaml" for n in ("default", "demo", "tiny")} <= set(names)

@@ -182,7 +182,7 @@ def test_profiles_are_yaml_data_files_and_a_users_file_works_like_a_bundled_one(
         "broken.yaml": "not valid YAML",
         "list.yaml": "sections 'model' and 'args'",
         "section.yaml": "sections 'model' and 'args'",
-        "model_key.yaml": r"unknown model settings \['d_modle'\]",
+        "model_key.yaml": r"unknown settings \['d_modle'\]",
     }
     for name, text in bad.items():
         (tmp_path / name).write_text(text)

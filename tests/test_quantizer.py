@@ -372,3 +372,21 @@ def adjusted_rand(labels, x, centres_true):
     from sklearn.metrics import adjusted_rand_score
 
     return adjusted_rand_score(((x[:, None] - centres_true[None]) ** 2).sum(-1).argmin(1), labels)
+
+
+def test_quantizer_profiles_are_yaml_data_files_and_flags_override_them(tmp_path):
+    """Issue 34: `genrec quantize` had a hand flag table and no profiles."""
+    from genrec.errors import GenRecError
+    from genrec.trainers import bundled_profiles, load_profile
+
+    assert bundled_profiles("quantizer") == ["default", "demo", "tiny"]
+    assert load_profile("demo", "quantizer") == {
+        "model": {"num_levels": 3, "codebook_size": 64},
+        "args": {"epochs": 200},
+    }
+    mine = tmp_path / "q.yaml"
+    mine.write_text("model: {num_levels: 2, codebok_size: 8}\nargs: {epoch: 3}\n")
+    with pytest.raises(GenRecError, match=r"unknown settings \['codebok_size', 'args.epoch'\]"):
+        load_profile(mine, "quantizer")
+    with pytest.raises(GenRecError, match="unknown quantizer profile 'huge'"):
+        load_profile("huge", "quantizer")

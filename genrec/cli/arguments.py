@@ -75,13 +75,18 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def profile(text: str) -> str:
+def profile(text: str, kind: str = "generator") -> str:
     """A bundled training profile's name or a YAML profile file that loads (``genrec.trainers.profiles``)."""
     from genrec.errors import GenRecError
     from genrec.trainers.profiles import load_profile
 
     try:
-        load_profile(text)
+        load_profile(text, kind)
     except GenRecError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
+
+
+def quantizer_profile(text: str) -> str:
+    """A bundled quantizer profile's name or a YAML file of the same shape."""
+    return profile(text, "quantizer")

@@ -12,11 +12,12 @@ import time
 
 from .arguments import positive
 
-# Demo sizes (our choice, to finish in minutes on 2 cores): 2,000 items and users, 3 levels x 64 codes
-# (a 256-code book would leave most codes unused for 2,000 items), 200 quantizer epochs, and the generator's
+# Demo sizes (our choice, to finish in minutes on 2 cores): 2,000 items and users, the `demo` quantizer
+# profile (trainers/profile_files/quantizer/demo.yaml: 3 levels x 64 codes, 200 epochs), and the generator's
 # `cpu` profile (2+2 layers) for 4 epochs: fewer epochs were measured well behind (README, Quick start, states
 # the time and figures of these sizes).
-DEMO = dict(n_items=2000, n_users=2000, levels=3, codebook_size=64, quantizer_epochs=200, epochs=4.0)
+DEMO = dict(n_items=2000, n_users=2000, epochs=4.0)
+QUANTIZER_PROFILE = "demo"
 
 
 def add_arguments(p):
@@ -35,7 +36,9 @@ def add_arguments(p):
     )
     p.add_argument("--epochs", type=positive(float), default=DEMO["epochs"], help="generator epochs")
     p.add_argument(
-        "--quantizer-epochs", type=positive(int), default=DEMO["quantizer_epochs"], help="quantizer training epochs"
+        "--quantizer-epochs",
+        type=positive(int),
+        help=f"quantizer training epochs (default: the {QUANTIZER_PROFILE!r} quantizer profile's)",
     )
 
 
@@ -80,18 +83,15 @@ def _synthetic_data(args, out):
 def _quantize(args, out, data) -> None:
     """Step 2: the items' semantic IDs, from the cross-modal quantizer written to <out>/quantizer."""
     from ..quantizer.metrics import format_table
+    from ..trainers.profiles import load_profile
     from ..trainers.quantizer_run import train_quantizer
     from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
     t = step(2, "cross-modal RQ-VAE quantizer (MACRec losses) -> semantic IDs")
-    qargs = QuantizerTrainingArguments(epochs=args.quantizer_epochs, seed=args.seed)
-    _, qmetrics = train_quantizer(
-        data,
-        out / "quantizer",
-        dict(num_levels=DEMO["levels"], codebook_size=DEMO["codebook_size"]),
-        qargs,
-        overwrite=args.overwrite,
-    )
+    profile = load_profile(QUANTIZER_PROFILE, "quantizer")
+    epochs = {"epochs": args.quantizer_epochs} if args.quantizer_epochs else {}
+    qargs = QuantizerTrainingArguments(**{**profile["args"], **epochs, "seed": args.seed})
+    _, qmetrics = train_quantizer(data, out / "quantizer", dict(profile["model"]), qargs, overwrite=args.overwrite)
     print(format_table(qmetrics))
     print(f"quantizer: {time.perf_counter() - t:.0f} s")
 

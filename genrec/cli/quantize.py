@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .arguments import fraction, int_list, name_list, non_negative, positive
+from .arguments import fraction, int_list, name_list, non_negative, positive, quantizer_profile
 
 # flag -> (CrossModalRQVAEConfig field, argparse type, help); defaults and where they come from live on the config
 MODEL_FLAGS = {
@@ -72,6 +72,14 @@ def add_arguments(p):
         "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
         "existing image IDs",
     )
+    p.add_argument(
+        "--profile",
+        type=quantizer_profile,
+        default="default",
+        metavar="NAME|FILE.yaml",
+        help="model and training defaults: default (the paper setting), demo (genrec demo's small book), tiny "
+        "(tests), or a YAML file of the same shape (genrec/trainers/profile_files/quantizer/*.yaml); flags win",
+    )
     p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     config = CrossModalRQVAEConfig()
@@ -85,11 +93,16 @@ def add_arguments(p):
 
 def run(args):
     from ..quantizer.metrics import format_table
+    from ..trainers.profiles import load_profile
     from ..trainers.quantizer_run import train_quantizer
     from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
+    defaults = load_profile(args.profile, "quantizer")
     config = {
-        field: getattr(args, flag) for flag, (field, _, _) in MODEL_FLAGS.items() if getattr(args, flag) is not None
+        **defaults["model"],
+        **{
+            field: getattr(args, flag) for flag, (field, _, _) in MODEL_FLAGS.items() if getattr(args, flag) is not None
+        },
     }
     if args.no_contrastive or args.independent:
         config["use_contrastive"] = False
@@ -99,9 +112,12 @@ def run(args):
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         **{
-            field: getattr(args, flag)
-            for flag, (field, _, _) in TRAINING_FLAGS.items()
-            if getattr(args, flag) is not None
+            **defaults["args"],
+            **{
+                field: getattr(args, flag)
+                for flag, (field, _, _) in TRAINING_FLAGS.items()
+                if getattr(args, flag) is not None
+            },
         },
     )
     _, metrics = train_quantizer(
