@@ -620,3 +620,18 @@ def test_loading_the_best_checkpoint_or_resuming_warns_of_no_missing_keys(synth_
     assert "missing keys" not in caplog.text
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     assert model.lm_head.weight.data_ptr() == model.shared.weight.data_ptr()
+
+
+def test_a_lora_adapter_builds_and_loads_without_the_gradient_checkpointing_future_warning(trained, tmp_path):
+    """Issue 36, noise: PEFT's read of a deprecated transformers property warned on every adapter train/load."""
+    import warnings
+
+    from genrec.modeling.lora import build_lora_model
+
+    tok = AutoTokenizer.from_pretrained(trained)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_lora_model(str(trained), tok).save_pretrained(tmp_path / "adapter")
+        tok.save_pretrained(tmp_path / "adapter")
+        load_generator(tmp_path / "adapter")
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]

@@ -7,7 +7,9 @@ Only the adapter is saved: LoRA matrices on T5's attention projections plus, thr
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -82,7 +84,8 @@ def build_lora_model(
         trainable_token_indices=indices or None,
     )
     torch.manual_seed(seed)  # LoRA's A matrices are drawn from the global generator
-    return get_peft_model(model, config)
+    with _peft_reads_a_deprecated_property():
+        return get_peft_model(model, config)
 
 
 def is_adapter_folder(path: str | Path) -> bool:
@@ -105,4 +108,14 @@ def load_generator(path: str | Path, **kwargs):
     vocab = len(AutoTokenizer.from_pretrained(path, trust_remote_code=False))
     if embedding_rows(model) < vocab:
         model.resize_token_embeddings(vocab)
-    return PeftModel.from_pretrained(model, path)
+    with _peft_reads_a_deprecated_property():
+        return PeftModel.from_pretrained(model, path)
+
+
+@contextlib.contextmanager
+def _peft_reads_a_deprecated_property():
+    """PEFT's wrapper reads ``model.is_gradient_checkpointing``, which transformers 5 deprecated with a
+    FutureWarning on every adapter built or loaded; the user can do nothing about it, so it is not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
