@@ -82,10 +82,14 @@ def resume_point(resume: str | bool | None, checkpoint_dir: Path, max_steps: int
     the given folder, checked. One already at ``max_steps`` is refused: Trainer would train one step more."""
     if not resume:
         return None
-    folder = last_complete_checkpoint(checkpoint_dir) if resume is True else Path(resume)
-    if not folder.is_dir():
-        raise GenRecError(f"--resume: {folder} is not a folder; give a checkpoint-N folder or --resume alone")
-    step = check_checkpoint_files(folder)
+    if resume is True:  # already checked whole while it was chosen
+        folder = last_complete_checkpoint(checkpoint_dir)
+        step = checkpoint_step(folder)
+    else:
+        folder = Path(resume)
+        if not folder.is_dir():
+            raise GenRecError(f"--resume: {folder} is not a folder; give a checkpoint-N folder or --resume alone")
+        step = check_checkpoint_files(folder)
     if 0 < max_steps <= step:
         raise GenRecError(
             f"--resume: {folder} is already at step {step}, and --max-steps is {max_steps}: nothing "

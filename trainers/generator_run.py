@@ -95,7 +95,7 @@ def train_generator(
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
     check_outside_inputs(checkpoint_dir, inputs, "--checkpoint-dir")
     with output_lock(out, checkpoint_dir):
-        args, resume, data, tokenizer = _prepare_run(
+        args, resume, data, tokenizer, fingerprint = _prepare_run(
             data_dir, quantizer, tokenizer, profile, checkpoint_dir, resume, training_overrides
         )
         model_cfg = _model_config(profile, model_overrides, args)
@@ -104,7 +104,7 @@ def train_generator(
         # through genrec.hub once, not Trainer's bare checkpoint pushes.
         push, args.push_to_hub = args.push_to_hub, False
         trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
-        trainer.add_callback(RunFingerprintCallback(run_fingerprint(tokenizer, args.tasks, args.item_task_items)))
+        trainer.add_callback(RunFingerprintCallback(fingerprint))
         result, wall = _timed_train(trainer, resume)
         if trainer.is_world_process_zero():
             run = dict(data_dir=data_dir, quantizer=quantizer, profile=profile, peft=peft, base=base, lora=lora)
@@ -116,8 +116,8 @@ def train_generator(
 
 
 def _prepare_run(data_dir, quantizer, tokenizer, profile: str, checkpoint_dir: Path, resume, training_overrides: dict):
-    """The run's arguments, the checkpoint to resume (checked against this run's fingerprint), the dataset and
-    the tokenizer (given, or built from the quantizer's or the dataset's IDs)."""
+    """The run's arguments, the checkpoint to resume (checked against this run's fingerprint), the dataset, the
+    tokenizer (given, or built from the quantizer's or the dataset's IDs) and the run's fingerprint."""
     from ..data import load_dataset_dir
     from ..tokenizer.build import build_tokenizer
 
@@ -129,9 +129,10 @@ def _prepare_run(data_dir, quantizer, tokenizer, profile: str, checkpoint_dir: P
     else:
         tokenizer = given_tokenizer(tokenizer, data, quantizer)
     _adapt_profile_tasks(args, tokenizer, profile, named=training_overrides.get("tasks"))
+    fingerprint = run_fingerprint(tokenizer, args.tasks, args.item_task_items)
     if resume:
-        check_resume_fingerprint(resume, run_fingerprint(tokenizer, args.tasks, args.item_task_items))
-    return args, resume, data, tokenizer
+        check_resume_fingerprint(resume, fingerprint)
+    return args, resume, data, tokenizer, fingerprint
 
 
 def _write_generator(

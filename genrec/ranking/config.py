@@ -58,11 +58,11 @@ class RankingConfig:
         problems = self._type_problems()
         if problems:
             raise GenRecError("ranking settings: " + "; ".join(problems))
-        if not (isinstance(self.k, int) and isinstance(self.num_beams, int) and 1 <= self.k <= self.num_beams):
+        if not 1 <= self.k <= self.num_beams:  # the types are checked above
             problems.append(
                 f"k={self.k} must be between 1 and num_beams={self.num_beams} (the beam width is not widened)"
             )
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+        if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.fusion not in FUSION_RULES:
             problems.append(f"unknown fusion rule {self.fusion!r}; choose from {list(FUSION_RULES)}")

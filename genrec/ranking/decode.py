@@ -120,10 +120,10 @@ def beam_lists(
     stays small; a list that leaving out the history left short is decoded again with wider beams."""
     out = BeamLists(modalities, len(histories))
     decoded = [m for m in modalities if pipe.tokenizer.catalog.has_ids(m).any()]
-    group_of = {m: g for g in groups(pipe, decoded) for m in g}
-    order = list(dict.fromkeys(group_of.values()))
+    grouped = groups(pipe, decoded)
+    group_of = {m: g for g in grouped for m in g}
     inputs = task_inputs(pipe, histories, decoded, read)
-    requests = sorted(inputs, key=lambda r: (order.index(group_of[r[1]]), len(inputs[r])))
+    requests = sorted(inputs, key=lambda r: (grouped.index(group_of[r[1]]), len(inputs[r])))
     bar = tqdm(total=len(requests), desc="ranking", unit="req", disable=not progress)
     for start in range(0, len(requests), config.batch_size):
         chunk = requests[start : start + config.batch_size]
