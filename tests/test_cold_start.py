@@ -44,6 +44,12 @@ def trained(synth_dir, tmp_path_factory):
     return root, [json.loads(line) for line in held], [json.loads(line) for line in keep]
 
 
+def new_items_flags(root) -> tuple:
+    """`genrec add-items` flags for the held-out items: their items.jsonl lines and both embeddings."""
+    new = root / "new"
+    return ("--items", new / "items.jsonl", "--text-emb", new / "text_emb.npy", "--image-emb", new / "image_emb.npy")
+
+
 def folder_digest(path):
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -54,19 +60,7 @@ def folder_digest(path):
 
 def test_added_items_get_unique_ids_from_the_models_quantizer(trained):
     root, held, keep = trained
-    proc = run_genrec(
-        "add-items",
-        "--model",
-        root / "m",
-        "--items",
-        root / "new" / "items.jsonl",
-        "--text-emb",
-        root / "new" / "text_emb.npy",
-        "--image-emb",
-        root / "new" / "image_emb.npy",
-        "--out",
-        root / "m2",
-    )
+    proc = run_genrec("add-items", "--model", root / "m", *new_items_flags(root), "--out", root / "m2")
     assert f"added {HELD_OUT} items" in proc.stdout
     pipe = GenRecPipeline.from_pretrained(root / "m2")  # the trained part of the catalogue still matches
     assert pipe.trained_rows == len(keep) and len(pipe.tokenizer.catalog) == len(keep) + HELD_OUT
@@ -206,18 +200,7 @@ def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
     )
     before = folder_digest(tmp_path / "m")
     proc = run_genrec(
-        "add-items",
-        "--model",
-        tmp_path / "m",
-        "--items",
-        root / "new" / "items.jsonl",
-        "--text-emb",
-        root / "new" / "text_emb.npy",
-        "--image-emb",
-        root / "new" / "image_emb.npy",
-        "--out",
-        tmp_path / "m2",
-        check=False,
+        "add-items", "--model", tmp_path / "m", *new_items_flags(root), "--out", tmp_path / "m2", check=False
     )
     assert proc.returncode == 2 and "is not the IDs this model was trained on" in proc.stderr, proc.stderr
     assert folder_digest(tmp_path / "m") == before and not (tmp_path / "m2").exists()

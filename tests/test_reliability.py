@@ -39,6 +39,11 @@ def _copy_checkpoints(small, tmp_path):
     return ck
 
 
+def _train_argv(small, *more) -> list:
+    """`genrec train` on the small dataset and IDs with the tiny profile, then ``more`` flags."""
+    return ["train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny", *more]
+
+
 def test_a_longer_resume_survives_its_checkpoint_being_rotated_away(small, tmp_path):
     """Item 2: the resumed checkpoint-10 is deleted by rotation during the run and was read again at its end."""
     from genrec.trainers.generator_run import train_generator
@@ -118,24 +123,8 @@ def test_a_crafted_pickle_in_a_checkpoint_is_one_line_and_runs_nothing(small, tm
 
     ck = _copy_checkpoints(small, tmp_path)
     (ck / "checkpoint-10" / "rng_state.pth").write_bytes(pickle.dumps(_Exploit()))
-    proc = run_genrec(
-        "train",
-        "--data",
-        small["data"],
-        "--quantizer",
-        small["q"],
-        "--profile",
-        "tiny",
-        "--out",
-        tmp_path / "m",
-        "--checkpoint-dir",
-        ck,
-        "--resume",
-        "--max-steps",
-        "12",
-        check=False,
-        cwd=tmp_path,
-    )
+    argv = _train_argv(small, "--out", tmp_path / "m", "--checkpoint-dir", ck, "--resume", "--max-steps", "12")
+    proc = run_genrec(*argv, check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "is not plain tensors and was not loaded" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pwned").exists() and not (tmp_path / "m").exists()
 
@@ -266,7 +255,7 @@ def test_bad_devices_bases_and_configs_are_one_line(small, tmp_path, capsys):
         assert "this machine has 0 CUDA device(s)" in _one_line(["recommend", *history, "--device", "cuda"], capsys)
     (tmp_path / "notmodel").mkdir()
     (tmp_path / "notmodel" / "config.json").write_text("{}")
-    train = ["train", "--data", small["data"], "--quantizer", small["q"], "--profile", "tiny", "--max-steps", "2"]
+    train = _train_argv(small, "--max-steps", "2")
     line = _one_line([*train, "--out", tmp_path / "o1", "--peft", "lora", "--base", tmp_path / "notmodel"], capsys)
     assert "notmodel: not a genrec generator folder or Hub repo" in line
     line = _one_line([*train, "--out", tmp_path / "o2", "--base", small["model"]], capsys)
@@ -382,21 +371,7 @@ def test_a_real_full_disk_is_one_line_and_leaves_nothing(small, full_disk, capsy
     for argv in (
         ["synth", "--out", full_disk / "s", "--n-items", "60", "--n-users", "80"],
         ["tokenize", "--data", small["data"], "--quantizer", small["q"], "--out", full_disk / "t"],
-        [
-            "train",
-            "--data",
-            small["data"],
-            "--quantizer",
-            small["q"],
-            "--profile",
-            "tiny",
-            "--max-steps",
-            "2",
-            "--out",
-            full_disk / "m",
-            "--checkpoint-dir",
-            full_disk.parent / "ck",
-        ],
+        _train_argv(small, "--max-steps", "2", "--out", full_disk / "m", "--checkpoint-dir", full_disk.parent / "ck"),
         [
             "evaluate",
             "--model",
@@ -441,17 +416,7 @@ def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
             sys.executable,
             "-m",
             "genrec",
-            "train",
-            "--data",
-            str(small["data"]),
-            "--quantizer",
-            str(small["q"]),
-            "--profile",
-            "tiny",
-            "--max-steps",
-            "100000",
-            "--out",
-            str(tmp_path / "m"),
+            *map(str, _train_argv(small, "--max-steps", "100000", "--out", tmp_path / "m")),
         ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
