@@ -224,8 +224,9 @@ def _hub_errors(action: str, repo_id: str):
 def _create_repo(api, repo_id: str, private: bool, hub_wait: float, repo_type: str = "model") -> str:
     """The one privacy rule of every Hub write: create the repository when missing; ``private`` also makes
     an existing public one private, before anything is uploaded. Returns the repository's full id."""
+    sdk = {"space_sdk": "gradio"} if repo_type == "space" else {}
     with _hub_errors("create the repository", repo_id):
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, **sdk).repo_id
         if private and not _is_private(api, repo_id, repo_type, hub_wait):
             api.update_repo_settings(repo_id, private=True, repo_type=repo_type)
             logger.info("made the existing %s repository %s private", repo_type, repo_id)
@@ -282,6 +283,11 @@ def push_to_hub(
             for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)
         ]
         operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
+        if kind != "quantizer":  # an Inference Endpoints handler, unless the folder brings its own
+            from .serving.hub_files import endpoint_files
+
+            given = {op.path_in_repo for op in operations}
+            operations += [CommitOperationAdd(p, c) for p, c in endpoint_files().items() if p not in given]
         with _hub_errors("upload to", repo_id):
             if revision is not None:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -293,6 +299,30 @@ def push_to_hub(
     logger.info(
         "pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url, len(stale)
     )
+    return info
+
+
+def push_space(
+    space_id: str, model_repo: str, *, private: bool = False, token: str | None = None, title: str | None = None
+):
+    """Publish a Gradio Space (``genrec.serving.hub_files.space_files``) that demos Hub model ``model_repo``;
+    one commit, the Space created when missing. Returns the ``CommitInfo``."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from .serving.hub_files import space_files
+
+    files = space_files(model_repo, title)
+    api = HfApi(token=token)
+    with hub_timeouts() as hub_wait:
+        space_id = _create_repo(api, space_id, private, hub_wait, repo_type="space")
+        with _hub_errors("upload to", space_id):
+            info = api.create_commit(
+                space_id,
+                [CommitOperationAdd(path, content) for path, content in files.items()],
+                commit_message=f"genrec demo Space for {model_repo} (genrec {__version__})",
+                repo_type="space",
+            )
+    logger.info("pushed the demo Space for %s to %s", model_repo, info.commit_url)
     return info
 
 

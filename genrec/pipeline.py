@@ -58,6 +58,8 @@ class GenRecPipeline(CatalogueEdits):
         self._constraints: dict = {}  # decoding tries and popularity penalties, built once per catalogue state
         self._penalties: dict = {}
         self._quantizer = None
+        self.name_or_path: str | None = None  # what from_pretrained was given, and the folder it loaded
+        self.folder: Path | None = None
 
     # ---- loading / saving ----------------------------------------------------------------------
     @classmethod
@@ -96,6 +98,7 @@ class GenRecPipeline(CatalogueEdits):
             item_prior=item_prior,
             ranking_config=RankingConfig.load(path, model.generation_config),
         )
+        pipe.name_or_path, pipe.folder = str(path_or_repo), path
         if device is not None:
             pipe.model.to(torch_device(device))
         return pipe

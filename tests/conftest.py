@@ -92,3 +92,14 @@ def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
         env=env,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(synth_dir, quantizer_dir, tmp_path_factory):
+    """A pipeline folder trained in about a second (tiny profile) on the synthetic data, shared by the
+    session's serving tests (read-only: a test that edits a pipeline loads its own copy)."""
+    from genrec.trainers import train_generator
+
+    return train_generator(
+        synth_dir, tmp_path_factory.mktemp("tiny_pipeline") / "gen", quantizer=quantizer_dir, profile="tiny", seed=3
+    )

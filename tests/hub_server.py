@@ -5,7 +5,7 @@
 Written for genrec's offline tests: the real clients talk to it over real HTTP, so a test fails when
 the client would fail against the Hub. Not a full Hub: no auth scopes, no xet, no PRs, no tags.
 
-Routes (``{t}`` = models|datasets, ``{p}`` = "" or "datasets/", ``{repo}`` = namespace/name):
+Routes (``{t}`` = models|datasets|spaces, ``{p}`` = "", "datasets/" or "spaces/", ``{repo}`` = namespace/name):
   POST /api/repos/create                      409 + JSON {"url"} when the repo exists
   POST /api/validate-yaml                     README metadata check (accepts all)
   GET  /api/whoami-v2
@@ -334,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return "validate-yaml", lambda body: self._send(200, {"errors": [], "warnings": []}), ()
             if s[1:2] == ["whoami-v2"]:
                 return "whoami", lambda body: self._send(200, {"type": "user", "name": USER}), ()
-            if len(s) >= 5 and s[1] in ("models", "datasets"):
+            if len(s) >= 5 and s[1] in ("models", "datasets", "spaces"):
                 key = (s[1][:-1], f"{s[2]}/{s[3]}")
                 action, rest = (s[4], s[5:]) if len(s) > 4 else ("info", [])
                 if action == "revision" and m == "GET":
@@ -351,9 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if (m, action) in routes:
                     name, fn = routes[(m, action)]
                     return name, fn, (key, rest)
-            if len(s) == 4 and s[1] in ("models", "datasets") and m == "GET":
+            if len(s) == 4 and s[1] in ("models", "datasets", "spaces") and m == "GET":
                 return "info", self._info, ((s[1][:-1], f"{s[2]}/{s[3]}"), "main")
-        repo_type, rest = ("dataset", s[1:]) if s[:1] == ["datasets"] else ("model", s)
+        prefixed = {"datasets": "dataset", "spaces": "space"}
+        repo_type, rest = (prefixed[s[0]], s[1:]) if s[:1] and s[0] in prefixed else ("model", s)
         if len(rest) >= 5 and rest[2] == "resolve" and m in ("GET", "HEAD"):
             return "resolve", self._resolve, ((repo_type, f"{rest[0]}/{rest[1]}"), rest[3], "/".join(rest[4:]))
         if len(rest) == 6 and rest[1].endswith(".git") and rest[2:] == ["info", "lfs", "objects", "batch"]:

@@ -116,8 +116,10 @@ def build_tokenizer(
                 )
         kwargs.setdefault("codebook_size", size)
     if text_vocab_size <= 0:
-        return SemanticIDTokenizer.from_codes(data.item_ids, codes, **kwargs)
+        return SemanticIDTokenizer.from_codes(data.item_ids, codes, display=data.items, **kwargs)
     # The model file must outlive this call only until save_pretrained copies it; keep it with the tokenizer.
     tmp = Path(tempfile.mkdtemp(prefix="genrec-sp-"))
     sp_file = train_text_model(item_texts(data), text_vocab_size, tmp / "spiece.model")
-    return SemanticIDTokenizer.from_codes(data.item_ids, codes, sp_model_file=str(sp_file), **kwargs)
+    return SemanticIDTokenizer.from_codes(
+        data.item_ids, codes, display=data.items, sp_model_file=str(sp_file), **kwargs
+    )

@@ -13,6 +13,22 @@ import torch
 
 from ..errors import DataError, UnknownItemError, check_item_id, read_json_file
 
+DISPLAY_FIELDS = ("title", "brand", "categories")  # what a served or pushed model shows for an item
+
+
+def display_fields(item: dict) -> dict:
+    """The display fields an ``items.jsonl`` row has (non-empty ones only); categories become a list of strings."""
+    out = {}
+    for f in DISPLAY_FIELDS:
+        v = item.get(f)
+        if isinstance(v, (list, tuple)):
+            v = [str(x) for x in v if str(x)]
+        elif v is not None:
+            v = str(v).strip()
+        if v:
+            out[f] = v
+    return out
+
 
 @dataclass
 class PrefixTrie:
@@ -138,13 +154,22 @@ class ItemCatalog:
     """Item ids (user-facing, int or str) and their semantic ID per modality.
 
     ``codes[m]`` is int64 [n_items, levels]; a row of -1 means the item lacks modality ``m`` (for
-    example its image embedding was missing), so it is never generated in that modality.
+    example its image embedding was missing), so it is never generated in that modality. ``display[row]``:
+    the item's ``DISPLAY_FIELDS`` (title, brand, categories) where the dataset had them, for people to read;
+    they play no part in ranking or in the fingerprint.
     """
 
-    def __init__(self, item_ids: Sequence[Any], codes: dict[str, np.ndarray], codebook_sizes: dict[str, int]):
+    def __init__(
+        self,
+        item_ids: Sequence[Any],
+        codes: dict[str, np.ndarray],
+        codebook_sizes: dict[str, int],
+        display: Sequence[dict] | None = None,
+    ):
         if not codes:
             raise DataError("a catalogue needs at least one modality of semantic IDs")
         self.item_ids = list(item_ids)
+        self.display = self._checked_display(display, len(self.item_ids))
         self.codes = {m: np.asarray(c, dtype=np.int64) for m, c in codes.items()}
         self.codebook_sizes = {m: int(codebook_sizes[m]) for m in self.codes}
         self._index: dict[str, int] = {}
@@ -170,6 +195,14 @@ class ItemCatalog:
                 f"{codes[row].tolist()} outside 0..{self.codebook_sizes[modality] - 1} (a missing modality is a "
                 "whole row of -1)"
             )
+
+    @staticmethod
+    def _checked_display(display: Sequence[dict] | None, n: int) -> list[dict]:
+        if display is None:
+            return [{} for _ in range(n)]
+        if len(display) != n:
+            raise DataError(f"display fields for {len(display)} items, expected {n}")
+        return [display_fields(d) for d in display]
 
     @property
     def modalities(self) -> list[str]:
@@ -208,6 +241,11 @@ class ItemCatalog:
     def rows(self, item_ids: Iterable[Any]) -> list[int]:
         return [self.row(i) for i in item_ids]
 
+    def describe(self, item_id: Any) -> dict:
+        """``{"item_id": ..., "title": ..., "brand": ..., "categories": [...]}`` (the fields it has)."""
+        row = self.row(item_id)
+        return {"item_id": self.item_ids[row], **self.display[row]}
+
     def trie(self, modality: str) -> PrefixTrie:
         if modality not in self._tries:
             self._tries[modality] = PrefixTrie.build(self.codes[modality], self.codebook_sizes[modality])
@@ -219,8 +257,12 @@ class ItemCatalog:
         _, counts = np.unique(c, axis=0, return_counts=True)
         return int(counts[counts > 1].sum()), int((counts > 1).sum())
 
-    def add_items(self, item_ids: Sequence[Any], codes: dict[str, np.ndarray]) -> None:
-        """Append items (cold start); codes must fit the existing codebooks, so no token id changes."""
+    def add_items(
+        self, item_ids: Sequence[Any], codes: dict[str, np.ndarray], display: Sequence[dict] | None = None
+    ) -> None:
+        """Append items (cold start); codes must fit the existing codebooks, so no token id changes.
+        ``display``: their display fields (``display_fields`` of their ``items.jsonl`` rows)."""
+        new_display = self._checked_display(display, len(item_ids))
         missing = set(self.codes) - set(codes)
         if missing:
             raise DataError(f"add_items: codes missing for modality {sorted(missing)} (use rows of -1 for none)")
@@ -247,6 +289,7 @@ class ItemCatalog:
             raise
         for m, arr in arrays.items():
             self.codes[m] = np.concatenate([self.codes[m], arr])
+        self.display.extend(new_display)
         for n, item in enumerate(new_ids):
             self._index[str(item)] = start + n
         self._tries.clear()
@@ -298,6 +341,7 @@ class ItemCatalog:
                     "modalities": {
                         m: {"codebook_size": self.codebook_sizes[m], "levels": self.levels(m)} for m in self.codes
                     },
+                    **({"display": self.display} if any(self.display) else {}),
                 },
                 fh,
             )
@@ -336,6 +380,7 @@ class ItemCatalog:
                 d["item_ids"],
                 {m: np.asarray(v["codes"], dtype=np.int64).reshape(len(d["item_ids"]), -1) for m, v in mods.items()},
                 sizes,
+                display=d.get("display"),
             )
         except DataError as e:
             raise DataError(f"{where}: {e}") from None

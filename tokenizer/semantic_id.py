@@ -93,6 +93,7 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
         item_ids: Sequence[Any],
         codes: dict[str, np.ndarray],
         codebook_size: int | dict[str, int] | None = None,
+        display: Sequence[dict] | None = None,
         **kwargs,
     ) -> "SemanticIDTokenizer":
         """Build from item ids and int codes [n_items, levels] per modality (-1 rows: missing).
@@ -106,7 +107,7 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
             sizes = {m: codebook_size for m in codes}
         else:
             sizes = dict(codebook_size)
-        return cls(catalog=ItemCatalog(item_ids, codes, sizes), **kwargs)
+        return cls(catalog=ItemCatalog(item_ids, codes, sizes, display=display), **kwargs)
 
     def fingerprint(self) -> dict:
         """What a generator's weights are tied to: the catalogue behind every ID and the vocabulary size."""
@@ -301,6 +302,8 @@ class SemanticIDTokenizer(PreTrainedTokenizer):
             {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
         )
 
-    def add_items(self, item_ids: Sequence[Any], codes: dict[str, np.ndarray]) -> None:
+    def add_items(
+        self, item_ids: Sequence[Any], codes: dict[str, np.ndarray], display: Sequence[dict] | None = None
+    ) -> None:
         """Cold start: extend the catalogue; existing token ids never change."""
-        self.catalog.add_items(item_ids, codes)
+        self.catalog.add_items(item_ids, codes, display)

@@ -40,10 +40,12 @@ def run(args):
         )
     pipe = GenRecPipeline.from_pretrained(args.model)
     if emb:
-        pipe.add_items(ids, embeddings={m: read_embeddings(Path(f), len(ids)) for m, f in emb.items()})
+        pipe.add_items(ids, embeddings={m: read_embeddings(Path(f), len(ids)) for m, f in emb.items()}, display=items)
     else:
         pipe.add_items(
-            ids, semantic_ids={m: read_semantic_ids(Path(f), len(ids), allow_missing=True) for m, f in sids.items()}
+            ids,
+            semantic_ids={m: read_semantic_ids(Path(f), len(ids), allow_missing=True) for m, f in sids.items()},
+            display=items,
         )
     pipe.save_pretrained(args.out, overwrite=args.overwrite)
     print(f"added {len(ids)} items ({len(pipe.tokenizer.catalog)} in the catalogue); wrote {args.out}")

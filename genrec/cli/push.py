@@ -1,11 +1,18 @@
-"""genrec push: publish a trained model folder (pipeline, generator, quantizer or adapter) to the Hub."""
+"""genrec push: publish a trained model folder (pipeline, generator, quantizer or adapter) to the Hub, and/or
+a Gradio Space that demos a pushed model (``--space``)."""
 
 from __future__ import annotations
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, metavar="DIR", help="the saved model folder to publish")
-    p.add_argument("--repo-id", required=True, metavar="NAME", help="Hub repository, namespace/name (or name)")
+    p.add_argument("--model", metavar="DIR", help="the saved model folder to publish")
+    p.add_argument("--repo-id", metavar="NAME", help="Hub repository, namespace/name (or name)")
+    p.add_argument(
+        "--space",
+        metavar="NAME",
+        help="also (or, with --model-repo alone, only) publish a Gradio demo Space that loads the model from the Hub",
+    )
+    p.add_argument("--model-repo", metavar="NAME", help="with --space: the Hub model repo the Space demos")
     p.add_argument(
         "--private",
         action="store_true",
@@ -23,6 +30,23 @@ def add_arguments(p):
 
 
 def run(args):
+    from ..errors import GenRecError
+    from ..hub import push_space
+
+    if bool(args.model) != bool(args.repo_id) or not (args.model or (args.space and args.model_repo)):
+        raise GenRecError(
+            "give --model DIR --repo-id NAME (a model), --space NAME --model-repo NAME (a demo Space of a "
+            "pushed model), or all of --model, --repo-id and --space"
+        )
+    if args.model:
+        push_model(args)
+    if args.space:
+        info = push_space(args.space, args.model_repo or args.repo_id, private=args.private, token=args.token)
+        print(info.commit_url)
+    return 0
+
+
+def push_model(args):
     from ..hub import push_to_hub
 
     info = push_to_hub(
@@ -36,4 +60,3 @@ def run(args):
         base_repo_id=args.base_repo_id,
     )
     print(info.commit_url)
-    return 0

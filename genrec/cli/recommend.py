@@ -41,11 +41,14 @@ def add_arguments(p):
     add_push_arguments(p)
 
 
-def print_table(items, scores, sources) -> None:
+def print_table(items, scores, sources, catalog) -> None:
+    """One line per item; its title (and brand) where the catalogue has them."""
     width = max([7] + [len(str(i)) for i in items])
-    print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>10}  from")
+    print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>10}  {'from':<10}  title")
     for n, (item, score, src) in enumerate(zip(items, scores, sources), 1):
-        print(f"{n:>4}  {str(item):<{width}}  {score:>10.4f}  {'+'.join(src)}")
+        info = catalog.describe(item) if item in catalog else {}
+        title = " - ".join(str(info[f]) for f in ("title", "brand") if f in info)
+        print(f"{n:>4}  {str(item):<{width}}  {score:>10.4f}  {'+'.join(src):<10}  {title}".rstrip())
 
 
 def ranking_config(args, pipe):
@@ -82,11 +85,12 @@ def run(args):
                     "fusion": config.fusion,
                     "num_beams": config.num_beams,
                     **rec.to_dict(),
+                    "details": [pipe.tokenizer.catalog.describe(i) for i in rec.item_ids],
                 }
             )
         )
         return 0
-    print_table(rec.item_ids, rec.scores, rec.sources)
+    print_table(rec.item_ids, rec.scores, rec.sources, pipe.tokenizer.catalog)
     return 0
 
 
@@ -109,6 +113,6 @@ def run_file(args, pipe):
             print(json.dumps(rec))
             continue
         print(f"user {rec['user_id']}")
-        print_table(rec["items"], rec["scores"], rec["sources"])
+        print_table(rec["items"], rec["scores"], rec["sources"], pipe.tokenizer.catalog)
     push_if_asked(args, lambda: records, RANKINGS_SPLIT)
     return 0

@@ -32,6 +32,7 @@ class CatalogueEdits:
         item_ids: Sequence[Any],
         embeddings: dict[str, np.ndarray] | None = None,
         semantic_ids: dict[str, np.ndarray] | None = None,
+        display: Sequence[dict] | None = None,
     ) -> None:
         """Put new items in the catalogue and the decoding constraints without changing any weight.
 
@@ -39,6 +40,7 @@ class CatalogueEdits:
         them IDs, unique against the catalogue and among themselves. Or ``semantic_ids`` (modality ->
         [n_new, levels], a row of -1 = lacking it): checked against the codebooks and the IDs already
         taken. Every modality of the catalogue must be given; nothing changes when anything is refused.
+        ``display``: the new items' title/brand/categories (their ``items.jsonl`` rows will do).
         """
         item_ids = list(item_ids)
         if (embeddings is None) == (semantic_ids is None):
@@ -72,7 +74,7 @@ class CatalogueEdits:
                     raise GenRecError(f"add_items: {m} IDs have shape {new.shape}, expected [{len(item_ids)}, levels]")
         trained = self.trained_rows
         # validates ids, duplicates, levels, codebook ranges and IDs already taken; changes nothing if refused
-        self.tokenizer.add_items(item_ids, codes)
+        self.tokenizer.add_items(item_ids, codes, display)
         fingerprint = self.train_config.get("fingerprint")
         if fingerprint is not None:
             fingerprint.setdefault("trained_rows", trained)

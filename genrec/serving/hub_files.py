@@ -1,0 +1,68 @@
+"""Deployable files on the Hub: the Inference Endpoints handler ``genrec push`` adds to a model repository,
+and the Gradio Space ``genrec push --space`` writes (app.py, requirements.txt, a README with the Space's
+metadata) that loads a pushed model from the Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import __version__
+
+HANDLER_FILE = "handler.py"
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+def endpoint_files() -> dict[str, bytes]:
+    """``handler.py`` (``genrec.serving.handler`` as it is) and the requirements it runs with."""
+    handler = (Path(__file__).parent / "handler.py").read_bytes()
+    return {HANDLER_FILE: handler, REQUIREMENTS_FILE: f"genrec=={__version__}\n".encode()}
+
+
+SPACE_APP = '''"""genrec demo Space for {model_repo}: search items, build a history, see the recommendations."""
+
+import os
+
+from genrec.pipeline import GenRecPipeline
+from genrec.serving.demo import build_demo
+
+MODEL_REPO = {model_repo!r}
+
+pipeline = GenRecPipeline.from_pretrained(MODEL_REPO, revision=os.environ.get("GENREC_MODEL_REVISION"))
+demo = build_demo(pipeline, title={title!r})
+
+if __name__ == "__main__":
+    demo.launch()
+'''
+
+SPACE_README = """---
+title: {title}
+sdk: gradio
+sdk_version: {gradio_version}
+app_file: app.py
+models:
+- {model_repo}
+tags:
+- genrec
+- recommendation
+---
+
+# {title}
+
+A demo of the genrec model [{model_repo}](https://huggingface.co/{model_repo}): search the catalogue by
+title, pick items as a history and press Recommend; each recommendation says which modality's beam search
+found it. The cold-start panel adds a new item next to a picked one and shows where it lands. Written by
+`genrec push --space` (genrec {version}).
+"""
+
+
+def space_files(model_repo: str, title: str | None = None) -> dict[str, bytes]:
+    """The Space's files for the model at Hub repo ``model_repo``."""
+    import gradio
+
+    title = title or f"genrec: {model_repo}"
+    values = {"model_repo": model_repo, "title": title, "gradio_version": gradio.__version__, "version": __version__}
+    return {
+        "app.py": SPACE_APP.format(**values).encode(),
+        REQUIREMENTS_FILE: f"genrec[serve]=={__version__}\n".encode(),
+        "README.md": SPACE_README.format(**values).encode(),
+    }
