@@ -283,11 +283,8 @@ def push_to_hub(
             for p, rel in ((p, p.relative_to(model_dir).as_posix()) for p in files)
         ]
         operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
-        if kind != "quantizer":  # an Inference Endpoints handler, unless the folder brings its own
-            from .serving.hub_files import endpoint_files
-
-            given = {op.path_in_repo for op in operations}
-            operations += [CommitOperationAdd(p, c) for p, c in endpoint_files().items() if p not in given]
+        if kind != "quantizer":
+            operations += _endpoint_handler(operations)
         with _hub_errors("upload to", repo_id):
             if revision is not None:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -300,6 +297,17 @@ def push_to_hub(
         "pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url, len(stale)
     )
     return info
+
+
+def _endpoint_handler(operations) -> list:
+    """Commit operations adding the Inference Endpoints handler (``genrec.serving.hub_files``) to a model
+    repository, unless the folder brings its own files of those names."""
+    from huggingface_hub import CommitOperationAdd
+
+    from .serving.hub_files import endpoint_files
+
+    given = {op.path_in_repo for op in operations}
+    return [CommitOperationAdd(path, content) for path, content in endpoint_files().items() if path not in given]
 
 
 def push_space(

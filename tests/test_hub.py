@@ -120,9 +120,9 @@ def test_push_folder_and_load_back_from_a_clean_cache(hub, model_dir, tmp_path):
 
     snap = Path(snapshot_download("tester/tiny-genrec", cache_dir=tmp_path / "c2"))
     pulled = folder_digest(snap)
-    assert {k: v for k, v in pulled.items() if k not in ("README.md", ".gitattributes")} == {
-        k: v for k, v in before.items() if k != "README.md"
-    }
+    added = ("README.md", ".gitattributes", "handler.py", "requirements.txt")  # the card, the Endpoints handler
+    assert {k: v for k, v in pulled.items() if k not in added} == {k: v for k, v in before.items() if k != "README.md"}
+    assert "class EndpointHandler" in (snap / "handler.py").read_text()
     assert repo.commits[info.oid].files["model.safetensors"].lfs  # weights went through LFS
 
     card = ModelCard.load(snap / "README.md")

@@ -416,7 +416,7 @@ def test_recommend_cli_json_and_table(model_dir, pipe, capsys, tmp_path):
     assert out["item_ids"] == expect.item_ids and out["scores"] == pytest.approx(expect.scores)
     assert cli(["recommend", "--model", str(model_dir), "--history", "112", "--k", "3", "--modality", "text"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["rank", "item_id", "score", "from"] and len(lines) == 4
+    assert lines[0].split() == ["rank", "item_id", "score", "from", "title"] and len(lines) == 4
     assert lines[1].split()[3] == "text"
     assert cli(["recommend", "--model", str(model_dir), "--history", "999", "--strict"]) == 2
     assert "unknown item id '999'" in capsys.readouterr().err

@@ -237,3 +237,45 @@ def test_cli_tokenize(tmp_path, synth_dir):
     assert AutoTokenizer.from_pretrained(tmp_path / "tok").item_ids == data.item_ids
     bad = run_genrec("tokenize", "--data", synth_dir, "--out", tmp_path / "t2", check=False)
     assert bad.returncode == 2 and "no sid_text.npy" in bad.stderr and not (tmp_path / "t2").exists()
+
+
+def test_display_fields_travel_with_the_catalogue(data, quantizer_dir, tmp_path):
+    from genrec.tokenizer.build import build_tokenizer
+
+    tok = build_tokenizer(data, quantizer_dir)
+    first = data.items[0]
+    assert tok.catalog.describe(first["item_id"]) == {
+        "item_id": first["item_id"],
+        "title": first["title"],
+        "brand": first["brand"],
+        "categories": first["categories"],
+    }
+    fingerprint = tok.catalog.fingerprint()
+    tok.catalog.display[0] = {"title": "renamed"}
+    assert tok.catalog.fingerprint() == fingerprint  # names are for people; the model's IDs did not change
+    free_t = [c for c in np.ndindex(16, 16, 16) if tok.trie("text").lookup(c) < 0][:1]
+    free_i = [c for c in np.ndindex(16, 16, 16) if tok.trie("image").lookup(c) < 0][:1]
+    with pytest.raises(DataError, match="display fields for 2 items, expected 1"):
+        tok.add_items(["amp"], {"text": np.array(free_t), "image": np.array(free_i)}, display=[{}, {}])
+    assert "amp" not in tok.catalog
+    tok.add_items(["amp"], {"text": np.array(free_t), "image": np.array(free_i)}, display=[{"title": " Amp ", "x": 1}])
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path).catalog
+    assert loaded.describe("amp") == {"item_id": "amp", "title": "Amp"}
+    assert loaded.describe(first["item_id"])["title"] == "renamed"
+
+
+def test_recommend_prints_titles(tiny_pipeline, capsys):
+    from genrec.cli import main as cli
+    from genrec.pipeline import GenRecPipeline
+
+    pipe = GenRecPipeline.from_pretrained(tiny_pipeline)
+    history = [str(i) for i in pipe.tokenizer.item_ids[:2]]
+    assert cli(["recommend", "--model", str(tiny_pipeline), "--history", *history, "--k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    top = pipe.recommend(pipe.tokenizer.item_ids[:2], k=3).item_ids[0]
+    assert (
+        lines[1]
+        .rstrip()
+        .endswith(pipe.tokenizer.catalog.describe(top)["title"] + " - " + pipe.tokenizer.catalog.describe(top)["brand"])
+    )

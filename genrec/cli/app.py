@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .arguments import port
+
 
 def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860, Gradio's)")
+    p.add_argument("--port", type=port, default=7860, help="port to listen on (default: 7860, Gradio's)")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
 
 

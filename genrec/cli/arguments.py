@@ -40,6 +40,9 @@ def non_negative(kind):
 fraction = _bounded(float, lambda v: 0 <= v < 1, "in [0, 1)", "fraction")
 
 
+port = _bounded(int, lambda v: 0 < v < 65536, "a port number between 1 and 65535", "port")
+
+
 def name_list(text: str) -> list[str]:
     """Comma-separated names, e.g. ``text,image`` (blanks dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import positive
+from .arguments import non_negative, port, positive
 
 
 def add_arguments(p):
@@ -11,7 +11,7 @@ def add_arguments(p):
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--port", type=port, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument(
         "--max-batch",
@@ -21,7 +21,7 @@ def add_arguments(p):
     )
     p.add_argument(
         "--max-wait-ms",
-        type=float,
+        type=non_negative(float),
         default=DEFAULT_MAX_WAIT_MS,
         help=f"how long a request waits for others to share its batch (default: {DEFAULT_MAX_WAIT_MS:g})",
     )

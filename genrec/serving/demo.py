@@ -118,7 +118,7 @@ def build_demo(pipeline, title: str = "genrec"):
             modality = gr.Radio(modalities, value="fused", label="modality", elem_id="modality")
         go = gr.Button("Recommend", variant="primary", elem_id="recommend")
         out = gr.HTML(elem_id="recommendations-panel")
-        with gr.Accordion("Cold start: add a new item like a picked one", open=False):
+        with gr.Accordion("Cold start: add a new item like a picked one", open=False, elem_id="cold-start-panel"):
             new_id = gr.Textbox(label="new item id", elem_id="new-item-id")
             new_title = gr.Textbox(label="title", elem_id="new-item-title")
             place = gr.Button("Add and rank", elem_id="add-item")

@@ -4,6 +4,7 @@ metadata) that loads a pushed model from the Hub."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .. import __version__
@@ -35,7 +36,7 @@ if __name__ == "__main__":
 '''
 
 SPACE_README = """---
-title: {title}
+title: {title_yaml}
 sdk: gradio
 sdk_version: {gradio_version}
 app_file: app.py
@@ -60,7 +61,13 @@ def space_files(model_repo: str, title: str | None = None) -> dict[str, bytes]:
     import gradio
 
     title = title or f"genrec: {model_repo}"
-    values = {"model_repo": model_repo, "title": title, "gradio_version": gradio.__version__, "version": __version__}
+    values = {
+        "model_repo": model_repo,
+        "title": title,
+        "title_yaml": json.dumps(title),  # a JSON string is YAML, quoted: "genrec: user/m" has a colon
+        "gradio_version": gradio.__version__,
+        "version": __version__,
+    }
     return {
         "app.py": SPACE_APP.format(**values).encode(),
         REQUIREMENTS_FILE: f"genrec[serve]=={__version__}\n".encode(),

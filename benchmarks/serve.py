@@ -1,0 +1,174 @@
+"""Latency and throughput of `genrec serve` under 1, 8 and 32 concurrent clients, beside `rank()`'s own batch
+throughput on the same model and machine.
+
+The service runs as its own process (`python -m genrec serve`, as deployed) on 127.0.0.1; the clients are
+asyncio tasks in this process, each sending `POST /recommend` for the next history of the dataset's test split
+as soon as its previous answer arrives, for `--seconds` per level. On 2 cores the clients' own CPU is part of
+the cost, as it would be for a co-located caller. `rank()` is timed on the same histories with the same
+settings (k 10, the history left out, the model's ranking_config), batches of `--max-batch` users.
+
+    python benchmarks/serve.py --model runs/ref-model --data ../shared/data/amazon-instruments-mql4grec
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from machine import describe, git_commit, write_results
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="pipeline folder to serve")
+    p.add_argument("--data", required=True, help="dataset folder whose test histories the clients send")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--seconds", type=float, default=20.0, help="per client level")
+    p.add_argument("--max-batch", type=int, default=32, help="the service's --max-batch and rank()'s batch")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--out", default=str(RESULTS / "serve"))
+    return p.parse_args()
+
+
+def test_histories(data_dir: str, limit: int = 2000) -> list[list]:
+    from genrec.data import load_dataset_dir
+
+    data = load_dataset_dir(data_dir, quiet=True)
+    test = data.splits["test"]
+    return [[data.item_ids[r] for r in h] for h in test["history"][:limit]]
+
+
+def rank_throughput(model: str, histories: list[list], batch: int) -> float:
+    """Users per second of ``recommend`` on batches of ``batch`` histories (after one warm-up batch)."""
+    from genrec.pipeline import GenRecPipeline
+
+    pipe = GenRecPipeline.from_pretrained(model)
+    pipe.recommend(histories[:batch], k=10)
+    users = histories[: batch * 8]
+    start = time.perf_counter()
+    for i in range(0, len(users), batch):
+        pipe.recommend(users[i : i + batch], k=10)
+    return len(users) / (time.perf_counter() - start)
+
+
+async def drive(url: str, histories: list[list], clients: int, seconds: float) -> dict:
+    import httpx
+
+    latencies, errors, next_user = [], 0, iter(range(10**9))
+
+    async def client(http):
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            history = histories[next(next_user) % len(histories)]
+            start = time.perf_counter()
+            r = await http.post(f"{url}/recommend", json={"history": history, "k": 10})
+            latencies.append(time.perf_counter() - start)
+            errors += r.status_code != 200
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+        await http.post(f"{url}/recommend", json={"history": histories[0]})  # warm-up
+        begin = time.perf_counter()
+        deadline = begin + seconds
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        elapsed = time.perf_counter() - begin
+    ms = np.asarray(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": len(latencies) / elapsed,
+        **{f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 95, 99)},
+    }
+
+
+def start_service(model: str, port: int, max_batch: int) -> subprocess.Popen:
+    import httpx
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "genrec",
+        "serve",
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max_batch),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited: {proc.stderr.read()}")
+    proc.kill()
+    raise SystemExit("the service did not answer /health within 120 s")
+
+
+def report(args, rank_users_per_s: float, levels: dict) -> tuple[str, dict]:
+    top = levels.get(str(max(args.clients)), {})
+    ratio = top.get("requests_per_s", 0.0) / rank_users_per_s
+    payload = {
+        "command": " ".join(["python", *sys.argv]),
+        "commit": git_commit(),
+        "machine": describe(),
+        "model": args.model,
+        "data": Path(args.data).name,
+        "rank_users_per_s": rank_users_per_s,
+        "clients": levels,
+        f"throughput_{max(args.clients)}_clients_vs_rank": ratio,
+    }
+    lines = [
+        "# Serving: `genrec serve` latency and throughput",
+        "",
+        f"Command: `{payload['command']}` (commit {payload['commit']})",
+        f"Machine: {payload['machine']}",
+        f"Model: `{args.model}`; histories: the test split of {payload['data']}; {args.seconds:g} s per level.",
+        "",
+        f"`rank()` batch throughput (batches of {args.max_batch}): **{rank_users_per_s:.1f} users/s**",
+        "",
+        "| clients | requests/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, m in levels.items():
+        lines.append(
+            f"| {n} | {m['requests_per_s']:.1f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | {m['p99_ms']:.1f} | "
+            f"{m['errors']} |"
+        )
+    lines += ["", f"{max(args.clients)} clients reach **{ratio:.0%}** of `rank()`'s batch throughput."]
+    return "\n".join(lines) + "\n", payload
+
+
+def main():
+    args = parse_args()
+    histories = test_histories(args.data)
+    rank_users_per_s = rank_throughput(args.model, histories, args.max_batch)
+    print(f"rank(): {rank_users_per_s:.1f} users/s", flush=True)
+    proc = start_service(args.model, args.port, args.max_batch)
+    levels = {}
+    try:
+        for n in args.clients:
+            levels[str(n)] = asyncio.run(drive(f"http://127.0.0.1:{args.port}", histories, n, args.seconds))
+            print(n, "clients:", levels[str(n)], flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    text, payload = report(args, rank_users_per_s, levels)
+    print(text)
+    write_results(Path(args.out), text, payload)
+
+
+if __name__ == "__main__":
+    main()
