@@ -38,15 +38,19 @@ def run(args):
     try:
         import uvicorn
 
-        from ..serving.app import create_app
+        from ..serving.app import serve_model
     except ImportError as e:
         raise GenRecError(f"genrec serve needs the serve extra ({e.name} is missing): pip install 'genrec[serve]'")
-    from ..pipeline import GenRecPipeline
 
-    pipe = GenRecPipeline.from_pretrained(args.model, device=args.device, revision=args.revision)
-    app = create_app(
-        pipe, allow_catalogue_edits=args.allow_catalogue_edits, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms
+    app = serve_model(
+        args.model,
+        device=args.device,
+        revision=args.revision,
+        allow_catalogue_edits=args.allow_catalogue_edits,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
     )
-    print(f"serving {args.model} ({len(pipe.tokenizer.catalog)} items) on http://{args.host}:{args.port}", flush=True)
+    size = len(app.state.pipeline.tokenizer.catalog)
+    print(f"serving {args.model} ({size} items) on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30)
     return 0

@@ -2,8 +2,13 @@
 
 Ranking one history costs almost as much as ranking a batch of them (beam search is dominated by per-step
 overhead at this model size), so a service that ranks each request alone gives a fraction of ``rank()``'s
-throughput. Requests wait at most ``max_wait_ms`` for company, and one thread runs the model: while it
-ranks a batch, the next one fills.
+throughput. One thread runs the model: while it ranks a batch, the next one fills. A request that finds the
+model idle waits at most ``max_wait_ms`` for company, and only when the previous batch had company (under
+load); a lone client never waits.
+
+The model thread should be the thread that loaded the model (``model_thread``): torch's OpenMP pool is per
+thread, and a second pool on a 2-core machine slowed every ranking about 1.7x here (``serving.app.serve_model``
+loads on it).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class MicroBatcher:
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait_ms: float = DEFAULT_MAX_WAIT_MS,
         on_batch: Callable[[int], None] | None = None,
+        model_thread: ThreadPoolExecutor | None = None,
     ):
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
@@ -48,8 +54,9 @@ class MicroBatcher:
         self.on_batch = on_batch or (lambda size: None)  # told every batch's size (for /metrics)
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+        self._model_thread = model_thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
         self._pending = 0
+        self._busy = False  # the previous batch had more than one request
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -83,7 +90,7 @@ class MicroBatcher:
     async def _next_batch(self) -> list[_Request]:
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
+        deadline = loop.time() + (self.max_wait if self._busy else 0.0)
         while len(batch) < self.max_batch:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -95,6 +102,7 @@ class MicroBatcher:
                 batch.append(await asyncio.wait_for(self._queue.get(), left))
             except asyncio.TimeoutError:
                 break
+        self._busy = len(batch) > 1
         return batch
 
     async def _run_batches(self) -> None:
