@@ -2,10 +2,11 @@
 throughput on the same model and machine.
 
 The service runs as its own process (`python -m genrec serve`, as deployed) on 127.0.0.1; the clients are
-asyncio tasks in this process, each sending `POST /recommend` for the next history of the dataset's test split
-as soon as its previous answer arrives, for `--seconds` per level. On 2 cores the clients' own CPU is part of
-the cost, as it would be for a co-located caller. `rank()` is timed on the same histories with the same
-settings (k 10, the history left out, the model's ranking_config), batches of `--max-batch` users.
+asyncio tasks in this process, each on its own keep-alive connection sending `POST /recommend` for the next
+history of the dataset's test split as soon as its previous answer arrives, for `--seconds` per level. On 2
+cores the clients' own CPU is part of the cost, as it would be for a co-located caller; they speak raw
+HTTP/1.1 to keep it small. `rank()` is timed on the same histories with the same
+settings (k 10, the history left out, the model's ranking_config with its own batch size).
 
     python benchmarks/serve.py --model runs/ref-model --data ../shared/data/amazon-instruments-mql4grec
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from machine import describe, git_commit, write_results
+
+from genrec.serving.batcher import DEFAULT_MAX_BATCH
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,7 +35,7 @@ def parse_args():
     p.add_argument("--data", required=True, help="dataset folder whose test histories the clients send")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--seconds", type=float, default=20.0, help="per client level")
-    p.add_argument("--max-batch", type=int, default=32, help="the service's --max-batch and rank()'s batch")
+    p.add_argument("--max-batch", type=int, default=None, help="the service's --max-batch (default: genrec serve's)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--out", default=str(RESULTS / "serve"))
     return p.parse_args()
@@ -45,40 +49,67 @@ def test_histories(data_dir: str, limit: int = 2000) -> list[list]:
     return [[data.item_ids[r] for r in h] for h in test["history"][:limit]]
 
 
-def rank_throughput(model: str, histories: list[list], batch: int) -> float:
-    """Users per second of ``recommend`` on batches of ``batch`` histories (after one warm-up batch)."""
+def rank_throughput(model: str, histories: list[list]) -> tuple[float, int]:
+    """Users per second of ``recommend`` over 512 histories in one call (it batches them by the model's
+    ``ranking_config.batch_size``), after a warm-up call; and that batch size."""
     from genrec.pipeline import GenRecPipeline
 
     pipe = GenRecPipeline.from_pretrained(model)
-    pipe.recommend(histories[:batch], k=10)
-    users = histories[: batch * 8]
+    pipe.recommend(histories[:32], k=10)
+    users = histories[:512]
     start = time.perf_counter()
-    for i in range(0, len(users), batch):
-        pipe.recommend(users[i : i + batch], k=10)
-    return len(users) / (time.perf_counter() - start)
+    pipe.recommend(users, k=10)
+    return len(users) / (time.perf_counter() - start), pipe.ranking_config.batch_size
 
 
-async def drive(url: str, histories: list[list], clients: int, seconds: float) -> dict:
-    import httpx
+class Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol to POST JSON and read the
+    answer: a load generator in the spirit of wrk, so that the clients' own CPU (httpx costs about a
+    millisecond per request) takes as little as it can from the service on a 2-core machine."""
 
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def post(self, path: str, payload) -> tuple[int, bytes]:
+        body = json.dumps(payload).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+        self.writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self):
+        self.writer.close()
+
+
+async def drive(port: int, histories: list[list], clients: int, seconds: float) -> dict:
     latencies, errors, next_user = [], 0, iter(range(10**9))
 
-    async def client(http):
+    async def client(conn):
         nonlocal errors
         while time.perf_counter() < deadline:
             history = histories[next(next_user) % len(histories)]
             start = time.perf_counter()
-            r = await http.post(f"{url}/recommend", json={"history": history, "k": 10})
+            status, _ = await conn.post("/recommend", {"history": history, "k": 10})
             latencies.append(time.perf_counter() - start)
-            errors += r.status_code != 200
+            errors += status != 200
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        await http.post(f"{url}/recommend", json={"history": histories[0]})  # warm-up
-        begin = time.perf_counter()
-        deadline = begin + seconds
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        elapsed = time.perf_counter() - begin
+    conns = [await Connection("127.0.0.1", port).open() for _ in range(clients)]
+    await conns[0].post("/recommend", {"history": histories[0]})  # warm-up
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    await asyncio.gather(*(client(c) for c in conns))
+    elapsed = time.perf_counter() - begin
+    for c in conns:
+        c.close()
     ms = np.asarray(latencies) * 1000
     return {
         "requests": len(latencies),
@@ -117,7 +148,7 @@ def start_service(model: str, port: int, max_batch: int) -> subprocess.Popen:
     raise SystemExit("the service did not answer /health within 120 s")
 
 
-def report(args, rank_users_per_s: float, levels: dict) -> tuple[str, dict]:
+def report(args, rank_users_per_s: float, rank_batch: int, levels: dict) -> tuple[str, dict]:
     top = levels.get(str(max(args.clients)), {})
     ratio = top.get("requests_per_s", 0.0) / rank_users_per_s
     payload = {
@@ -127,6 +158,8 @@ def report(args, rank_users_per_s: float, levels: dict) -> tuple[str, dict]:
         "model": args.model,
         "data": Path(args.data).name,
         "rank_users_per_s": rank_users_per_s,
+        "rank_batch_size": rank_batch,
+        "service_max_batch": args.max_batch or DEFAULT_MAX_BATCH,
         "clients": levels,
         f"throughput_{max(args.clients)}_clients_vs_rank": ratio,
     }
@@ -137,7 +170,8 @@ def report(args, rank_users_per_s: float, levels: dict) -> tuple[str, dict]:
         f"Machine: {payload['machine']}",
         f"Model: `{args.model}`; histories: the test split of {payload['data']}; {args.seconds:g} s per level.",
         "",
-        f"`rank()` batch throughput (batches of {args.max_batch}): **{rank_users_per_s:.1f} users/s**",
+        f"`rank()` batch throughput (512 users, batches of {rank_batch}): **{rank_users_per_s:.1f} users/s**; "
+        f"the service's micro-batches: at most {args.max_batch or DEFAULT_MAX_BATCH} requests.",
         "",
         "| clients | requests/s | p50 ms | p95 ms | p99 ms | errors |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -154,18 +188,18 @@ def report(args, rank_users_per_s: float, levels: dict) -> tuple[str, dict]:
 def main():
     args = parse_args()
     histories = test_histories(args.data)
-    rank_users_per_s = rank_throughput(args.model, histories, args.max_batch)
+    rank_users_per_s, rank_batch = rank_throughput(args.model, histories)
     print(f"rank(): {rank_users_per_s:.1f} users/s", flush=True)
     proc = start_service(args.model, args.port, args.max_batch)
     levels = {}
     try:
         for n in args.clients:
-            levels[str(n)] = asyncio.run(drive(f"http://127.0.0.1:{args.port}", histories, n, args.seconds))
+            levels[str(n)] = asyncio.run(drive(args.port, histories, n, args.seconds))
             print(n, "clients:", levels[str(n)], flush=True)
     finally:
         proc.terminate()
         proc.wait(60)
-    text, payload = report(args, rank_users_per_s, levels)
+    text, payload = report(args, rank_users_per_s, rank_batch, levels)
     print(text)
     write_results(Path(args.out), text, payload)
 

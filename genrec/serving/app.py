@@ -70,14 +70,16 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestTiming, observe=metrics.observe_request)  # outermost: refusals count too
 
+    # Routes return JSONResponse: a returned dict would be validated and re-encoded by FastAPI first, a
+    # measurable cost per request next to a 40-millisecond ranking on 2 cores.
     @app.post("/recommend")
-    async def recommend(body: RecommendRequest) -> dict:
-        return await _recommend(pipeline, batcher, body, "")
+    async def recommend(body: RecommendRequest) -> JSONResponse:
+        return JSONResponse(await _recommend(pipeline, batcher, body, ""))
 
     @app.post("/recommend/batch")
-    async def recommend_batch(body: BatchRequest) -> dict:
+    async def recommend_batch(body: BatchRequest) -> JSONResponse:
         answers = [_recommend(pipeline, batcher, r, f"requests[{n}].") for n, r in enumerate(body.requests)]
-        return {"results": await asyncio.gather(*answers)}
+        return JSONResponse({"results": await asyncio.gather(*answers)})
 
     @app.get("/items/{item_id}")
     async def item(item_id: str) -> dict:
