@@ -119,21 +119,11 @@ async def drive(port: int, histories: list[list], clients: int, seconds: float) 
     }
 
 
-def start_service(model: str, port: int, max_batch: int) -> subprocess.Popen:
+def start_service(model: str, port: int, max_batch: int | None) -> subprocess.Popen:
     import httpx
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "genrec",
-        "serve",
-        "--model",
-        model,
-        "--port",
-        str(port),
-        "--max-batch",
-        str(max_batch),
-    ]
+    cmd = [sys.executable, "-m", "genrec", "serve", "--model", model, "--port", str(port)]
+    cmd += ["--max-batch", str(max_batch)] if max_batch else []
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
