@@ -93,3 +93,19 @@ def profile(text: str, kind: str = "generator") -> str:
 def quantizer_profile(text: str) -> str:
     """A bundled quantizer profile's name or a YAML file of the same shape."""
     return profile(text, "quantizer")
+
+
+def add_served_model_arguments(p, default_port: int) -> None:
+    """The flags ``genrec serve`` and ``genrec app`` share: which model, where to listen, which device."""
+    p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=port, default=default_port, help=f"port to listen on (default: {default_port})")
+    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+
+
+def missing_serve_extra(command: str, error: ImportError):
+    """The GenRecError for ``genrec serve`` / ``app`` without the serve extra installed."""
+    from genrec.errors import GenRecError
+
+    return GenRecError(f"genrec {command} needs the serve extra ({error.name} is missing): pip install 'genrec[serve]'")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from .arguments import non_negative, port, positive
+from .arguments import add_served_model_arguments, missing_serve_extra, non_negative, positive
 
 
 def add_arguments(p):
     from ..serving.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 
-    p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
-    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--port", type=port, default=8000, help="port to listen on (default: 8000)")
-    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    add_served_model_arguments(p, default_port=8000)
     p.add_argument(
         "--max-batch",
         type=positive(int),
@@ -33,14 +29,12 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..errors import GenRecError
-
     try:
         import uvicorn
 
         from ..serving.app import serve_model
     except ImportError as e:
-        raise GenRecError(f"genrec serve needs the serve extra ({e.name} is missing): pip install 'genrec[serve]'")
+        raise missing_serve_extra("serve", e) from None
 
     app = serve_model(
         args.model,

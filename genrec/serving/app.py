@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from .. import __version__
 from ..errors import GenRecError
-from .batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, MicroBatcher
+from .batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, MicroBatcher, load_on_model_thread
 from .limits import BodyLimit, RequestTiming
 from .metrics import ServiceMetrics
 from .schemas import MAX_BODY_BYTES, MAX_QUERY_RESULTS, BatchRequest, NewItemsRequest, RecommendRequest
@@ -38,10 +38,7 @@ class RequestError(Exception):
 def serve_model(path_or_repo, device=None, revision=None, **app_options) -> FastAPI:
     """``create_app`` for a model folder or Hub repo, loaded on the thread that will run it (see
     ``serving.batcher``: a model loaded on one thread and run on another ranked about 1.7x slower here)."""
-    from ..pipeline import GenRecPipeline
-
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
-    pipeline = thread.submit(GenRecPipeline.from_pretrained, path_or_repo, device=device, revision=revision).result()
+    pipeline, thread = load_on_model_thread(path_or_repo, device=device, revision=revision)
     return create_app(pipeline, model_thread=thread, **app_options)
 
 

@@ -8,7 +8,7 @@ load); a lone client never waits.
 
 The model thread should be the thread that loaded the model (``model_thread``): torch's OpenMP pool is per
 thread, and a second pool on a 2-core machine slowed every ranking about 1.7x here (``serving.app.serve_model``
-loads on it).
+loads on it, through ``load_on_model_thread``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,15 @@ from ..ranking.result import Recommendation
 
 DEFAULT_MAX_BATCH = 32  # rank()'s throughput on 2 cores stops growing past about this many users
 DEFAULT_MAX_WAIT_MS = 5.0  # a lone request pays at most this for the chance of company
+
+
+def load_on_model_thread(path_or_repo, device=None, revision=None):
+    """(pipeline, the one-thread executor that loaded it): rank on that executor (module docstring)."""
+    from ..pipeline import GenRecPipeline
+
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+    pipeline = thread.submit(GenRecPipeline.from_pretrained, path_or_repo, device=device, revision=revision).result()
+    return pipeline, thread
 
 
 @dataclass

@@ -9,7 +9,7 @@ Element ids (``elem_id``) are part of the page's contract: the browser test driv
 from __future__ import annotations
 
 import html
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -40,14 +40,18 @@ def _table(catalog, item_ids, extra_columns=(), table_id: str = "") -> str:
 
 
 class DemoState:
-    """What the page's callbacks share: the pipeline (edited by the cold-start panel, hence a lock),
-    the search index and a label -> item id map for the checkboxes."""
+    """What the page's callbacks share: the pipeline and the search index. Gradio calls back on threads of
+    its own; every pipeline call goes through ``model_thread`` (the thread that loaded the model, see
+    ``serving.batcher``), one at a time, so a cold-start edit never races a ranking."""
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline, model_thread: ThreadPoolExecutor | None = None):
         self.pipeline = pipeline
         self.catalog = pipeline.tokenizer.catalog
         self.search = ItemSearch(self.catalog, pipeline.item_prior.get("counts"))
-        self.lock = threading.Lock()
+        self.thread = model_thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+
+    def on_model_thread(self, fn, *args, **kwargs):
+        return self.thread.submit(fn, *args, **kwargs).result()
 
     def matches(self, query: str) -> list[tuple[str, str]]:
         rows = self.search.search(query, SEARCH_RESULTS)
@@ -60,8 +64,7 @@ class DemoState:
     def recommend(self, history: list, k: int, modality: str) -> str:
         if not history:
             return "<p id='recommendations'>Pick at least one item for the history first.</p>"
-        with self.lock:
-            rec = self.pipeline.recommend(history, k=int(k), modality=modality)
+        rec = self.on_model_thread(self.pipeline.recommend, history, k=int(k), modality=modality)
         columns = [("score", [f"{s:.3f}" for s in rec.scores]), ("found by", ["+".join(s) for s in rec.sources])]
         return _table(self.catalog, rec.item_ids, columns, "recommendations")
 
@@ -70,19 +73,21 @@ class DemoState:
         where it ranks for ``history`` among the model's ``num_beams``."""
         if not (new_id or "").strip() or not like:
             return "<p id='cold-start'>Give the new item an id and pick an item it resembles.</p>"
-        with self.lock:
-            try:
-                ids = {m: self._free_id_like(m, self.catalog.row(like)) for m in self.catalog.modalities}
-                self.pipeline.add_items([new_id.strip()], semantic_ids=ids, display=[{"title": title}])
-            except GenRecError as e:
-                return f"<p id='cold-start'>{html.escape(str(e))}</p>"
-            if not history:
-                return f"<p id='cold-start'>Added {html.escape(new_id)}. Pick a history to see where it lands.</p>"
-            width = self.pipeline.ranking_config.num_beams
-            rec = self.pipeline.recommend(history, k=width)
+        try:
+            self.on_model_thread(self._add_like, like, new_id.strip(), title)
+        except GenRecError as e:
+            return f"<p id='cold-start'>{html.escape(str(e))}</p>"
+        if not history:
+            return f"<p id='cold-start'>Added {html.escape(new_id)}. Pick a history to see where it lands.</p>"
+        width = self.pipeline.ranking_config.num_beams
+        rec = self.on_model_thread(self.pipeline.recommend, history, k=width)
         where = rec.item_ids.index(new_id.strip()) + 1 if new_id.strip() in rec.item_ids else None
         place = f"rank {where} of {width}" if where else f"not in the top {width}"
         return f"<p id='cold-start'>Added {html.escape(new_id)}: {place} for this history.</p>"
+
+    def _add_like(self, like: str, new_id: str, title: str) -> None:
+        ids = {m: self._free_id_like(m, self.catalog.row(like)) for m in self.catalog.modalities}
+        self.pipeline.add_items([new_id], semantic_ids=ids, display=[{"title": title}])
 
     def _free_id_like(self, modality: str, row: int) -> np.ndarray:
         """[1, levels]: ``row``'s ID with the last code changed to one no item has (-1s if it has none)."""
@@ -96,11 +101,11 @@ class DemoState:
         return np.array([[*codes[row, :-1], free[0]]])
 
 
-def build_demo(pipeline, title: str = "genrec"):
-    """The Gradio Blocks page (call ``.launch()`` on it)."""
+def build_demo(pipeline, title: str = "genrec", model_thread: ThreadPoolExecutor | None = None):
+    """The Gradio Blocks page (call ``.launch()`` on it); ``model_thread``: see ``DemoState``."""
     import gradio as gr
 
-    state = DemoState(pipeline)
+    state = DemoState(pipeline, model_thread)
     modalities = ["fused", *state.catalog.modalities]
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {html.escape(title)}\nGenerative next-item recommendation over {len(state.catalog)} items.")
