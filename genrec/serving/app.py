@@ -53,7 +53,6 @@ def create_app(
     """The service for ``pipeline`` (loaded once; shared by every request; ranked on ``model_thread``)."""
     metrics = ServiceMetrics()
     batcher = MicroBatcher(pipeline, max_batch, max_wait_ms, on_batch=metrics.observe_batch, model_thread=model_thread)
-    search = ItemSearch(pipeline.tokenizer.catalog, pipeline.item_prior.get("counts"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -78,6 +77,23 @@ def create_app(
         answers = [_recommend(pipeline, batcher, r, f"requests[{n}].") for n, r in enumerate(body.requests)]
         return JSONResponse({"results": await asyncio.gather(*answers)})
 
+    _add_item_routes(app, pipeline, batcher, allow_catalogue_edits)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return _health(pipeline)
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _add_item_routes(app: FastAPI, pipeline, batcher: MicroBatcher, allow_catalogue_edits: bool) -> None:
+    """``GET /items/{id}``, ``GET /items?query=`` and ``POST /items``."""
+    search = ItemSearch(pipeline.tokenizer.catalog, pipeline.item_prior.get("counts"))
+
     @app.get("/items/{item_id}")
     async def item(item_id: str) -> dict:
         return _describe(pipeline, item_id, "item_id")
@@ -95,16 +111,6 @@ def create_app(
             raise RequestError(403, "catalogue edits are off; start the service with --allow-catalogue-edits")
         await batcher.edit(_add_items, pipeline, body)
         return {"added": len(body.items), "catalogue_size": len(pipeline.tokenizer.catalog)}
-
-    @app.get("/health")
-    async def health() -> dict:
-        return _health(pipeline)
-
-    @app.get("/metrics")
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
-    return app
 
 
 async def _recommend(pipeline, batcher: MicroBatcher, body: RecommendRequest, where: str) -> dict:
