@@ -36,31 +36,41 @@ SEQUENTIAL_TASK = {"text": "seqrec", "image": "seqimage"}
 DEFAULT_MAX_HISTORY = 20  # MACRec / MQL4GRec: the model reads a user's last 20 items
 DEFAULT_NUM_BEAMS = 20  # MACRec / MQL4GRec test scripts: beams per modality
 
-# Importing these registers genrec's classes with transformers' Auto classes (config, generator,
-# tokenizer, quantizer), so after a plain `import genrec` AutoConfig, AutoModelForSeq2SeqLM,
-# AutoTokenizer, AutoModel and PEFT's AutoPeftModelForSeq2SeqLM load genrec folders with
-# trust_remote_code=False. (It loads torch: `genrec --help` pays for it, about two seconds.)
-from .generation import IDConstraint, TrieConstrainedLogitsProcessor  # noqa: E402
-from .modeling import GenRecT5Config, GenRecT5ForConditionalGeneration  # noqa: E402
-from .pipeline import GenRecPipeline  # noqa: E402
-from .quantizer import CrossModalRQVAE, CrossModalRQVAEConfig  # noqa: E402
-from .ranking import RankingConfig, RankResult, Recommendation  # noqa: E402
-from .tokenizer import ItemCatalog, SemanticIDTokenizer  # noqa: E402
+# Auto classes: registered when transformers imports its auto modules (genrec.auto_registration), so that
+# `import genrec` and `genrec --help` import neither torch nor T5's modeling code. The public classes
+# below load on first use (PEP 562).
+from . import auto_registration as _auto_registration  # noqa: E402
 
-__all__ = [
-    "CrossModalRQVAE",
-    "CrossModalRQVAEConfig",
-    "GenRecPipeline",
-    "RankingConfig",
-    "GenRecT5Config",
-    "GenRecT5ForConditionalGeneration",
-    "IDConstraint",
-    "ItemCatalog",
-    "RankResult",
-    "Recommendation",
-    "SEQUENTIAL_TASK",
-    "SemanticIDTokenizer",
-    "TASKS",
-    "TrieConstrainedLogitsProcessor",
-    "__version__",
-]
+_auto_registration.install()
+
+_PUBLIC = {
+    "CrossModalRQVAE": "quantizer",
+    "CrossModalRQVAEConfig": "quantizer",
+    "GenRecPipeline": "pipeline",
+    "GenRecT5Config": "modeling",
+    "GenRecT5ForConditionalGeneration": "modeling",
+    "IDConstraint": "generation",
+    "ItemCatalog": "tokenizer",
+    "RankingConfig": "ranking",
+    "RankResult": "ranking",
+    "Recommendation": "ranking",
+    "SemanticIDTokenizer": "tokenizer",
+    "TrieConstrainedLogitsProcessor": "generation",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genrec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+__all__ = [*sorted(_PUBLIC), "SEQUENTIAL_TASK", "TASKS", "__version__"]

@@ -1,12 +1,17 @@
-"""The generator: a T5 encoder-decoder over semantic-ID tokens."""
-
-from transformers import AutoConfig, AutoModelForSeq2SeqLM
+"""The generator: a T5 encoder-decoder over semantic-ID tokens. The model classes load on first use (they
+import T5's modeling code); the Auto classes are registered by ``genrec.auto_registration``."""
 
 from .configuration_genrec_t5 import GenRecT5Config
-from .modeling_genrec_t5 import GenRecSeq2SeqLMOutput, GenRecT5ForConditionalGeneration
 
-AutoConfig.register(GenRecT5Config.model_type, GenRecT5Config, exist_ok=True)
-AutoModelForSeq2SeqLM.register(GenRecT5Config, GenRecT5ForConditionalGeneration, exist_ok=True)
+_MODELING = ("GenRecSeq2SeqLMOutput", "GenRecT5ForConditionalGeneration")
+
+
+def __getattr__(name: str):
+    if name in _MODELING:
+        from . import modeling_genrec_t5
+
+        return getattr(modeling_genrec_t5, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def embedding_rows(model) -> int:
