@@ -76,10 +76,17 @@ def _register_models(module) -> None:
         auto._model_mapping.register(config, _model_class(module_name, name), exist_ok=True)
 
 
+def _register_pipeline_task(module) -> None:
+    from .hf_pipeline import register
+
+    register(module)
+
+
 REGISTRATIONS = {
     _AUTO + "configuration_auto": _register_configs,
     _AUTO + "tokenization_auto": _register_tokenizer,
     _AUTO + "modeling_auto": _register_models,
+    "transformers.pipelines": _register_pipeline_task,  # pipeline("next-item-recommendation", model=...)
 }
 # genrec's modules that define what is registered: importing one may import an auto module halfway through
 # (T5Config's module imports configuration_auto), when the registration cannot import it yet; it is retried

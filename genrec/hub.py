@@ -310,42 +310,27 @@ def _endpoint_handler(operations) -> list:
     return [CommitOperationAdd(path, content) for path, content in endpoint_files().items() if path not in given]
 
 
-def push_space(
-    space_id: str, model_repo: str, *, private: bool = False, token: str | None = None, title: str | None = None
-):
-    """Publish a Gradio Space (``genrec.serving.hub_files.space_files``) that demos Hub model ``model_repo``;
-    one commit, the Space created when missing. Returns the ``CommitInfo``."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-
-    from .serving.hub_files import space_files
-
-    files = space_files(model_repo, title)
-    api = HfApi(token=token)
-    with hub_timeouts() as hub_wait:
-        space_id = _create_repo(api, space_id, private, hub_wait, repo_type="space")
-        with _hub_errors("upload to", space_id):
-            info = api.create_commit(
-                space_id,
-                [CommitOperationAdd(path, content) for path, content in files.items()],
-                commit_message=f"genrec demo Space for {model_repo} (genrec {__version__})",
-                repo_type="space",
-            )
-    logger.info("pushed the demo Space for %s to %s", model_repo, info.commit_url)
-    return info
-
-
-def _cached_snapshot(repo_id: str, revision: str | None, token: str | None) -> Path | None:
+def _cached_snapshot(repo_id: str, revision: str | None, token: str | None, cache_dir=None) -> Path | None:
     """The snapshot of ``repo_id`` already in the HF cache (no request made), or None."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, revision=revision, token=token, local_files_only=True))
+        return Path(
+            snapshot_download(repo_id, revision=revision, token=token, local_files_only=True, cache_dir=cache_dir)
+        )
     except Exception:  # noqa: BLE001  (nothing cached: the client raises one of several errors)
         return None
 
 
-def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
-    """The local snapshot of Hub repo ``repo_id`` (downloaded once into the HF cache).
+def fetch_from_hub(
+    repo_id: str,
+    revision: str | None = None,
+    token: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """The local snapshot of Hub repo ``repo_id`` (downloaded once into the HF cache, or ``cache_dir``;
+    ``local_files_only``: the cached snapshot or an error, no request).
 
     The revision is resolved with one bounded request (:func:`hub_timeouts`; at most
     ``CACHED_PROBE_TIMEOUT_S`` when a snapshot is already cached). When the Hub cannot be reached, does not
@@ -354,7 +339,11 @@ def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None 
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import OfflineModeIsEnabled
 
-    cached = _cached_snapshot(repo_id, revision, token)
+    cached = _cached_snapshot(repo_id, revision, token, cache_dir)
+    if local_files_only:
+        if cached is None:
+            raise GenRecError(f"cannot load {repo_id!r}: local_files_only is set and the HF cache holds no snapshot")
+        return cached
     try:
         with hub_timeouts() as seconds:
             try:  # a bounded probe: snapshot_download's own lookup of the revision waits forever
@@ -376,7 +365,7 @@ def fetch_from_hub(repo_id: str, revision: str | None = None, token: str | None 
                     ) from None
                 logger.warning("%s; using the cached snapshot of %s", why, repo_id)
                 return cached
-            return Path(snapshot_download(repo_id, revision=revision, token=token))
+            return Path(snapshot_download(repo_id, revision=revision, token=token, cache_dir=cache_dir))
     except GenRecError:
         raise
     except Exception as e:  # noqa: BLE001  (network, auth, missing repo: all user-facing)

@@ -8,32 +8,29 @@ How ranking works, stage by stage: ``genrec.ranking``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from . import DEFAULT_MAX_HISTORY, SEQUENTIAL_TASK
-from .errors import GenRecError, UnknownItemError, read_json_file
-from .layout import ITEM_PRIOR_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
+from .errors import GenRecError, UnknownItemError
+from .layout import ITEM_PRIOR_FILE
+from .pipeline_io import PipelineIO
 from .ranking.catalogue import CatalogueEdits
 from .ranking.config import RankingConfig
 from .ranking.decode import beam_lists, history_readers
 from .ranking.fuse import recombine
-from .ranking.loading import check_tokenizer_fits, load_model_and_tokenizer
 from .ranking.rescore import rescore
 from .ranking.result import RankResult, Recommendation, ranking_records
-from .utils import check_history_rows, torch_device
+from .utils import check_history_rows
 
 logger = logging.getLogger(__name__)
 
 
-class GenRecPipeline(CatalogueEdits):
+class GenRecPipeline(PipelineIO, CatalogueEdits):
     """Rank a catalogue for item histories: ``recommend`` on item ids, ``rank`` on catalogue rows (batched).
     ``ranking_config`` holds every ranking setting; each call may override any of them."""
 
@@ -60,78 +57,6 @@ class GenRecPipeline(CatalogueEdits):
         self._quantizer = None
         self.name_or_path: str | None = None  # what from_pretrained was given, and the folder it loaded
         self.folder: Path | None = None
-
-    # ---- loading / saving ----------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo: str | os.PathLike,
-        device: str | torch.device | None = None,
-        revision: str | None = None,
-        token: str | None = None,
-    ) -> "GenRecPipeline":
-        """Load a pipeline folder, or a Hub repo id holding one (downloaded once into the HF cache)."""
-        path = Path(path_or_repo)
-        if not path.is_dir():
-            if Path(str(path_or_repo)).exists() or str(path_or_repo).startswith((".", "/")):
-                raise GenRecError(f"{path_or_repo}: not a pipeline folder")
-            from .hub import fetch_from_hub
-
-            path = fetch_from_hub(str(path_or_repo), revision=revision, token=token)
-        model, tok = load_model_and_tokenizer(path)
-        train_config = {}
-        if (path / TRAIN_CONFIG_FILE).is_file():
-            train_config = read_json_file(path / TRAIN_CONFIG_FILE, "the training record object")
-        check_tokenizer_fits(path, model, tok, train_config.get("fingerprint"))
-        item_prior = None
-        if (path / ITEM_PRIOR_FILE).is_file():
-            item_prior = read_json_file(path / ITEM_PRIOR_FILE, "the item prior object")
-        quantizer = path / QUANTIZER_DIR
-        # The trainer records its TrainingArguments (max_history among them); older folders: the default.
-        max_history = train_config.get("training_args", {}).get("max_history", DEFAULT_MAX_HISTORY)
-        pipe = cls(
-            model,
-            tok,
-            max_history=int(max_history),
-            quantizer_path=str(quantizer) if quantizer.is_dir() else None,
-            train_config=train_config,
-            item_prior=item_prior,
-            ranking_config=RankingConfig.load(path, model.generation_config),
-        )
-        pipe.name_or_path, pipe.folder = str(path_or_repo), path
-        if device is not None:
-            pipe.model.to(torch_device(device))
-        return pipe
-
-    @property
-    def quantizer(self):
-        """The quantizer saved beside the generator (loaded on first use; None when the folder has none)."""
-        if self._quantizer is None and self.quantizer_path is not None:
-            from transformers import AutoModel
-
-            from . import quantizer as _registers_the_quantizer  # noqa: F401
-
-            self._quantizer = AutoModel.from_pretrained(self.quantizer_path, trust_remote_code=False)
-        return self._quantizer
-
-    def save_pretrained(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        """Write the pipeline folder atomically (generator, tokenizer, ranking settings, train config,
-        quantizer); an existing ``path`` is replaced only when it is a genrec generator folder, or with
-        ``overwrite``."""
-        from .utils import atomic_output_dir
-
-        with atomic_output_dir(path, "generator", overwrite=overwrite) as tmp:
-            self.model.save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
-            self.ranking_config.save(tmp)
-            if self.train_config:
-                (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(self.train_config, indent=2), encoding="utf-8")
-            if self.item_prior:
-                (tmp / ITEM_PRIOR_FILE).write_text(json.dumps(self.item_prior), encoding="utf-8")
-            if self._quantizer is not None:
-                self._quantizer.save_pretrained(tmp / QUANTIZER_DIR)
-            elif self.quantizer_path is not None:
-                shutil.copytree(self.quantizer_path, tmp / QUANTIZER_DIR)
 
     # ---- ranking -------------------------------------------------------------------------------
     def modalities_for(self, modality: str) -> list[str]:

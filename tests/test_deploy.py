@@ -12,8 +12,9 @@ import pytest
 import yaml
 from huggingface_hub import snapshot_download
 
-from genrec.hub import push_space, push_to_hub
+from genrec.hub import push_to_hub
 from genrec.pipeline import GenRecPipeline
+from genrec.serving.hub_files import push_space
 
 from conftest import run_genrec
 from hub_server import hub, hub_env  # noqa: F401  (hub is a fixture)

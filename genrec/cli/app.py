@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import add_served_model_arguments, missing_serve_extra
+from .arguments import add_served_model_arguments, missing_serve_extra, model_placement
 
 
 def add_arguments(p):
@@ -21,7 +21,7 @@ def run(args):
     except ImportError as e:
         raise missing_serve_extra("app", e) from None
 
-    pipe, thread = load_on_model_thread(args.model, device=args.device, revision=args.revision)
+    pipe, thread = load_on_model_thread(args.model, **model_placement(args))
     demo = build_demo(pipe, title=f"genrec: {args.model}", model_thread=thread)
     demo.launch(server_name=args.host, server_port=args.port)
     return 0

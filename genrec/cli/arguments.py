@@ -95,13 +95,23 @@ def quantizer_profile(text: str) -> str:
     return profile(text, "quantizer")
 
 
-def add_served_model_arguments(p, default_port: int) -> None:
-    """The flags ``genrec serve`` and ``genrec app`` share: which model, where to listen, which device."""
+def add_model_arguments(p) -> None:
+    """Which trained pipeline a command loads (a folder or a Hub repo at a revision) and on which device."""
     p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
+    p.add_argument("--device", default=None, help="torch device (default: cuda where there is one, else cpu)")
+
+
+def model_placement(args) -> dict:
+    """``from_pretrained`` keywords for the flags of ``add_model_arguments``."""
+    return {"revision": args.revision, "device": args.device, "device_map": None if args.device else "auto"}
+
+
+def add_served_model_arguments(p, default_port: int) -> None:
+    """The flags ``genrec serve`` and ``genrec app`` share: the model, where to listen."""
+    add_model_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=port, default=default_port, help=f"port to listen on (default: {default_port})")
-    p.add_argument("--device", default=None, help="torch device (default: cpu)")
 
 
 def missing_serve_extra(command: str, error: ImportError):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..layout import METRICS_FILE
-from .arguments import add_ranking_arguments, positive
+from .arguments import add_model_arguments, add_ranking_arguments, model_placement, positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
+    add_model_arguments(p)
     p.add_argument("--data", required=True, help="dataset directory the model was trained on")
     p.add_argument("--split", default="test", help="test (default), valid or train")
     add_ranking_arguments(p)
@@ -21,7 +21,6 @@ def add_arguments(p):
         help="requests (user x modality) per forward pass (default: the model's ranking_config.json)",
     )
     p.add_argument("--max-users", type=positive(int), default=None, help="only the first N users of the split")
-    p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument(
         "--out",
         default=None,
@@ -48,8 +47,10 @@ def run(args):
     )
     check_push_target(args)
     state = process_state()  # several processes (accelerate launch / torchrun): users sharded, then gathered
-    device = args.device or (str(state.device) if state.num_processes > 1 else None)
-    pipe = GenRecPipeline.from_pretrained(args.model, device=device)
+    placement = model_placement(args)
+    if state.num_processes > 1 and not args.device:  # each process on its own device
+        placement.update(device=str(state.device), device_map=None)
+    pipe = GenRecPipeline.from_pretrained(args.model, **placement)
     data = load_dataset_dir(args.data, max_history=pipe.max_history)
     metrics, res = evaluate_pipeline(
         pipe,

@@ -31,7 +31,7 @@ def add_arguments(p):
 
 def run(args):
     from ..errors import GenRecError
-    from ..hub import push_space
+    from ..serving.hub_files import push_space
 
     if bool(args.model) != bool(args.repo_id) or not (args.model or (args.space and args.model_repo)):
         raise GenRecError(

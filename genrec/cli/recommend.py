@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from .arguments import add_ranking_arguments, positive
+from .arguments import add_model_arguments, add_ranking_arguments, model_placement, positive
 from .push_rankings import add_push_arguments, check_push_target, push_if_asked
 
 RANKINGS_SPLIT = "recommendations"  # the dataset split --push-rankings writes
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="pipeline folder (genrec train output) or Hub repo id")
+    add_model_arguments(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--history", nargs="+", metavar="ITEM_ID", help="item ids, oldest first")
     which.add_argument(
@@ -36,7 +36,6 @@ def add_arguments(p):
         "warning; a history of only unknown ids gets the popular items). --histories files are "
         "always checked strictly, naming the line",
     )
-    p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     add_push_arguments(p)
 
@@ -65,7 +64,7 @@ def ranking_config(args, pipe):
 def run(args):
     from ..pipeline import GenRecPipeline
 
-    pipe = GenRecPipeline.from_pretrained(args.model, device=args.device)
+    pipe = GenRecPipeline.from_pretrained(args.model, **model_placement(args))
     if args.histories:
         return run_file(args, pipe)
     if args.push_rankings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import add_served_model_arguments, missing_serve_extra, non_negative, positive
+from .arguments import add_served_model_arguments, missing_serve_extra, model_placement, non_negative, positive
 
 
 def add_arguments(p):
@@ -38,8 +38,7 @@ def run(args):
 
     app = serve_model(
         args.model,
-        device=args.device,
-        revision=args.revision,
+        load_options=model_placement(args),
         allow_catalogue_edits=args.allow_catalogue_edits,
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,

@@ -35,10 +35,10 @@ class RequestError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-def serve_model(path_or_repo, device=None, revision=None, **app_options) -> FastAPI:
-    """``create_app`` for a model folder or Hub repo, loaded on the thread that will run it (see
-    ``serving.batcher``: a model loaded on one thread and run on another ranked about 1.7x slower here)."""
-    pipeline, thread = load_on_model_thread(path_or_repo, device=device, revision=revision)
+def serve_model(path_or_repo, load_options: dict | None = None, **app_options) -> FastAPI:
+    """``create_app`` for a model folder or Hub repo (``load_options``: ``from_pretrained``'s), loaded on the
+    thread that will rank (``serving.batcher``: run on another thread, the same model ranked ~1.7x slower)."""
+    pipeline, thread = load_on_model_thread(path_or_repo, **(load_options or {}))
     return create_app(pipeline, model_thread=thread, **app_options)
 
 

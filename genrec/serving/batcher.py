@@ -26,12 +26,13 @@ DEFAULT_MAX_BATCH = 32  # rank()'s throughput on 2 cores stops growing past abou
 DEFAULT_MAX_WAIT_MS = 5.0  # a lone request pays at most this for the chance of company
 
 
-def load_on_model_thread(path_or_repo, device=None, revision=None):
-    """(pipeline, the one-thread executor that loaded it): rank on that executor (module docstring)."""
+def load_on_model_thread(path_or_repo, **load_options):
+    """(pipeline, the one-thread executor that loaded it): rank on that executor (module docstring).
+    ``load_options``: ``GenRecPipeline.from_pretrained``'s (revision, device, device_map, ...)."""
     from ..pipeline import GenRecPipeline
 
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
-    pipeline = thread.submit(GenRecPipeline.from_pretrained, path_or_repo, device=device, revision=revision).result()
+    pipeline = thread.submit(GenRecPipeline.from_pretrained, path_or_repo, **load_options).result()
     return pipeline, thread
 
 

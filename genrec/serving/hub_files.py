@@ -5,9 +5,12 @@ metadata) that loads a pushed model from the Hub."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from .. import __version__
+
+logger = logging.getLogger(__name__)
 
 HANDLER_FILE = "handler.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -74,3 +77,27 @@ def space_files(model_repo: str, title: str | None = None) -> dict[str, bytes]:
         REQUIREMENTS_FILE: f"genrec[serve]=={__version__}\n".encode(),
         "README.md": SPACE_README.format(**values).encode(),
     }
+
+
+def push_space(
+    space_id: str, model_repo: str, *, private: bool = False, token: str | None = None, title: str | None = None
+):
+    """Publish a Gradio Space (``genrec.serving.hub_files.space_files``) that demos Hub model ``model_repo``;
+    one commit, the Space created when missing. Returns the ``CommitInfo``."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from ..hub import _create_repo, _hub_errors, hub_timeouts
+
+    files = space_files(model_repo, title)
+    api = HfApi(token=token)
+    with hub_timeouts() as hub_wait:
+        space_id = _create_repo(api, space_id, private, hub_wait, repo_type="space")
+        with _hub_errors("upload to", space_id):
+            info = api.create_commit(
+                space_id,
+                [CommitOperationAdd(path, content) for path, content in files.items()],
+                commit_message=f"genrec demo Space for {model_repo} (genrec {__version__})",
+                repo_type="space",
+            )
+    logger.info("pushed the demo Space for %s to %s", model_repo, info.commit_url)
+    return info
