@@ -83,3 +83,26 @@ def test_push_to_hub_and_back_with_revision_cache_dir_and_local_files_only(hub, 
     assert cached.ranking_config.num_beams == 5
     with pytest.raises(GenRecError, match="local_files_only"):
         GenRecPipeline.from_pretrained("tester/doors", cache_dir=tmp_path / "empty", local_files_only=True)
+
+
+def test_train_generator_takes_callbacks_and_a_trainer_subclass(synth_dir, quantizer_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    from genrec.trainers import GenRecTrainer, train_generator
+
+    seen = {"steps": 0, "losses": 0}
+
+    class CountSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            seen["steps"] += 1
+
+    class CountingTrainer(GenRecTrainer):
+        def compute_loss(self, *args, **kwargs):
+            seen["losses"] += self.model.training  # evaluation computes losses too
+            return super().compute_loss(*args, **kwargs)
+
+    run = dict(quantizer=quantizer_dir, profile="tiny", seed=3, max_steps=4)
+    train_generator(synth_dir, tmp_path / "gen", callbacks=[CountSteps()], trainer_class=CountingTrainer, **run)
+    assert seen == {"steps": 4, "losses": 4}
+    with pytest.raises(GenRecError, match="subclass of GenRecTrainer"):
+        train_generator(synth_dir, tmp_path / "other", trainer_class=dict, **run)

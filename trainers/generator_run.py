@@ -75,6 +75,8 @@ def train_generator(
     ranking_metrics: RankingMetrics | None = None,
     overwrite: bool = False,
     tokenizer: str | Path | None = None,
+    callbacks: list | None = None,
+    trainer_class: type[GenRecTrainer] = GenRecTrainer,
     **training_overrides,
 ) -> Path:
     """Train a generator and write the pipeline folder ``out`` (atomically, on the main process).
@@ -86,10 +88,13 @@ def train_generator(
     (e.g. with its ``--text-vocab`` pieces); it must list the dataset's items in order, and agree with
     ``quantizer``'s IDs when both are given. Default: built from ``quantizer`` or the dataset's IDs.
     An existing ``out`` is replaced only when it is a genrec generator folder, or with ``overwrite``
-    (checked before training starts).
+    (checked before training starts). ``callbacks``: transformers ``TrainerCallback``s added to the run's;
+    ``trainer_class``: a ``GenRecTrainer`` subclass to train with (e.g. one overriding ``compute_loss``).
     """
     from ..utils import check_output_dir, check_outside_inputs, output_lock
 
+    if not (isinstance(trainer_class, type) and issubclass(trainer_class, GenRecTrainer)):
+        raise GenRecError(f"trainer_class must be a subclass of GenRecTrainer, got {trainer_class!r}")
     inputs = [data_dir, quantizer, base, tokenizer if isinstance(tokenizer, (str, Path)) else None]
     out = check_output_dir(out, "generator", inputs=inputs, overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
@@ -103,8 +108,9 @@ def train_generator(
         # push_to_hub=True publishes the finished pipeline folder (card, tokenizer, quantizer, train config)
         # through genrec.hub once, not Trainer's bare checkpoint pushes.
         push, args.push_to_hub = args.push_to_hub, False
-        trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics)
-        trainer.add_callback(RunFingerprintCallback(fingerprint))
+        trainer = _make_trainer(model, tokenizer, data, args, ranking_metrics, trainer_class)
+        for callback in [RunFingerprintCallback(fingerprint), *(callbacks or [])]:
+            trainer.add_callback(callback)
         result, wall = _timed_train(trainer, resume)
         if trainer.is_world_process_zero():
             run = dict(data_dir=data_dir, quantizer=quantizer, profile=profile, peft=peft, base=base, lora=lora)
@@ -226,7 +232,12 @@ def _initial_model(
 
 
 def _make_trainer(
-    model, tokenizer, data, args: GenRecTrainingArguments, ranking_metrics: RankingMetrics | None
+    model,
+    tokenizer,
+    data,
+    args: GenRecTrainingArguments,
+    ranking_metrics: RankingMetrics | None,
+    trainer_class: type[GenRecTrainer] = GenRecTrainer,
 ) -> GenRecTrainer:
     """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
     train, valid = build_datasets(data, tokenizer, args)
@@ -235,7 +246,7 @@ def _make_trainer(
     callbacks = []
     if args.early_stopping_patience and args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
-    return GenRecTrainer(
+    return trainer_class(
         model=model,
         args=args,
         train_dataset=train,
