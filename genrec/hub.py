@@ -63,7 +63,10 @@ def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
             "not a genrec model folder (save a pipeline, generator, quantizer or adapter there first)"
         )
     model_config = {k: v for k, v in (config or {}).items() if not k.startswith("_") and k != "transformers_version"}
+    data = str((_read_json(model_dir / TRAIN_CONFIG_FILE) or {}).get("data") or "")
     return kind, {
+        # a repo id the run was given as --data, not a local folder of that shape (read before paths are cut)
+        "dataset_on_hub": data if _HUB_ID.fullmatch(data) and not Path(data).exists() else None,
         "metrics": _read_json(model_dir / METRICS_FILE),
         "train_config": _read_json(model_dir / TRAIN_CONFIG_FILE),
         "model_config": model_config,
@@ -95,6 +98,7 @@ def _files_to_push(model_dir: Path) -> list[Path]:
     return files
 
 
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _LOCAL_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/])[^\n]*$")
 
 

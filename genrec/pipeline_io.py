@@ -139,9 +139,9 @@ class PipelineIO:
         """Write the pipeline folder atomically (generator, tokenizer, ranking settings, train config,
         quantizer); an existing ``path`` is replaced only when it is a genrec generator folder, or with
         ``overwrite``."""
-        from .utils import atomic_output_dir
+        from .utils import atomic_output_dir, no_hf_progress_bars
 
-        with atomic_output_dir(path, "generator", overwrite=overwrite) as tmp:
+        with atomic_output_dir(path, "generator", overwrite=overwrite) as tmp, no_hf_progress_bars():
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             self.ranking_config.save(tmp)

@@ -181,6 +181,22 @@ def _lock_holder(lock: Path) -> str | None:
 
 
 @contextlib.contextmanager
+def no_hf_progress_bars():
+    """transformers' own progress bars ("Loading weights", "Writing model shards") off for a block: a small
+    model loads and saves in a blink, and a bar per checkpoint makes a quiet run look busy. Trainer's
+    training bar is its own (``disable_tqdm``) and stays."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
 def output_lock(*paths: str | os.PathLike | None):
     """Hold ``.<name>.lock`` beside each output path for the block, so a second run writing the same output
     or checkpoints is refused at once, naming the first (two runs would interleave checkpoints and the last

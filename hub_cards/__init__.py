@@ -17,7 +17,9 @@ KINDS = ("generator", "quantizer", "adapter")
 
 # Keys of metrics.json that describe the evaluation rather than measure it.
 _METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z_]*@\d+$")  # HR@10, NDCG@5, Recall@20
-_LOSS_KEY = re.compile(r"(^|_)(lambda|weight|alpha|tau|temperature)(_|$)|loss", re.I)
+# The settings that weigh or shape genrec's losses (by name, not by pattern: neftune_noise_alpha and
+# prediction_loss_only are not loss weights)
+_LOSS_SETTINGS = {"implicit_weight", "implicit_tau", "task_weights", "label_smoothing_factor"}
 # The settings a reader needs to judge or repeat a run (the card's table); the rest stay in the file.
 _KEY_SETTINGS = {
     "profile",
@@ -48,6 +50,21 @@ def _key_settings(rows: list[tuple[str, str]], keep) -> list[tuple[str, str]]:
     return [
         (k, v) for k, v in rows if k[: len(k) - len(k.split(".")[-1])] in _SETTING_SECTIONS and keep(k.split(".")[-1])
     ]
+
+
+def _run_settings(train_config: dict) -> list[tuple[str, str]]:
+    """The card's hyper-parameter table: the key settings, and the epochs and steps the run actually made (a
+    run ended by ``max_steps`` or a time budget did not make the epochs it was configured for)."""
+    rows = _key_settings(_flatten(train_config), _KEY_SETTINGS.__contains__)
+    args = train_config.get("training_args") or {}
+    steps = [e["step"] for e in train_config.get("log_history") or [] if isinstance(e.get("step"), int)]
+    epoch = (train_config.get("train_metrics") or {}).get("epoch")
+    if (args.get("max_steps") or 0) > 0 or args.get("max_train_minutes") or epoch is not None:
+        rows = [(k, v) for k, v in rows if k != "training_args.num_train_epochs"]
+    ran = ([("epochs run", f"{epoch:.2f}")] if _is_number(epoch) else []) + (
+        [("optimizer steps run", str(max(steps)))] if steps else []
+    )
+    return ran + rows
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -94,6 +111,7 @@ def render_card(
     rankings_repo_id: str | None = None,
     has_quantizer: bool = False,
     example_items: list | None = None,
+    dataset_on_hub: str | None = None,
     license: str = "apache-2.0",
     hub_url: str | None = None,
 ):
@@ -101,7 +119,8 @@ def render_card(
 
     ``metrics``: the run's metrics.json (see :func:`split_metrics`); its metrics become a table and
     the card's ``model-index``. Every other argument is the parsed content of the file of the same
-    name; sections whose file is absent are left out.
+    name; sections whose file is absent are left out. ``dataset_on_hub``: the Hub dataset the model was
+    trained on (None: a local folder, named by its folder name only).
     """
     import jinja2
     from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
@@ -144,7 +163,7 @@ def render_card(
         base_model=base_model,
         tags=["genrec", "recommendation", "generative-recommendation", "semantic-ids", kind],
         pipeline_tag=None,  # transformers 5 has no task for this (text2text-generation is gone)
-        datasets=[str(dataset)] if dataset else None,
+        datasets=[dataset_on_hub] if dataset_on_hub else None,  # the metadata names Hub datasets only
         metrics=sorted({n.split("@")[0].lower() for n in measured}) or None,
         eval_results=eval_results or None,
     )
@@ -161,15 +180,17 @@ def render_card(
         model_name=model_name,
         repo_id=repo_id,
         dataset=dataset,
+        dataset_on_hub=dataset_on_hub,
         split=split,
         metrics=measured,
         eval_facts=facts,
         tasks=tasks,
-        losses=_key_settings(
-            _flatten(train_config),
-            lambda name: bool(_LOSS_KEY.search(name)) and not name.startswith(("weight_decay", "metric")),
-        ),
-        train_config=_key_settings(_flatten(train_config), _KEY_SETTINGS.__contains__),
+        losses=[
+            (k, v)
+            for k, v in _key_settings(_flatten(train_config), _LOSS_SETTINGS.__contains__)
+            if v not in ("0.0", "null")
+        ],
+        train_config=_run_settings(train_config),
         model_config=_flatten(model_config or {}),
         codebook_stats=_flatten(quantizer_metrics or {}),
         adapter_config=_flatten(adapter_config or {}),

@@ -520,7 +520,9 @@ def test_card_lists_the_settings_that_matter_and_names_the_dataset():
         "model_config": {"d_model": 128, "implicit_weight": 0.01},
     }
     card = render_card("generator", repo_id="u/m", train_config=train, metrics={"split": "test", "NDCG@10": 0.1})
-    assert card.data.datasets == ["amazon-instruments"] and card.data.pipeline_tag is None
+    # a local folder is named in the text, not listed as a Hub dataset in the metadata
+    assert card.data.datasets is None and card.data.pipeline_tag is None
+    assert "**amazon-instruments** (a local dataset folder, not on the Hub)" in card.text
     assert card.data.eval_results[0].dataset_name == "amazon-instruments"
     assert "`training_args.learning_rate` | 0.002" in card.text and "`model_config.d_model` | 128" in card.text
     assert "logging_steps" not in card.text and "output_dir" not in card.text and "/x/y" not in card.text

@@ -19,6 +19,7 @@ from ..errors import GenRecError
 from ..generation.constraints import uses_prefix_softmax
 from ..modeling.factory import build_generator, init_id_embeddings_from_codebooks
 from ..tasks import tasks_the_ids_allow
+from ..utils import no_hf_progress_bars
 from .checkpoints import RunFingerprintCallback, check_resume_fingerprint, resume_point, run_fingerprint
 from .generator_config import GenRecTrainingArguments, make_training_args
 from .generator_trainer import (
@@ -274,7 +275,8 @@ def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
     )
     start = time.time()
     try:
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with no_hf_progress_bars():  # checkpoint saves and the best-model load: no bar each
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused a crafted or foreign pickle
         raise GenRecError(
             f"--resume: a file in {resume} is not plain tensors and was not loaded "
@@ -288,7 +290,8 @@ def _save_model_files(folder: Path, trainer: GenRecTrainer, tokenizer, quantizer
     """The trained weights, the tokenizer and a copy of the quantizer the IDs came from, as the pipeline loads them."""
     from ..layout import QUANTIZER_DIR
 
-    trainer.model.save_pretrained(folder)
+    with no_hf_progress_bars():
+        trainer.model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     if quantizer is not None:
         shutil.copytree(quantizer, folder / QUANTIZER_DIR)

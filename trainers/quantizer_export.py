@@ -15,7 +15,7 @@ from ..errors import GenRecError
 from ..quantizer import collision_rate, resolve_collisions
 from ..quantizer.kmeans import PSEUDO_LABELS_FILE
 from ..quantizer.metrics import cross_modal_agreement, entropy, utilization
-from ..utils import atomic_output_dir, nonfinite_parameters
+from ..utils import atomic_output_dir, no_hf_progress_bars, nonfinite_parameters
 
 logger = logging.getLogger("genrec.quantize")
 
@@ -43,7 +43,8 @@ def export_quantizer(trainer, out: str | os.PathLike, item_ids: list | None = No
     ids, metrics, report = catalogue_ids(trainer)
     best = getattr(trainer, "best", {})
     with atomic_output_dir(out, "quantizer", overwrite=overwrite) as tmp:
-        trainer.model.save_pretrained(tmp)
+        with no_hf_progress_bars():
+            trainer.model.save_pretrained(tmp)
         for m, v in ids.items():
             np.save(tmp / sid_file(m), v)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")

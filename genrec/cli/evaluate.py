@@ -65,6 +65,9 @@ def run(args):
     )
     if not state.is_main_process:
         return 0
+    rows = evaluation_rows(data, args.split, args.max_users)
+    # what was measured, for the model card: a validation or a 10-user run must not read as the full test
+    metrics = {**metrics, "split": args.split, "dataset": Path(args.data).resolve().name}
     print(
         f"{args.split} split, {args.modality}"
         + (f" ({args.fusion})" if args.modality == "fused" else "")
@@ -75,6 +78,5 @@ def run(args):
         print(f"  {name:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {name:<{width}}  {value}")
     write_metrics(metrics, out, echo=False)
     print(f"wrote {out}")
-    rows = evaluation_rows(data, args.split, args.max_users)
     push_if_asked(args, lambda: pipe.ranking_records(rows["user_id"], rows["history"], res), args.split)
     return 0

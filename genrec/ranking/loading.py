@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from ..errors import GenRecError
 from ..layout import ADAPTER_CONFIG_FILE, MODEL_CONFIG_FILE
 from ..modeling import embedding_rows
 from ..modeling.lora import is_adapter_folder, load_generator
-from ..utils import nonfinite_parameters
-
-
-@contextlib.contextmanager
-def _no_progress_bars():
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
+from ..utils import no_hf_progress_bars, nonfinite_parameters
 
 
 def load_model_and_tokenizer(path: Path):
@@ -38,7 +24,7 @@ def load_model_and_tokenizer(path: Path):
             f"{path}: no {MODEL_CONFIG_FILE} or {ADAPTER_CONFIG_FILE}; not a pipeline folder (run `genrec train` first)"
         )
     try:
-        with _no_progress_bars():  # a small model loads in a blink: no "Loading weights" bar
+        with no_hf_progress_bars():  # a small model loads in a blink: no "Loading weights" bar
             if adapter:
                 model = load_generator(path).merge_and_unload()
             else:
