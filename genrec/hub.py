@@ -296,11 +296,26 @@ def push_to_hub(
             stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
             operations += [CommitOperationDelete(path) for path in stale]
             message = commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})"
-            info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
-    logger.info(
-        "pushed %d files of %s to %s (%d stale files deleted)", len(files), model_dir, info.commit_url, len(stale)
-    )
+            head = api.repo_info(repo_id, revision=revision, timeout=hub_wait).sha
+            with _quiet_logger("huggingface_hub.hf_api"):  # its "Skipping to prevent empty commit" warning
+                info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+    if info.oid == head:  # the Hub made no commit: nothing had changed
+        logger.info("%s already holds these files: nothing to commit (%s)", repo_id, info.commit_url)
+    else:
+        logger.info("pushed %s to %s (%d stale files deleted)", model_dir, info.commit_url, len(stale))
     return info
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    """``name``'s warnings off for a block (genrec says the same in its own words)."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _endpoint_handler(operations) -> list:

@@ -570,3 +570,14 @@ def test_an_adapter_on_a_local_base_is_published_with_the_bases_repo_id(hub, tmp
     files = hub.repos[("model", "tester/a")].commits[info.oid].files
     assert json.loads(files["adapter_config.json"].data)["base_model_name_or_path"] == "tester/base"
     assert ModelCard(files["README.md"].data.decode()).data.base_model == "tester/base"
+
+
+def test_pushing_an_unchanged_folder_says_nothing_changed(hub, model_dir, caplog):
+    push_to_hub(model_dir, "tester/same")
+    commits = len(hub.repos[("model", "tester/same")].commits)
+    with caplog.at_level("INFO"):
+        push_to_hub(model_dir, "tester/same")
+    assert len(hub.repos[("model", "tester/same")].commits) == commits  # the Hub made no empty commit
+    said = [r.getMessage() for r in caplog.records]
+    assert any("already holds these files: nothing to commit" in m for m in said)
+    assert not any(m.startswith("pushed ") or "Skipping to prevent empty commit" in m for m in said)
