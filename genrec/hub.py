@@ -267,7 +267,7 @@ def push_to_hub(
 
     Returns the ``huggingface_hub.CommitInfo`` of the commit.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
 
     from .hub_cards import render_card
 
@@ -289,21 +289,34 @@ def push_to_hub(
         operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
         if kind != "quantizer":
             operations += _endpoint_handler(operations)
-        with _hub_errors("upload to", repo_id):
-            if revision is not None:
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
-            keep = {op.path_in_repo for op in operations} | HUB_OWN_FILES
-            stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
-            operations += [CommitOperationDelete(path) for path in stale]
-            message = commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})"
-            head = api.repo_info(repo_id, revision=revision, timeout=hub_wait).sha
-            with _quiet_logger("huggingface_hub.hf_api"):  # its "Skipping to prevent empty commit" warning
-                info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
-    if info.oid == head:  # the Hub made no commit: nothing had changed
-        logger.info("%s already holds these files: nothing to commit (%s)", repo_id, info.commit_url)
+        message = commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})"
+        info, changed, stale = _commit_replacing(api, repo_id, operations, revision, message, hub_wait)
+    if changed:
+        logger.info("pushed %s to %s (%d stale files deleted)", model_dir, info.commit_url, stale)
     else:
-        logger.info("pushed %s to %s (%d stale files deleted)", model_dir, info.commit_url, len(stale))
+        logger.info("%s already holds these files: nothing to commit (%s)", repo_id, info.commit_url)
     return info
+
+
+def _commit_replacing(api, repo_id: str, operations: list, revision, message: str, hub_wait: float):
+    """One commit of ``operations`` that also deletes the repository's other files (on branch ``revision``,
+    created when missing). Returns (CommitInfo, whether the Hub made a commit, stale files deleted)."""
+    from huggingface_hub import CommitOperationDelete
+
+    with _hub_errors("upload to", repo_id):
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        keep = {op.path_in_repo for op in operations} | HUB_OWN_FILES
+        stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
+        head = api.repo_info(repo_id, revision=revision, timeout=hub_wait).sha
+        with _quiet_logger("huggingface_hub.hf_api"):  # its "Skipping to prevent empty commit" warning
+            info = api.create_commit(
+                repo_id,
+                operations + [CommitOperationDelete(p) for p in stale],
+                commit_message=message,
+                revision=revision,
+            )
+    return info, info.oid != head, len(stale)
 
 
 @contextlib.contextmanager
@@ -329,13 +342,15 @@ def _endpoint_handler(operations) -> list:
     return [CommitOperationAdd(path, content) for path, content in endpoint_files().items() if path not in given]
 
 
-def _cached_snapshot(repo_id: str, revision: str | None, token: str | None, cache_dir=None) -> Path | None:
+def _cached_snapshot(repo_id: str, revision: str | None, token: str | None, cache_dir=None, repo_type=None):
     """The snapshot of ``repo_id`` already in the HF cache (no request made), or None."""
     from huggingface_hub import snapshot_download
 
     try:
         return Path(
-            snapshot_download(repo_id, revision=revision, token=token, local_files_only=True, cache_dir=cache_dir)
+            snapshot_download(
+                repo_id, revision=revision, token=token, local_files_only=True, cache_dir=cache_dir, repo_type=repo_type
+            )
         )
     except Exception:  # noqa: BLE001  (nothing cached: the client raises one of several errors)
         return None
@@ -347,6 +362,7 @@ def fetch_from_hub(
     token: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
+    repo_type: str | None = None,
 ) -> Path:
     """The local snapshot of Hub repo ``repo_id`` (downloaded once into the HF cache, or ``cache_dir``;
     ``local_files_only``: the cached snapshot or an error, no request).
@@ -358,7 +374,7 @@ def fetch_from_hub(
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import OfflineModeIsEnabled
 
-    cached = _cached_snapshot(repo_id, revision, token, cache_dir)
+    cached = _cached_snapshot(repo_id, revision, token, cache_dir, repo_type)
     if local_files_only:
         if cached is None:
             raise GenRecError(f"cannot load {repo_id!r}: local_files_only is set and the HF cache holds no snapshot")
@@ -367,7 +383,10 @@ def fetch_from_hub(
         with hub_timeouts() as seconds:
             try:  # a bounded probe: snapshot_download's own lookup of the revision waits forever
                 HfApi(token=token).repo_info(
-                    repo_id, revision=revision, timeout=min(seconds, CACHED_PROBE_TIMEOUT_S) if cached else seconds
+                    repo_id,
+                    revision=revision,
+                    repo_type=repo_type,
+                    timeout=min(seconds, CACHED_PROBE_TIMEOUT_S) if cached else seconds,
                 )
             except Exception as e:  # noqa: BLE001
                 if not (_is_transport_error(e) or isinstance(e, OfflineModeIsEnabled)):
@@ -384,7 +403,9 @@ def fetch_from_hub(
                     ) from None
                 logger.warning("%s; using the cached snapshot of %s", why, repo_id)
                 return cached
-            return Path(snapshot_download(repo_id, revision=revision, token=token, cache_dir=cache_dir))
+            return Path(
+                snapshot_download(repo_id, revision=revision, token=token, cache_dir=cache_dir, repo_type=repo_type)
+            )
     except GenRecError:
         raise
     except Exception as e:  # noqa: BLE001  (network, auth, missing repo: all user-facing)

@@ -52,6 +52,7 @@ BAD = [
     ),
     (["push", "--model", "{tmp}/missing", "--repo-id", "me/m"], "missing does not exist"),
     (["demo", "--out", "{tmp}/demo", "--n-users", "0"], "--n-users: must be > 0, got 0"),
+    (["push-dataset", "{tmp}/missing", "--repo-id", "me/d"], "missing: dataset directory does not exist"),
     (["serve", "--model", "{tmp}/m", "--max-wait-ms", "-1"], "--max-wait-ms: must be >= 0, got -1"),
     (["app", "--model", "{tmp}/m", "--port", "70000"], "--port: must be a port number between 1 and 65535"),
 ]

@@ -15,6 +15,7 @@ import torch
 from transformers import EarlyStoppingCallback
 
 from .. import TASK_MODALITIES, __version__
+from ..data.hub_dataset import data_source
 from ..errors import GenRecError
 from ..generation.constraints import uses_prefix_softmax
 from ..modeling.factory import build_generator, init_id_embeddings_from_codebooks
@@ -81,6 +82,7 @@ def train_generator(
     **training_overrides,
 ) -> Path:
     """Train a generator and write the pipeline folder ``out`` (atomically, on the main process).
+    ``data_dir``: a dataset folder, a Hub dataset repo id, or ``datasets`` objects (``load_dataset_dir``).
 
     Trainer checkpoints go to ``checkpoint_dir`` (default: ``<out>.checkpoints`` beside ``out``);
     ``resume`` = True resumes from the last checkpoint there, or give a checkpoint path.
@@ -94,8 +96,7 @@ def train_generator(
     """
     from ..utils import check_output_dir, check_outside_inputs, output_lock
 
-    if not (isinstance(trainer_class, type) and issubclass(trainer_class, GenRecTrainer)):
-        raise GenRecError(f"trainer_class must be a subclass of GenRecTrainer, got {trainer_class!r}")
+    data_dir = _checked_source(data_dir, trainer_class)
     inputs = [data_dir, quantizer, base, tokenizer if isinstance(tokenizer, (str, Path)) else None]
     out = check_output_dir(out, "generator", inputs=inputs, overwrite=overwrite)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".checkpoints")
@@ -120,6 +121,18 @@ def train_generator(
         if push and trainer.is_world_process_zero():
             _publish(out, args)
         return out
+
+
+def _checked_source(data_dir, trainer_class):
+    """The data as a folder or Hub id (``datasets`` objects are written to a folder first); a trainer class
+    that is not a ``GenRecTrainer`` is refused."""
+    if not (isinstance(trainer_class, type) and issubclass(trainer_class, GenRecTrainer)):
+        raise GenRecError(f"trainer_class must be a subclass of GenRecTrainer, got {trainer_class!r}")
+    if isinstance(data_dir, (str, Path)):
+        return data_dir
+    from ..data.hub_dataset import dataset_folder
+
+    return dataset_folder(data_dir)
 
 
 def _prepare_run(data_dir, quantizer, tokenizer, profile: str, checkpoint_dir: Path, resume, training_overrides: dict):
@@ -316,7 +329,7 @@ def _run_record(
     return {
         "genrec_version": __version__,
         "profile": profile,
-        "data": str(Path(data_dir).resolve()),
+        "data": data_source(data_dir),
         "quantizer": str(Path(quantizer).resolve()) if quantizer else None,
         "tasks": list(args.tasks),
         "implicit": args.implicit,

@@ -24,6 +24,7 @@ COMMANDS = [
     ("recommend", "recommend", "recommend next items for a history"),
     ("add-items", "add_items", "add new items to a trained model's catalogue (cold start, no retraining)"),
     ("push", "push", "publish a trained model folder to the Hugging Face Hub"),
+    ("push-dataset", "push_dataset", "publish a dataset folder to the Hub (load_dataset-loadable)"),
     ("serve", "serve", "an HTTP JSON recommendation service over a trained model (extra: serve)"),
     ("app", "app", "a web demo over a trained model: search items, build a history, see recommendations"),
     ("demo", "demo", "synth -> quantize -> tokenize -> train -> evaluate, end to end"),

@@ -7,7 +7,7 @@ from .arguments import positive
 
 
 def add_arguments(p):
-    p.add_argument("data", help="dataset directory")
+    p.add_argument("data", help="dataset directory, or a Hub dataset repo id (user/name)")
     p.add_argument(
         "--max-history",
         type=positive(int),

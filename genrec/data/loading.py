@@ -314,17 +314,20 @@ def leave_one_out(
 
 
 def load_dataset_dir(
-    path: str | Path, max_history: int = DEFAULT_MAX_HISTORY, interactions: str = "auto", quiet: bool = False
+    path, max_history: int = DEFAULT_MAX_HISTORY, interactions: str = "auto", quiet: bool = False
 ) -> GenRecData:
-    """Load and validate a dataset directory (format in DESIGN.md / README).
+    """Load and validate a dataset directory (format in DESIGN.md / README), a Hub dataset repo ``user/name``
+    holding one (``genrec.data.hub_dataset``), or ``datasets`` objects (``{"items": ..., "sequences": ...}``).
 
     ``interactions`` picks the source: "sequences" (sequences.jsonl), "csv" (interactions.csv) or
     "auto" (sequences.jsonl when present, else interactions.csv). The summary line is logged unless ``quiet``
     (a caller that prints it itself, or only validates).
     """
-    path = Path(path)
+    from .hub_dataset import dataset_folder
+
+    path = dataset_folder(path)
     if not path.is_dir():
-        raise DataError(f"{path}: dataset directory does not exist")
+        raise DataError(f"{path}: dataset directory does not exist (nor a Hub dataset repo id user/name)")
     items = read_items(path / ITEMS_FILE)
     index = {str(it["item_id"]): n for n, it in enumerate(items)}
 

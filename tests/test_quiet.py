@@ -1,0 +1,55 @@
+"""A normal run is quiet: train, evaluate, push and LoRA fine-tuning print no warning line and no line twice
+(progress bars aside). Each command runs in a fresh process, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from conftest import run_genrec
+from hub_server import hub, hub_env  # noqa: F401  (hub is a fixture)
+
+PROGRESS = re.compile(r"\d+%\||it/s|s/it|\[\d+:\d+")  # tqdm's bar lines
+
+
+def noise(output: str) -> list[str]:
+    """Warning lines, and lines printed more than once, of a command's output."""
+    lines = [line.strip() for line in output.replace("\r", "\n").splitlines()]
+    lines = [line for line in lines if line and not PROGRESS.search(line)]
+    warnings = [line for line in lines if re.search(r"warn", line, re.I)]
+    repeated = sorted({line for line in lines if lines.count(line) > 1})
+    return warnings + [f"(twice) {line}" for line in repeated]
+
+
+@pytest.mark.slow
+def test_train_evaluate_push_and_lora_print_no_warning_and_no_line_twice(hub, synth_dir, quantizer_dir, tmp_path):
+    env = {**os.environ, **hub_env(hub.url, tmp_path / "hf_home")}
+    m, lora = tmp_path / "m", tmp_path / "lora"
+    steps = ["--profile", "tiny", "--max-steps", "6", "--save-steps", "3"]
+    commands = [
+        ("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", m, *steps),
+        ("evaluate", "--model", m, "--data", synth_dir, "--max-users", "20"),
+        ("push", "--model", m, "--repo-id", "tester/quiet"),
+        ("push", "--model", m, "--repo-id", "tester/quiet"),  # unchanged: says so, once
+        (
+            "train",
+            "--data",
+            synth_dir,
+            "--quantizer",
+            quantizer_dir,
+            "--out",
+            lora,
+            "--peft",
+            "lora",
+            "--base",
+            m,
+            *steps,
+        ),
+        ("recommend", "--model", lora, "--history", "0", "1"),
+    ]
+    for argv in commands:
+        run = run_genrec(*argv, env=env, check=False)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert noise(run.stdout + "\n" + run.stderr) == [], f"genrec {argv[0]}"
