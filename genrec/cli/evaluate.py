@@ -32,6 +32,7 @@ def add_arguments(p):
 
 def run(args):
     from ..data import load_dataset_dir
+    from ..data.hub_dataset import is_hub_dataset_id
     from ..distributed import process_state
     from ..eval import write_metrics
     from ..eval.evaluation import evaluate_pipeline, evaluation_rows
@@ -67,7 +68,8 @@ def run(args):
         return 0
     rows = evaluation_rows(data, args.split, args.max_users)
     # what was measured, for the model card: a validation or a 10-user run must not read as the full test
-    metrics = {**metrics, "split": args.split, "dataset": Path(args.data).resolve().name}
+    dataset = args.data if is_hub_dataset_id(args.data) else Path(args.data).resolve().name
+    metrics = {**metrics, "split": args.split, "dataset": dataset}
     print(
         f"{args.split} split, {args.modality}"
         + (f" ({args.fusion})" if args.modality == "fused" else "")
