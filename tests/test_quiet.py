@@ -15,12 +15,13 @@ PROGRESS = re.compile(r"\d+%\||it/s|s/it|\[\d+:\d+")  # tqdm's bar lines
 
 
 def noise(output: str) -> list[str]:
-    """Warning lines, and lines printed more than once, of a command's output."""
+    """Warning lines, lines printed more than once, and transformers' load/save bars of a command's output."""
     lines = [line.strip() for line in output.replace("\r", "\n").splitlines()]
+    bars = sorted({line.split(":")[0] for line in lines if re.match(r"(Writing model shards|Loading weights)", line)})
     lines = [line for line in lines if line and not PROGRESS.search(line)]
     warnings = [line for line in lines if re.search(r"warn", line, re.I)]
     repeated = sorted({line for line in lines if lines.count(line) > 1})
-    return warnings + [f"(twice) {line}" for line in repeated]
+    return warnings + [f"(twice) {line}" for line in repeated] + bars
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import GenRecError
 from ..ranking.config import DEFAULT_NUM_BEAMS
+from ..utils import no_hf_progress_bars
 from . import GenRecT5Config, GenRecT5ForConditionalGeneration, embedding_rows
 
 
@@ -94,7 +95,8 @@ def init_id_embeddings_from_codebooks(model, tokenizer, quantizer_dir: str | Pat
             f"{qdir}: no quantizer model (config.json); codebook initialisation needs a `genrec "
             "quantize` output, precomputed semantic-ID files have no codebooks"
         )
-    quantizer = AutoModel.from_pretrained(qdir, trust_remote_code=False)
+    with no_hf_progress_bars():
+        quantizer = AutoModel.from_pretrained(qdir, trust_remote_code=False)
     weight = model.get_input_embeddings().weight
     gen = torch.Generator().manual_seed(seed)
     done = []

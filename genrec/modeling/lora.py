@@ -16,6 +16,7 @@ import torch
 
 from ..errors import GenRecError
 from ..layout import ADAPTER_CONFIG_FILE
+from ..utils import no_hf_progress_bars
 from . import embedding_rows
 
 # T5 attention projections (PEFT's own default for T5 is q, v; k and o add capacity at little cost).
@@ -66,7 +67,8 @@ def build_lora_model(
     # adapter loads from any working directory; a Hub id stays as given.
     base = str(Path(base).resolve()) if Path(base).is_dir() else str(base)
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
+        with no_hf_progress_bars():
+            model = AutoModelForSeq2SeqLM.from_pretrained(base, trust_remote_code=False)
         indices = new_token_indices(AutoTokenizer.from_pretrained(base, trust_remote_code=False), tokenizer)
     except (OSError, ValueError) as e:  # not a model folder: transformers' several-line messages, cut to one
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
