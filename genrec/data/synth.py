@@ -186,19 +186,35 @@ def _next_type(c: SynthConfig, rng, t: int) -> int:
     return int(rng.integers(0, c.n_types))
 
 
+# Made-up names so the demo and the served catalogue read like products; a latent beyond a list gets a number.
+BRAND_NAMES = ("Aldmere", "Brisco", "Corvane", "Dunhill", "Eskar", "Falcrest", "Glenvar", "Harlow", "Ivory Oak",
+               "Jorvik", "Kestrel", "Lumen", "Marrow", "Nordvik", "Orwell", "Pellam")  # fmt: skip
+SUPERTYPE_NAMES = ("Guitar", "Amplifier", "Microphone", "Keyboard", "Drum", "Cable", "Pedal", "Headphones")
+TYPE_NAMES = ("Strings", "Strap", "Case", "Stand", "Tuner", "Capo", "Pick Set", "Cleaner")
+
+
+def _name(names: tuple[str, ...], n: int) -> str:
+    return names[n] if n < len(names) else f"{names[n % len(names)]} {n // len(names) + 1}"
+
+
 def _item_records(c: SynthConfig, item_type, item_brand, supertype) -> list[dict]:
-    """The items.jsonl rows: titles name the brand and super-type only; the latents are kept for analysis."""
-    return [
-        {
-            "item_id": i,
-            "title": f"brand{item_brand[i]:02d} supertype{supertype[i]:02d} item {i}",
-            "brand": f"brand{item_brand[i]:02d}",
-            "categories": [f"supertype{supertype[i]:02d}", f"type{item_type[i]:02d}"],
-            "latent_type": int(item_type[i]),
-            "latent_brand": int(item_brand[i]),
-        }
-        for i in range(c.n_items)
-    ]
+    """The items.jsonl rows: titles name the brand and super-type only (what the text view resolves); the type
+    is a category, the latents are kept for analysis."""
+    records = []
+    for i in range(c.n_items):
+        brand, kind = _name(BRAND_NAMES, int(item_brand[i])), _name(SUPERTYPE_NAMES, int(supertype[i]))
+        part = _name(TYPE_NAMES, int(item_type[i]) % c.types_per_supertype)
+        records.append(
+            {
+                "item_id": i,
+                "title": f"{brand} {kind} no. {i}",
+                "brand": brand,
+                "categories": [kind, f"{kind} {part}"],
+                "latent_type": int(item_type[i]),
+                "latent_brand": int(item_brand[i]),
+            }
+        )
+    return records
 
 
 README = """# Synthetic genrec dataset (NOT real data)
