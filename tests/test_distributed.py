@@ -96,3 +96,10 @@ def test_two_process_sequence_training_matches_one_process(synth_dir, quantizer_
     two, record = last_eval_loss(tmp_path / "two")
     assert record["model_config"]["history_attention"] == "causal"
     assert two == pytest.approx(one, rel=0.05)
+
+
+def test_two_processes_print_no_warning_and_no_line_once_per_process(two_runs):
+    from test_quiet import noise
+
+    _, proc = two_runs
+    assert noise(proc.stdout + "\n" + proc.stderr) == []  # no DDP unused-parameter warning, no INFO per rank

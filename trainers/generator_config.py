@@ -25,7 +25,8 @@ class GenRecTrainingArguments(TrainingArguments):
     """``TrainingArguments`` plus the task/ablation switches; defaults changed for this model.
 
     ``remove_unused_columns`` is False because the train set is lazy recipes turned into tokens by
-    ``with_transform`` (Trainer would otherwise drop the recipe columns before the transform).
+    ``with_transform`` (Trainer would otherwise drop the recipe columns before the transform);
+    ``ddp_find_unused_parameters`` is False (see below).
     """
 
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "explicit tasks to train"})
@@ -104,6 +105,10 @@ class GenRecTrainingArguments(TrainingArguments):
         },
     )
     remove_unused_columns: bool = False
+    # Every trainable weight takes part in each forward (the generator has no branch that skips a module), so
+    # DDP need not search for unused ones (Trainer's default True costs a graph traversal per step and a
+    # warning per process that it found none).
+    ddp_find_unused_parameters: bool | None = False
     # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
     dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
     eval_strategy: str = "epoch"
