@@ -382,7 +382,7 @@ def test_quantizer_profiles_are_yaml_data_files_and_flags_override_them(tmp_path
     assert bundled_profiles("quantizer") == ["default", "demo", "tiny"]
     assert load_profile("demo", "quantizer") == {
         "model": {"num_levels": 3, "codebook_size": 64},
-        "args": {"epochs": 200},
+        "args": {"epochs": 80},
     }
     mine = tmp_path / "q.yaml"
     mine.write_text("model: {num_levels: 2, codebok_size: 8}\nargs: {epoch: 3}\n")
