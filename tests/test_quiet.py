@@ -48,7 +48,6 @@ def test_train_evaluate_push_and_lora_print_no_warning_and_no_line_twice(hub, sy
             m,
             *steps,
         ),
-        ("recommend", "--model", lora, "--history", "0", "1"),
     ]
     for argv in commands:
         run = run_genrec(*argv, env=env, check=False)
