@@ -4,23 +4,22 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 from datasets import load_dataset
 
+from genrec.cli import main as cli
 from genrec.data import load_dataset_dir
 from genrec.data.hub_dataset import push_dataset
 from genrec.errors import DataError
 from genrec.pipeline import GenRecPipeline
 from genrec.trainers import train_generator
 
-from conftest import run_genrec
-from hub_server import hub, hub_env  # noqa: F401  (hub is a fixture)
+from hub_server import hub  # noqa: F401  (hub is a fixture)
 
 
-def test_a_pushed_dataset_loads_by_config_and_as_a_genrec_dataset(hub, synth_dir, tmp_path):
+def test_a_pushed_dataset_loads_by_config_and_as_a_genrec_dataset(hub, synth_dir, capsys):
     push_dataset(synth_dir, "tester/synth")
     local = load_dataset_dir(synth_dir)
     items = load_dataset("tester/synth", "items", split="train")
@@ -32,10 +31,8 @@ def test_a_pushed_dataset_loads_by_config_and_as_a_genrec_dataset(hub, synth_dir
     assert set(remote.embeddings) == set(local.embeddings)
     for m in local.embeddings:
         assert np.array_equal(remote.embeddings[m], local.embeddings[m])
-    env = {**os.environ, **hub_env(hub.url, tmp_path / "hf_home")}
-    out = run_genrec("inspect", "tester/synth", env=env, check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert f"{len(local.sequences)} users, {len(local.item_ids)} items" in out.stdout + out.stderr
+    assert cli(["inspect", "tester/synth"]) == 0
+    assert f"{len(local.sequences)} users, {len(local.item_ids)} items" in capsys.readouterr().out
 
 
 def test_train_on_a_hub_dataset_and_on_datasets_objects(hub, synth_dir, quantizer_dir, tmp_path):

@@ -28,7 +28,7 @@ def noise(output: str) -> list[str]:
 def test_train_evaluate_push_and_lora_print_no_warning_and_no_line_twice(hub, synth_dir, quantizer_dir, tmp_path):
     env = {**os.environ, **hub_env(hub.url, tmp_path / "hf_home")}
     m, lora = tmp_path / "m", tmp_path / "lora"
-    steps = ["--profile", "tiny", "--max-steps", "6", "--save-steps", "3"]
+    steps = ["--profile", "tiny", "--max-steps", "4", "--save-steps", "2"]
     commands = [
         ("train", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", m, *steps),
         ("evaluate", "--model", m, "--data", synth_dir, "--max-users", "20"),

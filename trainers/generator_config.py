@@ -26,7 +26,7 @@ class GenRecTrainingArguments(TrainingArguments):
 
     ``remove_unused_columns`` is False because the train set is lazy recipes turned into tokens by
     ``with_transform`` (Trainer would otherwise drop the recipe columns before the transform);
-    ``ddp_find_unused_parameters`` is False (see below).
+    ``ddp_find_unused_parameters`` is False for rows (see below).
     """
 
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "explicit tasks to train"})
@@ -105,10 +105,10 @@ class GenRecTrainingArguments(TrainingArguments):
         },
     )
     remove_unused_columns: bool = False
-    # Every trainable weight takes part in each forward (the generator has no branch that skips a module), so
-    # DDP need not search for unused ones (Trainer's default True costs a graph traversal per step and a
-    # warning per process that it found none).
-    ddp_find_unused_parameters: bool | None = False
+    # None: False for training_mode='rows', whose forward uses every trainable weight, so DDP need not search
+    # for unused ones (Trainer's True costs a graph traversal per step and a warning per process that it found
+    # none); the sequence mode leaves a weight unused, so it keeps Trainer's search.
+    ddp_find_unused_parameters: bool | None = None
     # pinned memory only helps a GPU copy; on a CPU-only machine torch warns about it on every loader
     dataloader_pin_memory: bool = field(default_factory=torch.cuda.is_available)
     eval_strategy: str = "epoch"
@@ -121,6 +121,8 @@ class GenRecTrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = "none"
 
     def __post_init__(self):
+        if self.ddp_find_unused_parameters is None and self.training_mode == "rows":
+            self.ddp_find_unused_parameters = False
         if self.batching not in BATCHINGS:
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
         if not math.isfinite(self.popularity_correction):
