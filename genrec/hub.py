@@ -18,6 +18,7 @@ from typing import Any
 from . import __version__
 from .errors import GenRecError, read_json_file
 from .layout import ADAPTER_CONFIG_FILE, CATALOG_FILE, METRICS_FILE, MODEL_CONFIG_FILE, QUANTIZER_DIR, TRAIN_CONFIG_FILE
+from .utils import quiet_logger
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,9 @@ def push_to_hub(
         ]
         operations.append(CommitOperationAdd(CARD_FILE, str(card).encode("utf-8")))
         if kind != "quantizer":
-            operations += _endpoint_handler(operations)
+            from .serving.hub_files import endpoint_handler_operations
+
+            operations += endpoint_handler_operations(operations)
         message = commit_message or f"Upload genrec {kind} ({len(files)} files, genrec {__version__})"
         info, changed, stale = _commit_replacing(api, repo_id, operations, revision, message, hub_wait)
     if changed:
@@ -309,7 +312,7 @@ def _commit_replacing(api, repo_id: str, operations: list, revision, message: st
         keep = {op.path_in_repo for op in operations} | HUB_OWN_FILES
         stale = sorted(set(api.list_repo_files(repo_id, revision=revision)) - keep)
         head = api.repo_info(repo_id, revision=revision, timeout=hub_wait).sha
-        with _quiet_logger("huggingface_hub.hf_api"):  # its "Skipping to prevent empty commit" warning
+        with quiet_logger("huggingface_hub.hf_api"):  # its "Skipping to prevent empty commit" warning
             info = api.create_commit(
                 repo_id,
                 operations + [CommitOperationDelete(p) for p in stale],
@@ -317,29 +320,6 @@ def _commit_replacing(api, repo_id: str, operations: list, revision, message: st
                 revision=revision,
             )
     return info, info.oid != head, len(stale)
-
-
-@contextlib.contextmanager
-def _quiet_logger(name: str):
-    """``name``'s warnings off for a block (genrec says the same in its own words)."""
-    log = logging.getLogger(name)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
-def _endpoint_handler(operations) -> list:
-    """Commit operations adding the Inference Endpoints handler (``genrec.serving.hub_files``) to a model
-    repository, unless the folder brings its own files of those names."""
-    from huggingface_hub import CommitOperationAdd
-
-    from .serving.hub_files import endpoint_files
-
-    given = {op.path_in_repo for op in operations}
-    return [CommitOperationAdd(path, content) for path, content in endpoint_files().items() if path not in given]
 
 
 def _cached_snapshot(repo_id: str, revision: str | None, token: str | None, cache_dir=None, repo_type=None):

@@ -181,6 +181,20 @@ def _lock_holder(lock: Path) -> str | None:
 
 
 @contextlib.contextmanager
+def quiet_logger(name: str):
+    """Logger ``name``'s warnings off for a block (where genrec says the same in its own words)."""
+    import logging
+
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
 def no_hf_progress_bars():
     """transformers' own progress bars ("Loading weights", "Writing model shards") off for a block: a small
     model loads and saves in a blink, and a bar per checkpoint makes a quiet run look busy. Trainer's

@@ -60,6 +60,15 @@ found it. The cold-start panel adds a new item next to a picked one and shows wh
 """
 
 
+def endpoint_handler_operations(operations) -> list:
+    """Commit operations adding ``endpoint_files`` to a model repository, unless the folder brings its own
+    files of those names (``genrec.hub.push_to_hub``)."""
+    from huggingface_hub import CommitOperationAdd
+
+    given = {op.path_in_repo for op in operations}
+    return [CommitOperationAdd(path, content) for path, content in endpoint_files().items() if path not in given]
+
+
 def space_files(model_repo: str, title: str | None = None) -> dict[str, bytes]:
     """The Space's files for the model at Hub repo ``model_repo``."""
     import gradio
