@@ -13,8 +13,9 @@ from typing import Any
 
 from transformers import Pipeline
 
+from .ranking.config import REQUEST_SETTINGS
+
 TASK = "next-item-recommendation"
-FORWARD_PARAMETERS = ("k", "modality", "exclude_history", "num_beams", "fusion")
 
 
 class NextItemRecommendationPipeline(Pipeline):
@@ -36,9 +37,9 @@ class NextItemRecommendationPipeline(Pipeline):
         self.recommender.name_or_path = self.model.name_or_path
 
     def _sanitize_parameters(self, **kwargs):
-        unknown = sorted(set(kwargs) - set(FORWARD_PARAMETERS))
+        unknown = sorted(set(kwargs) - set(REQUEST_SETTINGS))
         if unknown:
-            raise TypeError(f"{TASK}: unknown parameters {unknown}; known: {list(FORWARD_PARAMETERS)}")
+            raise TypeError(f"{TASK}: unknown parameters {unknown}; known: {list(REQUEST_SETTINGS)}")
         return {}, {k: v for k, v in kwargs.items() if v is not None}, {}
 
     def __call__(self, inputs, **kwargs) -> list[dict] | list[list[dict]]:
@@ -58,11 +59,7 @@ class NextItemRecommendationPipeline(Pipeline):
         return {"recommendation": self.recommender.recommend(inputs["history"], **params)}
 
     def postprocess(self, outputs: dict) -> list[dict]:
-        rec, catalog = outputs["recommendation"], self.recommender.tokenizer.catalog
-        return [
-            {**catalog.describe(item), "score": score, "sources": sources}
-            for item, score, sources in zip(rec.item_ids, rec.scores, rec.sources)
-        ]
+        return outputs["recommendation"].records(self.recommender.tokenizer.catalog)
 
 
 def register(pipelines_module) -> None:

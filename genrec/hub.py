@@ -44,6 +44,8 @@ def _read_json(path: Path) -> dict | None:
 
 def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
     """The card kind (adapter | quantizer | generator) and the facts found in ``model_dir``'s files."""
+    from .data.hub_dataset import is_hub_dataset_id
+
     model_dir = Path(model_dir)
     adapter = _read_json(model_dir / ADAPTER_CONFIG_FILE)
     config = _read_json(model_dir / MODEL_CONFIG_FILE)
@@ -67,7 +69,7 @@ def card_facts(model_dir: str | Path) -> tuple[str, dict[str, Any]]:
     data = str((_read_json(model_dir / TRAIN_CONFIG_FILE) or {}).get("data") or "")
     return kind, {
         # a repo id the run was given as --data, not a local folder of that shape (read before paths are cut)
-        "dataset_on_hub": data if _HUB_ID.fullmatch(data) and not Path(data).exists() else None,
+        "dataset_on_hub": data if is_hub_dataset_id(data) else None,
         "metrics": _read_json(model_dir / METRICS_FILE),
         "train_config": _read_json(model_dir / TRAIN_CONFIG_FILE),
         "model_config": model_config,
@@ -99,7 +101,6 @@ def _files_to_push(model_dir: Path) -> list[Path]:
     return files
 
 
-_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _LOCAL_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/])[^\n]*$")
 
 

@@ -30,6 +30,10 @@ HISTORY_COVERAGE_POWER = math.inf
 CROSS_MODAL_WEIGHT = 0.5
 
 
+# The settings a caller of a deployed model may set per request (the Endpoints handler, the pipeline task).
+REQUEST_SETTINGS = ("k", "modality", "exclude_history", "num_beams", "fusion")
+
+
 @dataclass(frozen=True)
 class RankingConfig:
     """How ``GenRecPipeline.rank`` / ``recommend`` rank (see ``GenRecPipeline.rank`` for each setting's rule).

@@ -21,6 +21,14 @@ class Recommendation:
     def to_dict(self) -> dict:
         return {"item_ids": self.item_ids, "scores": self.scores, "sources": self.sources}
 
+    def records(self, catalog) -> list[dict]:
+        """One dict per item, best first: its display fields (``ItemCatalog.describe``), score and sources; what
+        the service, the Endpoints handler and the transformers pipeline task answer."""
+        return [
+            {**catalog.describe(item), "score": score, "sources": sources}
+            for item, score, sources in zip(self.item_ids, self.scores, self.sources)
+        ]
+
 
 @dataclass
 class RankResult:

@@ -115,7 +115,8 @@ def _add_item_routes(app: FastAPI, pipeline, batcher: MicroBatcher, allow_catalo
 
 async def _recommend(pipeline, batcher: MicroBatcher, body: RecommendRequest, where: str) -> dict:
     catalog = pipeline.tokenizer.catalog
-    unknown = [(n, item) for n, item in enumerate(body.history) if item not in catalog]
+    known = [item in catalog for item in body.history]
+    unknown = [(n, item) for n, (item, ok) in enumerate(zip(body.history, known)) if not ok]
     if unknown and body.strict:
         n, item = unknown[0]
         raise RequestError(422, f"unknown item id {item!r} (the catalogue has {len(catalog)} items)", f"history[{n}]")
@@ -126,18 +127,12 @@ async def _recommend(pipeline, batcher: MicroBatcher, body: RecommendRequest, wh
         config = pipeline.ranking_config.with_overrides(**overrides)
     except GenRecError as e:
         raise RequestError(422, str(e), where + ("k" if "k=" in str(e) else "modality")) from None
-    history = [item for item in body.history if item in catalog]
+    history = [item for item, ok in zip(body.history, known) if ok]
     try:
         rec = await batcher.recommend(history, config)
     except GenRecError as e:
         raise RequestError(422, str(e), where + "history") from None
-    return {
-        "items": [
-            {**catalog.describe(item), "score": score, "sources": sources}
-            for item, score, sources in zip(rec.item_ids, rec.scores, rec.sources)
-        ],
-        "unknown": [item for _, item in unknown],
-    }
+    return {"items": rec.records(catalog), "unknown": [item for _, item in unknown]}
 
 
 def _describe(pipeline, item_id: Any, field: str) -> dict:

@@ -26,12 +26,17 @@ DEFAULT_MAX_BATCH = 32  # rank()'s throughput on 2 cores stops growing past abou
 DEFAULT_MAX_WAIT_MS = 5.0  # a lone request pays at most this for the chance of company
 
 
+def new_model_thread() -> ThreadPoolExecutor:
+    """A one-thread executor for every call into the model (load it there too: module docstring)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+
+
 def load_on_model_thread(path_or_repo, **load_options):
     """(pipeline, the one-thread executor that loaded it): rank on that executor (module docstring).
     ``load_options``: ``GenRecPipeline.from_pretrained``'s (revision, device, device_map, ...)."""
     from ..pipeline import GenRecPipeline
 
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+    thread = new_model_thread()
     pipeline = thread.submit(GenRecPipeline.from_pretrained, path_or_repo, **load_options).result()
     return pipeline, thread
 
@@ -64,7 +69,7 @@ class MicroBatcher:
         self.on_batch = on_batch or (lambda size: None)  # told every batch's size (for /metrics)
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
-        self._model_thread = model_thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+        self._model_thread = model_thread or new_model_thread()
         self._pending = 0
         self._busy = False  # the previous batch had more than one request
 
@@ -135,16 +140,16 @@ class MicroBatcher:
 
     def _rank_group(self, config: RankingConfig, reqs: list[_Request]) -> list:
         """Recommendations for ``reqs`` in one call; if that fails, one call per request, so a request that
-        cannot be answered fails alone."""
-        try:
-            return self.pipeline.recommend([r.history for r in reqs], config, strict=True)
-        except Exception as e:  # each request gets its own answer or error below
-            if len(reqs) == 1:
-                return [e]
-        outcomes = []
-        for r in reqs:
+        cannot be answered fails alone (its outcome is the exception)."""
+        if len(reqs) > 1:
             try:
-                outcomes.append(self.pipeline.recommend(r.history, config, strict=True))
-            except Exception as e:
-                outcomes.append(e)
-        return outcomes
+                return self.pipeline.recommend([r.history for r in reqs], config, strict=True)
+            except Exception:  # noqa: BLE001 - answered one by one below
+                pass
+        return [self._answer(r.history, config) for r in reqs]
+
+    def _answer(self, history: list[Any], config: RankingConfig):
+        try:
+            return self.pipeline.recommend(history, config, strict=True)
+        except Exception as e:
+            return e

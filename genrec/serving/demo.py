@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import GenRecError
+from .batcher import new_model_thread
 from .search import ItemSearch
 
 SEARCH_RESULTS = 12
@@ -48,7 +49,7 @@ class DemoState:
         self.pipeline = pipeline
         self.catalog = pipeline.tokenizer.catalog
         self.search = ItemSearch(self.catalog, pipeline.item_prior.get("counts"))
-        self.thread = model_thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrec-model")
+        self.thread = model_thread or new_model_thread()
 
     def on_model_thread(self, fn, *args, **kwargs):
         return self.thread.submit(fn, *args, **kwargs).result()

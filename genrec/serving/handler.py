@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from genrec.pipeline import GenRecPipeline
-
-PARAMETERS = ("k", "modality", "exclude_history", "num_beams", "fusion")
+from genrec.ranking.config import REQUEST_SETTINGS
 
 
 class EndpointHandler:
@@ -33,17 +32,9 @@ class EndpointHandler:
                 '"inputs" must be a list of item ids (oldest first), a list of such lists, or {"history": [...]}'
             )
         params = data.get("parameters") or {}
-        unknown = sorted(set(params) - set(PARAMETERS))
+        unknown = sorted(set(params) - set(REQUEST_SETTINGS))
         if unknown:
-            raise ValueError(f"unknown parameters {unknown}; known: {list(PARAMETERS)}")
-        many = bool(inputs) and all(isinstance(h, list) for h in inputs)
-        recs = self.pipeline.recommend(inputs if many else [inputs], **params)
+            raise ValueError(f"unknown parameters {unknown}; known: {list(REQUEST_SETTINGS)}")
+        recs = self.pipeline.recommend(inputs, **params)  # one history, or a list of them (recommend's rule)
         catalog = self.pipeline.tokenizer.catalog
-        out = [
-            [
-                {**catalog.describe(item), "score": score, "sources": sources}
-                for item, score, sources in zip(rec.item_ids, rec.scores, rec.sources)
-            ]
-            for rec in recs
-        ]
-        return out if many else out[0]
+        return [rec.records(catalog) for rec in recs] if isinstance(recs, list) else recs.records(catalog)
