@@ -77,6 +77,24 @@ def instruments_dir():
     return SHARED_INSTRUMENTS
 
 
+def tiny_t5_config(tok, config_cls=None):
+    """A 2+2-layer, 32-wide T5 config over ``tok``'s vocabulary (the generation and pipeline tests' model)."""
+    from transformers import T5Config
+
+    return (config_cls or T5Config)(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
+
+
 def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
     """Run the CLI (`python -m genrec`) in a subprocess, from a neutral folder unless ``cwd`` is given."""
     import subprocess

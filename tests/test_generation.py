@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformers import LogitsProcessorList, T5Config, T5ForConditionalGeneration
+from transformers import LogitsProcessorList, T5ForConditionalGeneration
 
 from genrec.generation import IDConstraint, TrieConstrainedLogitsProcessor, constrained_beam_search, fuse
 from genrec.tokenizer import SemanticIDTokenizer
+
+from conftest import tiny_t5_config
 
 LEVELS = 3
 
@@ -26,18 +28,7 @@ def make_tokenizer(n_items=60, seed=0):
 
 def make_model(tok, seed=0):
     torch.manual_seed(seed)
-    cfg = T5Config(
-        vocab_size=len(tok),
-        d_model=32,
-        d_kv=16,
-        d_ff=64,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=2,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok)
     return T5ForConditionalGeneration(cfg).eval()
 
 

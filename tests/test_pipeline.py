@@ -14,6 +14,7 @@ from genrec.modeling import GenRecT5Config
 from genrec.pipeline import GenRecPipeline, RankResult
 from genrec.tokenizer import SemanticIDTokenizer
 
+from conftest import tiny_t5_config
 from hub_server import hub  # noqa: F401  (a fixture)
 
 N_ITEMS = 40
@@ -31,18 +32,7 @@ def codes(seed=0):
 def save_pipeline(path, config_cls=T5Config, seed=0):
     tok = SemanticIDTokenizer.from_codes([100 + r for r in range(N_ITEMS)], codes(), codebook_size=6)
     torch.manual_seed(seed)
-    cfg = config_cls(
-        vocab_size=len(tok),
-        d_model=32,
-        d_kv=16,
-        d_ff=64,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=2,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok, config_cls)
     AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return path
