@@ -181,17 +181,24 @@ def _lock_holder(lock: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def quiet_logger(name: str):
-    """Logger ``name``'s warnings off for a block (where genrec says the same in its own words)."""
+def quiet_logger(name: str, message: str | None = None):
+    """Logger ``name``'s warnings off for a block (where genrec says the same in its own words), or only
+    those containing ``message`` when it is given."""
     import logging
 
     log = logging.getLogger(name)
     level = log.level
-    log.setLevel(logging.ERROR)
+    drop = logging.Filter()
+    drop.filter = lambda record: message not in record.getMessage()
+    if message is None:
+        log.setLevel(logging.ERROR)
+    else:
+        log.addFilter(drop)
     try:
         yield
     finally:
         log.setLevel(level)
+        log.removeFilter(drop)
 
 
 @contextlib.contextmanager

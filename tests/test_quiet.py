@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -53,3 +54,36 @@ def test_train_evaluate_push_and_lora_print_no_warning_and_no_line_twice(hub, sy
         run = run_genrec(*argv, env=env, check=False)
         assert run.returncode == 0, run.stderr[-3000:]
         assert noise(run.stdout + "\n" + run.stderr) == [], f"genrec {argv[0]}"
+
+
+def test_checkpoints_saved_in_the_same_second_do_not_warn_about_mtime(tmp_path):
+    """Trainer's checkpoint rotation warns "mtime may not be reliable" when two checkpoints are less than a
+    second apart (a fast machine, a tiny model) and falls back to step order, which is right for ours:
+    training drops that one message and keeps every other warning of the logger."""
+    import logging
+
+    from transformers.trainer_utils import sort_checkpoints
+
+    from genrec.utils import quiet_logger
+
+    for step in (2, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        os.utime(tmp_path / f"checkpoint-{step}", (1e9, 1e9))
+    log = logging.getLogger("transformers.trainer_utils")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    log.addHandler(handler)
+    try:
+        for quiet in (True, False):
+            logging.Logger.warning_once.cache_clear()  # transformers says it once per process
+            with quiet_logger(log.name, "mtime may not be reliable") if quiet else contextlib.nullcontext():
+                order = sort_checkpoints(str(tmp_path), use_mtime=True)
+                log.warning("another warning")
+            assert [os.path.basename(p) for p in order] == ["checkpoint-2", "checkpoint-4"]
+            mtime = [m for m in seen if "mtime" in m]
+            assert (mtime == []) if quiet else len(mtime) == 1, seen
+            assert seen.count("another warning") == 1
+            seen.clear()
+    finally:
+        log.removeHandler(handler)

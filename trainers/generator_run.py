@@ -20,7 +20,7 @@ from ..errors import GenRecError
 from ..generation.constraints import uses_prefix_softmax
 from ..modeling.factory import build_generator, init_id_embeddings_from_codebooks
 from ..tasks import tasks_the_ids_allow
-from ..utils import no_hf_progress_bars
+from ..utils import no_hf_progress_bars, quiet_logger
 from .checkpoints import RunFingerprintCallback, check_resume_fingerprint, resume_point, run_fingerprint
 from .generator_config import GenRecTrainingArguments, make_training_args
 from .generator_trainer import (
@@ -288,7 +288,9 @@ def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
     )
     start = time.time()
     try:
-        with no_hf_progress_bars():  # checkpoint saves and the best-model load: no bar each
+        # Checkpoints saved within one second make Trainer's rotation warn that mtime "may not be reliable"
+        # and order them by step number, which is the right order for ours: a false alarm on fast runs.
+        with no_hf_progress_bars(), quiet_logger("transformers.trainer_utils", "mtime may not be reliable"):
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused a crafted or foreign pickle
         raise GenRecError(
