@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from instruments import DEFAULT_DATA, REPO
+from budget import DEFAULT_DATA, REPO
 from machine import describe, git_commit, write_results
 
 from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender

@@ -17,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 
-from instruments import DEFAULT_DATA, REPO
+from budget import DEFAULT_DATA, REPO
 from machine import describe, git_commit, write_results
 
 from genrec.data import load_dataset_dir

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from instruments import DEFAULT_DATA, REPO, make_scorer, run_generator
+from budget import DEFAULT_DATA, REPO, make_scorer, run_generator
 from machine import describe, git_commit, write_results
 
 from genrec.data import load_dataset_dir
@@ -41,7 +41,7 @@ from genrec.quantizer.metrics import cross_modal_agreement, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
 
 ID_SETS = ("released", "ours_independent", "ours_crossmodal")
-# downstream variant of benchmarks/instruments.py -> the name reported here
+# downstream variant of benchmarks/budget.py -> the name reported here
 MODELS = {"no_explicit": "genrec", "tiger": "tiger"}
 DATA_FILES = ("items.jsonl", "sequences.jsonl", "sid_image.npy")
 CODEBOOK = 256

@@ -145,7 +145,7 @@ def instruments_check(model_dir: Path, data_dir: Path) -> str:
 
     ref = json.loads(REFERENCE.read_text())
     if not model_dir.is_dir():
-        return f"Instruments check skipped: no model folder {model_dir} (train it with benchmarks/instruments.py)."
+        return f"Instruments check skipped: no model folder {model_dir} (train it with benchmarks/budget.py)."
     pipe = GenRecPipeline.from_pretrained(model_dir)
     histories = load_dataset_dir(data_dir).splits["test"]["history"][: len(ref["rankings"]["0.0"]["rows"])]
     same, worst = 0, 0.0

@@ -22,3 +22,56 @@ def test_lever_arms_start_from_the_frozen_profile_they_ran_on(tmp_path, monkeypa
     assert set(ALIGNMENT_TASKS) <= set(args.tasks) and set(args.task_weights) == set(ALIGNMENT_TASKS)
     assert not set(ALIGNMENT_TASKS) & set(make_training_args(tmp_path, "cpu").tasks)
     sys.modules.pop("levers", None)
+
+
+def test_budget_benchmark_runs_on_a_text_only_dataset_and_writes_nothing_when_smoke_run(
+    synth_dir, quantizer_dir, tmp_path, monkeypatch, capsys, caplog
+):
+    """benchmarks/budget.py takes any dataset folder (issue 33): on text IDs only, genrec trains the profile's
+    tasks those IDs allow and ranks text, tiger (the same run there) is skipped saying why, and a smoke run
+    (--max-steps / --max-users) prints its tables and writes no result file."""
+    import logging
+    import shutil
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import budget
+
+    data = tmp_path / "text-only"
+    data.mkdir()
+    for name in ("sequences.jsonl", "items.jsonl"):
+        shutil.copy(synth_dir / name, data / name)
+    shutil.copy(quantizer_dir / "sid_text.npy", data / "sid_text.npy")
+    results = sorted((BENCHMARKS / "results").iterdir())
+    argv = ["budget.py", "--data", str(data), "--variants", "genrec,tiger,popularity", "--run-dir", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--max-steps", "2", "--max-users", "8", "--num-beams", "10"])
+    with caplog.at_level(logging.INFO, logger="benchmarks.budget"):
+        budget.main()
+    out = capsys.readouterr().out
+    assert "| genrec / text |" in out and "| popularity |" in out and "tiger" not in out.split("smoke run")[0]
+    assert "not running tiger: the same run as genrec here" in caplog.text
+    assert "smoke run" in out and sorted((BENCHMARKS / "results").iterdir()) == results
+    assert budget.variant_plan("genrec", ["text", "image"]) == (None, "fused")
+    assert budget.variant_plan("all_tasks", ["text"]) == (["seqrec"], "text")
+    assert budget.variant_plan("tiger", ["image"]) is None
+    sys.modules.pop("budget", None)
+
+
+def test_budget_pace_leaves_evaluations_out_and_shows_a_slow_stretch():
+    """Steps per second between training logs, skipping a stretch that held an evaluation: a run slowed by
+    another job shows as a low minimum beside the median."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import budget
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    log = [
+        {"step": 50, "loss": 3.0, "train_minutes": 1.0},
+        {"step": 100, "loss": 2.9, "train_minutes": 2.0},  # 50 steps a minute
+        {"step": 100, "eval_ndcg@10": 0.1, "train_minutes": 2.5},
+        {"step": 150, "loss": 2.8, "train_minutes": 4.0},  # holds the evaluation: left out
+        {"step": 200, "loss": 2.7, "train_minutes": 5.0},
+        {"step": 250, "loss": 2.6, "train_minutes": 7.0},  # half speed
+    ]
+    pace = budget.training_pace(log)
+    assert pace == {"steps_per_s_median": round(50 / 60, 2), "steps_per_s_min": round(25 / 60, 2)}
+    sys.modules.pop("budget", None)

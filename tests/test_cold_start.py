@@ -10,7 +10,7 @@ import pytest
 from genrec.errors import GenRecError
 from genrec.pipeline import GenRecPipeline
 
-from conftest import run_genrec
+from conftest import genrec_cli
 
 # a quantizer small enough for 300 items and seconds of training
 TINY_QUANTIZER = ("--profile", "tiny")  # trainers/profile_files/quantizer/tiny.yaml
@@ -39,8 +39,8 @@ def trained(synth_dir, tmp_path_factory):
         emb = np.load(synth_dir / f"{m}_emb.npy")
         np.save(data / f"{m}_emb.npy", emb[:-HELD_OUT])
         np.save(new / f"{m}_emb.npy", emb[-HELD_OUT:])
-    run_genrec("quantize", "--data", data, "--out", root / "q", *TINY_QUANTIZER)
-    run_genrec("train", "--data", data, "--quantizer", root / "q", "--out", root / "m", "--profile", "tiny")
+    genrec_cli("quantize", "--data", data, "--out", root / "q", *TINY_QUANTIZER)
+    genrec_cli("train", "--data", data, "--quantizer", root / "q", "--out", root / "m", "--profile", "tiny")
     return root, [json.loads(line) for line in held], [json.loads(line) for line in keep]
 
 
@@ -60,7 +60,7 @@ def folder_digest(path):
 
 def test_added_items_get_unique_ids_from_the_models_quantizer(trained):
     root, held, keep = trained
-    proc = run_genrec("add-items", "--model", root / "m", *new_items_flags(root), "--out", root / "m2")
+    proc = genrec_cli("add-items", "--model", root / "m", *new_items_flags(root), "--out", root / "m2")
     assert f"added {HELD_OUT} items" in proc.stdout
     pipe = GenRecPipeline.from_pretrained(root / "m2")  # the trained part of the catalogue still matches
     assert pipe.trained_rows == len(keep) and len(pipe.tokenizer.catalog) == len(keep) + HELD_OUT
@@ -170,7 +170,7 @@ def test_bad_new_items_leave_the_model_folder_byte_identical(trained, tmp_path, 
             _save(tmp_path, "i", [[0] * len(taken)] * HELD_OUT),
         ]
         expect = "already taken"
-    proc = run_genrec("add-items", "--model", root / "m", "--out", tmp_path / "out", *args, check=False)
+    proc = genrec_cli("add-items", "--model", root / "m", "--out", tmp_path / "out", *args, check=False)
     assert proc.returncode == 2 and expect in proc.stderr, proc.stderr
     assert folder_digest(root / "m") == before and not (tmp_path / "out").exists()
 
@@ -186,7 +186,7 @@ def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
     root, held, keep = trained
     shutil.copytree(root / "m", tmp_path / "m")
     shutil.rmtree(tmp_path / "m" / "quantizer")
-    run_genrec(
+    genrec_cli(
         "quantize",
         "--data",
         root / "data",
@@ -199,7 +199,7 @@ def test_a_swapped_quantizer_of_the_same_shape_is_refused(trained, tmp_path):
         "1",
     )
     before = folder_digest(tmp_path / "m")
-    proc = run_genrec(
+    proc = genrec_cli(
         "add-items", "--model", tmp_path / "m", *new_items_flags(root), "--out", tmp_path / "m2", check=False
     )
     assert proc.returncode == 2 and "is not the IDs this model was trained on" in proc.stderr, proc.stderr

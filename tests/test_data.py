@@ -8,7 +8,7 @@ from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, generate, write_synthetic_dataset
 from genrec.errors import DataError
 
-from conftest import run_genrec
+from conftest import genrec_cli, run_genrec
 
 
 def write_dir(path, items=None, sequences=None, csv=None, **arrays):
@@ -170,7 +170,7 @@ def test_instruments_counts(instruments_dir):
 
 
 def test_cli_inspect_json(synth_dir):
-    out = run_genrec("inspect", synth_dir, "--json")
+    out = genrec_cli("inspect", synth_dir, "--json")
     s = json.loads(out.stdout)
     for key in (
         "users",
@@ -234,7 +234,7 @@ def test_cli_from_the_source_checkout(synth_dir, tmp_path):
 
 
 def test_cli_errors_without_traceback(tmp_path):
-    out = run_genrec("inspect", tmp_path / "x", check=False)
+    out = genrec_cli("inspect", tmp_path / "x", check=False)
     assert out.returncode == 2
     assert "dataset directory does not exist" in out.stderr and "Traceback" not in out.stderr
 

@@ -21,7 +21,7 @@ from genrec.trainers.generator_config import make_training_args
 from genrec.trainers.generator_run import train_generator
 from genrec.trainers.generator_trainer import GenRecCollator, GenRecTrainer
 
-from conftest import run_genrec
+from conftest import genrec_cli
 from hub_server import hub  # noqa: F401  (a fixture)
 
 LEVELS, CODES = 3, 16  # conftest's quantizer_dir
@@ -408,7 +408,7 @@ def test_lora_on_a_catalogue_with_new_items_trains_serves_and_pushes(trained, sy
     history = [base_items[0], base_items[1], "new-a"]
     rec = pipe.recommend(history, k=20)
     assert "new-b" in rec.item_ids
-    r = run_genrec("recommend", "--model", out, "--history", *history, "--k", "20", "--json")
+    r = genrec_cli("recommend", "--model", out, "--history", *history, "--k", "20", "--json")
     assert json.loads(r.stdout.splitlines()[-1])["item_ids"] == rec.item_ids
     from peft import AutoPeftModelForSeq2SeqLM
 
@@ -478,7 +478,7 @@ def test_trainer_batches_units_of_similar_length(tok, data, tmp_path):
 @pytest.mark.slow
 def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir, tmp_path):
     out = tmp_path / "gen"
-    r = run_genrec(
+    r = genrec_cli(
         "train",
         "--data",
         synth_dir,
@@ -516,9 +516,9 @@ def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir,
     long = list(range(30))
     assert pipe.max_history == 10
     assert pipe.recommend(long, k=5).item_ids == pipe.recommend(long[-10:], k=5).item_ids
-    ev = run_genrec("evaluate", "--model", out, "--data", synth_dir, "--max-users", "20", check=False)
+    ev = genrec_cli("evaluate", "--model", out, "--data", synth_dir, "--max-users", "20", check=False)
     assert ev.returncode == 0, ev.stderr
-    bad = run_genrec(
+    bad = genrec_cli(
         "train",
         "--data",
         synth_dir,
@@ -533,7 +533,7 @@ def test_cli_train_writes_folder_and_reports_bad_input(synth_dir, quantizer_dir,
         check=False,
     )
     assert bad.returncode == 2 and "unknown task 'seqvideo'" in bad.stderr and "Traceback" not in bad.stderr
-    nosid = run_genrec("train", "--data", synth_dir, "--out", tmp_path / "y", "--profile", "tiny", check=False)
+    nosid = genrec_cli("train", "--data", synth_dir, "--out", tmp_path / "y", "--profile", "tiny", check=False)
     assert nosid.returncode == 2 and "sid_text.npy" in nosid.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
@@ -543,8 +543,8 @@ def test_train_uses_the_tokenizer_stage_output_byte_for_byte(synth_dir, quantize
     """`genrec train --tokenizer DIR`: the tokenize stage's folder (here with sentencepiece text pieces) is
     what the model is trained with and ships; a tokenizer of other items or other IDs is refused."""
     tok_dir = tmp_path / "tok"
-    run_genrec("tokenize", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tok_dir, "--text-vocab", "120")
-    run_genrec(
+    genrec_cli("tokenize", "--data", synth_dir, "--quantizer", quantizer_dir, "--out", tok_dir, "--text-vocab", "120")
+    genrec_cli(
         "train",
         "--data",
         synth_dir,
@@ -568,7 +568,7 @@ def test_train_uses_the_tokenizer_stage_output_byte_for_byte(synth_dir, quantize
     other.mkdir()
     for m in ("text", "image"):
         np.save(other / f"sid_{m}.npy", np.load(quantizer_dir / f"sid_{m}.npy")[::-1].copy())
-    proc = run_genrec(
+    proc = genrec_cli(
         "train",
         "--data",
         synth_dir,

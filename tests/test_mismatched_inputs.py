@@ -12,7 +12,7 @@ from genrec.pipeline import GenRecPipeline
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.tokenizer.build import build_tokenizer
 
-from conftest import run_genrec
+from conftest import genrec_cli
 from test_pipeline import save_pipeline
 
 
@@ -58,7 +58,7 @@ def test_quantizer_of_other_items_is_refused(small, tmp_path):
     q = quantizer_folder(tmp_path / "q", data.n_items, item_ids=ids)
     with pytest.raises(DataError, match=f"quantized from other items .* row 5 is '{ids[5]}' there"):
         build_tokenizer(data, q)
-    r = run_genrec("tokenize", "--data", small, "--quantizer", q, "--out", tmp_path / "tok", check=False)
+    r = genrec_cli("tokenize", "--data", small, "--quantizer", q, "--out", tmp_path / "tok", check=False)
     assert (
         r.returncode == 2
         and r.stderr.splitlines()[-1].startswith("genrec tokenize: error:")
@@ -93,7 +93,7 @@ def test_a_dataset_without_users_is_refused_by_inspect_and_train(tmp_path):
     (d / "sequences.jsonl").write_text(json.dumps({"user_id": "u", "items": ["i0", "i1"]}) + "\n")
     with pytest.raises(DataError, match="no user has >= 3 interactions .1 users dropped"):
         load_dataset_dir(d)
-    r = run_genrec("inspect", d, check=False)
+    r = genrec_cli("inspect", d, check=False)
     assert (
         r.returncode == 2
         and r.stderr.splitlines()[-1].startswith("genrec inspect: error:")

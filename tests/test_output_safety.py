@@ -9,7 +9,7 @@ import torch
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
 from genrec.utils import ARTIFACT_MARKER, OutputPathError, artifact_kind, atomic_output_dir, check_output_dir
 
-from conftest import run_genrec
+from conftest import genrec_cli
 
 SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
 
@@ -64,18 +64,18 @@ def test_only_a_genrec_artifact_of_the_same_kind_is_replaced(tmp_path):
 def test_cli_refuses_to_write_over_its_input_or_a_file(tmp_path):
     data = write_synthetic_dataset(tmp_path / "d", SMALL)
     (data / "my_notes.txt").write_text("keep me")
-    r = run_genrec("tokenize", "--data", str(data), "--out", str(data), check=False)
+    r = genrec_cli("tokenize", "--data", str(data), "--out", str(data), check=False)
     assert r.returncode == 2 and "would replace the input" in r.stderr and "Traceback" not in r.stderr
-    r = run_genrec("synth", "--out", str(data / "items.jsonl"), check=False)
+    r = genrec_cli("synth", "--out", str(data / "items.jsonl"), check=False)
     assert r.returncode == 2 and "is a file" in r.stderr
-    r = run_genrec("synth", "--out", str(data), check=False)  # a dataset genrec wrote, but with the user's notes
+    r = genrec_cli("synth", "--out", str(data), check=False)  # a dataset genrec wrote, but with the user's notes
     assert r.returncode == 0  # same kind: replaced, as documented
     foreign = tmp_path / "project"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("years of work")
-    r = run_genrec("synth", "--out", str(foreign), check=False)
+    r = genrec_cli("synth", "--out", str(foreign), check=False)
     assert r.returncode == 2 and "did not write" in r.stderr and (foreign / "thesis.tex").read_text() == "years of work"
-    r = run_genrec("synth", "--out", str(foreign), "--overwrite", "--n-items", "60", "--n-users", "80", check=False)
+    r = genrec_cli("synth", "--out", str(foreign), "--overwrite", "--n-items", "60", "--n-users", "80", check=False)
     assert r.returncode == 0 and not (foreign / "thesis.tex").exists()
 
 
@@ -109,7 +109,7 @@ def test_synth_refuses_sizes_it_cannot_meet_instead_of_looping(tmp_path):
         SynthConfig(n_items=1, n_users=5)
     with pytest.raises(DataError, match="n_users must be >= 1"):
         SynthConfig(n_users=0)
-    r = run_genrec("synth", "--out", str(tmp_path / "s"), "--n-items", "1", "--n-users", "5", check=False, timeout=60)
+    r = genrec_cli("synth", "--out", str(tmp_path / "s"), "--n-items", "1", "--n-users", "5", check=False)
     assert r.returncode == 2 and "n_items (1) must be >= max_len" in r.stderr and not (tmp_path / "s").exists()
 
 
@@ -118,7 +118,7 @@ def test_synth_refuses_sizes_it_cannot_meet_instead_of_looping(tmp_path):
     [("--max-steps", "0"), ("--batch-size", "0"), ("--lr", "-1"), ("--epochs", "nan"), ("--max-train-minutes", "x")],
 )
 def test_train_refuses_values_out_of_range_in_one_line(flag, value, tmp_path):
-    r = run_genrec("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value, check=False)
+    r = genrec_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value, check=False)
     assert r.returncode == 2 and f"argument {flag}" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -163,7 +163,7 @@ def test_evaluate_out_never_replaces_a_file_it_did_not_write_nor_a_folder(tmp_pa
         (data, "is a folder"),
         (".", "is a folder"),
     ):
-        proc = run_genrec("evaluate", "--model", model, "--data", data, "--out", out, check=False)
+        proc = genrec_cli("evaluate", "--model", model, "--data", data, "--out", out, check=False)
         assert proc.returncode == 2 and match in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert (data / "items.jsonl").read_bytes() == items and (model / "model.safetensors").read_bytes() == b"weights"
     assert not [p for p in tmp_path.rglob(".*tmp*")]  # nothing half-written left behind
@@ -186,12 +186,12 @@ def test_a_diverged_training_writes_nothing_and_says_what_to_change(tmp_path):
     for m in ("text", "image"):
         __import__("numpy").save(q / f"sid_{m}.npy", rng.integers(0, 8, size=(SMALL.n_items, 3)))
     common = ("train", "--data", data, "--quantizer", q, "--profile", "tiny", "--max-steps", "4")
-    proc = run_genrec(*common, "--out", tmp_path / "m", "--lr", "1e30", "--max-grad-norm", "0", check=False)
+    proc = genrec_cli(*common, "--out", tmp_path / "m", "--lr", "1e30", "--max-grad-norm", "0", check=False)
     assert proc.returncode == 2 and "training diverged" in proc.stderr and "lower --lr" in proc.stderr, proc.stderr
     assert not (tmp_path / "m").exists()
-    proc = run_genrec(*common, "--out", tmp_path / "m", "--popularity-correction", "nan", check=False)
+    proc = genrec_cli(*common, "--out", tmp_path / "m", "--popularity-correction", "nan", check=False)
     assert proc.returncode == 2 and "popularity_correction must be a finite number" in proc.stderr, proc.stderr
-    proc = run_genrec(
+    proc = genrec_cli(
         "quantize", "--data", data, "--out", tmp_path / "qd", "--epochs", "2", "--lr", "1e30", check=False
     )
     assert proc.returncode == 2 and "quantizer training diverged" in proc.stderr, proc.stderr

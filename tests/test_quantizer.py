@@ -13,7 +13,7 @@ from genrec.quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_r
 from genrec.quantizer.metrics import cross_modal_agreement, entropy, utilization
 from genrec.trainers import QuantizerTrainingArguments, train_quantizer
 
-from conftest import run_genrec
+from conftest import genrec_cli
 
 TINY = dict(num_levels=3, codebook_size=16, latent_dim=8, hidden_dims=[32], n_clusters=16)
 
@@ -231,7 +231,7 @@ def test_cli_quantize_and_errors(synth_dir, tmp_path, capsys):
     from genrec.cli import main
 
     out = tmp_path / "q"
-    r = run_genrec(
+    r = genrec_cli(
         "quantize",
         "--data",
         synth_dir,
@@ -334,7 +334,7 @@ def test_ids_only_modality_errors(text_and_image_ids, synth_dir, tmp_path):
     with pytest.raises(ValueError, match="must differ"):
         CrossModalRQVAEConfig(modalities=["text", "image"], id_modalities=["image"])
     assert (
-        run_genrec(
+        genrec_cli(
             "quantize",
             "--data",
             str(data_dir),

@@ -11,7 +11,7 @@ import pytest
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
 from genrec.errors import GenRecError
 
-from conftest import run_genrec
+from conftest import genrec_cli
 
 SMALL = SynthConfig(n_items=60, n_users=80, seed=1)
 
@@ -124,7 +124,7 @@ def test_a_crafted_pickle_in_a_checkpoint_is_one_line_and_runs_nothing(small, tm
     ck = _copy_checkpoints(small, tmp_path)
     (ck / "checkpoint-10" / "rng_state.pth").write_bytes(pickle.dumps(_Exploit()))
     argv = _train_argv(small, "--out", tmp_path / "m", "--checkpoint-dir", ck, "--resume", "--max-steps", "12")
-    proc = run_genrec(*argv, check=False, cwd=tmp_path)
+    proc = genrec_cli(*argv, check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "is not plain tensors and was not loaded" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pwned").exists() and not (tmp_path / "m").exists()
 
@@ -213,7 +213,7 @@ def test_no_output_or_checkpoint_folder_inside_an_input(small, tmp_path):
     (tmp_path / "new.jsonl").write_text('{"item_id": "new1"}\n')
     np.save(tmp_path / "sid.npy", np.array([[1, 2, 3]]))
     before = sorted(p.name for p in (model / "quantizer").iterdir()) if (model / "quantizer").exists() else None
-    proc = run_genrec(
+    proc = genrec_cli(
         "add-items",
         "--model",
         model,
@@ -414,6 +414,8 @@ def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
     proc = subprocess.Popen(
         [
             sys.executable,
+            "-X",
+            "faulthandler",  # a hang is reported with every thread's stack (SIGABRT below)
             "-m",
             "genrec",
             *map(str, _train_argv(small, "--max-steps", "100000", "--out", tmp_path / "m")),
@@ -423,12 +425,16 @@ def test_ctrl_c_during_training_is_one_line_naming_resume(small, tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not (tmp_path / "m.checkpoints").exists():
+    deadline = time.time() + 120  # mid-training: the first checkpoint (step 20) is written
+    while time.time() < deadline and not list(tmp_path.glob("m.checkpoints/checkpoint-*")):
         time.sleep(0.2)
-    time.sleep(1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=60)[1]
+    try:
+        err = proc.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        pytest.fail(f"still running 60 s after Ctrl-C; its stacks:\n{proc.communicate()[1][-6000:]}")
     assert proc.returncode == 130, err[-2000:]
     assert "genrec train: interrupted (checkpoints are kept: run the same command with --resume" in err
     assert "Traceback" not in err and not (tmp_path / "m").exists() and not list(tmp_path.glob(".*.lock"))
@@ -441,7 +447,7 @@ def test_synth_refuses_a_nan_noise_and_leaves_no_dataset(tmp_path):
     for bad in ("nan", "inf"):
         with pytest.raises(GenRecError, match=f"noise must be a finite number >= 0, got {bad}"):
             SynthConfig(noise=float(bad))
-    proc = run_genrec("synth", "--out", tmp_path / "s", "--noise", "nan", check=False)
+    proc = genrec_cli("synth", "--out", tmp_path / "s", "--noise", "nan", check=False)
     assert proc.returncode == 2 and "noise must be a finite number" in proc.stderr and not (tmp_path / "s").exists()
 
 
@@ -509,3 +515,30 @@ def test_a_tracker_that_is_not_installed_is_one_line_naming_the_extra(tmp_path, 
         pytest.skip("tensorboard is installed here")
     line = _one_line(["train", "--data", tmp_path / "d", "--out", tmp_path / "m", "--report-to", "tensorboard"], capsys)
     assert "--report-to tensorboard: not installed; pip install 'genrec[tensorboard]'" in line
+
+
+def test_a_ctrl_c_swallowed_mid_step_still_stops_training_at_the_step_end(small, tmp_path):
+    """A C extension polling for signals may clear the KeyboardInterrupt of a Ctrl-C and carry on (a CI run
+    then trained on for minutes): the interrupt must surface at the next step end anyway."""
+    import os
+    import signal
+
+    from transformers import TrainerCallback
+
+    from genrec.trainers.generator_run import train_generator
+
+    class SwallowedCtrlC(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                except KeyboardInterrupt:  # what such an extension does with it
+                    self.swallowed_at = state.global_step
+
+    swallow, before = SwallowedCtrlC(), signal.getsignal(signal.SIGINT)
+    kw = {**small["kw"], "save_steps": 2}
+    with pytest.raises(KeyboardInterrupt):
+        train_generator(small["data"], tmp_path / "m", max_steps=1000, callbacks=[swallow], **kw)
+    assert swallow.swallowed_at == 3 and not (tmp_path / "m").exists()
+    assert sorted(p.name for p in (tmp_path / "m.checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
+    assert signal.getsignal(signal.SIGINT) == before  # the handler is put back

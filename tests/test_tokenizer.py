@@ -10,7 +10,7 @@ from genrec.errors import DataError, MalformedIDError, UnknownItemError
 from genrec.tokenizer import SemanticIDTokenizer
 from genrec.tokenizer.build import build_tokenizer
 
-from conftest import run_genrec
+from conftest import genrec_cli
 
 
 def random_catalog(n=200, levels=3, size=8, seed=0):
@@ -231,11 +231,11 @@ def test_cli_tokenize(tmp_path, synth_dir):
     codes["text"][[0, 1]] = codes["text"][2]  # three items share one text ID
     for m in codes:
         np.save(qdir / f"sid_{m}.npy", codes[m])
-    out = run_genrec("tokenize", "--data", synth_dir, "--quantizer", qdir, "--out", tmp_path / "tok").stdout
+    out = genrec_cli("tokenize", "--data", synth_dir, "--quantizer", qdir, "--out", tmp_path / "tok").stdout
     assert "text: 3 levels x 256 codes; 3 items share 1 IDs" in out
     assert "image: 3 levels x 256 codes; 0 items share 0 IDs" in out
     assert AutoTokenizer.from_pretrained(tmp_path / "tok").item_ids == data.item_ids
-    bad = run_genrec("tokenize", "--data", synth_dir, "--out", tmp_path / "t2", check=False)
+    bad = genrec_cli("tokenize", "--data", synth_dir, "--out", tmp_path / "t2", check=False)
     assert bad.returncode == 2 and "no sid_text.npy" in bad.stderr and not (tmp_path / "t2").exists()
 
 

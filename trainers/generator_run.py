@@ -31,6 +31,7 @@ from .generator_trainer import (
     check_finite_weights,
     validation_ranker,
 )
+from .interrupt import interrupts_at_step_end
 from .profiles import load_profile
 
 logger = logging.getLogger("genrec.train")
@@ -290,7 +291,11 @@ def _timed_train(trainer: GenRecTrainer, resume: str | bool | None):
     try:
         # Checkpoints saved within one second make Trainer's rotation warn that mtime "may not be reliable"
         # and order them by step number, which is the right order for ours: a false alarm on fast runs.
-        with no_hf_progress_bars(), quiet_logger("transformers.trainer_utils", "mtime may not be reliable"):
+        with (
+            no_hf_progress_bars(),
+            quiet_logger("transformers.trainer_utils", "mtime may not be reliable"),
+            interrupts_at_step_end(trainer),
+        ):
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused a crafted or foreign pickle
         raise GenRecError(
