@@ -6,7 +6,8 @@ No weight is trained; every setting re-ranks the same seeded validation users.
     python benchmarks/ranking_levers.py --model runs/instruments-budget/genrec --test    # + test, once, chosen setting
 
 The test split is ranked once, with the setting that won on validation. Writes
-benchmarks/results/ranking-levers.md and .json (the sweep is cached beside the model: resumable).
+benchmarks/results/ranking-levers.md and .json on the default dataset, ranking-levers-<dataset folder>.* on
+another (the sweep is cached beside the model: resumable). A model of one modality has no fusion to choose.
 """
 
 from __future__ import annotations
@@ -82,25 +83,22 @@ def decode(pipe: GenRecPipeline, model_dir: Path, setting: str, histories):
 
 def fused_rows(pipe, res, histories, fusion: str, exclude_history: bool = False) -> list[list[int]]:
     rule, text, image = FUSIONS[fusion]
+    weights = {m: w for m, w in (("text", text), ("image", image)) if m in pipe.modalities_for("fused")}
     return pipe.recombine(
-        res,
-        histories,
-        k=10,
-        fusion=rule,
-        exclude_history=exclude_history,
-        modality_weights={"text": text, "image": image},
+        res, histories, k=10, fusion=rule, exclude_history=exclude_history, modality_weights=weights
     ).rows
 
 
 def sweep(pipe, model_dir: Path, valid, n_items: int, cache: Path) -> dict:
     """NDCG@10 / HR@10 / coverage@10 of every (decode, fusion) pair on the validation users, cached."""
     results = json.loads(cache.read_text()) if cache.is_file() else {}
+    fusions = list(FUSIONS) if len(pipe.modalities_for("fused")) > 1 else ["macrec"]
     for setting in DECODES:
-        if all(f"{setting} / {f}" in results for f in FUSIONS):
+        if all(f"{setting} / {f}" in results for f in fusions):
             continue
         start = time.perf_counter()
         res = decode(pipe, model_dir, setting, valid["history"])
-        for fusion in FUSIONS:
+        for fusion in fusions:
             m = ranking_metrics(
                 fused_rows(pipe, res, valid["history"], fusion), valid["target"], ks=(10,), n_items=n_items
             )
@@ -109,7 +107,7 @@ def sweep(pipe, model_dir: Path, valid, n_items: int, cache: Path) -> dict:
             "%s: %.0f s; %s",
             setting,
             time.perf_counter() - start,
-            json.dumps({f: results[f"{setting} / {f}"]["NDCG@10"] for f in FUSIONS}),
+            json.dumps({f: results[f"{setting} / {f}"]["NDCG@10"] for f in fusions}),
         )
         cache.write_text(json.dumps(results, indent=1))
     return results
@@ -160,14 +158,15 @@ def write_report(args, results: dict, chosen: str, test: dict | None, n_valid: i
     lines = [
         "# Ranking-time levers (validation), on one trained generator",
         "",
-        f"Command: `python benchmarks/ranking_levers.py --model {args.model}{' --test' if args.test else ''}`. "
+        f"Command: `python benchmarks/ranking_levers.py --model {args.model} --data {args.data}"
+        f"{' --test' if args.test else ''}`. "
         f"Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.",
         "",
         f"{n_valid} validation users (seeded sample), whole catalogue, history items not excluded. Decode settings: "
         "popularity correction a (None: the model's saved default), beams per modality, and the mean of the "
         "weights of the checkpoints the trainer kept (its best and its last). Fusion: MACRec's rule with per-"
         "modality weights (`GenRecPipeline.rank(modality_weights=...)`), reciprocal-rank fusion, CombSUM. "
-        f"{len(DECODES)} decode x {len(FUSIONS)} fusion settings = {len(results)} configurations, all on "
+        f"{len(DECODES)} decode x {len(results) // len(DECODES)} fusion settings = {len(results)} configurations, all on "
         f"validation; a fusion other than MACRec's equal-weight rule is chosen only when it wins by more than "
         f"{MIN_GAIN:.0%}.",
         "",
@@ -185,8 +184,9 @@ def write_report(args, results: dict, chosen: str, test: dict | None, n_valid: i
             "",
         ]
     print("\n".join(lines))
+    name = "ranking-levers" + ("" if args.data.resolve() == DEFAULT_DATA.resolve() else f"-{args.data.name}")
     write_results(
-        REPO / "benchmarks" / "results" / "ranking-levers",
+        REPO / "benchmarks" / "results" / name,
         "\n".join(lines),
         {
             "validation": results,

@@ -390,3 +390,23 @@ def test_quantizer_profiles_are_yaml_data_files_and_flags_override_them(tmp_path
         load_profile(mine, "quantizer")
     with pytest.raises(GenRecError, match="unknown quantizer profile 'huge'"):
         load_profile("huge", "quantizer")
+
+
+def test_quantizer_settings_are_documented_config_fields():
+    """`genrec quantize`'s flags come from two dataclasses through GenRecParser (issue 34): every field has its
+    help, and every model setting is a CrossModalRQVAEConfig field (a renamed config field cannot leave a flag
+    that sets nothing)."""
+    from dataclasses import fields
+
+    from genrec.cli.parser import GenRecParser, given_settings
+    from genrec.quantizer import CrossModalRQVAEConfig
+    from genrec.trainers import QuantizerModelArguments, QuantizerTrainingArguments
+
+    for settings in (QuantizerModelArguments, QuantizerTrainingArguments):
+        assert all(f.metadata.get("help") for f in fields(settings)), settings
+    assert {f.name for f in fields(QuantizerModelArguments)} <= {f.name for f in fields(CrossModalRQVAEConfig)}
+    p = GenRecParser(prog="q")
+    p.add_settings(QuantizerTrainingArguments, "training", spellings={"learning_rate": "--lr"})
+    args = p.parse_args(["--lr", "0.01", "--save-every", "5"])
+    assert given_settings(args, QuantizerTrainingArguments) == {"learning_rate": 0.01, "save_every": 5}
+    assert given_settings(p.parse_args([]), QuantizerTrainingArguments) == {}

@@ -1,6 +1,7 @@
 """Training levers: embedding init, length-bucket batching, the wall-clock budget."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -150,6 +151,32 @@ def test_budget_run_stops_on_time_evaluates_ranking_and_keeps_the_best(synth_dir
     lrs = [h["learning_rate"] for h in history if "learning_rate" in h]
     peak = record["training_args"]["learning_rate"]
     assert max(lrs) > 0.8 * peak and lrs[-1] < 0.1 * peak  # warmed up, then annealed by the clock
+
+
+def test_a_budget_runs_progress_bar_counts_minutes_of_the_budget(
+    synth_dir, quantizer_dir, tmp_path, monkeypatch, capsys
+):
+    """Issue 33: a budget run's bar showed its placeholder step ceiling (1,178,000 steps, a 140-hour ETA)."""
+    from genrec.trainers import budget as budget_module
+
+    monkeypatch.setattr(budget_module, "time", TickingTime())
+    train_generator(
+        synth_dir,
+        tmp_path / "gen",
+        quantizer=quantizer_dir,
+        profile="tiny",
+        seed=3,
+        tasks=["seqrec"],
+        max_train_minutes=0.02,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        disable_tqdm=False,
+    )
+    bars = capsys.readouterr().err.replace("\r", "\n")
+    assert "/0.02 min [" in bars and "step " in bars, bars[-2000:]
+    totals = [int(t) for t in re.findall(r"\| *\d+/(\d+) \[", bars)]  # the step bars (evaluation's among them)
+    assert all(t < 1000 for t in totals), totals  # none counts to the placeholder step ceiling
 
 
 # ---- prefix softmax -------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import time
 
+from tqdm.auto import tqdm
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 MINUTES_KEY = "train_minutes"  # in every log entry of a budget run (the learning curve's x axis)
 
@@ -74,3 +76,28 @@ class TimeBudgetCallback(TrainerCallback):
             while self.next_eval <= minutes:
                 self.next_eval += self.eval_every
         return control
+
+
+class BudgetProgressCallback(ProgressCallback):
+    """Trainer's progress bar in minutes of the budget. A budget run's step count is only a ceiling Trainer
+    needs (``max_steps``), so the step bar showed hundreds of thousands of steps and an ETA of days; this one
+    fills with the clock and shows the step reached. Trainer's log lines print as before."""
+
+    def __init__(self, clock: WallClock, budget: float):
+        super().__init__()
+        self.clock, self.budget = clock, budget
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(
+                total=self.budget,
+                initial=min(self.clock.minutes(), self.budget),
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total:g} min [{elapsed}<{remaining}{postfix}]",
+            )
+        self.current_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar.set_postfix_str(f"step {state.global_step}", refresh=False)
+            self.training_bar.update(min(self.clock.minutes(), self.budget) - self.training_bar.n)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, Trainer
+from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .. import ITEM_TASKS, SEQUENTIAL_TASK
@@ -23,7 +24,7 @@ from ..generation.constraints import IDConstraint, uses_prefix_softmax
 from ..modeling.factory import check_vocab
 from ..sequence_tasks import build_sequence_dataset
 from ..tasks import PAIRED_TASKS, build_task_dataset
-from .budget import MINUTES_KEY, TimeBudgetCallback, WallClock, budget_lr_factor
+from .budget import MINUTES_KEY, BudgetProgressCallback, TimeBudgetCallback, WallClock, budget_lr_factor
 from .checkpoints import checkpoint_step
 from .generator_config import GenRecTrainingArguments
 from .id_loss import packed_id_loss, prefix_softmax_loss
@@ -125,6 +126,9 @@ class GenRecTrainer(Trainer):
         if budget is not None:
             self.clock = WallClock()
             self.add_callback(TimeBudgetCallback(self.clock, budget, self.args.eval_every_minutes))
+            if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
+                self.remove_callback(ProgressCallback)
+                self.add_callback(BudgetProgressCallback(self.clock, budget))
 
     def _id_constraint(self, device) -> IDConstraint:
         """Every modality's trie in one table (built once; the loss of ``id_softmax="prefix"`` reads it)."""

@@ -42,7 +42,7 @@ def _quantizer_keys() -> tuple[set[str], set[str]]:
     from dataclasses import fields
 
     from genrec.quantizer import CrossModalRQVAEConfig
-    from genrec.trainers.quantizer_trainer import QuantizerTrainingArguments
+    from genrec.trainers.quantizer_config import QuantizerTrainingArguments
 
     model = set(inspect.signature(CrossModalRQVAEConfig.__init__).parameters) - {"self", "kwargs"}
     return model - {"modalities", "input_dims"}, {f.name for f in fields(QuantizerTrainingArguments)}

@@ -11,8 +11,9 @@ from ..data.loading import GenRecData, load_dataset_dir
 from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig
 from ..utils import check_output_dir, check_outside_inputs, output_lock, set_seed
+from .quantizer_config import QuantizerTrainingArguments
 from .quantizer_export import sid_file
-from .quantizer_trainer import QuantizerTrainer, QuantizerTrainingArguments
+from .quantizer_trainer import QuantizerTrainer
 
 logger = logging.getLogger("genrec.quantize")
 

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..errors import GenRecError
 from ..quantizer import CrossModalRQVAE, CrossModalRQVAEConfig, collision_rate
 from ..quantizer.kmeans import ASSIGN_CHUNK, id_prefix_labels, pseudo_labels, sample_rows
 from ..utils import atomic_write_file, set_seed
+from .quantizer_config import QuantizerTrainingArguments
 
 # Dead codes are restarted after every epoch and, within a long epoch, every this many steps: counts over a
 # whole ~1,000-step epoch (a million items) keep alive the codes used only in its first steps, before the
@@ -35,30 +35,6 @@ RESTART_EVERY_STEPS = 100
 logger = logging.getLogger("genrec.quantize")
 
 CHECKPOINT_FILE = "quantizer_checkpoint.pt"
-
-
-@dataclass
-class QuantizerTrainingArguments:
-    """Optimisation settings. lr 1e-3, batch 1024, AdamW weight decay 1e-4: MACRec / MQL4GRec.
-    epochs 300 (MACRec runs 1000 on a GPU) and eval_every 10 (MACRec: 2) are our CPU choice: on the
-    6k-item benchmark collisions and loss plateau well before 300 epochs. valid_fraction 0.05 of the
-    items is held out of the gradient steps to measure reconstruction (they still get IDs).
-    max_grad_norm 1.0 (our choice): the contrastive loss acts on normalised deep residuals, which are
-    small, so its gradients can be large; without clipping the encoder's scale drifts upwards."""
-
-    epochs: int = 300
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    max_grad_norm: float = 1.0
-    valid_fraction: float = 0.05
-    eval_every: int = 10
-    save_every: int = 50
-    seed: int = 42
-    checkpoint_dir: str | None = None
-    resume: bool = False
-    progress: bool = True
-    device: str | None = None
 
 
 class QuantizerTrainer:

@@ -10,7 +10,7 @@ import sys
 
 from .. import __version__
 from ..errors import GenRecError
-from .arguments import OneLineErrorParser
+from .parser import GenRecParser
 
 # (subcommand, module, one-line help); modules are imported lazily so `genrec --help` is fast.
 COMMANDS = [
@@ -37,7 +37,7 @@ RESUMABLE = ("train", "quantize")
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; ``only``: build just that command's arguments (``main`` passes the command it was given,
     or "" for none: building `train`'s flags imports the trainer, seconds that `genrec --help` need not pay)."""
-    parser = OneLineErrorParser(prog="genrec", description="Multimodal generative recommendation.")
+    parser = GenRecParser(prog="genrec", description="Multimodal generative recommendation.")
     parser.add_argument("--version", action="version", version=f"genrec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

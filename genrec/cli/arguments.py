@@ -71,13 +71,6 @@ def add_ranking_arguments(p) -> None:
     )
 
 
-class OneLineErrorParser(argparse.ArgumentParser):
-    """A usage error is one line naming the problem (and where to read more), exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def profile(text: str, kind: str = "generator") -> str:
     """A bundled training profile's name or a YAML profile file that loads (``genrec.trainers.profiles``)."""
     from genrec.errors import GenRecError
@@ -88,11 +81,6 @@ def profile(text: str, kind: str = "generator") -> str:
     except GenRecError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
-
-
-def quantizer_profile(text: str) -> str:
-    """A bundled quantizer profile's name or a YAML file of the same shape."""
-    return profile(text, "quantizer")
 
 
 def add_model_arguments(p) -> None:

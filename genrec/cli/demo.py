@@ -84,8 +84,8 @@ def _quantize(args, out, data) -> None:
     """Step 2: the items' semantic IDs, from the cross-modal quantizer written to <out>/quantizer."""
     from ..quantizer.metrics import format_table
     from ..trainers.profiles import load_profile
+    from ..trainers.quantizer_config import QuantizerTrainingArguments
     from ..trainers.quantizer_run import train_quantizer
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
     t = step(2, "cross-modal RQ-VAE quantizer (MACRec losses) -> semantic IDs")
     profile = load_profile(QUANTIZER_PROFILE, "quantizer")

@@ -8,46 +8,45 @@ Checkpoints go to --checkpoint-dir (default OUT.checkpoints); --resume continues
 
 from __future__ import annotations
 
-from dataclasses import fields
+from .arguments import fraction, int_list, name_list, non_negative, positive
+from .parser import given_settings
 
-from .arguments import fraction, int_list, name_list, non_negative, positive, quantizer_profile
-
-# flag -> (CrossModalRQVAEConfig field, argparse type, help); defaults and where they come from live on the config
-MODEL_FLAGS = {
-    "levels": ("num_levels", positive(int), "code levels L"),
-    "codebook_size": ("codebook_size", positive(int), "codes per level M"),
-    "latent_dim": ("latent_dim", positive(int), "latent / code dimension"),
-    "hidden_dims": ("hidden_dims", int_list, "encoder MLP hidden sizes, comma-separated"),
-    "lambda_con": ("lambda_con", non_negative(float), "weight of the contrastive loss"),
-    "lambda_align": ("lambda_align", non_negative(float), "weight of the reconstruction-alignment loss"),
-    "tau": ("tau", positive(float), "contrastive temperature"),
+# Value checks of the settings' flags (a negative count is refused, never reinterpreted), the short spellings
+# genrec has always had, and the comma-separated form of the list fields.
+TYPES = {
+    "num_levels": positive(int),
+    "codebook_size": positive(int),
+    "latent_dim": positive(int),
+    "lambda_con": non_negative(float),
+    "lambda_align": non_negative(float),
+    "tau": positive(float),
+    "n_clusters": positive(int),
+    "id_label_levels": positive(int),
+    "epochs": positive(int),
+    "batch_size": positive(int),
+    "learning_rate": positive(float),
+    "weight_decay": non_negative(float),
+    "max_grad_norm": positive(float),
+    "valid_fraction": fraction,
+    "eval_every": positive(int),
+    "save_every": positive(int),
+}
+SPELLINGS = {"num_levels": "--levels", "learning_rate": "--lr"}
+SYNTAX = {
+    "hidden_dims": (int_list, "N,N,...", "encoder MLP hidden sizes, comma-separated"),
     "contrastive_levels": (
-        "contrastive_levels",
         int_list,
-        "comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder "
-        "output, MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)",
-    ),
-    "n_clusters": ("n_clusters", positive(int), "K of the K-means pseudo-labels"),
-    "id_label_levels": (
-        "id_label_levels",
-        positive(int),
-        "ID prefix length that defines an IDs-only modality's pseudo-label",
+        "L,...",
+        "comma-separated 0-based levels whose input gets the contrastive loss; 0 = the encoder output, "
+        "MACRec's paper form is 2,3 (see CrossModalRQVAEConfig)",
     ),
 }
-# flag -> (QuantizerTrainingArguments field, argparse type, help)
-TRAINING_FLAGS = {
-    "epochs": ("epochs", positive(int), "training epochs (MACRec runs 1000)"),
-    "batch_size": ("batch_size", positive(int), "items per step"),
-    "lr": ("learning_rate", positive(float), "AdamW learning rate"),
-    "valid_fraction": ("valid_fraction", fraction, "items held out of training for validation"),
-    "eval_every": ("eval_every", positive(int), "epochs between catalogue evaluations"),
-    "seed": ("seed", int, "seed of initialisation, k-means and batch order"),
-}
+# set by their own flags (--checkpoint-dir, --resume) or not a command-line matter (progress bars)
+NOT_FLAGS = {"checkpoint_dir", "resume", "progress"}
 
 
 def add_arguments(p):
-    from ..quantizer.config import CrossModalRQVAEConfig
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments
+    from ..trainers.quantizer_config import QuantizerModelArguments, QuantizerTrainingArguments
 
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
     p.add_argument("--out", required=True, help="quantizer folder to write")
@@ -72,38 +71,21 @@ def add_arguments(p):
         "modalities, e.g. `--modalities text --id-modalities image` aligns new text IDs with "
         "existing image IDs",
     )
-    p.add_argument(
-        "--profile",
-        type=quantizer_profile,
-        default="default",
-        metavar="NAME|FILE.yaml",
-        help="model and training defaults: default (the paper setting), demo (genrec demo's small book), tiny "
-        "(tests), or a YAML file of the same shape (genrec/trainers/profile_files/quantizer/*.yaml); flags win",
-    )
+    p.add_profile("quantizer", "default", "default (the paper setting), demo (genrec demo's small book), tiny (tests)")
     p.add_argument("--checkpoint-dir", help="training checkpoints (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
-    config = CrossModalRQVAEConfig()
-    training = {f.name: f.default for f in fields(QuantizerTrainingArguments)}
-    for flags, default_of in ((MODEL_FLAGS, lambda f: getattr(config, f)), (TRAINING_FLAGS, training.get)):
-        for flag, (field, kind, help_) in flags.items():
-            default = default_of(field)
-            shown = ",".join(map(str, default)) if isinstance(default, list) else default
-            p.add_argument(f"--{flag.replace('_', '-')}", type=kind, help=f"{help_} (default {shown})")
+    for settings, title in ((QuantizerModelArguments, "model"), (QuantizerTrainingArguments, "training")):
+        p.add_settings(settings, title, NOT_FLAGS, spellings=SPELLINGS, types=TYPES, syntax=SYNTAX)
 
 
 def run(args):
     from ..quantizer.metrics import format_table
     from ..trainers.profiles import load_profile
+    from ..trainers.quantizer_config import QuantizerModelArguments, QuantizerTrainingArguments
     from ..trainers.quantizer_run import train_quantizer
-    from ..trainers.quantizer_trainer import QuantizerTrainingArguments
 
     defaults = load_profile(args.profile, "quantizer")
-    config = {
-        **defaults["model"],
-        **{
-            field: getattr(args, flag) for flag, (field, _, _) in MODEL_FLAGS.items() if getattr(args, flag) is not None
-        },
-    }
+    config = {**defaults["model"], **given_settings(args, QuantizerModelArguments)}
     if args.no_contrastive or args.independent:
         config["use_contrastive"] = False
     if args.no_alignment or args.independent:
@@ -111,14 +93,7 @@ def run(args):
     targs = QuantizerTrainingArguments(
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
-        **{
-            **defaults["args"],
-            **{
-                field: getattr(args, flag)
-                for flag, (field, _, _) in TRAINING_FLAGS.items()
-                if getattr(args, flag) is not None
-            },
-        },
+        **{**defaults["args"], **given_settings(args, QuantizerTrainingArguments)},
     )
     _, metrics = train_quantizer(
         args.data,
