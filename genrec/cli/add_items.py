@@ -7,12 +7,13 @@ line of ``--items``, NaN rows = the item lacks that modality) or are given (``--
 
 from __future__ import annotations
 
+from .arguments import add_output_arguments
+
 
 def add_arguments(p):
     p.add_argument("--model", required=True, help="trained pipeline folder")
     p.add_argument("--items", required=True, help='items.jsonl of the new items (one {"item_id": ...} per line)')
-    p.add_argument("--out", required=True, help="pipeline folder to write (the model with the new items)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT even when genrec did not write it")
+    add_output_arguments(p, "pipeline folder to write (the model with the new items)")
     for m in ("text", "image"):
         p.add_argument(
             f"--{m}-emb", help=f"{m} embeddings of the new items (.npy, [n_new, d]): encoded by the model's quantizer"

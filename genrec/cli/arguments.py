@@ -43,6 +43,17 @@ fraction = _bounded(float, lambda v: 0 <= v < 1, "in [0, 1)", "fraction")
 port = _bounded(int, lambda v: 0 < v < 65536, "a port number between 1 and 65535", "port")
 
 
+def add_output_arguments(p, what: str) -> None:
+    """``--out`` (required, described by ``what``) and ``--overwrite``, as every command that writes an artifact
+    has them."""
+    p.add_argument("--out", required=True, help=what)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when genrec did not write it (never the input or the current directory)",
+    )
+
+
 def name_list(text: str) -> list[str]:
     """Comma-separated names, e.g. ``text,image`` (blanks dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]

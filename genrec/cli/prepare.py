@@ -1,6 +1,6 @@
 """genrec prepare amazon: raw Amazon Reviews 2018 files -> a dataset directory (5-core, time-ordered)."""
 
-from .arguments import positive
+from .arguments import add_output_arguments, positive
 
 
 def add_arguments(p):
@@ -19,12 +19,7 @@ def add_arguments(p):
     src.add_argument("--reviews", help="<Category>.json.gz: JSON lines with reviewerID, asin, unixReviewTime")
     src.add_argument("--ratings", help="<Category>.csv: item,user,rating,timestamp (no header)")
     a.add_argument("--meta", required=True, help="meta_<Category>.json.gz (JSON or Python-literal lines)")
-    a.add_argument("--out", required=True, help="output dataset directory (replaced atomically)")
-    a.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT even when genrec did not write it (never the input or the current directory)",
-    )
+    add_output_arguments(a, "output dataset directory (replaced atomically)")
     a.add_argument("--require-image", action="store_true", help="also drop items without an image URL")
     a.add_argument(
         "--min-core",

@@ -8,7 +8,7 @@ Checkpoints go to --checkpoint-dir (default OUT.checkpoints); --resume continues
 
 from __future__ import annotations
 
-from .arguments import fraction, int_list, name_list, non_negative, positive
+from .arguments import add_output_arguments, fraction, int_list, name_list, non_negative, positive
 from .parser import given_settings
 
 # Value checks of the settings' flags (a negative count is refused, never reinterpreted), the short spellings
@@ -49,12 +49,7 @@ def add_arguments(p):
     from ..trainers.quantizer_config import QuantizerModelArguments, QuantizerTrainingArguments
 
     p.add_argument("--data", required=True, help="dataset directory with text_emb.npy and/or image_emb.npy")
-    p.add_argument("--out", required=True, help="quantizer folder to write")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT even when genrec did not write it (never the input or the current directory)",
-    )
+    add_output_arguments(p, "quantizer folder to write")
     p.add_argument("--modalities", type=name_list, help="comma-separated modalities (default: every *_emb.npy present)")
     p.add_argument("--no-contrastive", action="store_true", help="switch the cross-modal InfoNCE off")
     p.add_argument("--no-alignment", action="store_true", help="switch the reconstruction-alignment loss off")

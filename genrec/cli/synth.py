@@ -2,16 +2,13 @@
 
 from dataclasses import fields
 
+from .arguments import add_output_arguments
+
 
 def add_arguments(p):
     from ..data.synth import SynthConfig
 
-    p.add_argument("--out", required=True, help="output dataset directory")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT even when genrec did not write it (never the input or the current directory)",
-    )
+    add_output_arguments(p, "output dataset directory")
     defaults = SynthConfig()
     for f in fields(SynthConfig):
         p.add_argument(

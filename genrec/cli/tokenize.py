@@ -1,17 +1,12 @@
 """genrec tokenize: build and save the semantic-ID tokenizer with its item catalogue."""
 
-from .arguments import non_negative
+from .arguments import add_output_arguments, non_negative
 
 
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument("--quantizer", help="a `genrec quantize` output folder (default: the dataset's sid_*.npy)")
-    p.add_argument("--out", required=True, help="output folder (loads with AutoTokenizer.from_pretrained)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT even when genrec did not write it (never the input or the current directory)",
-    )
+    add_output_arguments(p, "output folder (loads with AutoTokenizer.from_pretrained)")
     p.add_argument(
         "--text-vocab",
         type=non_negative(int),

@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from .. import TASKS
-from .arguments import name_list, positive
+from .arguments import add_output_arguments, name_list, positive
 from .parser import given_settings
 
 logger = logging.getLogger("genrec.train")
@@ -20,12 +20,7 @@ logger = logging.getLogger("genrec.train")
 
 def add_arguments(p):
     p.add_argument("--data", required=True, help="dataset directory")
-    p.add_argument("--out", required=True, help="pipeline folder to write (atomically, at the end)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT even when genrec did not write it (never the input or the current directory)",
-    )
+    add_output_arguments(p, "pipeline folder to write (atomically, at the end)")
     p.add_argument(
         "--quantizer",
         help="quantizer output folder with sid_text.npy / sid_image.npy (default: the dataset's own sid_*.npy)",
