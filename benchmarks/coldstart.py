@@ -231,7 +231,8 @@ def slice_metrics(rows, targets, cold, extras=None) -> dict:
     out = {"all": ranking_metrics(rows, targets, KS, **(extras or {}))}
     for name, keep in (("cold", cold), ("warm", ~cold)):
         idx = np.flatnonzero(keep)
-        out[name] = ranking_metrics([rows[u] for u in idx], [targets[u] for u in idx], KS)
+        if len(idx):  # a smoke run's few users may hold no cold (or no warm) one
+            out[name] = ranking_metrics([rows[u] for u in idx], [targets[u] for u in idx], KS)
     return out
 
 
@@ -565,10 +566,12 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
     models = cold["models"]
     rows = {
         name: {
-            "cold HR@10": m["cold"]["HR@10"],
-            "cold NDCG@10": m["cold"]["NDCG@10"],
-            "warm HR@10": m["warm"]["HR@10"],
-            "warm NDCG@10": m["warm"]["NDCG@10"],
+            **{
+                f"{part} {key}": m[part][key]
+                for part in ("cold", "warm")
+                for key in ("HR@10", "NDCG@10")
+                if part in m  # a smoke run's slice may be empty
+            },
             "all NDCG@10": m["all"]["NDCG@10"],
             **{k: m["all"].get(k) for k in DETAIL},
         }
@@ -579,7 +582,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
         f"share {s}": {
             "cold HR@10": v["cold_hr@10"],
             "warm NDCG@10": v["warm_ndcg@10"],
-            "warm loss": 1 - v["warm_ndcg@10"] / base,
+            "warm loss": 1 - v["warm_ndcg@10"] / base if base else None,  # None: an untrained smoke model
         }
         for s, v in cold["validation"].items()
     }
