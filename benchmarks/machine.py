@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -48,8 +50,23 @@ def git_commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
+def provenance() -> dict:
+    """What wrote a result: the command line as typed from the repository root, the commit, the machine."""
+    script = Path(sys.argv[0]).resolve()
+    repo = Path(__file__).resolve().parents[1]
+    shown = script.relative_to(repo) if script.is_relative_to(repo) else script
+    return {"command": shlex.join(["python", str(shown), *sys.argv[1:]]), "commit": git_commit(), "machine": describe()}
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write a result file so that a killed run never leaves a half-written one."""
+    """Write a result file so that a killed run never leaves a half-written one. A Markdown report ends with
+    the command, commit and machine that wrote it (``provenance``), whatever script wrote it."""
+    if path.suffix == ".md":
+        run = provenance()
+        text = (
+            text.rstrip("\n")
+            + f"\n\n---\nWritten by `{run['command']}` at commit {run['commit']} on {run['machine']}.\n"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
@@ -57,9 +74,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_results(out: Path, text: str, payload) -> None:
-    """``out``.md (the report) and ``out``.json (the figures), each written atomically."""
+    """``out``.md (the report) and ``out``.json (the figures, with ``provenance`` under "written_by" when a
+    mapping), each written atomically."""
     import json
 
+    if isinstance(payload, dict):
+        payload = {**payload, "written_by": provenance()}
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
         write_atomic(out.with_suffix(suffix), content)
     print(f"wrote {out}.md and .json")

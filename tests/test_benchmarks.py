@@ -75,3 +75,26 @@ def test_budget_pace_leaves_evaluations_out_and_shows_a_slow_stretch():
     pace = budget.training_pace(log)
     assert pace == {"steps_per_s_median": round(50 / 60, 2), "steps_per_s_min": round(25 / 60, 2)}
     sys.modules.pop("budget", None)
+
+
+def test_every_result_file_names_the_command_commit_and_machine_that_wrote_it(tmp_path, monkeypatch):
+    """One results writer for every script (issue 34): a report written through it ends with what wrote it,
+    and the figures carry the same under "written_by", whatever the script put in them itself."""
+    import json
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import machine
+
+    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / "baselines.py"), "--data", "d", "--seed", "3"])
+    machine.write_results(tmp_path / "r", "# A report\n\n| a | b |\n", {"figure": 1.5})
+    report = (tmp_path / "r.md").read_text()
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert (
+        written["figure"] == 1.5
+        and written["written_by"]["command"] == "python benchmarks/baselines.py --data d --seed 3"
+    )
+    assert f"Written by `python benchmarks/baselines.py --data d --seed 3` at commit {machine.git_commit()}" in report
+    assert written["written_by"]["commit"] == machine.git_commit() != "unknown"
+    machine.write_atomic(tmp_path / "plain.json", "{}")  # data files stay as written
+    assert (tmp_path / "plain.json").read_text() == "{}"
+    sys.modules.pop("machine", None)
