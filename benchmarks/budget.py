@@ -34,7 +34,6 @@ import argparse
 import json
 import logging
 import os
-import shlex
 import statistics
 import sys
 import threading
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from machine import describe, git_commit, write_results
+from machine import describe, git_commit, provenance, write_results
 
 import genrec
 from genrec import TASK_MODALITIES
@@ -236,7 +235,7 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     return result
 
 
-def run_sasrec(args, seed_t0: float) -> dict:
+def run_sasrec(args, t0: float) -> dict:
     """Our SASRec with its own history length (50, the paper's), same split and targets."""
     sdata = load_dataset_dir(args.data, max_history=SASRecConfig.max_len)
     sasrec = SASRecRecommender(SASRecConfig(seed=args.seed, device=args.device)).fit(sdata)
@@ -246,7 +245,7 @@ def run_sasrec(args, seed_t0: float) -> dict:
         "curve": [{"minutes": e["train_minutes"], "valid_ndcg@10": e["valid_NDCG@10"]} for e in log],
         "timing": {
             "epochs": len(log),
-            "train_s": round(time.perf_counter() - seed_t0, 1),
+            "train_s": round(time.perf_counter() - t0, 1),
             "train_minutes": log[-1]["train_minutes"],
         },
     }
@@ -397,7 +396,7 @@ def write_report(results: dict, args, data, total_s: float, skipped: dict) -> No
     if args.max_steps or args.max_users:
         print("smoke run (--max-steps/--max-users): no result files written")
         return
-    command = "python " + shlex.join(["benchmarks/budget.py", *sys.argv[1:]])
+    command = provenance()["command"]
     machine = f"{describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}"
     text = "\n".join(
         [

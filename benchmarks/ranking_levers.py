@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from budget import DEFAULT_DATA, REPO
-from machine import describe, git_commit, write_results
+from machine import describe, git_commit, provenance, write_results
 
 from genrec.data import load_dataset_dir
 from genrec.eval import MAIN_KEYS, metrics_table, ranking_metrics
@@ -158,9 +158,7 @@ def write_report(args, results: dict, chosen: str, test: dict | None, n_valid: i
     lines = [
         "# Ranking-time levers (validation), on one trained generator",
         "",
-        f"Command: `python benchmarks/ranking_levers.py --model {args.model} --data {args.data}"
-        f"{' --test' if args.test else ''}`. "
-        f"Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.",
+        f"Command: `{provenance()['command']}`. Machine: {describe('cpu')}. Seed {args.seed}, commit {git_commit()}.",
         "",
         f"{n_valid} validation users (seeded sample), whole catalogue, history items not excluded. Decode settings: "
         "popularity correction a (None: the model's saved default), beams per modality, and the mean of the "

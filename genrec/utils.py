@@ -188,9 +188,8 @@ def quiet_logger(name: str, message: str | None = None):
 
     log = logging.getLogger(name)
     level = log.level
-    drop = logging.Filter()
-    drop.filter = lambda record: message not in record.getMessage()
-    if message is None:
+    drop = None if message is None else (lambda record: message not in record.getMessage())
+    if drop is None:
         log.setLevel(logging.ERROR)
     else:
         log.addFilter(drop)
@@ -198,7 +197,8 @@ def quiet_logger(name: str, message: str | None = None):
         yield
     finally:
         log.setLevel(level)
-        log.removeFilter(drop)
+        if drop is not None:
+            log.removeFilter(drop)
 
 
 @contextlib.contextmanager

@@ -95,7 +95,6 @@ class BudgetProgressCallback(ProgressCallback):
                 dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n:.1f}/{total:g} min [{elapsed}<{remaining}{postfix}]",
             )
-        self.current_step = state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
