@@ -16,7 +16,7 @@ from pathlib import Path
 
 import evaluate
 import torch
-from machine import describe, write_atomic
+from machine import describe, results_path, write_atomic
 
 from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender
 from genrec.data import load_dataset_dir
@@ -92,7 +92,7 @@ def main() -> None:
     print(main_table, "", extra_table, "", *notes, sep="\n")
 
     name = args.data.resolve().name
-    out = args.out or REPO / "benchmarks" / "results" / f"baselines-{name}.md"
+    out = args.out or results_path(f"baselines-{name}.md")
     machine = f"{describe(args.device)}, evaluate {evaluate.__version__}"
     text = "\n".join(
         [

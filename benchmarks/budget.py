@@ -42,7 +42,8 @@ from pathlib import Path
 
 import torch
 import transformers
-from machine import describe, git_commit, provenance, write_results
+from arms import Arm, train_arm
+from machine import describe, git_commit, provenance, results_path, write_results
 
 import genrec
 from genrec import TASK_MODALITIES
@@ -52,7 +53,6 @@ from genrec.eval import MAIN_KEYS, catalogue_extras, metrics_table, ranking_metr
 from genrec.eval.evaluation import evaluate_ranker, evaluation_rows
 from genrec.pipeline import GenRecPipeline
 from genrec.tasks import PAIR_UNIT, build_task_dataset
-from genrec.trainers import PROFILES, train_generator
 from genrec.trainers.budget import MINUTES_KEY, learning_curve
 
 logger = logging.getLogger("benchmarks.budget")
@@ -191,16 +191,8 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     if args.max_steps:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
-    train_generator(
-        args.data,
-        out,
-        profile=args.profile,
-        tasks=tasks,
-        implicit=VARIANTS[name][1],
-        seed=args.seed,
-        resume=args.resume and any(out.with_name(out.name + ".checkpoints").glob("checkpoint-*")),
-        **overrides,
-    )
+    variant = Arm(args.profile, args={"implicit": VARIANTS[name][1], "seed": args.seed, **overrides})
+    recipe = train_arm(variant.with_args(**({"tasks": tasks} if tasks else {})), args.data, out, resume=args.resume)
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config
     test = evaluation_rows(data, "test", args.max_users)
@@ -232,6 +224,7 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
         "rank_s": round(decode_s, 1),
         "users_per_s": round(len(test) / decode_s, 1),
     }
+    result["recipe"] = recipe
     return result
 
 
@@ -254,16 +247,20 @@ def run_sasrec(args, t0: float) -> dict:
 def run_name(args) -> str:
     """``budget-<data>`` for the canonical 60-minute cpu run, else the budget or epochs, profile and data."""
     if args.epochs:
-        return f"epochs{args.epochs:g}-{args.profile}-{args.data.name}"
+        return f"epochs{args.epochs:g}-{Path(args.profile).stem}-{args.data.name}"
     if args.max_train_minutes == 60 and args.profile == "cpu":
         return f"budget-{args.data.name}"
-    return f"budget{args.max_train_minutes:g}-{args.profile}-{args.data.name}"
+    return f"budget{args.max_train_minutes:g}-{Path(args.profile).stem}-{args.data.name}"
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder (default: Instruments, MQL4GRec)")
-    p.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
+    p.add_argument(
+        "--profile",
+        default="cpu",
+        help="the generators' profile: cpu or paper as shipped, or a recipe file (a past result's, saved as .yaml)",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument(
         "--variants",
@@ -438,7 +435,7 @@ def write_report(results: dict, args, data, total_s: float, skipped: dict) -> No
             *published_lines(args.data.name),
         ]
     )
-    out = REPO / "benchmarks" / "results" / args.name
+    out = results_path(args.name)
     payload = {
         "command": command,
         "machine": machine,
@@ -447,6 +444,7 @@ def write_report(results: dict, args, data, total_s: float, skipped: dict) -> No
         "load": {n: {**r.get("load", {}), **training_pace_of(r)} for n, r in results.items()},
         "skipped": skipped,
         "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")},
+        "recipes": {n: r["recipe"] for n, r in results.items() if "recipe" in r},
     }
     plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
     write_results(out, text, payload)
@@ -467,7 +465,7 @@ def json_figures(result: dict) -> dict:
 
 
 def report_header(args, data, command, machine, total_s, results, skipped) -> list[str]:
-    profile = PROFILES[args.profile]
+    profile = Arm(args.profile).recipe()
     what = f"{args.epochs:g} epochs" if args.epochs else f"a {args.max_train_minutes:g}-minute training budget"
     schedule = (
         f", epochs set to {args.epochs:g}"
@@ -494,7 +492,8 @@ def report_header(args, data, command, machine, total_s, results, skipped) -> li
         *([""] if skipped else []),
         f"Generator profile `{args.profile}`: model {json.dumps(profile['model'])} over MACRec's defaults "
         f"(d_model 128, 6 heads, dropout 0.1); training {json.dumps(profile['args'])}{schedule}. The profile's "
-        "tasks that the dataset's IDs cannot serve are left out.",
+        "tasks that the dataset's IDs cannot serve are left out. Each generator's whole recipe, as trained, is "
+        "under `recipes` in the JSON (saved as a .yaml file, `--profile FILE` trains it again).",
         "",
     ]
 

@@ -44,8 +44,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from arms import Arm, train_arm
 from budget import DEFAULT_DATA, REPO
-from machine import describe, git_commit, write_results
+from machine import describe, git_commit, results_path, write_results
 
 from genrec.baselines import PopularityRecommender, SASRecConfig, SASRecRecommender
 from genrec.data import load_dataset_dir
@@ -56,7 +57,6 @@ from genrec.eval.target_positions import target_ranks
 from genrec.pipeline import GenRecPipeline
 from genrec.quantizer.collisions import resolve_collisions
 from genrec.ranking import CROSS_MODAL_WEIGHT, HISTORY_COVERAGE_POWER, RankResult
-from genrec.trainers import train_generator
 
 HELD_OUT_SHARE = 0.05
 MODALITIES = ("text", "image")
@@ -180,28 +180,22 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
 def train(work: Path, seed: int, resume: bool, max_steps: int | None, history_dropout: float = 0.0) -> Path:
     """The generator on the 95% (cpu profile), then the held-out items added with ``genrec add-items``."""
     model, added = work / "model", work / "model-with-new-items"
-    if (model / "config.json").is_file() and resume:
-        tasks = json.loads((model / "genrec_train_config.json").read_text()).get("tasks", [])
-        if not set(TRAIN_TASKS) <= set(tasks):
-            raise SystemExit(f"{model} was trained on {tasks}, not {TRAIN_TASKS} (an older run): run without --resume")
-    else:
-        smoke = (
-            dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
-            if max_steps
-            else {}
-        )
-        train_generator(
-            work / "train-data",
-            model,
-            profile="cpu",
+    smoke = (
+        dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+        if max_steps
+        else {}
+    )
+    arm = Arm(
+        "cpu",
+        args=dict(
             seed=seed,
-            overwrite=True,
             tasks=TRAIN_TASKS,
             item_task_items=str(work / "item-task-items.txt"),
             history_dropout=history_dropout,
-            resume=resume and any(model.with_name(model.name + ".checkpoints").glob("checkpoint-*")),
             **smoke,
-        )
+        ),
+    )
+    train_arm(arm, work / "train-data", model, resume=resume)
     new = work / "new-items"
     subprocess.run(
         [
@@ -460,7 +454,7 @@ def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool)
     own quantizer decides which IDs are missing."""
     out = work / "synthetic"
     if not (out / "model" / "config.json").is_file():
-        quick = ["--epochs", "0.05", "--quantizer-epochs", "5"] if smoke else []
+        quick = ["--epochs", "0.05", "--quantizer-epochs", "5", "--n-items", "300", "--n-users", "300"] if smoke else []
         subprocess.run(
             [sys.executable, "-m", "genrec", "demo", "--out", str(out), "--seed", str(seed), "--overwrite", *quick],
             check=True,
@@ -738,7 +732,7 @@ def write_report(args, facts, cold, missing_valid, missing, synthetic, n_valid: 
             "validation_means": {f"{w:g}": v for w, v in cross_means.items()},
         },
     }
-    out = REPO / "benchmarks" / "results" / "coldstart"
+    out = results_path("coldstart")
     write_results(out, text, payload)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import describe, write_atomic
+from machine import describe, results_path, write_atomic
 from transformers import LogitsProcessorList
 
 import genrec.modeling  # noqa: F401
@@ -29,7 +29,6 @@ from genrec.tokenizer import SemanticIDTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "amazon-instruments-mql4grec"
-OUT = ROOT / "benchmarks" / "results" / "decode_speed.md"
 BEAMS, HISTORY, SEED = 20, 20, 0
 
 
@@ -59,9 +58,10 @@ def main():
     ap.add_argument("--users", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32, help="users per generate() call, same for all methods")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes; each batch keeps its fastest")
+    ap.add_argument("--data", type=Path, default=DATA, help="dataset folder whose catalogue and IDs are decoded")
     args = ap.parse_args()
 
-    data = load_dataset_dir(DATA)
+    data = load_dataset_dir(args.data)
     tok = SemanticIDTokenizer.from_codes(data.item_ids, data.semantic_ids)
     torch.manual_seed(SEED)
     cfg = GenRecT5Config(
@@ -153,7 +153,7 @@ def main():
         lines.append(f"| {n} | {speed[n]:.1f} | {speed[n] / speed[names[0]]:.2f} | {same} |")
     lines += ["", f"fast_path_speedup={speedup:.2f} identical_topk={str(identical).lower()}"]
     text = "\n".join(lines) + "\n"
-    write_atomic(OUT, text)
+    write_atomic(results_path("decode_speed.md"), text)
     print(text, end="")
 
 

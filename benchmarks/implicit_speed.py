@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe
+from machine import describe, results_path, write_atomic
 
 from genrec.data import load_dataset_dir
 from genrec.modeling import GenRecT5Config
@@ -31,7 +31,6 @@ from genrec.trainers.generator_trainer import GenRecCollator
 from genrec.trainers.sampling import LengthBucketSampler
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-instruments-mql4grec"
-RESULTS = Path(__file__).resolve().parent / "results"
 WEIGHT = 0.01  # MACRec's implicit-loss weight
 
 
@@ -93,9 +92,10 @@ def main():
     c = GenRecT5Config(**PROFILES[a.profile]["model"])
     layers = f"{c.num_layers}+{c.num_decoder_layers} layers, d_model {c.d_model}, d_kv {c.d_kv}, d_ff {c.d_ff}"
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    report = RESULTS / f"train_speed-{a.profile}-{a.batching}.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(f"""# Generator training speed: implicit alignment loss on vs off
+    report = results_path(f"train_speed-{a.profile}-{a.batching}.md")
+    write_atomic(
+        report,
+        f"""# Generator training speed: implicit alignment loss on vs off
 
 Command: `python benchmarks/implicit_speed.py --steps {a.steps} --batch-size {a.batch_size} --profile {a.profile} --batching {a.batching}`
 Data: {a.data.name} ({len(data.splits["train"])} train rows), all six tasks, seqrec+seqimage paired,
@@ -109,7 +109,8 @@ Machine: {describe("cuda" if torch.cuda.is_available() else "cpu")}.
 
 Overhead of the implicit loss (median vs median): **{overhead:+.1f}%** (goal <= 10%).
 The encoder runs once per batch; the loss adds a masked mean-pool and a [pairs x pairs] similarity matrix.
-""")
+""",
+    )
     print(f"wrote {report}")
 
 

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import torch
-from machine import describe, git_commit, write_results
+from arms import FROZEN, Arm, train_arm
+from machine import describe, git_commit, results_path, write_results
 
 import genrec
 from genrec.layout import TRAIN_CONFIG_FILE
 from genrec.pipeline import GenRecPipeline
-from genrec.trainers import load_profile, train_generator
 from genrec.trainers.budget import MINUTES_KEY, learning_curve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,65 +40,59 @@ ALIGNMENT_TASKS = ["item2image", "image2item", "seqitem2image", "seqimage2item"]
 RANK_EVAL_USERS = 2000  # GenRecTrainingArguments.rank_eval_users' default: the budget run's validation sample
 CORRECTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 
-# lever -> (what it changes, model overrides, training overrides), on top of the frozen profile; an arm is
-# one lever or several joined by "+" (their overrides merged, later levers winning)
+# What every arm starts from: the cpu profile as the arms ran (six tasks, MACRec's dropout 0.1), not today's.
+FROZEN_PROFILE = FROZEN / "levers-cpu-before-issue14.yaml"
+
+# lever -> its changes to the frozen profile; an arm is one lever or several joined by "+" (later levers winning)
 LEVERS = {
-    "base": ("the cpu profile before issue 14: all six tasks + implicit", {}, {}),
-    "no_explicit": (
-        "seqrec + seqimage only (no cross-modal tasks): ~2x the sequential steps per minute",
-        {},
-        {"tasks": ["seqrec", "seqimage"]},
+    "base": Arm(FROZEN_PROFILE.name, about="the cpu profile before issue 14: all six tasks + implicit"),
+    "no_explicit": Arm(
+        FROZEN_PROFILE.name,
+        args={"tasks": ["seqrec", "seqimage"]},
+        about="seqrec + seqimage only (no cross-modal tasks): ~2x the sequential steps per minute",
     ),
-    "alignment_quarter": (
-        "cross-modal tasks: a random quarter of their rows each epoch",
-        {},
-        {"task_weights": {t: 0.25 for t in ALIGNMENT_TASKS}},
+    "alignment_quarter": Arm(
+        FROZEN_PROFILE.name,
+        args={"task_weights": {t: 0.25 for t in ALIGNMENT_TASKS}},
+        about="cross-modal tasks: a random quarter of their rows each epoch",
     ),
-    "batch64": (
-        "batch 64 instead of 256 (4x the updates per epoch), lr 1e-3",
-        {},
-        {"per_device_train_batch_size": 64, "learning_rate": 1e-3},
+    "batch64": Arm(
+        FROZEN_PROFILE.name,
+        args={"per_device_train_batch_size": 64, "learning_rate": 1e-3},
+        about="batch 64 instead of 256 (4x the updates per epoch), lr 1e-3",
     ),
-    "lr5e-3": ("learning rate 5e-3 instead of 2e-3", {}, {"learning_rate": 5e-3}),
-    "dropout0": ("no dropout (a short budget under-fits)", {"dropout_rate": 0.0}, {}),
-    "no_implicit": ("no implicit (contrastive) alignment loss", {}, {"implicit": False}),
+    "lr5e-3": Arm(FROZEN_PROFILE.name, args={"learning_rate": 5e-3}, about="learning rate 5e-3 instead of 2e-3"),
+    "dropout0": Arm(FROZEN_PROFILE.name, model={"dropout_rate": 0.0}, about="no dropout (a short budget under-fits)"),
+    "no_implicit": Arm(FROZEN_PROFILE.name, args={"implicit": False}, about="no implicit (contrastive) alignment loss"),
 }
 # The item_encoder and item_embeddings arms lost on validation; their encoders were removed from the package
 # (README's lever table keeps their results), so they cannot be re-run.
 
 
-# What every arm starts from: the cpu profile as the arms ran (six tasks, MACRec's dropout 0.1), not today's.
-FROZEN_PROFILE = Path(__file__).resolve().parent / "frozen" / "levers-cpu-before-issue14.yaml"
-
-
-def arm_settings(arm: str) -> tuple[str, dict, dict]:
-    """(description, model overrides, training overrides) of an arm such as ``dropout0+no_explicit``."""
+def arm_settings(arm: str) -> Arm:
+    """The arm named ``arm``, such as ``dropout0+no_explicit``."""
     levers = arm.split("+")
     unknown = [lever for lever in levers if lever not in LEVERS]
     if unknown:
         raise SystemExit(f"unknown levers {unknown} in arm {arm!r}; choose from {list(LEVERS)}")
-    model, train = {}, {}
-    for lever in levers:
-        model.update(LEVERS[lever][1])
-        train.update(LEVERS[lever][2])
-    return " + ".join(LEVERS[lever][0] for lever in levers), model, train
+    combined = LEVERS[levers[0]]
+    for lever in levers[1:]:
+        combined = combined + LEVERS[lever]
+    return combined
 
 
 def run_arm(arm: str, args) -> dict:
-    _, model_overrides, train_overrides = arm_settings(arm)
     out = args.run_dir / f"{arm}-s{args.seed}"
     done = out / "lever_metrics.json"
     if done.is_file():
         return json.loads(done.read_text())
     start = time.perf_counter()
-    train_generator(
+    recipe = train_arm(
+        arm_settings(arm).with_args(
+            seed=args.seed, max_train_minutes=args.minutes, **({"max_steps": args.max_steps} if args.max_steps else {})
+        ),
         args.data,
         out / "model",
-        profile=str(FROZEN_PROFILE),
-        seed=args.seed,
-        model_overrides=model_overrides,
-        max_train_minutes=args.minutes,
-        **train_overrides,
     )
     record = json.loads((out / "model" / TRAIN_CONFIG_FILE).read_text())
     evals = [e for e in record["log_history"] if "eval_ndcg@10" in e]
@@ -110,6 +104,7 @@ def run_arm(arm: str, args) -> dict:
         "curve": learning_curve(record["log_history"]),
         "wall_s": round(time.perf_counter() - start, 1),
         "commit": git_commit(),
+        "recipe": recipe,
     }
     done.write_text(json.dumps(result, indent=1))
     return result
@@ -145,6 +140,8 @@ def main() -> None:
     p.add_argument("--arms", default=",".join(LEVERS), help="comma-separated arms: levers, or levers joined by +")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--run-dir", type=Path, help="arms' models and metrics (default runs/levers-budget<M>)")
+    p.add_argument("--max-steps", type=int, help="smoke run: stop each arm after this many steps")
     p.add_argument(
         "--corrections",
         action="store_true",
@@ -156,7 +153,7 @@ def main() -> None:
     for arm in arms:
         arm_settings(arm)  # fail on a typo before an hour of training
     args.name = f"levers-budget{args.minutes:g}"
-    args.run_dir = REPO / "runs" / args.name
+    args.run_dir = args.run_dir or REPO / "runs" / args.name
     for arm in arms:
         result = run_arm(arm, args)
         print(arm, json.dumps(result["best"]), flush=True)
@@ -183,7 +180,7 @@ def write_report(results: dict, args) -> None:
         b = r["best"]
         rel = f"{b['ndcg@10'] / ref - 1:+.1%}" if ref else ""
         lines.append(
-            f"| {name} | {arm_settings(arm)[0]} | {b['ndcg@10']:.4f} | {rel} | {b['hr@10']:.4f} | "
+            f"| {name} | {arm_settings(arm).about} | {b['ndcg@10']:.4f} | {rel} | {b['hr@10']:.4f} | "
             f"{b['coverage@10']:.4f} | {b['minutes']:.1f} | {r['final_ndcg@10']:.4f} | {r['epochs']} |"
         )
     curves = ["| arm | (training minutes, validation NDCG@10) |", "|---|---|"]
@@ -217,7 +214,7 @@ def write_report(results: dict, args) -> None:
             "",
             "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
             "or several (`a+b`) to the `cpu` profile as the arms ran, frozen in "
-            f"`benchmarks/frozen/{FROZEN_PROFILE.name}` ({json.dumps(load_profile(FROZEN_PROFILE))}), trained for "
+            f"`benchmarks/frozen/{FROZEN_PROFILE.name}` (each arm's whole recipe is in the JSON), trained for "
             f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
             "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
             "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "
@@ -238,8 +235,8 @@ def write_report(results: dict, args) -> None:
             "",
         ]
     )
-    out = REPO / "benchmarks" / "results" / args.name
-    payload = {name: {"arm": arm, "change": arm_settings(arm)[0], **r} for name, (arm, r) in results.items()}
+    out = results_path(args.name)
+    payload = {name: {"arm": arm, "change": arm_settings(arm).about, **r} for name, (arm, r) in results.items()}
     write_results(out, text, payload)
 
 

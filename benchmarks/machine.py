@@ -58,6 +58,13 @@ def provenance() -> dict:
     return {"command": shlex.join(["python", str(shown), *sys.argv[1:]]), "commit": git_commit(), "machine": describe()}
 
 
+def results_path(name: str) -> Path:
+    """``benchmarks/results/<name>``, or under ``$GENREC_BENCHMARK_RESULTS`` when set (the smoke tests point it
+    at a temporary folder, so that a smoke run never touches the committed results)."""
+    folder = os.environ.get("GENREC_BENCHMARK_RESULTS") or Path(__file__).resolve().parent / "results"
+    return Path(folder) / name
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a result file so that a killed run never leaves a half-written one. A Markdown report ends with
     the command, commit and machine that wrote it (``provenance``), whatever script wrote it."""

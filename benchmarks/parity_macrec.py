@@ -28,49 +28,51 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from machine import describe, write_atomic
+from arms import Arm, train_arm
+from machine import describe, results_path, write_results
 
 import genrec
 from genrec.data import load_dataset_dir
 from genrec.eval import ranking_metrics
 from genrec.pipeline import GenRecPipeline
-from genrec.trainers import train_generator
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-instruments-mql4grec"
-RESULTS = REPO / "benchmarks" / "results" / "parity-macrec"
 KEYS = ("HR@1", "HR@10", "NDCG@10")
 
-# Pre-change behaviour, spelled out so the arms stay comparable after the defaults move.
-OLD_DEFAULTS = {
-    "model": {"embedding_init_std": None, "embedding_init_rows": None, "id_softmax": "full"},
-    "args": {"batching": "group_by_length", "weight_decay": 0.0},
-}
-# arm -> (what it changes, model overrides, training overrides), each applied on top of OLD_DEFAULTS
+# Every arm starts from issue 13's setting, frozen as it ran (not today's cpu profile).
+FROZEN_PROFILE = "parity-macrec-issue13.yaml"
 ARMS = {
-    "ours": ("genrec before this change (T5 init, length-grouped, no weight decay)", {}, {}),
-    "small_init": ("every token embedding starts near zero (N(0, 0.01))", {"embedding_init_std": 0.01}, {}),
-    "small_id_init": (
-        "semantic-ID token rows start near zero (N(0, 0.01)), special and task rows N(0, 1), as in the reference",
-        {"embedding_init_std": 0.01, "embedding_init_rows": "ids"},
-        {},
+    "ours": Arm(FROZEN_PROFILE, about="genrec before this change (T5 init, length-grouped, no weight decay)"),
+    "small_init": Arm(
+        FROZEN_PROFILE, model={"embedding_init_std": 0.01}, about="every token embedding starts near zero (N(0, 0.01))"
     ),
-    "weight_decay": ("AdamW weight decay 0.01 (the reference's)", {}, {"weight_decay": 0.01}),
-    "random_batches": ("random batches instead of length-grouped ones (the reference's)", {}, {"batching": "random"}),
-    "length_buckets": (
-        "length-grouped batches in random order (ours, trainers/sampling.py)",
-        {},
-        {"batching": "length_buckets"},
+    "small_id_init": Arm(
+        FROZEN_PROFILE,
+        model={"embedding_init_std": 0.01, "embedding_init_rows": "ids"},
+        about="semantic-ID token rows start near zero (N(0, 0.01)), special and task rows N(0, 1), as in the reference",
     ),
-    "prefix_softmax": (
-        "loss and beam scores normalised over the codes that may follow each prefix (issue 14's lever)",
-        {"id_softmax": "prefix"},
-        {},
+    "weight_decay": Arm(FROZEN_PROFILE, args={"weight_decay": 0.01}, about="AdamW weight decay 0.01 (the reference's)"),
+    "random_batches": Arm(
+        FROZEN_PROFILE,
+        args={"batching": "random"},
+        about="random batches instead of length-grouped ones (the reference's)",
     ),
-    "adopted": (
-        "what this change adopts: prefix_softmax + length_buckets",
-        {"id_softmax": "prefix"},
-        {"batching": "length_buckets"},
+    "length_buckets": Arm(
+        FROZEN_PROFILE,
+        args={"batching": "length_buckets"},
+        about="length-grouped batches in random order (ours, trainers/sampling.py)",
+    ),
+    "prefix_softmax": Arm(
+        FROZEN_PROFILE,
+        model={"id_softmax": "prefix"},
+        about="loss and beam scores normalised over the codes that may follow each prefix (issue 14's lever)",
+    ),
+    "adopted": Arm(
+        FROZEN_PROFILE,
+        model={"id_softmax": "prefix"},
+        args={"batching": "length_buckets"},
+        about="what this change adopts: prefix_softmax + length_buckets",
     ),
 }
 
@@ -99,19 +101,9 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
         record = json.loads(done.read_text())
         if args.split in record:
             return record
-    _, model_over, train_over = ARMS[arm]
-    if not (out / "config.json").is_file() or args.fresh:
-        train_generator(
-            args.data,
-            out,
-            profile="cpu",
-            tasks=["seqrec"],
-            implicit=False,
-            seed=seed,
-            num_train_epochs=args.epochs,
-            model_overrides={**OLD_DEFAULTS["model"], **model_over},
-            **{**OLD_DEFAULTS["args"], **train_over},
-        )
+    recipe = train_arm(
+        ARMS[arm].with_args(seed=seed, num_train_epochs=args.epochs), args.data, out, resume=not args.fresh
+    )
     pipe = GenRecPipeline.from_pretrained(out)
     split = data.splits[args.split]
     t0 = time.perf_counter()
@@ -130,7 +122,8 @@ def run_arm(arm: str, seed: int, data, args) -> dict:
         {
             "arm": arm,
             "seed": seed,
-            "changes": ARMS[arm][0],
+            "changes": ARMS[arm].about,
+            "recipe": recipe,
             "train_minutes": round(tc["train_metrics"]["train_runtime"] / 60, 2),
             "epoch_minutes": round(tc["train_metrics"]["train_runtime"] / 60 / epochs, 2),
             args.split: {
@@ -203,9 +196,7 @@ def write_report(args, data) -> None:
             "hr@1": t["HR@1"],
             "train_minutes": final[0]["train_minutes"],
         }
-    for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(RESULTS.with_suffix(suffix), content)
-    print(f"wrote {RESULTS}.md and .json")
+    write_results(results_path("parity-macrec"), text, payload)
 
 
 def main() -> None:

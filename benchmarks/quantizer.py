@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import describe
+from machine import describe, results_path, write_atomic
 
 from genrec.data import load_dataset_dir
 from genrec.data.synth import SynthConfig, write_synthetic_dataset
@@ -54,7 +54,7 @@ def main(argv=None):
         default="42,43,44",
         help="comma-separated; each seed draws its own synthetic catalogue and trains every variant",
     )
-    p.add_argument("--report", default=str(Path(__file__).parent / "results" / "quantizer.md"))
+    p.add_argument("--report", type=Path, help="report file (default: benchmarks/results/quantizer.md)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     command = shlex.join(["python", "benchmarks/quantizer.py", *(sys.argv[1:] if argv is None else argv)])
@@ -171,9 +171,9 @@ Raw metrics:
 {json.dumps(results, indent=1)}
 ```
 """
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(report, encoding="utf-8")
-    print(f"wrote {args.report}")
+    out = args.report or results_path("quantizer.md")
+    write_atomic(out, report)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

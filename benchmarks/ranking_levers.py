@@ -18,8 +18,8 @@ import logging
 import time
 from pathlib import Path
 
-from budget import DEFAULT_DATA, REPO
-from machine import describe, git_commit, provenance, write_results
+from budget import DEFAULT_DATA
+from machine import describe, git_commit, provenance, results_path, write_results
 
 from genrec.data import load_dataset_dir
 from genrec.eval import MAIN_KEYS, metrics_table, ranking_metrics
@@ -184,7 +184,7 @@ def write_report(args, results: dict, chosen: str, test: dict | None, n_valid: i
     print("\n".join(lines))
     name = "ranking-levers" + ("" if args.data.resolve() == DEFAULT_DATA.resolve() else f"-{args.data.name}")
     write_results(
-        REPO / "benchmarks" / "results" / name,
+        results_path(name),
         "\n".join(lines),
         {
             "validation": results,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from machine import provenance, write_atomic
 
 CORRECTIONS = ("0.0", "0.3")
 
@@ -43,12 +44,13 @@ def main() -> int:
     args = p.parse_args()
     got = rankings(args.model, args.data, args.users)
     if args.write:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        args.write.write_text(
+        run = provenance()
+        write_atomic(
+            args.write,
             json.dumps(
                 {
-                    "commit": commit,
-                    "command": " ".join(sys.argv),
+                    "commit": run["commit"],
+                    "command": run["command"],
                     "model": str(args.model),
                     "users": f"the first {args.users} test users of {args.data.name}",
                     "k": 20,
@@ -56,7 +58,7 @@ def main() -> int:
                     "rankings": got,
                 }
             )
-            + "\n"
+            + "\n",
         )
         print(f"wrote {args.write}: {len(CORRECTIONS) * args.users} lists")
         return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import describe, git_commit, write_atomic
+from machine import describe, git_commit, results_path, write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS, CODEBOOK, MODALITIES = 4, 256, ("text", "image")
@@ -209,7 +209,7 @@ def main() -> None:
             ]
         )
         print(text)
-        write_atomic(REPO / "benchmarks" / "results" / "scale-quantize.md", text)
+        write_atomic(results_path("scale-quantize.md"), text)
         return
     sizes = sorted(int(s) for s in args.items.split(","))
     encode_at = max(n for n in sizes if n <= MAX_ENCODE_ITEMS)  # 10M x 384 floats alone would be 15 GB
@@ -272,7 +272,7 @@ def write_report(rows: list[dict], args, check: str) -> None:
     ] + ["", check, ""]
     text = "\n".join(lines)
     print(text)
-    write_atomic(REPO / "benchmarks" / "results" / "scale.md", text)
+    write_atomic(results_path("scale.md"), text)
     if args.json:
         write_atomic(args.json, json.dumps(rows, indent=1))
 

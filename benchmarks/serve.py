@@ -22,11 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import describe, git_commit, write_results
+from machine import describe, git_commit, results_path, write_results
 
 from genrec.serving.batcher import DEFAULT_MAX_BATCH
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def parse_args():
@@ -37,7 +35,7 @@ def parse_args():
     p.add_argument("--seconds", type=float, default=20.0, help="per client level")
     p.add_argument("--max-batch", type=int, default=None, help="the service's --max-batch (default: genrec serve's)")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--out", default=str(RESULTS / "serve"))
+    p.add_argument("--out", default=None, help="result files without suffix (default: benchmarks/results/serve)")
     return p.parse_args()
 
 
@@ -191,7 +189,7 @@ def main():
         proc.wait(60)
     text, payload = report(args, rank_users_per_s, rank_batch, levels)
     print(text)
-    write_results(Path(args.out), text, payload)
+    write_results(Path(args.out) if args.out else results_path("serve"), text, payload)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import torch
-from machine import describe, git_commit, write_results
+from arms import Arm, train_arm
+from machine import describe, git_commit, results_path, write_results
 
 from genrec import SEQUENTIAL_TASK
 from genrec.data import load_dataset_dir
@@ -37,14 +37,12 @@ from genrec.sequence_tasks import build_sequence_dataset
 from genrec.tasks import build_task_dataset
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_run import train_generator
 from genrec.trainers.generator_trainer import GenRecCollator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 from genrec.trainers.sampling import LengthBucketSampler, TargetBatchSampler
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_DATA = [SHARED / "amazon-instruments-mql4grec", SHARED / "amazon-instruments-lcrec"]
-RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("rows", "sequences")
 logger = logging.getLogger("train_speed")
 
@@ -142,16 +140,10 @@ def train_and_validate(
     if resume and cache.is_file():
         return json.loads(cache.read_text())
     out = run_dir / f"{data_dir.name}-{mode}"
-    shutil.rmtree(out.with_name(out.name + ".checkpoints"), ignore_errors=True)
-    train_generator(
+    recipe = train_arm(
+        Arm("cpu", args={"training_mode": mode, "num_train_epochs": epochs, "tasks": tasks, "seed": seed}),
         data_dir,
         out,
-        profile="cpu",
-        training_mode=mode,
-        num_train_epochs=epochs,
-        tasks=tasks,
-        seed=seed,
-        overwrite=True,
     )
     record = json.loads((out / "genrec_train_config.json").read_text())
     pipe = GenRecPipeline.from_pretrained(out)
@@ -163,6 +155,7 @@ def train_and_validate(
         "epochs": epochs,
         "train_minutes": record["train_minutes"],
         "steps": record["log_history"][-1].get("step"),
+        "recipe": recipe,
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result))
@@ -188,7 +181,7 @@ def report(results: dict, args, command: str) -> str:
 Command: `{command}` (commit {git_commit()})
 Machine: {describe("cpu")}. Load average at the end: {" ".join(Path("/proc/loadavg").read_text().split()[:3])}.
 Model and tasks: the `cpu` profile (2+2 layers, d_model 128, prefix softmax, implicit loss) with the profile's
-tasks that each dataset's IDs allow; {args.steps} alternating steps per mode for the speed; {args.epochs} epochs of
+tasks that each dataset's IDs allow; {args.steps} alternating steps per mode for the speed; {args.epochs:g} epochs of
 `genrec train --profile cpu --training-mode MODE` for validation NDCG@10 / HR@10 (every validation user, seed
 {args.seed}, one seed).
 
@@ -207,11 +200,16 @@ def main():
     p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_DATA)
     p.add_argument("--steps", type=int, default=60, help="measured steps per mode (speed)")
     p.add_argument("--batch-targets", type=int, default=PROFILES["cpu"]["args"]["per_device_train_batch_size"])
-    p.add_argument("--epochs", type=int, default=3, help="epochs per mode for validation quality (0: speed only)")
+    p.add_argument("--epochs", type=float, default=3, help="epochs per mode for validation quality (0: speed only)")
     p.add_argument("--run-dir", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "train-speed")
     p.add_argument("--resume", action="store_true", help="reuse trained modes cached in --run-dir")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", type=Path, default=RESULTS / "train-efficiency")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="result files without suffix (default: benchmarks/results/train-efficiency)",
+    )
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     results = {}
@@ -232,7 +230,11 @@ def main():
         for k, v in vars(a).items()
         if k not in ("resume", "out")
     )
-    write_results(a.out, report(results, a, command), {**results, "commit": git_commit(), "machine": describe("cpu")})
+    write_results(
+        a.out or results_path("train-efficiency"),
+        report(results, a, command),
+        {**results, "commit": git_commit(), "machine": describe("cpu")},
+    )
 
 
 if __name__ == "__main__":

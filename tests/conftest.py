@@ -95,6 +95,15 @@ def tiny_t5_config(tok, config_cls=None):
     )
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_genrec(*args, check=True, cwd=None, env=None, timeout=None):
     """Run the CLI (`python -m genrec`) in a subprocess, from a neutral folder unless ``cwd`` is given."""
     import subprocess

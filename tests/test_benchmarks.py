@@ -16,12 +16,42 @@ def test_lever_arms_start_from_the_frozen_profile_they_ran_on(tmp_path, monkeypa
     ALIGNMENT_TASKS = levers.ALIGNMENT_TASKS
     frozen = load_profile(levers.FROZEN_PROFILE)
     assert frozen["model"]["dropout_rate"] == 0.1 and set(ALIGNMENT_TASKS) <= set(frozen["args"]["tasks"])
-    _, model, train = levers.arm_settings("alignment_quarter")
-    args = make_training_args(tmp_path, str(levers.FROZEN_PROFILE), **train)
+    arm = levers.arm_settings("alignment_quarter+dropout0")
+    recipe = arm.recipe()
+    assert recipe["profile"] == frozen and recipe["model"] == {"dropout_rate": 0.0}
+    again = levers.Arm.from_recipe(recipe, tmp_path)  # what a result file's recipe trains
+    args = make_training_args(tmp_path, again.profile, **again.args)
     # the arm down-weights the cross-modal tasks: it must train them (the shipped cpu profile has none)
     assert set(ALIGNMENT_TASKS) <= set(args.tasks) and set(args.task_weights) == set(ALIGNMENT_TASKS)
     assert not set(ALIGNMENT_TASKS) & set(make_training_args(tmp_path, "cpu").tasks)
     sys.modules.pop("levers", None)
+
+
+def test_an_arm_reuses_only_a_run_of_its_own_recipe(synth_dir, quantizer_dir, tmp_path, monkeypatch):
+    """The harness's cached run: a finished arm is kept on --resume when its saved recipe is the same, and a
+    run folder trained from another recipe is refused naming the settings that differ."""
+    import json
+
+    import pytest
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from arms import Arm, recipe_file, train_arm
+
+    arm = Arm("tiny", args={"seed": 1, "max_steps": 2})
+    out = tmp_path / "model"
+    recipe = train_arm(arm, synth_dir, out, quantizer=quantizer_dir)
+    assert json.loads(recipe_file(out).read_text()) == recipe == arm.recipe()
+    assert json.loads((out / "genrec_train_config.json").read_text())["log_history"][-1]["step"] == 2
+    made = (out / "config.json").stat().st_mtime_ns
+    assert train_arm(arm, synth_dir, out, resume=True, quantizer=quantizer_dir) == recipe
+    assert (out / "config.json").stat().st_mtime_ns == made  # reused, not trained again
+    other = arm.with_args(learning_rate=0.5) + Arm("tiny", model={"dropout_rate": 0.3})
+    with pytest.raises(SystemExit, match=r"differs in \['args.learning_rate', 'model.dropout_rate'\]"):
+        train_arm(other, synth_dir, out, resume=True, quantizer=quantizer_dir)
+    with pytest.raises(ValueError, match="different profiles"):
+        arm + Arm("cpu")
+    for name in ("arms", "machine"):
+        sys.modules.pop(name, None)
 
 
 def test_budget_benchmark_runs_on_a_text_only_dataset_and_writes_nothing_when_smoke_run(

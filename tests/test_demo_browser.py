@@ -20,10 +20,11 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from test_serving import free_port  # noqa: E402
 
 from genrec.pipeline import GenRecPipeline  # noqa: E402
 from genrec.serving.demo import build_demo  # noqa: E402
+
+from conftest import free_port  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,11 +19,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from genrec.pipeline import GenRecPipeline  # noqa: E402
 from genrec.serving.app import create_app  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port  # noqa: E402
 
 
 class Service:
