@@ -38,8 +38,6 @@ import json
 import logging
 import math
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -177,6 +175,14 @@ def split_catalogue(src: Path, work: Path, seed: int) -> dict:
     return facts
 
 
+def genrec_command(*args) -> None:
+    """``genrec ARGS``, as typed, in this process."""
+    from genrec.cli import main as genrec_main
+
+    if genrec_main(list(args)):
+        raise SystemExit(f"genrec {args[0]} failed")
+
+
 def train(work: Path, seed: int, resume: bool, max_steps: int | None, history_dropout: float = 0.0) -> Path:
     """The generator on the 95% (cpu profile), then the held-out items added with ``genrec add-items``."""
     model, added = work / "model", work / "model-with-new-items"
@@ -197,25 +203,9 @@ def train(work: Path, seed: int, resume: bool, max_steps: int | None, history_dr
     )
     train_arm(arm, work / "train-data", model, resume=resume)
     new = work / "new-items"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genrec",
-            "add-items",
-            "--model",
-            str(model),
-            "--items",
-            str(new / "items.jsonl"),
-            "--sid-text",
-            str(new / "sid_text.npy"),
-            "--sid-image",
-            str(new / "sid_image.npy"),
-            "--out",
-            str(added),
-            "--overwrite",
-        ],
-        check=True,
+    genrec_command(
+        *("add-items", "--model", model, "--items", new / "items.jsonl", "--sid-text", new / "sid_text.npy"),
+        *("--sid-image", new / "sid_image.npy", "--out", added, "--overwrite"),
     )
     return added
 
@@ -455,10 +445,7 @@ def synthetic_missing(work: Path, seed: int, max_users: int | None, smoke: bool)
     out = work / "synthetic"
     if not (out / "model" / "config.json").is_file():
         quick = ["--epochs", "0.05", "--quantizer-epochs", "5", "--n-items", "300", "--n-users", "300"] if smoke else []
-        subprocess.run(
-            [sys.executable, "-m", "genrec", "demo", "--out", str(out), "--seed", str(seed), "--overwrite", *quick],
-            check=True,
-        )
+        genrec_command("demo", "--out", out, "--seed", seed, "--overwrite", *quick)
     data = load_dataset_dir(out / "data")
 
     def drop_by_quantizer(pipe, modality, rows):

@@ -89,7 +89,7 @@ def run_arm(arm: str, args) -> dict:
     start = time.perf_counter()
     recipe = train_arm(
         arm_settings(arm).with_args(
-            seed=args.seed, max_train_minutes=args.minutes, **({"max_steps": args.max_steps} if args.max_steps else {})
+            seed=args.seed, max_train_minutes=args.minutes, **smoke_settings(args.max_steps, args.max_users)
         ),
         args.data,
         out / "model",
@@ -108,6 +108,12 @@ def run_arm(arm: str, args) -> dict:
     }
     done.write_text(json.dumps(result, indent=1))
     return result
+
+
+def smoke_settings(max_steps: int | None, max_users: int | None) -> dict:
+    return ({"max_steps": max_steps} if max_steps else {}) | (
+        {"rank_eval_users": max_users, "max_eval_samples": max_users} if max_users else {}
+    )
 
 
 def correction_sweep(arm: str, args) -> dict:
@@ -142,6 +148,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--run-dir", type=Path, help="arms' models and metrics (default runs/levers-budget<M>)")
     p.add_argument("--max-steps", type=int, help="smoke run: stop each arm after this many steps")
+    p.add_argument("--max-users", type=int, help="smoke run: validate on this many users")
     p.add_argument(
         "--corrections",
         action="store_true",

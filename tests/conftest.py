@@ -95,6 +95,13 @@ def tiny_t5_config(tok, config_cls=None):
     )
 
 
+def train_tiny(data_dir, out, quantizer, **overrides):
+    """A generator of the ``tiny`` profile (seed 3) on ``data_dir``: the tests' one training recipe."""
+    from genrec.trainers import train_generator
+
+    return train_generator(data_dir, out, quantizer=quantizer, profile="tiny", seed=3, **overrides)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on at 127.0.0.1 now."""
     import socket
@@ -160,8 +167,4 @@ def genrec_cli(*args, check=True, cwd=None):
 def tiny_pipeline(synth_dir, quantizer_dir, tmp_path_factory):
     """A pipeline folder trained in about a second (tiny profile) on the synthetic data, shared by the
     session's serving tests (read-only: a test that edits a pipeline loads its own copy)."""
-    from genrec.trainers import train_generator
-
-    return train_generator(
-        synth_dir, tmp_path_factory.mktemp("tiny_pipeline") / "gen", quantizer=quantizer_dir, profile="tiny", seed=3
-    )
+    return train_tiny(synth_dir, tmp_path_factory.mktemp("tiny_pipeline") / "gen", quantizer_dir)

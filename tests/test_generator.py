@@ -21,7 +21,7 @@ from genrec.trainers.generator_config import make_training_args
 from genrec.trainers.generator_run import train_generator
 from genrec.trainers.generator_trainer import GenRecCollator, GenRecTrainer
 
-from conftest import genrec_cli
+from conftest import genrec_cli, train_tiny
 from hub_server import hub  # noqa: F401  (a fixture)
 
 LEVELS, CODES = 3, 16  # conftest's quantizer_dir
@@ -237,15 +237,8 @@ def test_training_lowers_loss_and_writes_a_loadable_pipeline_folder(trained, tok
 
 
 def test_no_implicit_ablation_logs_no_implicit_loss(synth_dir, quantizer_dir, tmp_path):
-    out = train_generator(
-        synth_dir,
-        tmp_path / "gen",
-        quantizer=quantizer_dir,
-        profile="tiny",
-        seed=3,
-        implicit=False,
-        max_steps=10,
-        tasks=["seqrec", "seqimage"],
+    out = train_tiny(
+        synth_dir, tmp_path / "gen", quantizer_dir, implicit=False, max_steps=10, tasks=["seqrec", "seqimage"]
     )
     record = json.loads((out / "genrec_train_config.json").read_text())
     assert record["implicit"] is False and record["model_config"]["implicit_weight"] == 0.0
@@ -336,12 +329,10 @@ def test_plain_generate_with_the_models_defaults_equals_recommend(trained):
 
 def test_lora_adapter_trains_saves_loads_and_changes_outputs(trained, synth_dir, data, tmp_path):
     # fine-tune on the same catalogue (new-item token rows: see the next test)
-    out = train_generator(
+    out = train_tiny(
         synth_dir,
         tmp_path / "lora",
-        quantizer=trained / "quantizer",
-        profile="tiny",
-        seed=3,
+        trained / "quantizer",
         peft="lora",
         base=str(trained),
         max_steps=20,
@@ -389,17 +380,8 @@ def test_lora_on_a_catalogue_with_new_items_trains_serves_and_pushes(trained, sy
         free = [c for c in np.ndindex(16, 16, 16) if c not in set(map(tuple, codes.tolist()))][:2]
         np.save(q / f"sid_{m}.npy", np.vstack([codes, np.array(free)]))
     monkeypatch.chdir(tmp_path)
-    out = train_generator(
-        d,
-        tmp_path / "lora",
-        quantizer=q,
-        profile="tiny",
-        seed=3,
-        peft="lora",
-        base=str(trained),
-        max_steps=100,
-        save_steps=100,
-        learning_rate=3e-2,
+    out = train_tiny(
+        d, tmp_path / "lora", q, peft="lora", base=str(trained), max_steps=100, save_steps=100, learning_rate=3e-2
     )
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(trained.resolve())
     monkeypatch.chdir(synth_dir)  # elsewhere

@@ -21,6 +21,8 @@ from genrec.trainers.generator_run import train_generator
 from genrec.trainers.generator_trainer import GenRecCollator
 from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
 
+from conftest import train_tiny
+
 OLD_FOLDER = Path(__file__).parent / "data" / "generator-before-sequences"
 
 
@@ -193,12 +195,10 @@ def test_a_folder_saved_before_sequence_training_ranks_as_it_did():
 
 
 def test_lora_trains_a_sequence_model_in_sequences(trained, synth_dir, tmp_path):
-    out = train_generator(
+    out = train_tiny(
         synth_dir,
         tmp_path / "lora",
-        quantizer=trained / "quantizer",
-        profile="tiny",
-        seed=3,
+        trained / "quantizer",
         peft="lora",
         base=str(trained),
         training_mode="sequences",

@@ -12,9 +12,10 @@ from genrec.errors import GenRecError
 from genrec.modeling import GenRecT5Config, GenRecT5ForConditionalGeneration
 from genrec.trainers.budget import TimeBudgetCallback, WallClock, budget_lr_factor
 from genrec.trainers.generator_config import make_training_args
-from genrec.trainers.generator_run import train_generator
 from genrec.trainers.generator_trainer import ranked_modality
 from genrec.trainers.sampling import LengthBucketSampler
+
+from conftest import train_tiny
 
 
 # ---- embedding init -------------------------------------------------------------------------------
@@ -125,12 +126,10 @@ def test_budget_run_stops_on_time_evaluates_ranking_and_keeps_the_best(synth_dir
 
     monkeypatch.setattr(budget_module, "time", TickingTime())
     budget = 0.06  # minutes of ticking time
-    out = train_generator(
+    out = train_tiny(
         synth_dir,
         tmp_path / "gen",
-        quantizer=quantizer_dir,
-        profile="tiny",
-        seed=3,
+        quantizer_dir,
         tasks=["seqrec", "seqimage"],
         max_train_minutes=budget,
         eval_every_minutes=budget / 3,
@@ -160,12 +159,10 @@ def test_a_budget_runs_progress_bar_counts_minutes_of_the_budget(
     from genrec.trainers import budget as budget_module
 
     monkeypatch.setattr(budget_module, "time", TickingTime())
-    train_generator(
+    train_tiny(
         synth_dir,
         tmp_path / "gen",
-        quantizer=quantizer_dir,
-        profile="tiny",
-        seed=3,
+        quantizer_dir,
         tasks=["seqrec"],
         max_train_minutes=0.02,
         eval_strategy="no",
@@ -183,12 +180,10 @@ def test_a_budget_runs_progress_bar_counts_minutes_of_the_budget(
 def test_prefix_softmax_training_logs_its_loss_and_the_pipeline_decodes_with_it(synth_dir, quantizer_dir, tmp_path):
     from genrec.pipeline import GenRecPipeline
 
-    out = train_generator(
+    out = train_tiny(
         synth_dir,
         tmp_path / "gen",
-        quantizer=quantizer_dir,
-        profile="tiny",
-        seed=3,
+        quantizer_dir,
         tasks=["seqrec", "seqimage", "item2image"],
         max_steps=40,
         max_history=6,
