@@ -390,9 +390,6 @@ def write_report(results: dict, args, data, total_s: float, skipped: dict) -> No
     )
     detail_table = metrics_table(rows, [k for k in DETAIL_KEYS if any(k in r for r in rows.values())])
     print(main_table, detail_table, "\n".join(cost_table(results)), "\n".join(load_lines(results)), sep="\n\n")
-    if args.max_steps or args.max_users:
-        print("smoke run (--max-steps/--max-users): no result files written")
-        return
     command = provenance()["command"]
     machine = f"{describe(args.device)}; transformers {transformers.__version__}, genrec {genrec.__version__}"
     text = "\n".join(
@@ -446,8 +443,10 @@ def write_report(results: dict, args, data, total_s: float, skipped: dict) -> No
         "curves": {n: r["curve"] for n, r in results.items() if r.get("curve")},
         "recipes": {n: r["recipe"] for n, r in results.items() if "recipe" in r},
     }
-    plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
-    write_results(out, text, payload)
+    smoke = bool(args.max_steps or args.max_users)
+    if not smoke:
+        plot_curves(payload["curves"], out.with_name(out.name + "-curves.png"))
+    write_results(out, text, payload, smoke=smoke)
 
 
 def training_pace_of(result: dict) -> dict:

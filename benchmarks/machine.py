@@ -80,10 +80,14 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_results(out: Path, text: str, payload) -> None:
+def write_results(out: Path, text: str, payload, smoke: bool = False) -> None:
     """``out``.md (the report) and ``out``.json (the figures, with ``provenance`` under "written_by" when a
-    mapping), each written atomically."""
+    mapping), each written atomically; a ``smoke`` run (cut short: its figures mean nothing) writes nothing."""
     import json
+
+    if smoke:
+        print("smoke run (--max-steps / --max-users): no result files written")
+        return
 
     if isinstance(payload, dict):
         payload = {**payload, "written_by": provenance()}

@@ -230,9 +230,6 @@ def write_report(args, quant: dict, downstream: dict, total_s: float, data_dir: 
                 "",
             ]
     print("\n".join(qrows), *tables, sep="\n\n")
-    if args.max_users or args.max_steps:
-        print("smoke run: no result files written")
-        return
     embed_s = (data_dir / "embed_seconds.txt").read_text() if (data_dir / "embed_seconds.txt").is_file() else "?"
     text = "\n".join(
         [
@@ -280,29 +277,23 @@ def write_report(args, quant: dict, downstream: dict, total_s: float, data_dir: 
             *tables,
         ]
     )
+
+    def figures(by_ids: dict) -> dict:
+        keys = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")
+        return {
+            n: {k.lower(): v for k, v in headline(r).items() if k in keys}
+            | {"train_minutes": r["timing"]["train_minutes"]}
+            for n, r in by_ids.items()
+        }
+
     payload = {
         "quantizer": quant,
-        "downstream": {
-            n: {
-                k.lower(): v
-                for k, v in headline(r).items()
-                if k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")
-            }
-            | {"train_minutes": r["timing"]["train_minutes"]}
-            for n, r in downstream.get("genrec", {}).items()
-        },
-        "downstream_tiger": {
-            n: {
-                k.lower(): v
-                for k, v in headline(r).items()
-                if k in ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "coverage@10")
-            }
-            | {"train_minutes": r["timing"]["train_minutes"]}
-            for n, r in downstream.get("tiger", {}).items()
-        },
+        "downstream": figures(downstream.get("genrec", {})),
+        "downstream_tiger": figures(downstream.get("tiger", {})),
+        "recipes": {f"{m}/{n}": r["recipe"] for m, d in downstream.items() for n, r in d.items()},
     }
     out = results_path("real-text")
-    write_results(out, text, payload)
+    write_results(out, text, payload, smoke=bool(args.max_users or args.max_steps))
 
 
 if __name__ == "__main__":
