@@ -92,5 +92,5 @@ def write_results(out: Path, text: str, payload, smoke: bool = False) -> None:
     if isinstance(payload, dict):
         payload = {**payload, "written_by": provenance()}
     for suffix, content in ((".md", text), (".json", json.dumps(payload, indent=1))):
-        write_atomic(out.with_suffix(suffix), content)
+        write_atomic(out.with_name(out.name + suffix), content)  # a name may hold a dot (budget0.5)
     print(f"wrote {out}.md and .json")
