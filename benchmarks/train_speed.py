@@ -135,10 +135,10 @@ def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int) -
     }
 
 
-def train_and_validate(
-    data_dir: Path, data, tasks: list[str], mode: str, epochs: int, run_dir: Path, resume: bool, seed: int
-) -> dict:
-    """Train ``epochs`` epochs with the cpu profile in ``mode``; NDCG@10 / HR@10 on every validation user."""
+def train_and_validate(data_dir: Path, data, tasks: list[str], mode: str, args) -> dict:
+    """Train ``args.epochs`` epochs with the cpu profile in ``mode``; NDCG@10 / HR@10 on every validation user
+    (the first ``args.max_users`` in a smoke run)."""
+    epochs, run_dir, resume, seed = args.epochs, args.run_dir, args.resume, args.seed
     from genrec import GenRecPipeline
     from genrec.eval.evaluation import evaluate_pipeline
     from genrec.trainers.generator_trainer import ranked_modality
@@ -154,7 +154,7 @@ def train_and_validate(
     )
     record = json.loads((out / "genrec_train_config.json").read_text())
     pipe = GenRecPipeline.from_pretrained(out)
-    metrics, _ = evaluate_pipeline(pipe, data, split="valid", modality=ranked_modality(tasks))
+    metrics, _ = evaluate_pipeline(pipe, data, split="valid", max_users=args.max_users, modality=ranked_modality(tasks))
     result = {
         "valid_ndcg@10": round(metrics["NDCG@10"], 5),
         "valid_hr@10": round(metrics["HR@10"], 5),
@@ -176,6 +176,8 @@ def train_to_budget(data_dir: Path, tasks: list[str], mode: str, args) -> dict:
 
     out = args.run_dir / f"{data_dir.name}-{mode}-budget{args.minutes:g}"
     settings = {"training_mode": mode, "max_train_minutes": args.minutes, "tasks": tasks, "seed": args.seed}
+    if args.max_users:  # a smoke run
+        settings |= {"rank_eval_users": args.max_users, "max_eval_samples": args.max_users}
     recipe = train_arm(Arm("cpu", args=settings), data_dir, out, resume=args.resume)
     record = json.loads((out / TRAIN_CONFIG_FILE).read_text())
     curve = learning_curve(record["log_history"])
@@ -257,6 +259,7 @@ def main():
     p.add_argument("--run-dir", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "train-speed")
     p.add_argument("--resume", action="store_true", help="reuse trained modes cached in --run-dir")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max-users", type=int, help="smoke run: validate on this many users")
     p.add_argument("--minutes", type=float, help="instead: each mode trained this many minutes (quality at a budget)")
     p.add_argument(
         "--out",
@@ -283,8 +286,9 @@ def main():
         print(f"{data_dir.name}: {r}", flush=True)
         if a.epochs:
             for m in MODES:
-                r[m].update(train_and_validate(data_dir, data, tasks, m, a.epochs, a.run_dir, a.resume, a.seed))
-            r["ndcg_ratio"] = round(r["sequences"]["valid_ndcg@10"] / r["rows"]["valid_ndcg@10"], 4)
+                r[m].update(train_and_validate(data_dir, data, tasks, m, a))
+            rows_ndcg = r["rows"]["valid_ndcg@10"]  # zero only in a smoke run's few users
+            r["ndcg_ratio"] = round(r["sequences"]["valid_ndcg@10"] / rows_ndcg, 4) if rows_ndcg else float("nan")
         results[data_dir.name] = r
     command = "python benchmarks/train_speed.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"

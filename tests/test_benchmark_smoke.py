@@ -25,9 +25,9 @@ COVERED_ELSEWHERE = {
 }
 
 
-def smoke_args(script: str, ctx: dict) -> list[str]:
-    """The command line of ``script``'s smoke run: the fewest steps, users and seconds that still reach every
-    stage, on ``ctx``'s data, model and run folder."""
+def smoke_cases(ctx: dict) -> dict[str, list[str]]:
+    """Smoke run -> its command line: the script (and, for a second mode of one, a word naming the mode) with
+    the fewest steps, users and seconds that still reach every stage, on ``ctx``'s data, model and folders."""
     d, m, run, results = (str(ctx[k]) for k in ("data", "model", "run", "results"))
     return {
         "baselines.py": ["--data", d, "--max-epochs", "1"],
@@ -58,23 +58,31 @@ def smoke_args(script: str, ctx: dict) -> list[str]:
         ],
         "scale.py": ["--items", "200", "--users", "2", "--instruments-model", f"{run}/none"],
         "serve.py": ["--model", m, "--data", d, "--clients", "2", "--seconds", "1", "--port", str(ctx["port"])],
-        "train_speed.py": ["--data", d, "--run-dir", run, "--steps", "2", "--batch-targets", "16", "--epochs", "0.2"],
-    }[script]
+        "train_speed.py": [
+            "--data",
+            d,
+            "--run-dir",
+            run,
+            "--steps",
+            "2",
+            "--batch-targets",
+            "16",
+            "--epochs",
+            "0.2",
+            "--max-users",
+            "16",
+        ],
+        "train_speed.py budget": ["--data", d, "--run-dir", run, "--minutes", "0.02", "--max-users", "16"],
+    }
+
+
+CASES = sorted(smoke_cases(dict.fromkeys(("data", "model", "run", "results", "port"), "x")))
 
 
 def test_every_benchmark_script_has_a_smoke_run():
     scripts = {p.name for p in BENCHMARKS.glob("*.py")} - HELPERS
-    ctx = dict.fromkeys(("data", "model", "run", "results", "port"), "x")
-    missing = sorted(s for s in scripts - set(COVERED_ELSEWHERE) if not _has_smoke(s, ctx))
+    missing = sorted(scripts - set(COVERED_ELSEWHERE) - {case.split()[0] for case in CASES})
     assert not missing, f"benchmark scripts without a smoke run in {__file__}: {missing}"
-
-
-def _has_smoke(script: str, ctx: dict) -> bool:
-    try:
-        smoke_args(script, ctx)
-    except KeyError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +104,14 @@ def _prepare(script: str, run: Path, data: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", sorted({p.name for p in BENCHMARKS.glob("*.py")} - HELPERS - set(COVERED_ELSEWHERE)))
-def test_benchmark_script_smoke_run(script, bench_data, tiny_pipeline, tmp_path, monkeypatch, capsys):
-    results, run = tmp_path / "results", tmp_path / "run"
+@pytest.mark.parametrize("case", CASES)
+def test_benchmark_script_smoke_run(case, bench_data, tiny_pipeline, tmp_path, monkeypatch, capsys):
+    script, results, run = case.split()[0], tmp_path / "results", tmp_path / "run"
     run.mkdir()
     _prepare(script, run, bench_data)
     committed = sorted((BENCHMARKS / "results").iterdir())
     ctx = {"data": bench_data, "model": tiny_pipeline, "run": run, "results": results, "port": free_port()}
-    argv = smoke_args(script, ctx)
+    argv = smoke_cases(ctx)[case]
     monkeypatch.setenv("GENREC_BENCHMARK_RESULTS", str(results))
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / script), *argv])
