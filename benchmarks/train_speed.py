@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 from arms import Arm, train_arm
-from machine import describe, git_commit, results_path, write_results
+from machine import describe, git_commit, provenance, results_path, write_results
 
 from genrec import SEQUENTIAL_TASK
 from genrec.data import load_dataset_dir
@@ -290,16 +290,7 @@ def main():
             rows_ndcg = r["rows"]["valid_ndcg@10"]  # zero only in a smoke run's few users
             r["ndcg_ratio"] = round(r["sequences"]["valid_ndcg@10"] / rows_ndcg, 4) if rows_ndcg else float("nan")
         results[data_dir.name] = r
-    command = "python benchmarks/train_speed.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(a).items()
-        if k not in ("resume", "out")
-    )
-    write_results(
-        a.out or results_path("train-efficiency"),
-        report(results, a, command),
-        {**results, "commit": git_commit(), "machine": describe("cpu")},
-    )
+    write_results(a.out or results_path("train-efficiency"), report(results, a, provenance()["command"]), results)
 
 
 if __name__ == "__main__":
