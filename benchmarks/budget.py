@@ -191,8 +191,8 @@ def run_generator(name: str, data, args, scorer, out: Path | None = None, **trai
     if args.max_steps:
         overrides["eval_strategy"] = overrides["save_strategy"] = "no"
         overrides["load_best_model_at_end"] = False
-    variant = Arm(args.profile, args={"implicit": VARIANTS[name][1], "seed": args.seed, **overrides})
-    recipe = train_arm(variant.with_args(**({"tasks": tasks} if tasks else {})), args.data, out, resume=args.resume)
+    settings = {"implicit": VARIANTS[name][1], "seed": args.seed, **overrides, **({"tasks": tasks} if tasks else {})}
+    recipe = train_arm(Arm(args.profile, args=settings), args.data, out, resume=args.resume)
     pipe = GenRecPipeline.from_pretrained(out, device=args.device)
     record = pipe.train_config
     test = evaluation_rows(data, "test", args.max_users)
@@ -464,7 +464,7 @@ def json_figures(result: dict) -> dict:
 
 
 def report_header(args, data, command, machine, total_s, results, skipped) -> list[str]:
-    profile = Arm(args.profile).recipe()
+    profile = Arm(args.profile).recipe()["profile"]
     what = f"{args.epochs:g} epochs" if args.epochs else f"a {args.max_train_minutes:g}-minute training budget"
     schedule = (
         f", epochs set to {args.epochs:g}"

@@ -80,6 +80,19 @@ def test_budget_benchmark_runs_on_a_text_only_dataset_and_writes_nothing_when_sm
     assert "| genrec / text |" in out and "| popularity |" in out and "tiger" not in out.split("smoke run")[0]
     assert "not running tiger: the same run as genrec here" in caplog.text
     assert "smoke run" in out and sorted((BENCHMARKS / "results").iterdir()) == results
+    # the report names the profile's own settings (the shipped cpu profile's d_ff and tasks here)
+    from argparse import Namespace
+
+    from genrec.data import load_dataset_dir
+
+    header = "\n".join(
+        budget.report_header(
+            Namespace(profile="cpu", epochs=None, max_train_minutes=60, seed=1, num_beams=20, data=data),
+            load_dataset_dir(data),
+            *("command", "machine", 60.0, {}, {}),
+        )
+    )
+    assert '"d_ff": 512' in header and '"tasks": ["seqrec", "seqimage"]' in header
     assert budget.variant_plan("genrec", ["text", "image"]) == (None, "fused")
     assert budget.variant_plan("all_tasks", ["text"]) == (["seqrec"], "text")
     assert budget.variant_plan("tiger", ["image"]) is None
