@@ -64,6 +64,14 @@ class Arm:
         return cls(str(profile.resolve()), recipe["model"], recipe["args"])
 
 
+def smoke_settings(max_steps: int | None = None, max_users: int | None = None) -> dict:
+    """An arm's extra settings for a smoke run: stop after ``max_steps`` steps, validate on ``max_users`` users
+    (each left out when None)."""
+    return ({"max_steps": max_steps} if max_steps else {}) | (
+        {"rank_eval_users": max_users, "max_eval_samples": max_users} if max_users else {}
+    )
+
+
 def recipe_changes(before: dict, now: dict) -> list[str]:
     """The settings two recipes set differently, as ``profile.args.learning_rate`` or ``model.dropout_rate``."""
     flat = [

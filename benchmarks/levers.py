@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from arms import FROZEN, Arm, train_arm
+from arms import FROZEN, Arm, smoke_settings, train_arm
 from machine import describe, git_commit, results_path, write_results
 
 import genrec
@@ -108,12 +108,6 @@ def run_arm(arm: str, args) -> dict:
     }
     done.write_text(json.dumps(result, indent=1))
     return result
-
-
-def smoke_settings(max_steps: int | None, max_users: int | None) -> dict:
-    return ({"max_steps": max_steps} if max_steps else {}) | (
-        {"rank_eval_users": max_users, "max_eval_samples": max_users} if max_users else {}
-    )
 
 
 def correction_sweep(arm: str, args) -> dict:

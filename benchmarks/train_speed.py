@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from arms import Arm, train_arm
+from arms import Arm, smoke_settings, train_arm
 from machine import describe, git_commit, provenance, results_path, write_results
 
 from genrec import SEQUENTIAL_TASK
@@ -176,8 +176,7 @@ def train_to_budget(data_dir: Path, tasks: list[str], mode: str, args) -> dict:
 
     out = args.run_dir / f"{data_dir.name}-{mode}-budget{args.minutes:g}"
     settings = {"training_mode": mode, "max_train_minutes": args.minutes, "tasks": tasks, "seed": args.seed}
-    if args.max_users:  # a smoke run
-        settings |= {"rank_eval_users": args.max_users, "max_eval_samples": args.max_users}
+    settings |= smoke_settings(max_users=args.max_users)
     recipe = train_arm(Arm("cpu", args=settings), data_dir, out, resume=args.resume)
     record = json.loads((out / TRAIN_CONFIG_FILE).read_text())
     curve = learning_curve(record["log_history"])
@@ -275,7 +274,7 @@ def main():
             tasks = profile_tasks(build_tokenizer(load_dataset_dir(data_dir)))
             results[data_dir.name] = {m: train_to_budget(data_dir, tasks, m, a) for m in MODES}
         out = a.out or results_path(f"train-efficiency-budget{a.minutes:g}")
-        write_results(out, budget_report(results, a), results)
+        write_results(out, budget_report(results, a), results, smoke=bool(a.max_users))
         return
     for data_dir in a.data:
         data = load_dataset_dir(data_dir)
@@ -290,7 +289,12 @@ def main():
             rows_ndcg = r["rows"]["valid_ndcg@10"]  # zero only in a smoke run's few users
             r["ndcg_ratio"] = round(r["sequences"]["valid_ndcg@10"] / rows_ndcg, 4) if rows_ndcg else float("nan")
         results[data_dir.name] = r
-    write_results(a.out or results_path("train-efficiency"), report(results, a, provenance()["command"]), results)
+    write_results(
+        a.out or results_path("train-efficiency"),
+        report(results, a, provenance()["command"]),
+        results,
+        smoke=bool(a.max_users),
+    )
 
 
 if __name__ == "__main__":
