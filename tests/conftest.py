@@ -9,6 +9,10 @@ SHARED_INSTRUMENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist each worker is one process per core: one torch thread each (and in the processes they
+# start), since two workers of two threads on two cores wait on each other's threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items):
