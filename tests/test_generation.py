@@ -226,6 +226,34 @@ def test_prefix_softmax_loss_refuses_labels_that_are_not_ids():
         prefix_softmax_loss(torch.zeros(1, 4, len(tok)), labels, c)
 
 
+def test_id_label_smoothing_spreads_over_the_legal_codes_only():
+    """e of each code's target goes evenly to the codes legal after its prefix: the loss stays finite
+    (illegal codes have no probability) and equals (1 - e) NLL + e x the mean of -log p over the legal codes."""
+    from genrec.trainers.id_loss import packed_id_loss, prefix_softmax_loss
+
+    tok = make_tokenizer(n_items=40, seed=3)
+    c = IDConstraint.from_tokenizer(tok, ["text", "image"])
+    leaves = tok.trie("text").leaf_codes().tolist()
+    codes = leaves[:3]
+    labels = torch.tensor([[tok.code_token_id("text", d, x) for d, x in enumerate(code)] for code in codes])
+    logits = torch.randn(len(codes), LEVELS, len(tok), generator=torch.Generator().manual_seed(0))
+    nll, uniform = [], []
+    for row, code in enumerate(codes):
+        for level in range(LEVELS):
+            after_prefix = sorted({leaf[level] for leaf in leaves if leaf[:level] == code[:level]})
+            legal = [tok.code_token_id("text", level, x) for x in after_prefix]
+            logp = logits[row, level, legal].log_softmax(-1)
+            nll.append(-logp[legal.index(labels[row, level].item())].item())
+            uniform.append(-logp.mean().item())
+    want = 0.9 * np.mean(nll) + 0.1 * np.mean(uniform)
+    assert prefix_softmax_loss(logits, labels, c).item() == pytest.approx(np.mean(nll), abs=1e-5)
+    assert prefix_softmax_loss(logits, labels, c, smoothing=0.1).item() == pytest.approx(want, abs=1e-5)
+    # the one-pass loss smooths alike: a linear head whose scores are these logits
+    head = torch.nn.Linear(len(tok), len(tok), bias=False)
+    head.weight.data = torch.eye(len(tok))
+    assert packed_id_loss(logits, labels, head, c, smoothing=0.1).item() == pytest.approx(want, abs=1e-5)
+
+
 # ---- popularity correction ------------------------------------------------------------------------
 def test_log_prior_sums_to_each_ids_share_and_normalises_every_node():
     tok = make_tokenizer()

@@ -371,3 +371,17 @@ def test_id_embeddings_start_at_the_quantizers_codebooks(synth_dir, quantizer_di
     )
     with pytest.raises(GenRecError, match="not the tokenizer's text IDs"):
         init_id_embeddings_from_codebooks(model, tok, other)
+
+
+def test_id_label_smoothing_trains_is_recorded_and_bad_values_are_refused(synth_dir, quantizer_dir, tmp_path):
+    for bad in (-0.1, 1.0):
+        with pytest.raises(GenRecError, match="id_label_smoothing must be in"):
+            make_training_args(tmp_path, "tiny", id_label_smoothing=bad)
+    with pytest.raises(GenRecError, match="needs id_softmax='prefix'"):
+        train_tiny(
+            synth_dir, tmp_path / "full", quantizer_dir, id_label_smoothing=0.1, model_overrides={"id_softmax": "full"}
+        )
+    assert not (tmp_path / "full").exists()
+    out = train_tiny(synth_dir, tmp_path / "smooth", quantizer_dir, id_label_smoothing=0.1, max_steps=10)
+    record = json.loads((out / "genrec_train_config.json").read_text())
+    assert "'id_label_smoothing': 0.1" in str(record) or '"id_label_smoothing": 0.1' in json.dumps(record)

@@ -104,6 +104,14 @@ class GenRecTrainingArguments(TrainingArguments):
             "log p(ID | history) - a log P(ID), P the training-interaction share (GenRecPipeline.rank); 0 = off"
         },
     )
+    id_label_smoothing: float = field(
+        default=0.0,
+        metadata={
+            "help": "id_softmax='prefix' only: each code's target keeps 1 - e and spreads e evenly over the codes "
+            "legal after its prefix (the ones beams choose among; transformers' label_smoothing_factor spreads "
+            "it over the whole vocabulary); 0 = off"
+        },
+    )
     remove_unused_columns: bool = False
     # None: False for training_mode='rows', whose forward uses every trainable weight, so DDP need not search
     # for unused ones (Trainer's True costs a graph traversal per step and a warning per process that it found
@@ -127,6 +135,8 @@ class GenRecTrainingArguments(TrainingArguments):
             raise GenRecError(f"unknown batching {self.batching!r}; choose from {list(BATCHINGS)}")
         if not math.isfinite(self.popularity_correction):
             raise GenRecError(f"popularity_correction must be a finite number, got {self.popularity_correction}")
+        if not 0 <= self.id_label_smoothing < 1:
+            raise GenRecError(f"id_label_smoothing must be in [0, 1), got {self.id_label_smoothing}")
         if self.training_mode not in TRAINING_MODES:
             raise GenRecError(f"unknown training_mode {self.training_mode!r}; choose from {list(TRAINING_MODES)}")
         if self.training_mode == "sequences" and (self.history_dropout or self.task_weights):

@@ -196,7 +196,9 @@ class GenRecTrainer(Trainer):
         unwrapped = self.accelerator.unwrap_model(model)
         states = outputs["target_states"]
         constraint = self._id_constraint(states.device) if uses_prefix_softmax(unwrapped.config) else None
-        lm = packed_id_loss(states, inputs["labels"], unwrapped.get_output_embeddings(), constraint)
+        lm = packed_id_loss(
+            states, inputs["labels"], unwrapped.get_output_embeddings(), constraint, self.args.id_label_smoothing
+        )
         implicit = outputs.get("implicit_loss")
         outputs["lm_loss"] = lm
         return (lm if implicit is None else lm + unwrapped.config.implicit_weight * implicit), outputs
@@ -205,7 +207,8 @@ class GenRecTrainer(Trainer):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         config = self.accelerator.unwrap_model(model).config
         if uses_prefix_softmax(config):
-            lm = prefix_softmax_loss(outputs["logits"], inputs["labels"], self._id_constraint(outputs["logits"].device))
+            constraint = self._id_constraint(outputs["logits"].device)
+            lm = prefix_softmax_loss(outputs["logits"], inputs["labels"], constraint, self.args.id_label_smoothing)
             implicit = outputs.get("implicit_loss")
             loss = lm if implicit is None else lm + config.implicit_weight * implicit
             outputs["lm_loss"] = lm

@@ -29,16 +29,25 @@ def _id_modalities(ids: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
 
 
 def _legal_code_loss(
-    scores: torch.Tensor, ids: torch.Tensor, mod: torch.Tensor, constraint: IDConstraint
+    scores: torch.Tensor, ids: torch.Tensor, mod: torch.Tensor, constraint: IDConstraint, smoothing: float = 0.0
 ) -> torch.Tensor:
-    """Mean cross-entropy of ``ids`` [N, L] given their code scores [N, L, W], each level over its legal codes."""
-    scores = scores.float().masked_fill(~constraint.legal_codes(ids, mod), float("-inf"))
-    target = ids - constraint.token_start[mod]
-    return F.cross_entropy(scores.reshape(-1, constraint.width), target.reshape(-1))
+    """Mean cross-entropy of ``ids`` [N, L] given their code scores [N, L, W], each level over its legal codes;
+    ``smoothing`` e: the target distribution is 1 - e on the code and e spread evenly over the legal codes."""
+    legal = constraint.legal_codes(ids, mod)
+    logp = scores.float().masked_fill(~legal, float("-inf")).log_softmax(-1)
+    target = (ids - constraint.token_start[mod]).unsqueeze(-1)
+    nll = -logp.gather(-1, target).squeeze(-1)
+    if not smoothing:
+        return nll.mean()
+    uniform = -logp.masked_fill(~legal, 0.0).sum(-1) / legal.sum(-1)
+    return ((1 - smoothing) * nll + smoothing * uniform).mean()
 
 
-def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: IDConstraint) -> torch.Tensor:
-    """Mean cross-entropy of the target IDs' codes, each over the legal codes after its prefix.
+def prefix_softmax_loss(
+    logits: torch.Tensor, labels: torch.Tensor, constraint: IDConstraint, smoothing: float = 0.0
+) -> torch.Tensor:
+    """Mean cross-entropy of the target IDs' codes, each over the legal codes after its prefix (``smoothing``:
+    as ``_legal_code_loss``).
 
     ``logits`` [B, T, V] and ``labels`` [B, T] as in T5's forward; every label row starts with a full
     semantic ID of one of ``constraint``'s modalities (what every genrec task predicts).
@@ -49,11 +58,11 @@ def prefix_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, constraint: 
     ids = labels[:, :levels]
     mod = _id_modalities(ids, constraint)
     columns = torch.stack([constraint.code_tokens(mod, t) for t in range(levels)], 1)  # [B, L, W]
-    return _legal_code_loss(gather_code_logits(logits[:, :levels], columns), ids, mod, constraint)
+    return _legal_code_loss(gather_code_logits(logits[:, :levels], columns), ids, mod, constraint, smoothing)
 
 
 def packed_id_loss(
-    states: torch.Tensor, labels: torch.Tensor, head: nn.Module, constraint: IDConstraint | None
+    states: torch.Tensor, labels: torch.Tensor, head: nn.Module, constraint: IDConstraint | None, smoothing: float = 0.0
 ) -> torch.Tensor:
     """The ID loss of a one-pass forward (``GenRecSeq2SeqLMOutput.target_states`` [B, Q, D], ``labels``
     [B, Q], -100 off targets), equal to the row model's loss on the same targets.
@@ -71,7 +80,7 @@ def packed_id_loss(
     mod = _id_modalities(ids, constraint)
     if type(head) is not nn.Linear or head.bias is not None:
         columns = torch.stack([constraint.code_tokens(mod, t) for t in range(levels)], 1)
-        return _legal_code_loss(gather_code_logits(head(hidden), columns), ids, mod, constraint)
+        return _legal_code_loss(gather_code_logits(head(hidden), columns), ids, mod, constraint, smoothing)
     scores = hidden.new_full((len(ids), levels, constraint.width), float("-inf"))
     for m in range(len(constraint.modalities)):
         rows = torch.nonzero(mod == m, as_tuple=True)[0]
@@ -79,4 +88,4 @@ def packed_id_loss(
             start = int(constraint.token_start[m, level])
             weight = head.weight[start : min(start + constraint.width, constraint.vocab_size)]
             scores[rows, level, : len(weight)] = hidden[rows, level] @ weight.T
-    return _legal_code_loss(scores, ids, mod, constraint)
+    return _legal_code_loss(scores, ids, mod, constraint, smoothing)
