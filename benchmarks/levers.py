@@ -1,18 +1,20 @@
-"""Issue 14's lever ablation: each training lever against the ``cpu`` profile as it was then (frozen in
-``benchmarks/frozen/levers-cpu-before-issue14.yaml``) at an equal wall-clock budget.
+"""Training levers at an equal wall-clock budget, each against the ``cpu`` profile as its family of arms ran:
+issue 14's on ``benchmarks/frozen/levers-cpu-before-issue14.yaml``, issue 33's on ``frozen/cpu-issue33.yaml``.
 
     python benchmarks/levers.py --minutes 12                       # every arm, 12 minutes each
     python benchmarks/levers.py --minutes 12 --arms base,batch64   # a subset (results accumulate)
     python benchmarks/levers.py --minutes 12 --arms dropout0+no_implicit   # levers combined
+    python benchmarks/levers.py --data ../shared/data/amazon-instruments-lcrec --minutes 20 --arms base33,label_smoothing
 
-Every arm trains genrec (by default six tasks + implicit loss, fused ranking) on Amazon Instruments with
-one change to that profile (a lever) or several (``a+b``), for ``--minutes`` of training on the clock
+Every arm trains genrec on ``--data`` (Amazon Instruments, MQL4GRec's copy, by default) with one change to
+its profile (a lever) or several (``a+b``), for ``--minutes`` of training on the clock
 (``max_train_minutes``: schedule planned for the budget, validation ranking every tenth of it). Judged on **validation only**: NDCG@10 / HR@10 /
 coverage@10 of the fused ranking of a fixed sample of 2,000 validation users (the trainer's budget
 evaluation), at the best evaluation. The test split is never ranked here.
 
-Writes benchmarks/results/levers-budget<M>.md and .json; arms already finished are read back from
-``runs/levers-budget<M>/<arm>-s<seed>/lever_metrics.json``.
+Writes benchmarks/results/levers-<dataset folder>-budget<M>.md and .json (issue 14's arms ran before the name
+held the dataset: ``levers-budget12``); arms already finished are read back from
+``runs/<that name>/<arm>-s<seed>/lever_metrics.json``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ ALIGNMENT_TASKS = ["item2image", "image2item", "seqitem2image", "seqimage2item"]
 RANK_EVAL_USERS = 2000  # GenRecTrainingArguments.rank_eval_users' default: the budget run's validation sample
 CORRECTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 
-# What every arm starts from: the cpu profile as the arms ran (six tasks, MACRec's dropout 0.1), not today's.
+# What issue 14's arms start from: the cpu profile as they ran (six tasks, MACRec's dropout 0.1), not today's.
 FROZEN_PROFILE = FROZEN / "levers-cpu-before-issue14.yaml"
+# What issue 33's arms start from: the cpu profile when they ran (seqrec + seqimage + implicit loss, no dropout).
+ISSUE33_PROFILE = FROZEN / "cpu-issue33.yaml"
 
 # lever -> its changes to the frozen profile; an arm is one lever or several joined by "+" (later levers winning)
 LEVERS = {
@@ -64,7 +68,15 @@ LEVERS = {
     "lr5e-3": Arm(FROZEN_PROFILE.name, args={"learning_rate": 5e-3}, about="learning rate 5e-3 instead of 2e-3"),
     "dropout0": Arm(FROZEN_PROFILE.name, model={"dropout_rate": 0.0}, about="no dropout (a short budget under-fits)"),
     "no_implicit": Arm(FROZEN_PROFILE.name, args={"implicit": False}, about="no implicit (contrastive) alignment loss"),
+    "base33": Arm(ISSUE33_PROFILE.name, about="the cpu profile at issue 33: seqrec + seqimage + implicit, no dropout"),
+    "label_smoothing": Arm(
+        ISSUE33_PROFILE.name,
+        args={"id_label_smoothing": 0.1},
+        about="label smoothing 0.1 over the codes legal after each prefix",
+    ),
 }
+# Each arm is compared with the base arm of its starting profile.
+BASES = {FROZEN_PROFILE.name: "base", ISSUE33_PROFILE.name: "base33"}
 # The item_encoder and item_embeddings arms lost on validation; their encoders were removed from the package
 # (README's lever table keeps their results), so they cannot be re-run.
 
@@ -140,7 +152,7 @@ def main() -> None:
     p.add_argument("--arms", default=",".join(LEVERS), help="comma-separated arms: levers, or levers joined by +")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--run-dir", type=Path, help="arms' models and metrics (default runs/levers-budget<M>)")
+    p.add_argument("--run-dir", type=Path, help="arms' models and metrics (default runs/levers-<dataset>-budget<M>)")
     p.add_argument("--max-steps", type=int, help="smoke run: stop each arm after this many steps")
     p.add_argument("--max-users", type=int, help="smoke run: validate on this many users")
     p.add_argument(
@@ -153,7 +165,7 @@ def main() -> None:
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     for arm in arms:
         arm_settings(arm)  # fail on a typo before an hour of training
-    args.name = f"levers-budget{args.minutes:g}"
+    args.name = f"levers-{args.data.resolve().name}-budget{args.minutes:g}"
     args.run_dir = args.run_dir or REPO / "runs" / args.name
     for arm in arms:
         result = run_arm(arm, args)
@@ -163,7 +175,7 @@ def main() -> None:
     results = {}  # every finished arm of this budget, this seed or another: base first, then by name
     for done in sorted(
         args.run_dir.glob("*-s*/lever_metrics.json"),
-        key=lambda f: (not f.parent.name.startswith("base-s"), f.parent.name),
+        key=lambda f: (not f.parent.name.startswith(tuple(f"{b}-s" for b in BASES.values())), f.parent.name),
     ):
         arm, seed = done.parent.name.rsplit("-s", 1)
         results[f"{arm} (seed {seed})"] = (arm, json.loads(done.read_text()))
@@ -171,14 +183,19 @@ def main() -> None:
 
 
 def write_report(results: dict, args) -> None:
-    base = [r["best"]["ndcg@10"] for name, (arm, r) in results.items() if arm == "base"]
-    ref = sum(base) / len(base) if base else None
+    def reference(arm: str) -> float | None:
+        """The mean best NDCG@10 of the finished runs of ``arm``'s base (its starting profile's)."""
+        base = BASES.get(arm_settings(arm).profile)
+        values = [r["best"]["ndcg@10"] for a, r in results.values() if a == base]
+        return sum(values) / len(values) if values else None
+
     lines = [
         "| arm | change | best valid NDCG@10 | vs base | HR@10 | coverage@10 | at minute | final NDCG@10 | epochs |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (arm, r) in results.items():
         b = r["best"]
+        ref = reference(arm)
         rel = f"{b['ndcg@10'] / ref - 1:+.1%}" if ref else ""
         lines.append(
             f"| {name} | {arm_settings(arm).about} | {b['ndcg@10']:.4f} | {rel} | {b['hr@10']:.4f} | "
@@ -206,20 +223,22 @@ def write_report(results: dict, args) -> None:
     print("\n".join(lines))
     text = "\n".join(
         [
-            f"# Training levers at a {args.minutes:g}-minute budget (Amazon Instruments, validation)",
+            f"# Training levers at a {args.minutes:g}-minute budget ({args.data.resolve().name}, validation)",
             "",
-            f"Command: `python benchmarks/levers.py --minutes {args.minutes:g} --arms <arm,...>` (one arm at a time "
-            "on an otherwise idle machine; results accumulate).",
+            f"Command: `python benchmarks/levers.py --data {args.data} --minutes {args.minutes:g} --arms <arm,...>` "
+            "(one arm at a time on an otherwise idle machine; results accumulate).",
             "",
             f"Machine: {describe('cpu')}; genrec {genrec.__version__}.",
             "",
-            "Each arm: genrec (six tasks + implicit loss unless the arm changes them) with one change (a lever) "
-            "or several (`a+b`) to the `cpu` profile as the arms ran, frozen in "
-            f"`benchmarks/frozen/{FROZEN_PROFILE.name}` (each arm's whole recipe is in the JSON), trained for "
+            "Each arm: genrec with one change (a lever) or several (`a+b`) to the `cpu` profile as its family of "
+            f"arms ran, frozen in `benchmarks/frozen/`: issue 14's (`base` ...) on `{FROZEN_PROFILE.name}` (six "
+            f"tasks + implicit loss, dropout 0.1), issue 33's (`base33` ...) on `{ISSUE33_PROFILE.name}`; each arm's "
+            "whole recipe is in the JSON, and 'vs base' compares it with its family's base. Trained for "
             f"{args.minutes:g} minutes on the clock (cosine schedule planned for the budget, 2% warmup), evaluated "
-            "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking, 20 beams, whole "
-            "catalogue, history items not excluded). Best evaluation reported. A single seed on 2,000 users moves "
-            "NDCG@10 by about +-0.005: differences under ~6% are not resolved. The test split is not ranked.",
+            "every tenth of the budget on a fixed sample of 2,000 validation users (fused ranking where there are "
+            "two modalities, 20 beams, whole catalogue, history items not excluded). Best evaluation reported. A "
+            "single seed on 2,000 users moves NDCG@10 by about +-0.005: differences under ~6% are not resolved. "
+            "The test split is not ranked.",
             "",
             *lines,
             "",

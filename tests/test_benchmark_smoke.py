@@ -42,7 +42,7 @@ def smoke_cases(ctx: dict) -> dict[str, list[str]]:
             "--minutes",
             "0.01",
             "--arms",
-            "base",
+            "base,label_smoothing",
             "--max-steps",
             "2",
             "--max-users",
