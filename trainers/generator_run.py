@@ -255,14 +255,14 @@ def _make_trainer(
     trainer_class: type[GenRecTrainer] = GenRecTrainer,
 ) -> GenRecTrainer:
     """The run's Trainer: task units, collator, early stopping, and validation ranking for a budget run."""
-    train, valid = build_datasets(data, tokenizer, args)
-    if ranking_metrics is None and args.max_train_minutes is not None:
-        ranking_metrics = validation_ranker(data, args)
-    callbacks = []
     if args.id_label_smoothing and not uses_prefix_softmax(model.config):
         raise GenRecError(
             "id_label_smoothing spreads over the legal codes of the prefix softmax: it needs id_softmax='prefix'"
         )
+    train, valid = build_datasets(data, tokenizer, args)
+    if ranking_metrics is None and args.max_train_minutes is not None:
+        ranking_metrics = validation_ranker(data, args)
+    callbacks = []
     if args.early_stopping_patience and args.eval_strategy != "no":
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     return trainer_class(
