@@ -9,6 +9,7 @@ collates its own batches, so the two views of a sample never straddle devices).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -260,9 +261,28 @@ class GenRecTrainer(Trainer):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if self.ranking_metrics is not None:
             model = self.accelerator.unwrap_model(self.model)
-            for key, value in self.ranking_metrics(model, self.processing_class).items():
+            with plain_forward(model):
+                ranked = self.ranking_metrics(model, self.processing_class)
+            for key, value in ranked.items():
                 output.metrics[f"{metric_key_prefix}_{key}"] = float(value)
         return output
+
+
+@contextmanager
+def plain_forward(model):
+    """Rank in the weights' own precision, as the saved model ranks: under bf16, accelerate wraps the model's
+    forward in autocast for the whole run (keeping the plain one as ``_original_forward``), and the beam search's
+    decoder steps call that forward."""
+    wrapped = model.__dict__.get("forward")
+    plain = model.__dict__.get("_original_forward")
+    if wrapped is None or plain is None:
+        yield
+        return
+    model.forward = plain
+    try:
+        yield
+    finally:
+        model.forward = wrapped
 
 
 def build_datasets(data, tokenizer, args: GenRecTrainingArguments):
