@@ -1,52 +1,57 @@
-"""bf16 autocast against fp32 for the ``cpu`` profile on the CPU: training steps per second, and what the same
-number of steps learns (validation only).
+"""bf16 autocast against fp32 for the ``cpu`` profile on the CPU: training speed, and what the same number of
+steps learns (validation only).
 
-    python benchmarks/precision.py [--data DIR ...] [--steps 400] [--rounds 2] [--run-dir runs/precision]
+    python benchmarks/precision.py [--data DIR ...] [--speed-steps 150] [--steps 400] [--run-dir runs/precision]
 
-For each dataset (both shared Instruments copies by default), ``--rounds`` rounds of two runs, fp32 then bf16,
-each ``genrec train --profile cpu`` (the tasks the dataset's IDs allow) for exactly ``--steps`` steps from the
-same seed; alternating spreads load from elsewhere over both. Speed: steps over Trainer's ``train_runtime``
-(which includes the one evaluation of the loss at the end, alike in both). Learning: the validation loss of the
-trainer's validation rows and NDCG@10 / HR@10 of the saved model on the validation users, ranked in
-fp32 as every saved model ranks, on the first ``--valid-users`` validation users. A precision only buys speed if the loss per step holds.
+For each dataset (both shared Instruments copies by default):
 
-Writes benchmarks/results/precision.{md,json}: ``{"<dataset>": {"fp32": {...}, "bf16": {...}}, "amx": bool}``.
+1. Speed: the ``cpu`` profile's model and tasks (those the dataset's IDs allow), rows mode, forward + loss +
+   backward + AdamW step with collation, in fp32 and under bf16 autocast, the two alternating step by step
+   (``train_speed.measure_speed``): a machine's speed drifts by 10-20% between minutes here, which a run after
+   a run would read as a precision's effect.
+2. Learning: ``genrec train --profile cpu`` for exactly ``--steps`` steps from the same seed in each precision;
+   the mean training loss, the validation loss of the trainer's validation rows, and NDCG@10 / HR@10 of the saved
+   model (ranked in fp32, as every saved model ranks) on the first ``--valid-users`` validation users. Trainer's
+   own steps per second of these runs are reported too (one run after the other: drift included).
+
+A precision only buys time if the loss per step holds. Writes benchmarks/results/precision.{md,json}:
+``{"<dataset>": {"fp32": {...}, "bf16": {...}, "speedup": x}, "amx": bool}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 from arms import Arm, smoke_settings, train_arm
 from machine import results_path, write_results
+from train_speed import DEFAULT_DATA, measure_speed, profile_tasks
 
 from genrec import GenRecPipeline
 from genrec.data import load_dataset_dir
 from genrec.eval.evaluation import evaluate_pipeline
+from genrec.tokenizer.build import build_tokenizer
+from genrec.trainers import PROFILES
 from genrec.trainers.generator_config import cpu_has_bf16_matmul
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_DATA = [SHARED / "amazon-instruments-mql4grec", SHARED / "amazon-instruments-lcrec"]
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = {"fp32": {"mode": "rows"}, "bf16": {"mode": "rows", "bf16": True}}
 
 
-def one_run(data_dir: Path, data, precision: str, round_: int, args) -> dict:
-    out = args.run_dir / f"{data_dir.name}-{precision}-r{round_}"
+def learning(data_dir: Path, data, precision: str, args) -> dict:
+    out = args.run_dir / f"{data_dir.name}-{precision}"
     settings = {"bf16": precision == "bf16", "max_steps": args.steps, "seed": args.seed}
     settings |= smoke_settings(max_users=args.max_users)
-    recipe = train_arm(Arm("cpu", args=settings), data_dir, out)
+    recipe = train_arm(Arm("cpu", args=settings), data_dir, out, resume=args.resume)
     record = json.loads((out / "genrec_train_config.json").read_text())
     evals = [e["eval_loss"] for e in record["log_history"] if "eval_loss" in e]
     metrics, _ = evaluate_pipeline(
         GenRecPipeline.from_pretrained(out), data, split="valid", max_users=args.max_users or args.valid_users
     )
     return {
-        "steps_per_s": round(args.steps / record["train_metrics"]["train_runtime"], 3),
+        "trainer_steps_per_s": round(args.steps / record["train_metrics"]["train_runtime"], 3),
         "train_loss": round(record["train_metrics"]["train_loss"], 4),
-        "valid_loss": evals[-1] if evals else None,
+        "valid_loss": round(evals[-1], 4) if evals else None,
         "valid_ndcg@10": round(metrics["NDCG@10"], 5),
         "valid_hr@10": round(metrics["HR@10"], 5),
         "valid_users": metrics["n_users"],
@@ -54,39 +59,30 @@ def one_run(data_dir: Path, data, precision: str, round_: int, args) -> dict:
     }
 
 
-def summarise(runs: list[dict]) -> dict:
-    """The runs of one precision: median speed over the rounds; learning from the first round (same seed)."""
-    first = runs[0]
-    return {
-        "steps_per_s": statistics.median(r["steps_per_s"] for r in runs),
-        "steps_per_s_each": [r["steps_per_s"] for r in runs],
-        **{k: first[k] for k in ("train_loss", "valid_loss", "valid_ndcg@10", "valid_hr@10", "valid_users")},
-        "recipe": first["recipe"],
-    }
-
-
 def report(results: dict, args) -> str:
     rows = []
     for name, r in results.items():
-        speedup = r["bf16"]["steps_per_s"] / r["fp32"]["steps_per_s"]
         for p in PRECISIONS:
             m = r[p]
-            each = " / ".join(f"{s:.2f}" for s in m["steps_per_s_each"])
             rows.append(
-                f"| {name} | {p} | {m['steps_per_s']:.2f} ({each}) | {'%.2fx' % speedup if p == 'bf16' else ''} | "
-                f"{m['train_loss']} | {m['valid_loss']} | {m['valid_ndcg@10']:.4f} | {m['valid_hr@10']:.4f} |"
+                f"| {name} | {p} | {m['targets_per_s']:,.0f} | {'%.2fx' % r['speedup'] if p == 'bf16' else ''} | "
+                f"{m['trainer_steps_per_s']:.2f} | {m['train_loss']} | {m['valid_loss']} | "
+                f"{m['valid_ndcg@10']:.4f} | {m['valid_hr@10']:.4f} |"
             )
     return "\n".join(
         [
             "# bf16 autocast against fp32 on the CPU (the `cpu` profile)",
             "",
-            f"AMX (native bf16 matmuls) on this CPU: {cpu_has_bf16_matmul()}. Each run trains exactly {args.steps} "
-            f"steps from seed {args.seed}; {args.rounds} rounds of fp32 then bf16 (speed: the median, each round in "
-            f"brackets). Validation: the loss of the trainer's validation rows, and NDCG@10 / HR@10 of the saved "
-            "model (ranked in fp32) on the first validation users; the test split is not ranked.",
+            f"AMX (native bf16 matmuls) on this CPU: {cpu_has_bf16_matmul()}. Speed: {args.speed_steps} training "
+            "steps of each precision, alternating step by step (targets per second). Learning: one `genrec train "
+            f"--profile cpu` run of exactly {args.steps} steps per precision from seed {args.seed} (Trainer's "
+            "steps/s of those runs beside: one run after the other, so the machine's drift is in it). Validation: "
+            "the loss of the trainer's validation rows, and NDCG@10 / HR@10 of the saved model (ranked in fp32) on "
+            "the first validation users; the test split is not ranked.",
             "",
-            "| dataset | precision | steps/s | speed-up | mean train loss | valid loss | valid NDCG@10 | valid HR@10 |",
-            "|---|---|---|---:|---:|---:|---:|---:|",
+            "| dataset | precision | targets/s (alternating) | speed-up | Trainer steps/s | mean train loss | "
+            "valid loss | valid NDCG@10 | valid HR@10 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
         ]
     )
@@ -95,22 +91,25 @@ def report(results: dict, args) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_DATA)
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--speed-steps", type=int, default=150, help="measured steps per precision (speed)")
+    p.add_argument("--steps", type=int, default=400, help="training steps per precision (learning)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--valid-users", type=int, default=2000, help="validation users ranked (the first N)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/precision"))
+    p.add_argument("--resume", action="store_true", help="reuse finished runs of the same recipe in --run-dir")
     p.add_argument("--max-users", type=int, default=None, help="smoke: validate on this many users, write nothing")
     args = p.parse_args()
+    batch = PROFILES["cpu"]["args"]["per_device_train_batch_size"]
     results = {}
     for data_dir in args.data:
         data = load_dataset_dir(data_dir)
-        runs = {p: [] for p in PRECISIONS}
-        for round_ in range(args.rounds):
-            for precision in PRECISIONS:
-                runs[precision].append(one_run(data_dir, data, precision, round_, args))
-        results[data_dir.name] = {p: summarise(r) for p, r in runs.items()}
-        print(json.dumps({p: {k: v for k, v in m.items() if k != "recipe"} for p, m in results[data_dir.name].items()}))
+        tok = build_tokenizer(data)
+        r = measure_speed(data, tok, profile_tasks(tok), args.speed_steps, batch, args.seed, arms=PRECISIONS)
+        for precision in PRECISIONS:
+            r[precision] |= learning(data_dir, data, precision, args)
+        r["speedup"] = round(r["bf16"]["targets_per_s"] / r["fp32"]["targets_per_s"], 3)
+        results[data_dir.name] = r
+        print(json.dumps({k: v for k, v in r.items() if k != "recipe"}, default=str)[:2000], flush=True)
     text = report(results, args)
     print(text)
     write_results(

@@ -65,16 +65,17 @@ def profile_tasks(tok) -> list[str]:
 
 
 class ModeStepper:
-    """One mode's model, batches and optimizer; ``step()`` trains one batch and returns (targets, seconds)."""
+    """One mode's model, batches and optimizer; ``step()`` trains one batch and returns (targets, seconds).
+    ``bf16``: forward and loss under bf16 autocast, as Trainer runs them with ``bf16=True``."""
 
-    def __init__(self, mode: str, data, tok, tasks: list[str], batch_targets: int, seed: int):
+    def __init__(self, mode: str, data, tok, tasks: list[str], batch_targets: int, seed: int, bf16: bool = False):
         model_cfg = dict(PROFILES["cpu"]["model"])
         if mode == "sequences":
             model_cfg["history_attention"] = "causal"
             units = build_sequence_dataset([s[:-2] for s in data.sequences.values()], tok, tasks, 20)
         else:
             units = build_task_dataset(data.splits["train"], tok, tasks)
-        self.mode, self.units = mode, units
+        self.mode, self.units, self.bf16 = mode, units, bf16
         self.model = build_generator(tok, seed=seed, **model_cfg).train()
         prefix = uses_prefix_softmax(self.model.config)
         self.constraint = IDConstraint.from_tokenizer(tok, tok.modalities) if prefix else None
@@ -93,6 +94,15 @@ class ModeStepper:
         idx = self.batches[self.done % len(self.batches)]
         self.done += 1
         batch = self.collate(self.units.__getitems__(idx))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            loss, targets = self._loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)  # as Trainer does
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return targets, time.perf_counter() - start
+
+    def _loss(self, batch) -> tuple[torch.Tensor, int]:
         out = self.model(**batch)
         if self.mode == "sequences":
             loss = packed_id_loss(
@@ -108,16 +118,18 @@ class ModeStepper:
             targets = batch["input_ids"].shape[0]
         if out.implicit_loss is not None:
             loss = loss + self.model.config.implicit_weight * out.implicit_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)  # as Trainer does
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        return targets, time.perf_counter() - start
+        return loss, targets
 
 
-def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int) -> dict:
-    steppers = {m: ModeStepper(m, data, tok, tasks, batch_targets, seed) for m in MODES}
-    totals = {m: [0, 0.0] for m in MODES}
+def measure_speed(data, tok, tasks, steps: int, batch_targets: int, seed: int, arms: dict | None = None) -> dict:
+    """Targets per second of each arm (name -> ``ModeStepper`` keywords; default: the two modes), the arms
+    alternating step by step so that the machine's drift and load from elsewhere hit all alike."""
+    arms = arms or {m: {"mode": m} for m in MODES}
+    steppers = {
+        name: ModeStepper(data=data, tok=tok, tasks=tasks, batch_targets=batch_targets, seed=seed, **kw)
+        for name, kw in arms.items()
+    }
+    totals = {name: [0, 0.0] for name in arms}
     for n in range(steps + 1):  # the first step of each mode is warm-up
         for m, stepper in steppers.items():
             targets, seconds = stepper.step()

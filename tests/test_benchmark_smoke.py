@@ -49,7 +49,7 @@ def smoke_cases(ctx: dict) -> dict[str, list[str]]:
             "16",
         ],
         "parity_macrec.py": ["--data", d, "--run-dir", run, "--arms", "ours", "--seeds", "1", "--epochs", "0.05"],
-        "precision.py": ["--data", d, "--run-dir", run, "--steps", "2", "--rounds", "1", "--max-users", "8"],
+        "precision.py": ["--data", d, "--run-dir", run, "--speed-steps", "2", "--steps", "2", "--max-users", "8"],
         "quantizer.py": ["--n-items", "300", "--text-dim", "16", "--image-dim", "8", "--epochs", "2", "--seeds", "1"],
         "ranking_levers.py": ["--model", m, "--data", d, "--users", "12"],
         "ranking_reference.py": ["--model", m, "--data", d, "--users", "3", "--write", f"{results}/ref.json"],
