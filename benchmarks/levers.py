@@ -74,6 +74,11 @@ LEVERS = {
         args={"id_label_smoothing": 0.1},
         about="label smoothing 0.1 over the codes legal after each prefix",
     ),
+    "weight_decay": Arm(
+        ISSUE33_PROFILE.name,
+        args={"weight_decay": 0.1},
+        about="AdamW weight decay 0.1 (the profile: 0): a regulariser that costs no steps, unlike dropout",
+    ),
 }
 # Each arm is compared with the base arm of its starting profile.
 BASES = {FROZEN_PROFILE.name: "base", ISSUE33_PROFILE.name: "base33"}

@@ -23,6 +23,12 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AMX tiles, Intel Xeon since Sapphire Rapids)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private: absent in some torch builds
+    return bool(probe and probe())
+
+
 def describe(device: str = "cpu") -> str:
     gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") and torch.cuda.is_available() else ""
     return (

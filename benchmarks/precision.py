@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 
 from arms import Arm, smoke_settings, train_arm
-from machine import results_path, write_results
+from machine import cpu_has_amx, results_path, write_results
 from train_speed import DEFAULT_DATA, measure_speed, profile_tasks
 
 from genrec import GenRecPipeline
@@ -33,7 +33,6 @@ from genrec.data import load_dataset_dir
 from genrec.eval.evaluation import evaluate_pipeline
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
-from genrec.trainers.generator_config import cpu_has_bf16_matmul
 
 PRECISIONS = {"fp32": {"mode": "rows"}, "bf16": {"mode": "rows", "bf16": True}}
 
@@ -73,7 +72,7 @@ def report(results: dict, args) -> str:
         [
             "# bf16 autocast against fp32 on the CPU (the `cpu` profile)",
             "",
-            f"AMX (native bf16 matmuls) on this CPU: {cpu_has_bf16_matmul()}. Speed: {args.speed_steps} training "
+            f"AMX (native bf16 matmuls) on this CPU: {cpu_has_amx()}. Speed: {args.speed_steps} training "
             "steps of each precision, alternating step by step (targets per second). Learning: one `genrec train "
             f"--profile cpu` run of exactly {args.steps} steps per precision from seed {args.seed} (Trainer's "
             "steps/s of those runs beside: one run after the other, so the machine's drift is in it). Validation: "
@@ -112,9 +111,7 @@ def main():
         print(json.dumps({k: v for k, v in r.items() if k != "recipe"}, default=str)[:2000], flush=True)
     text = report(results, args)
     print(text)
-    write_results(
-        results_path("precision"), text, {**results, "amx": cpu_has_bf16_matmul()}, smoke=bool(args.max_users)
-    )
+    write_results(results_path("precision"), text, {**results, "amx": cpu_has_amx()}, smoke=bool(args.max_users))
 
 
 if __name__ == "__main__":

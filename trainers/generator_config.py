@@ -167,19 +167,10 @@ class GenRecTrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
-def cpu_has_bf16_matmul() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (AMX tiles, Intel Xeon since Sapphire Rapids). There,
-    autocast trains the ``cpu`` profile's model ~15% more steps per minute at the same loss per step
-    (benchmarks/results/precision.md); elsewhere bf16 is emulated and slower than fp32."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private: absent in some torch builds
-    return bool(probe and probe())
-
-
 def auto_bf16() -> bool:
-    """bf16 autocast where the device has native bf16 matmuls: CUDA with bf16 support, or an AMX CPU."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16_matmul()
+    """bf16 where the device has it (CUDA with bf16 support); fp32 on CPU: even with native bf16 matmuls (AMX),
+    autocast trains the ``cpu`` profile no faster there (1.04x / 0.99x, benchmarks/results/precision.md)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def make_training_args(output_dir: str | Path, profile: str = "cpu", **overrides) -> GenRecTrainingArguments:
