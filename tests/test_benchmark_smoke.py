@@ -21,7 +21,8 @@ HELPERS = {"machine.py", "arms.py"}  # imported by the scripts, not run
 # scripts with a smoke run of their own elsewhere, and the test that runs it
 COVERED_ELSEWHERE = {
     "budget.py": "tests/test_benchmarks.py::"
-    "test_budget_benchmark_runs_on_a_text_only_dataset_and_writes_nothing_when_smoke_run"
+    "test_budget_benchmark_runs_on_a_text_only_dataset_and_writes_nothing_when_smoke_run",
+    "subsample.py": "tests/test_benchmarks.py::test_subsample_keeps_a_seeded_share_of_users_and_links_the_item_files",
 }
 
 

@@ -141,3 +141,20 @@ def test_every_result_file_names_the_command_commit_and_machine_that_wrote_it(tm
     machine.write_atomic(tmp_path / "plain.json", "{}")  # data files stay as written
     assert (tmp_path / "plain.json").read_text() == "{}"
     sys.modules.pop("machine", None)
+
+
+def test_subsample_keeps_a_seeded_share_of_users_and_links_the_item_files(synth_dir, tmp_path, monkeypatch):
+    from genrec.data import load_dataset_dir
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from subsample import subsample
+
+    source = load_dataset_dir(synth_dir)
+    users = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    kept = [subsample(synth_dir, out, share, seed) for out, share, seed in zip(users, (0.5, 0.5, 0.5), (0, 0, 1))]
+    assert kept[0] == len(source.sequences) // 2
+    a, b, c = (load_dataset_dir(out) for out in users)
+    assert set(a.sequences) == set(b.sequences) != set(c.sequences)  # the seed decides, and only the seed
+    assert set(a.sequences) < set(source.sequences)
+    assert all(a.sequences[u] == source.sequences[u] for u in a.sequences)
+    assert a.item_ids == source.item_ids and (users[0] / "items.jsonl").is_symlink()
