@@ -31,6 +31,7 @@ from train_speed import DEFAULT_DATA, measure_speed, profile_tasks
 from genrec import GenRecPipeline
 from genrec.data import load_dataset_dir
 from genrec.eval.evaluation import evaluate_pipeline
+from genrec.layout import TRAIN_CONFIG_FILE
 from genrec.tokenizer.build import build_tokenizer
 from genrec.trainers import PROFILES
 
@@ -42,7 +43,7 @@ def learning(data_dir: Path, data, precision: str, args) -> dict:
     settings = {"bf16": precision == "bf16", "max_steps": args.steps, "seed": args.seed}
     settings |= smoke_settings(max_users=args.max_users)
     recipe = train_arm(Arm("cpu", args=settings), data_dir, out, resume=args.resume)
-    record = json.loads((out / "genrec_train_config.json").read_text())
+    record = json.loads((out / TRAIN_CONFIG_FILE).read_text())
     evals = [e["eval_loss"] for e in record["log_history"] if "eval_loss" in e]
     metrics, _ = evaluate_pipeline(
         GenRecPipeline.from_pretrained(out), data, split="valid", max_users=args.max_users or args.valid_users

@@ -16,7 +16,9 @@ import random
 import sys
 from pathlib import Path
 
-ITEM_FILES = ("items.jsonl", "sid_text.npy", "sid_image.npy", "text_emb.npy", "image_emb.npy")
+from genrec.data.loading import EMBEDDING_FILES, ITEMS_FILE, SEQUENCES_FILE, SID_FILES
+
+ITEM_FILES = (ITEMS_FILE, *SID_FILES.values(), *EMBEDDING_FILES.values())
 
 
 def subsample(data: Path, out: Path, share: float, seed: int) -> int:
@@ -24,14 +26,14 @@ def subsample(data: Path, out: Path, share: float, seed: int) -> int:
         sys.exit(f"--share must be in (0, 1], got {share}")
     if out.exists():
         sys.exit(f"{out} exists: choose a new folder")
-    lines = (data / "sequences.jsonl").read_text().splitlines()
+    lines = (data / SEQUENCES_FILE).read_text().splitlines()
     random.Random(seed).shuffle(lines)
     kept = sorted(lines[: int(len(lines) * share)])
     out.mkdir(parents=True)
     for name in ITEM_FILES:
         if (data / name).is_file():
             (out / name).symlink_to((data / name).resolve())
-    (out / "sequences.jsonl").write_text("\n".join(kept) + "\n")
+    (out / SEQUENCES_FILE).write_text("\n".join(kept) + "\n")
     return len(kept)
 
 

@@ -387,16 +387,20 @@ def test_id_label_smoothing_trains_is_recorded_and_bad_values_are_refused(synth_
     assert record["training_args"]["id_label_smoothing"] == 0.1
 
 
+def _one_decoder_step(model) -> dict:
+    """A two-token input and the decoder's first step: enough to compare two ways of calling ``model``."""
+    ids = torch.tensor([[model.config.pad_token_id + 5, model.config.eos_token_id]])
+    return {"input_ids": ids, "decoder_input_ids": torch.full((1, 1), model.config.decoder_start_token_id)}
+
+
 def test_bf16_trains_on_the_cpu_and_validation_ranks_in_the_weights_own_precision(synth_dir, quantizer_dir, tmp_path):
     """bf16 without CUDA trains (TrainingArguments wants use_cpu), and the trainer's validation ranking calls
     the plain forward (accelerate leaves the model's forward wrapped in autocast), as the saved model ranks."""
     gaps = []
 
     def probe(model, tokenizer):
-        ids = torch.tensor([[tokenizer.pad_token_id + 5, tokenizer.eos_token_id]])
-        start = torch.full((1, 1), model.config.decoder_start_token_id)
-        called = model(input_ids=ids, decoder_input_ids=start).logits
-        plain = type(model).forward(model, input_ids=ids, decoder_input_ids=start).logits
+        step = _one_decoder_step(model)
+        called, plain = model(**step).logits, type(model).forward(model, **step).logits
         gaps.append((called - plain).abs().max().item())
         return {"ndcg@10": 0.0}
 
@@ -404,9 +408,8 @@ def test_bf16_trains_on_the_cpu_and_validation_ranks_in_the_weights_own_precisio
     args = json.loads((out / "genrec_train_config.json").read_text())["training_args"]
     assert args["bf16"] is True and args["use_cpu"] is True
     assert gaps and max(gaps) == 0.0
+    model = GenRecT5ForConditionalGeneration.from_pretrained(out)
+    step = _one_decoder_step(model)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the probe can tell: autocast moves these logits
-        model = GenRecT5ForConditionalGeneration.from_pretrained(out)
-        ids = torch.tensor([[model.config.pad_token_id + 5, model.config.eos_token_id]])
-        start = torch.full((1, 1), model.config.decoder_start_token_id)
-        mixed = model(input_ids=ids, decoder_input_ids=start).logits.float()
-    assert (mixed - model(input_ids=ids, decoder_input_ids=start).logits).abs().max().item() > 0
+        mixed = model(**step).logits.float()
+    assert (mixed - model(**step).logits).abs().max().item() > 0
